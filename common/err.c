@@ -1,0 +1,48 @@
+#include "common/err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+int cmk_err_set(struct cmk_err *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err)
+		return code;
+	err->code = code;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int cmk_err_prefix(struct cmk_err *err, const char *fmt, ...)
+{
+	char prefix[CMK_ERR_MSG_MAX];
+	char old[CMK_ERR_MSG_MAX];
+	va_list ap;
+
+	if (!err)
+		return 0;
+	va_start(ap, fmt);
+	vsnprintf(prefix, sizeof(prefix), fmt, ap);
+	va_end(ap);
+	/* Truncation is fine: the start of the message matters most. */
+	memcpy(old, err->msg, sizeof(old));
+	size_t plen = strnlen(prefix, sizeof(err->msg) - 1);
+	size_t olen = strnlen(old, sizeof(err->msg) - 1 - plen);
+
+	memcpy(err->msg, prefix, plen);
+	memcpy(err->msg + plen, old, olen);
+	err->msg[plen + olen] = '\0';
+	return err->code;
+}
+
+void cmk_err_clear(struct cmk_err *err)
+{
+	if (err) {
+		err->code = 0;
+		err->msg[0] = '\0';
+	}
+}

@@ -1,0 +1,29 @@
+/* Error reporting shared by every module.
+ *
+ * Functions return 0 or -errno. When they can say more than the errno, they
+ * fill a struct cmk_err (which callers may pass as NULL) with one line that
+ * names what was wrong and where. Messages never contain key material. */
+#ifndef CMKFS_COMMON_ERR_H
+#define CMKFS_COMMON_ERR_H
+
+#include <stddef.h>
+
+#define CMK_ERR_MSG_MAX 512
+
+struct cmk_err {
+	int code; /* the -errno that was returned with the message */
+	char msg[CMK_ERR_MSG_MAX];
+};
+
+/* Records a message and returns code (a negative errno), so that callers can
+ * write: return cmk_err_set(err, -EINVAL, "...", ...); */
+int cmk_err_set(struct cmk_err *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Prefixes an existing message with more context ("PATH: " + old message). */
+int cmk_err_prefix(struct cmk_err *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+void cmk_err_clear(struct cmk_err *err);
+
+#endif

@@ -1,0 +1,453 @@
+/* OpenSSL behind the interface of crypto.h. */
+#include "crypto/crypto.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/kdf.h>
+#include <openssl/opensslv.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
+
+/* Secure heap: mlock'ed, MADV_DONTDUMP, guard pages; ample for the keyring
+ * and the short-lived keys of open files (each a few dozen bytes). */
+#define SECURE_HEAP_SIZE (1u << 20)
+#define SECURE_HEAP_MIN 32
+
+/* --- wiping allocator ---------------------------------------------------
+ * A 16-byte header in front of each block remembers its size so that free
+ * can wipe it: OpenSSL keeps key schedules in ordinary heap memory, and
+ * jansson and libcurl copy secrets they parse or send. */
+struct wipe_hdr {
+	size_t len;
+	size_t pad; /* keeps the user block 16-byte aligned */
+};
+
+void *cmk_wiping_malloc(size_t len)
+{
+	struct wipe_hdr *hdr;
+
+	if (len > SIZE_MAX - sizeof(*hdr))
+		return NULL;
+	hdr = malloc(sizeof(*hdr) + len);
+	if (!hdr)
+		return NULL;
+	hdr->len = len;
+	return hdr + 1;
+}
+
+void cmk_wiping_free(void *ptr)
+{
+	struct wipe_hdr *hdr;
+
+	if (!ptr)
+		return;
+	hdr = (struct wipe_hdr *)ptr - 1;
+	OPENSSL_cleanse(ptr, hdr->len);
+	free(hdr);
+}
+
+void *cmk_wiping_realloc(void *ptr, size_t len)
+{
+	struct wipe_hdr *old;
+	void *fresh;
+
+	if (!ptr)
+		return cmk_wiping_malloc(len);
+	if (len == 0) {
+		cmk_wiping_free(ptr);
+		return NULL;
+	}
+	/* Never realloc in place: the old block must be wiped. */
+	old = (struct wipe_hdr *)ptr - 1;
+	fresh = cmk_wiping_malloc(len);
+	if (!fresh)
+		return NULL;
+	memcpy(fresh, ptr, old->len < len ? old->len : len);
+	cmk_wiping_free(ptr);
+	return fresh;
+}
+
+void *cmk_wiping_calloc(size_t count, size_t size)
+{
+	void *ptr;
+
+	if (size && count > SIZE_MAX / size)
+		return NULL;
+	ptr = cmk_wiping_malloc(count * size);
+	if (ptr)
+		memset(ptr, 0, count * size);
+	return ptr;
+}
+
+char *cmk_wiping_strdup(const char *s)
+{
+	size_t len = strlen(s) + 1;
+	char *copy = cmk_wiping_malloc(len);
+
+	if (copy)
+		memcpy(copy, s, len);
+	return copy;
+}
+
+static void *ossl_malloc(size_t len, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	return cmk_wiping_malloc(len);
+}
+
+static void *ossl_realloc(void *ptr, size_t len, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	return cmk_wiping_realloc(ptr, len);
+}
+
+static void ossl_free(void *ptr, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	cmk_wiping_free(ptr);
+}
+
+/* --- init ------------------------------------------------------------- */
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static int init_result;
+static EVP_CIPHER *cipher_xts;
+static EVP_CIPHER *cipher_gcm;
+static EVP_MD *md_sha256;
+static EVP_KDF *kdf_hkdf;
+
+static void crypto_init_once(void)
+{
+	int warnings = 0;
+	int rc;
+
+	/* Fails only when OpenSSL already allocated; then freed blocks are
+	 * not wiped, which the caller hears about as a warning. */
+	if (!CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free))
+		warnings++;
+	rc = CRYPTO_secure_malloc_init(SECURE_HEAP_SIZE, SECURE_HEAP_MIN);
+	if (rc == 0) {
+		init_result = -ENOMEM;
+		return;
+	}
+	if (rc == 2) /* heap usable, but mlock or MADV_DONTDUMP failed */
+		warnings++;
+	cipher_xts = EVP_CIPHER_fetch(NULL, "AES-256-XTS", NULL);
+	cipher_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+	md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	kdf_hkdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+	if (!cipher_xts || !cipher_gcm || !md_sha256 || !kdf_hkdf) {
+		init_result = -ENOSYS;
+		return;
+	}
+	init_result = warnings;
+}
+
+int cmk_crypto_init(struct cmk_err *err)
+{
+	pthread_once(&init_once, crypto_init_once);
+	if (init_result == -ENOMEM)
+		return cmk_err_set(err, init_result,
+				   "cannot set up OpenSSL's secure heap");
+	if (init_result < 0)
+		return cmk_err_set(err, init_result,
+				   "OpenSSL lacks AES-256-XTS, AES-256-GCM, "
+				   "SHA-256 or HKDF");
+	if (init_result > 0)
+		cmk_err_set(err, 0,
+			    "key memory could not be locked or excluded from "
+			    "core dumps (raise RLIMIT_MEMLOCK?)");
+	return init_result;
+}
+
+const char *cmk_crypto_version(void)
+{
+	return OpenSSL_version(OPENSSL_VERSION);
+}
+
+/* --- secure memory ------------------------------------------------------ */
+void *cmk_secure_alloc(size_t len)
+{
+	pthread_once(&init_once, crypto_init_once);
+	return OPENSSL_secure_zalloc(len);
+}
+
+void cmk_secure_free(void *ptr, size_t len)
+{
+	if (ptr)
+		OPENSSL_secure_clear_free(ptr, len);
+}
+
+bool cmk_secure_is_locked(const void *ptr)
+{
+	return CRYPTO_secure_allocated(ptr) != 0;
+}
+
+void cmk_cleanse(void *ptr, size_t len)
+{
+	OPENSSL_cleanse(ptr, len);
+}
+
+bool cmk_memeq_ct(const void *a, const void *b, size_t len)
+{
+	return CRYPTO_memcmp(a, b, len) == 0;
+}
+
+void cmk_random(void *buf, size_t len)
+{
+	if (RAND_bytes(buf, (int)len) != 1) {
+		/* Without randomness every key and nonce is suspect: stop. */
+		fprintf(stderr, "cmkfs: fatal: the random generator failed\n");
+		abort();
+	}
+}
+
+/* --- hashes and KDFs ----------------------------------------------------- */
+int cmk_sha256(const void *data, size_t len, uint8_t out[CMK_SHA256_LEN])
+{
+	unsigned int out_len = 0;
+
+	pthread_once(&init_once, crypto_init_once);
+	if (!EVP_Digest(data, len, out, &out_len, md_sha256, NULL))
+		return -EIO;
+	return 0;
+}
+
+int cmk_hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt,
+		    size_t salt_len, const char *info, uint8_t *out,
+		    size_t out_len)
+{
+	OSSL_PARAM params[5];
+	EVP_KDF_CTX *kctx;
+	int ret = 0;
+
+	pthread_once(&init_once, crypto_init_once);
+	kctx = EVP_KDF_CTX_new(kdf_hkdf);
+	if (!kctx)
+		return -ENOMEM;
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
+						     "SHA256", 0);
+	params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
+						      (void *)ikm, ikm_len);
+	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
+						      (void *)salt, salt_len);
+	params[3] = OSSL_PARAM_construct_octet_string(
+		OSSL_KDF_PARAM_INFO, (void *)info, strlen(info));
+	params[4] = OSSL_PARAM_construct_end();
+	if (EVP_KDF_derive(kctx, out, out_len, params) != 1)
+		ret = -EIO;
+	EVP_KDF_CTX_free(kctx);
+	return ret;
+}
+
+int cmk_hmac_sha256(const uint8_t *key, size_t key_len, const void *data,
+		    size_t len, uint8_t out[CMK_SHA256_LEN])
+{
+	unsigned int out_len = 0;
+
+	pthread_once(&init_once, crypto_init_once);
+	if (!HMAC(md_sha256, key, (int)key_len, data, len, out, &out_len) ||
+	    out_len != CMK_SHA256_LEN)
+		return -EIO;
+	return 0;
+}
+
+int cmk_scrypt(const void *pass, size_t pass_len, const uint8_t *salt,
+	       size_t salt_len, uint64_t n, uint32_t r, uint32_t p,
+	       uint8_t *out, size_t out_len)
+{
+	/* 128 * r * n bytes plus slack; callers bound n and r. */
+	uint64_t maxmem = 256 * (uint64_t)r * n + (1u << 20);
+
+	pthread_once(&init_once, crypto_init_once);
+	if (EVP_PBE_scrypt(pass, pass_len, salt, salt_len, n, r, p, maxmem,
+			   out, out_len) != 1)
+		return -EINVAL;
+	return 0;
+}
+
+/* --- AES-256-GCM --------------------------------------------------------- */
+static int gcm_run(bool encrypt, const uint8_t *key, const uint8_t *nonce,
+		   const void *aad, size_t aad_len, const uint8_t *in,
+		   size_t len, uint8_t *out, uint8_t *tag)
+{
+	EVP_CIPHER_CTX *ctx;
+	int out_len = 0;
+	int ret = -EIO;
+
+	pthread_once(&init_once, crypto_init_once);
+	if (len > INT32_MAX || aad_len > INT32_MAX)
+		return -EINVAL;
+	ctx = EVP_CIPHER_CTX_new();
+	if (!ctx)
+		return -ENOMEM;
+	if (!EVP_CipherInit_ex(ctx, cipher_gcm, NULL, key, nonce, encrypt))
+		goto out;
+	if (aad_len &&
+	    !EVP_CipherUpdate(ctx, NULL, &out_len, aad, (int)aad_len))
+		goto out;
+	if (len && !EVP_CipherUpdate(ctx, out, &out_len, in, (int)len))
+		goto out;
+	if (!encrypt &&
+	    !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, CMK_GCM_TAG_LEN,
+				 tag))
+		goto out;
+	if (!EVP_CipherFinal_ex(ctx, out + out_len, &out_len)) {
+		ret = encrypt ? -EIO : -EBADMSG;
+		goto out;
+	}
+	if (encrypt &&
+	    !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, CMK_GCM_TAG_LEN,
+				 tag))
+		goto out;
+	ret = 0;
+out:
+	if (ret == -EBADMSG)
+		cmk_cleanse(out, len); /* never hand out unauthenticated data */
+	EVP_CIPHER_CTX_free(ctx);
+	return ret;
+}
+
+int cmk_gcm_seal(const uint8_t key[CMK_KEY_LEN],
+		 const uint8_t nonce[CMK_GCM_NONCE_LEN], const void *aad,
+		 size_t aad_len, const uint8_t *plain, size_t len,
+		 uint8_t *cipher, uint8_t tag[CMK_GCM_TAG_LEN])
+{
+	return gcm_run(true, key, nonce, aad, aad_len, plain, len, cipher,
+		       tag);
+}
+
+int cmk_gcm_open(const uint8_t key[CMK_KEY_LEN],
+		 const uint8_t nonce[CMK_GCM_NONCE_LEN], const void *aad,
+		 size_t aad_len, const uint8_t *cipher, size_t len,
+		 const uint8_t tag[CMK_GCM_TAG_LEN], uint8_t *plain)
+{
+	return gcm_run(false, key, nonce, aad, aad_len, cipher, len, plain,
+		       (uint8_t *)tag);
+}
+
+/* --- base64 ----------------------------------------------------------------- */
+int cmk_base64_encode(const uint8_t *in, size_t len, char *out,
+		      size_t out_size)
+{
+	size_t need = 4 * ((len + 2) / 3) + 1;
+
+	if (len > INT32_MAX / 2)
+		return -EINVAL;
+	if (out_size < need)
+		return -EMSGSIZE;
+	EVP_EncodeBlock((unsigned char *)out, in, (int)len);
+	return 0;
+}
+
+int cmk_base64_decode(const char *in, size_t in_len, uint8_t *out,
+		      size_t out_size, size_t *out_len)
+{
+	EVP_ENCODE_CTX *ctx;
+	uint8_t *tmp;
+	size_t tmp_size;
+	int n1 = 0, n2 = 0;
+	int ret = -EINVAL;
+
+	if (in_len > INT32_MAX / 2)
+		return -EINVAL;
+	/* Decode into locked memory: the result is usually a key. */
+	tmp_size = in_len / 4 * 3 + 3;
+	tmp = cmk_secure_alloc(tmp_size);
+	ctx = EVP_ENCODE_CTX_new();
+	if (!tmp || !ctx) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	EVP_DecodeInit(ctx);
+	if (EVP_DecodeUpdate(ctx, tmp, &n1, (const unsigned char *)in,
+			     (int)in_len) < 0)
+		goto out;
+	if (EVP_DecodeFinal(ctx, tmp + n1, &n2) != 1)
+		goto out;
+	if ((size_t)(n1 + n2) > out_size) {
+		ret = -EMSGSIZE;
+		goto out;
+	}
+	memcpy(out, tmp, (size_t)(n1 + n2));
+	*out_len = (size_t)(n1 + n2);
+	ret = 0;
+out:
+	EVP_ENCODE_CTX_free(ctx);
+	cmk_secure_free(tmp, tmp_size);
+	return ret;
+}
+
+/* --- AES-256-XTS ------------------------------------------------------------ */
+struct cmk_xts {
+	pthread_mutex_t lock; /* an EVP context is not shareable */
+	EVP_CIPHER_CTX *enc;
+	EVP_CIPHER_CTX *dec;
+};
+
+int cmk_xts_new(const uint8_t key[CMK_XTS_KEY_LEN], struct cmk_xts **out)
+{
+	struct cmk_xts *xts;
+
+	pthread_once(&init_once, crypto_init_once);
+	if (cmk_memeq_ct(key, key + CMK_XTS_KEY_LEN / 2, CMK_XTS_KEY_LEN / 2))
+		return -EINVAL;
+	xts = calloc(1, sizeof(*xts));
+	if (!xts)
+		return -ENOMEM;
+	pthread_mutex_init(&xts->lock, NULL);
+	xts->enc = EVP_CIPHER_CTX_new();
+	xts->dec = EVP_CIPHER_CTX_new();
+	if (!xts->enc || !xts->dec ||
+	    !EVP_CipherInit_ex(xts->enc, cipher_xts, NULL, key, NULL, 1) ||
+	    !EVP_CipherInit_ex(xts->dec, cipher_xts, NULL, key, NULL, 0)) {
+		cmk_xts_free(xts);
+		return -EIO;
+	}
+	*out = xts;
+	return 0;
+}
+
+int cmk_xts_crypt(struct cmk_xts *xts, bool encrypt, uint64_t tweak,
+		  const uint8_t *in, uint8_t *out, size_t len)
+{
+	EVP_CIPHER_CTX *ctx = encrypt ? xts->enc : xts->dec;
+	uint8_t iv[16] = { 0 };
+	int out_len = 0;
+	int ret = 0;
+	int i;
+
+	if (len < 16 || len > (1u << 24))
+		return -EINVAL;
+	for (i = 0; i < 8; i++)
+		iv[i] = (uint8_t)(tweak >> (8 * i));
+	pthread_mutex_lock(&xts->lock);
+	/* NULL key keeps the key schedule: only the tweak changes. */
+	if (!EVP_CipherInit_ex(ctx, NULL, NULL, NULL, iv, -1) ||
+	    !EVP_CipherUpdate(ctx, out, &out_len, in, (int)len) ||
+	    (size_t)out_len != len)
+		ret = -EIO;
+	pthread_mutex_unlock(&xts->lock);
+	return ret;
+}
+
+void cmk_xts_free(struct cmk_xts *xts)
+{
+	if (!xts)
+		return;
+	EVP_CIPHER_CTX_free(xts->enc);
+	EVP_CIPHER_CTX_free(xts->dec);
+	pthread_mutex_destroy(&xts->lock);
+	free(xts);
+}

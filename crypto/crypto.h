@@ -1,0 +1,106 @@
+/* The one interface in front of OpenSSL. No other module includes an OpenSSL
+ * header: everything cryptographic in cmkfs goes through these functions.
+ *
+ * Secrets (CMKs, DEKs, derived keys, passphrases) live in buffers from
+ * cmk_secure_alloc(): OpenSSL's secure heap, which is mlock'ed, excluded from
+ * core dumps (MADV_DONTDUMP) and cleansed when freed. Every function returns 0
+ * or a negative errno; a failure of the random generator aborts the process. */
+#ifndef CMKFS_CRYPTO_CRYPTO_H
+#define CMKFS_CRYPTO_CRYPTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+#define CMK_KEY_LEN 32	/* CMK, DEK and every derived 256-bit key */
+#define CMK_XTS_KEY_LEN 64
+#define CMK_GCM_NONCE_LEN 12
+#define CMK_GCM_TAG_LEN 16
+#define CMK_SHA256_LEN 32
+
+/* Must run first in every program, before anything else allocates through
+ * OpenSSL: installs OpenSSL allocators that wipe freed memory and sets up the
+ * locked secure heap. Safe to call more than once. Returns 0, or a positive
+ * warning count when memory could not be locked (not fatal: logged by the
+ * caller), or -errno. */
+int cmk_crypto_init(struct cmk_err *err);
+
+/* "OpenSSL 3.0.x ..." for --version. */
+const char *cmk_crypto_version(void);
+
+/* Zeroed, locked, never dumped. NULL when the secure heap is exhausted. */
+void *cmk_secure_alloc(size_t len);
+/* Wipes len bytes and frees; NULL is allowed. */
+void cmk_secure_free(void *ptr, size_t len);
+/* True when ptr lies in the secure heap (used by tests). */
+bool cmk_secure_is_locked(const void *ptr);
+
+void cmk_cleanse(void *ptr, size_t len);
+
+/* Ordinary heap allocation that wipes every block when it is freed. OpenSSL
+ * allocates through these (set up by cmk_crypto_init); other libraries that
+ * may hold secrets in their own buffers (jansson, libcurl) are pointed at
+ * them too. */
+void *cmk_wiping_malloc(size_t len);
+void *cmk_wiping_realloc(void *ptr, size_t len);
+void cmk_wiping_free(void *ptr);
+char *cmk_wiping_strdup(const char *s);
+void *cmk_wiping_calloc(size_t count, size_t size);
+/* Constant-time equality: true when equal. */
+bool cmk_memeq_ct(const void *a, const void *b, size_t len);
+
+/* Cryptographically strong random bytes; aborts on failure. */
+void cmk_random(void *buf, size_t len);
+
+int cmk_sha256(const void *data, size_t len, uint8_t out[CMK_SHA256_LEN]);
+
+/* HKDF-SHA256 (RFC 5869) with the given salt and info string. */
+int cmk_hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt,
+		    size_t salt_len, const char *info, uint8_t *out,
+		    size_t out_len);
+
+int cmk_hmac_sha256(const uint8_t *key, size_t key_len, const void *data,
+		    size_t len, uint8_t out[CMK_SHA256_LEN]);
+
+/* AES-256-GCM with a 96-bit nonce and a 128-bit tag. open returns -EBADMSG
+ * when the tag does not verify (wrong key or tampered data). */
+int cmk_gcm_seal(const uint8_t key[CMK_KEY_LEN],
+		 const uint8_t nonce[CMK_GCM_NONCE_LEN], const void *aad,
+		 size_t aad_len, const uint8_t *plain, size_t len,
+		 uint8_t *cipher, uint8_t tag[CMK_GCM_TAG_LEN]);
+int cmk_gcm_open(const uint8_t key[CMK_KEY_LEN],
+		 const uint8_t nonce[CMK_GCM_NONCE_LEN], const void *aad,
+		 size_t aad_len, const uint8_t *cipher, size_t len,
+		 const uint8_t tag[CMK_GCM_TAG_LEN], uint8_t *plain);
+
+/* scrypt (RFC 7914) through OpenSSL's KDF. */
+int cmk_scrypt(const void *pass, size_t pass_len, const uint8_t *salt,
+	       size_t salt_len, uint64_t n, uint32_t r, uint32_t p,
+	       uint8_t *out, size_t out_len);
+
+/* Standard base64 (RFC 4648, with padding). encode writes a NUL-terminated
+ * string and needs out_size >= 4 * ceil(len / 3) + 1. decode accepts
+ * surrounding white space, writes at most out_size bytes and stores the
+ * decoded length; -EINVAL for bad input, -EMSGSIZE when it does not fit. */
+int cmk_base64_encode(const uint8_t *in, size_t len, char *out,
+		      size_t out_size);
+int cmk_base64_decode(const char *in, size_t in_len, uint8_t *out,
+		      size_t out_size, size_t *out_len);
+
+/* AES-256-XTS for one file. The contexts are keyed once and reused for every
+ * data unit; a mutex makes one object safe to share between threads. */
+struct cmk_xts;
+
+/* key: 64 bytes; -EINVAL when its two halves are equal (OpenSSL 3 refuses
+ * such keys for XTS). */
+int cmk_xts_new(const uint8_t key[CMK_XTS_KEY_LEN], struct cmk_xts **out);
+/* Encrypts (encrypt=true) or decrypts one data unit of len >= 16 bytes with
+ * the 128-bit tweak whose low 64 bits are tweak (little-endian) and whose
+ * high 64 bits are zero. in and out may be the same buffer. */
+int cmk_xts_crypt(struct cmk_xts *xts, bool encrypt, uint64_t tweak,
+		  const uint8_t *in, uint8_t *out, size_t len);
+void cmk_xts_free(struct cmk_xts *xts);
+
+#endif

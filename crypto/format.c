@@ -1,0 +1,483 @@
+/* Header and volume descriptor encoding. Layout constants mirror
+ * docs/FORMAT.md; all integers are little-endian. */
+#include "crypto/format.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static const uint8_t header_magic[8] = { 'C', 'M', 'K', 'F', 'S', 'H', 'D', 'R' };
+static const uint8_t volume_magic[8] = { 'C', 'M', 'K', 'F', 'S', 'V', 'O', 'L' };
+
+/* Header: fixed fields. */
+#define H_MAGIC 0
+#define H_VERSION 8
+#define H_SUITE 10
+#define H_UNIT 12
+#define H_HDRSIZE 16
+#define H_RESERVED1 20 /* 12 bytes */
+#define H_VOLUME_ID 32
+#define H_FILE_ID 48
+#define H_FIXED_LEN 64
+#define H_RESERVED2 (CMK_SLOT_OFF(CMK_SLOT_COUNT)) /* up to the tiny area */
+
+/* Slot fields, relative to the slot. */
+#define S_SEQ 0
+#define S_VLEN 8
+#define S_VERSION 9
+#define S_RESERVED1 73 /* 3 bytes */
+#define S_NONCE 76
+#define S_WRAPPED 88
+#define S_TAG 120
+#define S_RESERVED2 136 /* 88 bytes */
+#define S_CHECKSUM 224
+#define S_AAD_LEN S_NONCE /* seq, version and reserved are authenticated */
+
+/* Volume descriptor fields. */
+#define V_MAGIC 0
+#define V_VERSION 8
+#define V_SUITE 10
+#define V_UNIT 12
+#define V_HDRSIZE 16
+#define V_FLAGS 20
+#define V_RESERVED1 24 /* 8 bytes */
+#define V_VOLUME_ID 32
+#define V_NAME_LEN 48
+#define V_NAME 49
+#define V_MACVER_LEN (V_NAME + CMK_NAME_MAX)
+#define V_MACVER (V_MACVER_LEN + 1)
+#define V_RESERVED2 (V_MACVER + CMK_VERSION_MAX)
+#define V_MAC (CMK_VOLUME_SIZE - CMK_SHA256_LEN)
+
+static const char info_dek_wrap[] = "cmkfs v1 dek wrap";
+static const char info_xts[] = "cmkfs v1 xts key";
+static const char info_volume_mac[] = "cmkfs v1 volume mac";
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	uint32_t v = 0;
+
+	for (int i = 3; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static bool all_zero(const uint8_t *p, size_t len)
+{
+	uint8_t acc = 0;
+
+	for (size_t i = 0; i < len; i++)
+		acc |= p[i];
+	return acc == 0;
+}
+
+bool cmk_version_id_valid(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len == 0 || len > CMK_VERSION_MAX)
+		return false;
+	return strspn(s, "0123456789abcdefghijklmnopqrstuvwxyz"
+			 "ABCDEFGHIJKLMNOPQRSTUVWXYZ._-") == len;
+}
+
+/* Reads a length-prefixed string field; false when malformed. */
+static bool get_string(const uint8_t *len_byte, const uint8_t *field,
+		       size_t field_len, char *out)
+{
+	size_t len = *len_byte;
+
+	if (len == 0 || len > field_len || !all_zero(field + len, field_len - len))
+		return false;
+	memcpy(out, field, len);
+	out[len] = '\0';
+	return strlen(out) == len;
+}
+
+/* --- file header --------------------------------------------------------- */
+static void parse_slot(const uint8_t *hdr, int index,
+		       struct cmk_slot_info *slot)
+{
+	const uint8_t *s = hdr + CMK_SLOT_OFF(index);
+	uint8_t sum[CMK_SHA256_LEN];
+
+	memset(slot, 0, sizeof(*slot));
+	if (all_zero(s, CMK_SLOT_SIZE)) {
+		slot->state = CMK_SLOT_EMPTY;
+		return;
+	}
+	slot->state = CMK_SLOT_DAMAGED;
+	if (cmk_sha256(s, S_CHECKSUM, sum) != 0 ||
+	    !cmk_memeq_ct(sum, s + S_CHECKSUM, CMK_SHA256_LEN)) {
+		slot->problem = "checksum mismatch (torn or altered)";
+		return;
+	}
+	slot->seq = get64(s + S_SEQ);
+	if (slot->seq == 0) {
+		slot->problem = "sequence number 0";
+		return;
+	}
+	if (!get_string(s + S_VLEN, s + S_VERSION, CMK_VERSION_MAX,
+			slot->cmk_version) ||
+	    !cmk_version_id_valid(slot->cmk_version)) {
+		slot->problem = "malformed CMK version";
+		slot->cmk_version[0] = '\0';
+		return;
+	}
+	if (!all_zero(s + S_RESERVED1, S_NONCE - S_RESERVED1) ||
+	    !all_zero(s + S_RESERVED2, S_CHECKSUM - S_RESERVED2)) {
+		slot->problem = "reserved bytes are not zero";
+		return;
+	}
+	slot->state = CMK_SLOT_VALID;
+}
+
+int cmk_header_parse(const uint8_t *buf, size_t len,
+		     struct cmk_header_info *info, struct cmk_err *err)
+{
+	int i;
+
+	memset(info, 0, sizeof(*info));
+	info->active = -1;
+	if (len < CMK_HEADER_SIZE)
+		return cmk_err_set(err, -EBADMSG,
+				   "file is shorter than a cmkfs header "
+				   "(%zu of %u bytes)",
+				   len, CMK_HEADER_SIZE);
+	if (memcmp(buf + H_MAGIC, header_magic, sizeof(header_magic)) != 0)
+		return cmk_err_set(err, -EBADMSG,
+				   "not a cmkfs file (foreign magic)");
+	info->format_version = get16(buf + H_VERSION);
+	info->suite = get16(buf + H_SUITE);
+	info->unit_size = get32(buf + H_UNIT);
+	info->header_size = get32(buf + H_HDRSIZE);
+	memcpy(info->volume_id, buf + H_VOLUME_ID, CMK_ID_LEN);
+	memcpy(info->file_id, buf + H_FILE_ID, CMK_ID_LEN);
+	if (info->format_version != CMK_FORMAT_VERSION)
+		return cmk_err_set(err, -EPROTONOSUPPORT,
+				   "unsupported header format version %u",
+				   info->format_version);
+	if (info->suite != CMK_SUITE_XTS_GCM)
+		return cmk_err_set(err, -EBADMSG,
+				   "unknown cipher suite %u in header",
+				   info->suite);
+	if (info->unit_size != CMK_UNIT_SIZE ||
+	    info->header_size != CMK_HEADER_SIZE)
+		return cmk_err_set(err, -EBADMSG,
+				   "unsupported unit size %u or header size %u",
+				   info->unit_size, info->header_size);
+	if (!all_zero(buf + H_RESERVED1, H_VOLUME_ID - H_RESERVED1))
+		return cmk_err_set(err, -EBADMSG,
+				   "header bytes %u-%u are not zero",
+				   H_RESERVED1, H_VOLUME_ID - 1);
+	if (!all_zero(buf + H_RESERVED2, CMK_TINY_AREA_OFF - H_RESERVED2))
+		return cmk_err_set(err, -EBADMSG,
+				   "header bytes %u-%u are not zero",
+				   H_RESERVED2, CMK_TINY_AREA_OFF - 1);
+	for (i = 0; i < CMK_SLOT_COUNT; i++) {
+		parse_slot(buf, i, &info->slots[i]);
+		if (info->slots[i].state == CMK_SLOT_VALID &&
+		    (info->active < 0 ||
+		     info->slots[i].seq > info->slots[info->active].seq))
+			info->active = i;
+	}
+	if (info->active < 0)
+		return cmk_err_set(err, -EBADMSG,
+				   "no valid key slot (slot 0: %s; slot 1: %s)",
+				   info->slots[0].problem ? info->slots[0].problem
+							  : "empty",
+				   info->slots[1].problem ? info->slots[1].problem
+							  : "empty");
+	return 0;
+}
+
+void cmk_header_init(uint8_t hdr[CMK_HEADER_SIZE],
+		     const uint8_t volume_id[CMK_ID_LEN],
+		     const uint8_t file_id[CMK_ID_LEN])
+{
+	memset(hdr, 0, CMK_HEADER_SIZE);
+	memcpy(hdr + H_MAGIC, header_magic, sizeof(header_magic));
+	put16(hdr + H_VERSION, CMK_FORMAT_VERSION);
+	put16(hdr + H_SUITE, CMK_SUITE_XTS_GCM);
+	put32(hdr + H_UNIT, CMK_UNIT_SIZE);
+	put32(hdr + H_HDRSIZE, CMK_HEADER_SIZE);
+	memcpy(hdr + H_VOLUME_ID, volume_id, CMK_ID_LEN);
+	memcpy(hdr + H_FILE_ID, file_id, CMK_ID_LEN);
+}
+
+/* The key that wraps this file's DEK: HKDF-SHA256(cmk, salt = file id). */
+static int derive_kek(const uint8_t *hdr, const uint8_t cmk[CMK_KEY_LEN],
+		      uint8_t **kek)
+{
+	int ret;
+
+	*kek = cmk_secure_alloc(CMK_KEY_LEN);
+	if (!*kek)
+		return -ENOMEM;
+	ret = cmk_hkdf_sha256(cmk, CMK_KEY_LEN, hdr + H_FILE_ID, CMK_ID_LEN,
+			      info_dek_wrap, *kek, CMK_KEY_LEN);
+	if (ret) {
+		cmk_secure_free(*kek, CMK_KEY_LEN);
+		*kek = NULL;
+	}
+	return ret;
+}
+
+static void slot_aad(const uint8_t *hdr, int slot,
+		     uint8_t aad[H_FIXED_LEN + S_AAD_LEN])
+{
+	memcpy(aad, hdr, H_FIXED_LEN);
+	memcpy(aad + H_FIXED_LEN, hdr + CMK_SLOT_OFF(slot), S_AAD_LEN);
+}
+
+int cmk_header_seal_slot(uint8_t hdr[CMK_HEADER_SIZE], int slot, uint64_t seq,
+			 const char *cmk_version,
+			 const uint8_t cmk[CMK_KEY_LEN],
+			 const uint8_t dek[CMK_KEY_LEN], const uint8_t *nonce)
+{
+	uint8_t s[CMK_SLOT_SIZE];
+	uint8_t aad[H_FIXED_LEN + S_AAD_LEN];
+	size_t vlen = strlen(cmk_version);
+	uint8_t *kek = NULL;
+	int ret;
+
+	if (slot < 0 || slot >= CMK_SLOT_COUNT || seq == 0 ||
+	    !cmk_version_id_valid(cmk_version))
+		return -EINVAL;
+	memset(s, 0, sizeof(s));
+	put64(s + S_SEQ, seq);
+	s[S_VLEN] = (uint8_t)vlen;
+	memcpy(s + S_VERSION, cmk_version, vlen);
+	if (nonce)
+		memcpy(s + S_NONCE, nonce, CMK_GCM_NONCE_LEN);
+	else
+		cmk_random(s + S_NONCE, CMK_GCM_NONCE_LEN);
+	ret = derive_kek(hdr, cmk, &kek);
+	if (ret)
+		return ret;
+	memcpy(aad, hdr, H_FIXED_LEN);
+	memcpy(aad + H_FIXED_LEN, s, S_AAD_LEN);
+	ret = cmk_gcm_seal(kek, s + S_NONCE, aad, sizeof(aad), dek,
+			   CMK_KEY_LEN, s + S_WRAPPED, s + S_TAG);
+	cmk_secure_free(kek, CMK_KEY_LEN);
+	if (ret)
+		return ret;
+	ret = cmk_sha256(s, S_CHECKSUM, s + S_CHECKSUM);
+	if (ret)
+		return ret;
+	memcpy(hdr + CMK_SLOT_OFF(slot), s, CMK_SLOT_SIZE);
+	return 0;
+}
+
+int cmk_header_open_slot(const uint8_t hdr[CMK_HEADER_SIZE], int slot,
+			 const uint8_t cmk[CMK_KEY_LEN],
+			 uint8_t dek[CMK_KEY_LEN])
+{
+	const uint8_t *s = hdr + CMK_SLOT_OFF(slot);
+	uint8_t aad[H_FIXED_LEN + S_AAD_LEN];
+	uint8_t *kek = NULL;
+	int ret;
+
+	if (slot < 0 || slot >= CMK_SLOT_COUNT)
+		return -EINVAL;
+	ret = derive_kek(hdr, cmk, &kek);
+	if (ret)
+		return ret;
+	slot_aad(hdr, slot, aad);
+	ret = cmk_gcm_open(kek, s + S_NONCE, aad, sizeof(aad), s + S_WRAPPED,
+			   CMK_KEY_LEN, s + S_TAG, dek);
+	cmk_secure_free(kek, CMK_KEY_LEN);
+	return ret;
+}
+
+void cmk_header_next_slot(const struct cmk_header_info *info, int *slot,
+			  uint64_t *seq)
+{
+	uint64_t max_seq = 0;
+	int i;
+
+	for (i = 0; i < CMK_SLOT_COUNT; i++)
+		if (info->slots[i].state == CMK_SLOT_VALID &&
+		    info->slots[i].seq > max_seq)
+			max_seq = info->slots[i].seq;
+	*slot = info->active < 0 ? 0 : 1 - info->active;
+	*seq = max_seq + 1;
+}
+
+int cmk_xts_for_file(const uint8_t dek[CMK_KEY_LEN],
+		     const uint8_t file_id[CMK_ID_LEN], struct cmk_xts **out)
+{
+	uint8_t *key = cmk_secure_alloc(CMK_XTS_KEY_LEN);
+	int ret;
+
+	if (!key)
+		return -ENOMEM;
+	ret = cmk_hkdf_sha256(dek, CMK_KEY_LEN, file_id, CMK_ID_LEN, info_xts,
+			      key, CMK_XTS_KEY_LEN);
+	if (ret == 0)
+		ret = cmk_xts_new(key, out);
+	cmk_secure_free(key, CMK_XTS_KEY_LEN);
+	return ret;
+}
+
+/* --- volume descriptor -------------------------------------------------- */
+static bool name_valid(const char *name)
+{
+	size_t len = strlen(name);
+
+	if (len == 0 || len > CMK_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (name[i] < 0x20 || name[i] > 0x7e)
+			return false;
+	return true;
+}
+
+void cmk_volume_info_new(struct cmk_volume_info *vi, const char *cmk_name,
+			 const char *mac_version)
+{
+	memset(vi, 0, sizeof(*vi));
+	vi->format_version = CMK_FORMAT_VERSION;
+	vi->suite = CMK_SUITE_XTS_GCM;
+	vi->unit_size = CMK_UNIT_SIZE;
+	vi->header_size = CMK_HEADER_SIZE;
+	cmk_random(vi->volume_id, CMK_ID_LEN);
+	snprintf(vi->cmk_name, sizeof(vi->cmk_name), "%s", cmk_name);
+	snprintf(vi->mac_version, sizeof(vi->mac_version), "%s", mac_version);
+}
+
+static int volume_mac(const uint8_t *buf, const uint8_t cmk[CMK_KEY_LEN],
+		      uint8_t mac[CMK_SHA256_LEN])
+{
+	uint8_t *mac_key = cmk_secure_alloc(CMK_KEY_LEN);
+	int ret;
+
+	if (!mac_key)
+		return -ENOMEM;
+	ret = cmk_hkdf_sha256(cmk, CMK_KEY_LEN, buf + V_VOLUME_ID, CMK_ID_LEN,
+			      info_volume_mac, mac_key, CMK_KEY_LEN);
+	if (ret == 0)
+		ret = cmk_hmac_sha256(mac_key, CMK_KEY_LEN, buf, V_MAC, mac);
+	cmk_secure_free(mac_key, CMK_KEY_LEN);
+	return ret;
+}
+
+int cmk_volume_encode(uint8_t buf[CMK_VOLUME_SIZE],
+		      const struct cmk_volume_info *vi,
+		      const uint8_t cmk[CMK_KEY_LEN])
+{
+	size_t name_len = strlen(vi->cmk_name);
+	size_t ver_len = strlen(vi->mac_version);
+
+	if (!name_valid(vi->cmk_name) || !cmk_version_id_valid(vi->mac_version))
+		return -EINVAL;
+	memset(buf, 0, CMK_VOLUME_SIZE);
+	memcpy(buf + V_MAGIC, volume_magic, sizeof(volume_magic));
+	put16(buf + V_VERSION, vi->format_version);
+	put16(buf + V_SUITE, vi->suite);
+	put32(buf + V_UNIT, vi->unit_size);
+	put32(buf + V_HDRSIZE, vi->header_size);
+	put32(buf + V_FLAGS, vi->flags);
+	memcpy(buf + V_VOLUME_ID, vi->volume_id, CMK_ID_LEN);
+	buf[V_NAME_LEN] = (uint8_t)name_len;
+	memcpy(buf + V_NAME, vi->cmk_name, name_len);
+	buf[V_MACVER_LEN] = (uint8_t)ver_len;
+	memcpy(buf + V_MACVER, vi->mac_version, ver_len);
+	return volume_mac(buf, cmk, buf + V_MAC);
+}
+
+int cmk_volume_parse(const uint8_t *buf, size_t len,
+		     struct cmk_volume_info *vi, struct cmk_err *err)
+{
+	memset(vi, 0, sizeof(*vi));
+	if (len != CMK_VOLUME_SIZE)
+		return cmk_err_set(err, -EBADMSG,
+				   "volume descriptor has %zu bytes, not %u",
+				   len, CMK_VOLUME_SIZE);
+	if (memcmp(buf + V_MAGIC, volume_magic, sizeof(volume_magic)) != 0)
+		return cmk_err_set(err, -EBADMSG,
+				   "not a cmkfs volume descriptor (foreign "
+				   "magic)");
+	vi->format_version = get16(buf + V_VERSION);
+	vi->suite = get16(buf + V_SUITE);
+	vi->unit_size = get32(buf + V_UNIT);
+	vi->header_size = get32(buf + V_HDRSIZE);
+	vi->flags = get32(buf + V_FLAGS);
+	memcpy(vi->volume_id, buf + V_VOLUME_ID, CMK_ID_LEN);
+	if (vi->format_version != CMK_FORMAT_VERSION)
+		return cmk_err_set(err, -EPROTONOSUPPORT,
+				   "unsupported volume format version %u",
+				   vi->format_version);
+	if (vi->suite != CMK_SUITE_XTS_GCM || vi->unit_size != CMK_UNIT_SIZE ||
+	    vi->header_size != CMK_HEADER_SIZE)
+		return cmk_err_set(err, -EBADMSG,
+				   "unsupported cipher suite %u, unit size %u "
+				   "or header size %u",
+				   vi->suite, vi->unit_size, vi->header_size);
+	if (vi->flags != 0)
+		return cmk_err_set(err, -EPROTONOSUPPORT,
+				   "volume uses features this cmkfs does not "
+				   "know (flags 0x%x)",
+				   vi->flags);
+	if (!all_zero(buf + V_RESERVED1, V_VOLUME_ID - V_RESERVED1) ||
+	    !all_zero(buf + V_RESERVED2, V_MAC - V_RESERVED2))
+		return cmk_err_set(err, -EBADMSG,
+				   "volume descriptor has non-zero reserved "
+				   "bytes");
+	if (!get_string(buf + V_NAME_LEN, buf + V_NAME, CMK_NAME_MAX,
+			vi->cmk_name) ||
+	    !name_valid(vi->cmk_name))
+		return cmk_err_set(err, -EBADMSG,
+				   "volume descriptor has a malformed key name");
+	if (!get_string(buf + V_MACVER_LEN, buf + V_MACVER, CMK_VERSION_MAX,
+			vi->mac_version) ||
+	    !cmk_version_id_valid(vi->mac_version))
+		return cmk_err_set(err, -EBADMSG,
+				   "volume descriptor has a malformed key "
+				   "version");
+	return 0;
+}
+
+int cmk_volume_verify(const uint8_t buf[CMK_VOLUME_SIZE],
+		      const uint8_t cmk[CMK_KEY_LEN])
+{
+	uint8_t mac[CMK_SHA256_LEN];
+	int ret = volume_mac(buf, cmk, mac);
+
+	if (ret)
+		return ret;
+	return cmk_memeq_ct(mac, buf + V_MAC, CMK_SHA256_LEN) ? 0
+							     : -EKEYREJECTED;
+}
