@@ -157,15 +157,19 @@ struct old_view {
 static int old_view_init(int fd, struct cmk_xts *xts, uint64_t old_size,
 			 uint64_t new_size, struct old_view *view)
 {
-	struct cmk_unit last;
+	struct cmk_unit last, same;
 
 	view->size = old_size;
 	view->have_tail = false;
 	if (old_size == new_size || old_size == 0)
 		return 0;
 	cmk_unit_get(old_size, cmk_unit_count(old_size) - 1, &last);
-	if (last.plain_len == CMK_UNIT_SIZE && !last.tiny)
-		return 0; /* a full last unit keeps its encoding */
+	cmk_unit_get(new_size, last.index, &same);
+	/* The old last unit keeps its encoding only if the new layout has
+	 * the same unit there: a full unit stays full unless a short piece
+	 * now merges into it. */
+	if (!last.tiny && !same.tiny && last.plain_len == same.plain_len)
+		return 0;
 	view->have_tail = true;
 	view->tail_start = last.plain_off;
 	return read_plain(fd, xts, old_size, view->tail, last.plain_len,

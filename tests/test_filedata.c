@@ -192,6 +192,58 @@ static void random_ops(uint64_t seed, int ops)
 	free(piece);
 }
 
+/* Every size-to-size change among the sizes where the layout changes shape,
+ * by truncate and by a write at the new end. */
+static void size_matrix(void)
+{
+	static const uint64_t sizes[] = { 0,	1,    15,   16,	  17,	4095,
+					  4096, 4097, 4111, 4112, 8192, 8193,
+					  8205, 8208, 12288 };
+	const size_t n = sizeof(sizes) / sizeof(sizes[0]);
+	uint8_t *model = calloc(1, 16384), byte;
+	int fd = new_backing("matrix");
+
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < n; j++) {
+			for (int how = 0; how < 2; how++) {
+				uint64_t from = sizes[i], to = sizes[j];
+
+				CHECK_EQ_INT(cmk_data_truncate(fd, xts, 0), 0);
+				for (uint64_t b = 0; b < from; b++)
+					model[b] = (uint8_t)(b * 7 + 1);
+				if (cmk_data_write(fd, xts, model, from, 0) !=
+				    (ssize_t)from)
+					CHECK(!"matrix write");
+				if (to > from)
+					memset(model + from, 0, to - from);
+				if (how == 0 || to <= from) {
+					CHECK_EQ_INT(cmk_data_truncate(fd, xts,
+								       to),
+						     0);
+				} else {
+					byte = 0x5a;
+					model[to - 1] = byte;
+					CHECK_EQ_INT(cmk_data_write(fd, xts,
+								    &byte, 1,
+								    to - 1),
+						     1);
+				}
+				if (verify(fd, model, to)) {
+					fprintf(stderr,
+						"matrix %llu -> %llu (%s) "
+						"failed\n",
+						(unsigned long long)from,
+						(unsigned long long)to,
+						how ? "write" : "truncate");
+					CHECK(!"size_matrix");
+				}
+			}
+		}
+	}
+	close(fd);
+	free(model);
+}
+
 static void holes_stay_sparse(void)
 {
 	uint8_t buf[4096];
@@ -236,6 +288,7 @@ int main(void)
 		return 1;
 	every_length(seed);
 	random_ops(seed + 1, 3000);
+	size_matrix();
 	holes_stay_sparse();
 	bad_backing();
 	cmk_xts_free(xts);
