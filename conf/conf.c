@@ -1,0 +1,607 @@
+/* The cmkfs configuration file, read with inih.
+ *
+ * inih tells its handler neither the line nor the sections it sees, and
+ * splits an over-long line in two. So inih reads through conf_getline(),
+ * which counts lines, refuses over-long lines and unknown sections (even
+ * ones without keys), and strips leading blanks so that an indented line is
+ * never taken for the continuation of the previous value. The handler only
+ * collects [kms] keys with their lines: a provider's keys may come before
+ * "provider =", so they are checked once the whole file is read.
+ *
+ * A provider is a row in conf_providers[] with its table of keys; adding one
+ * means a new enum cmk_provider value, a struct in struct cmk_conf, a key
+ * table and a row. */
+#include "conf/conf.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Longest line, plus its NUL. Ours rather than inih's INI_MAX_LINE, which
+ * Debian's libinih can change at run time: a line never exceeds both. */
+#define CONF_LINE_MAX 200
+/* Room for every distinct [kms] key that some provider knows. */
+#define CONF_ENTRIES_MAX 32
+#define CONF_SECTION "kms"
+#define CONF_PROVIDER_KEY "provider"
+
+/* --- value types --------------------------------------------------------- */
+
+struct conf_type {
+	const char *expected; /* ends "bad value '...' for KEY (expected ...)" */
+	bool (*parse)(const char *value, void *field, size_t size);
+	bool hide; /* a secret (a future token): never echo the value */
+};
+
+static bool parse_path(const char *value, void *field, size_t size)
+{
+	size_t len = strlen(value);
+
+	/* Relative paths would depend on the directory cmkfs runs from. */
+	if (value[0] != '/' || len >= size)
+		return false;
+	memcpy(field, value, len + 1);
+	return true;
+}
+
+/* Key names end up in the keystore's AAD and, with other providers, in
+ * URLs: a small alphabet keeps them unambiguous everywhere. */
+static bool parse_key_name(const char *value, void *field, size_t size)
+{
+	size_t len = strlen(value);
+
+	if (len == 0 || len > CMK_KEY_NAME_MAX || len >= size)
+		return false;
+	if (strcmp(value, ".") == 0 || strcmp(value, "..") == 0)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)value[i];
+
+		if (!(isascii(c) && isalnum(c)) && c != '.' && c != '_' &&
+		    c != '-')
+			return false;
+	}
+	memcpy(field, value, len + 1);
+	return true;
+}
+
+static bool parse_bool(const char *value, void *field, size_t size)
+{
+	static const char *const yes[] = { "yes", "true", "1" };
+	static const char *const no[] = { "no", "false", "0" };
+
+	(void)size;
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(value, yes[i]) == 0) {
+			*(bool *)field = true;
+			return true;
+		}
+		if (strcasecmp(value, no[i]) == 0) {
+			*(bool *)field = false;
+			return true;
+		}
+	}
+	return false;
+}
+
+static const struct conf_type conf_path = {
+	"an absolute path", parse_path, false
+};
+static const struct conf_type conf_key_name = {
+	"1-255 characters from A-Z a-z 0-9 . _ -", parse_key_name, false
+};
+static const struct conf_type conf_bool = { "yes or no", parse_bool, false };
+
+/* --- providers ----------------------------------------------------------- */
+
+struct conf_key {
+	const char *name;
+	const struct conf_type *type;
+	size_t offset; /* of the field in struct cmk_conf */
+	size_t size;
+	const char *def; /* parsed like a value from the file; NULL: none */
+	bool required;
+};
+
+#define CONF_FIELD(m) \
+	offsetof(struct cmk_conf, m), sizeof(((struct cmk_conf *)NULL)->m)
+
+struct conf_parse;
+
+struct conf_provider {
+	const char *name; /* [kms] provider = NAME */
+	enum cmk_provider id;
+	const struct conf_key *keys; /* ends with a NULL name */
+	/* Checks keys against each other; 0 or -errno through conf_fail(). */
+	int (*check)(struct conf_parse *p, const struct cmk_conf *conf);
+	/* The secrets conf names, for the permission message; NULL: none. */
+	const char *(*secrets)(const struct cmk_conf *conf);
+};
+
+static const struct conf_key conf_file_keys[] = {
+	{ "keystore", &conf_path, CONF_FIELD(file.keystore), NULL, true },
+	{ "key_name", &conf_key_name, CONF_FIELD(file.key_name), "cmk",
+	  false },
+	{ "passphrase_file", &conf_path, CONF_FIELD(file.passphrase_file),
+	  NULL, false },
+	{ "passphrase_prompt", &conf_bool, CONF_FIELD(file.passphrase_prompt),
+	  "no", false },
+	{ NULL, NULL, 0, 0, NULL, false },
+};
+
+static int conf_file_check(struct conf_parse *p, const struct cmk_conf *conf);
+
+static const char *conf_file_secrets(const struct cmk_conf *conf)
+{
+	/* The keystore holds the CMK, unsealed unless a passphrase is set. */
+	return conf->file.passphrase_file[0] ? "keystore, passphrase_file"
+					     : "keystore";
+}
+
+static const struct conf_provider conf_providers[] = {
+	{ "file", CMK_PROVIDER_FILE, conf_file_keys, conf_file_check,
+	  conf_file_secrets },
+};
+
+#define CONF_N_PROVIDERS (sizeof(conf_providers) / sizeof(conf_providers[0]))
+
+static const char *const conf_sections[] = { CONF_SECTION };
+
+/* --- parsing ------------------------------------------------------------- */
+
+struct conf_entry {
+	const char *name; /* the key's name in a table */
+	int line;
+	char value[CONF_LINE_MAX];
+};
+
+struct conf_parse {
+	FILE *f;
+	int line; /* lines read so far: the line inih is on */
+	char *buf;
+	size_t cap;
+	/* The first error: its line (0: none or no line), errno, text. */
+	bool failed;
+	int err_line;
+	int err_code;
+	char err_msg[CMK_ERR_MSG_MAX];
+	struct conf_entry entries[CONF_ENTRIES_MAX];
+	size_t n_entries;
+};
+
+/* Records the first error only: it is the one that names the right line. */
+static int conf_fail(struct conf_parse *p, int line, int code,
+		     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int conf_fail(struct conf_parse *p, int line, int code,
+		     const char *fmt, ...)
+{
+	va_list ap;
+
+	if (p->failed)
+		return p->err_code;
+	p->failed = true;
+	p->err_line = line;
+	p->err_code = code;
+	va_start(ap, fmt);
+	vsnprintf(p->err_msg, sizeof(p->err_msg), fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+static struct conf_entry *conf_find(struct conf_parse *p, const char *name)
+{
+	for (size_t i = 0; i < p->n_entries; i++)
+		if (strcmp(p->entries[i].name, name) == 0)
+			return &p->entries[i];
+	return NULL;
+}
+
+static const struct conf_key *conf_key_in(const struct conf_key *keys,
+					  const char *name)
+{
+	for (; keys->name; keys++)
+		if (strcmp(keys->name, name) == 0)
+			return keys;
+	return NULL;
+}
+
+/* The table's own spelling of a [kms] key, or NULL when no provider has
+ * it. */
+static const char *conf_known_key(const char *name)
+{
+	const struct conf_key *key;
+
+	if (strcmp(name, CONF_PROVIDER_KEY) == 0)
+		return CONF_PROVIDER_KEY;
+	for (size_t i = 0; i < CONF_N_PROVIDERS; i++) {
+		key = conf_key_in(conf_providers[i].keys, name);
+		if (key)
+			return key->name;
+	}
+	return NULL;
+}
+
+static bool conf_known_section(const char *name, size_t len)
+{
+	for (size_t i = 0; i < sizeof(conf_sections) / sizeof(conf_sections[0]);
+	     i++)
+		if (strlen(conf_sections[i]) == len &&
+		    memcmp(conf_sections[i], name, len) == 0)
+			return true;
+	return false;
+}
+
+/* inih's fgets-like reader; returns NULL at the end or to stop at an
+ * error. */
+static char *conf_getline(char *str, int num, void *stream)
+{
+	struct conf_parse *p = stream;
+	size_t max = CONF_LINE_MAX - 1, len;
+	const char *s, *end;
+	ssize_t n;
+
+	if (p->failed)
+		return NULL;
+	if (num > 0 && (size_t)num - 1 < max)
+		max = (size_t)num - 1;
+	errno = 0;
+	n = getline(&p->buf, &p->cap, p->f);
+	if (n < 0) {
+		int e = errno;
+
+		if (ferror(p->f))
+			conf_fail(p, 0, e ? -e : -EIO, "read error: %s",
+				  strerror(e ? e : EIO));
+		return NULL;
+	}
+	p->line++;
+	len = (size_t)n;
+	if (len && p->buf[len - 1] == '\n')
+		len--;
+	if (len && p->buf[len - 1] == '\r') /* inih would strip it anyway */
+		len--;
+	if (memchr(p->buf, '\0', len)) {
+		conf_fail(p, p->line, -EINVAL, "NUL byte in line");
+		return NULL;
+	}
+	p->buf[len] = '\0';
+	if (len > max) {
+		conf_fail(p, p->line, -EINVAL,
+			  "line too long (%zu characters, at most %zu)", len,
+			  max);
+		return NULL;
+	}
+	s = p->buf;
+	/* inih skips a UTF-8 BOM itself, but the section check needs it
+	 * gone too. */
+	if (p->line == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
+		s += 3;
+	while (isspace((unsigned char)*s))
+		s++;
+	/* inih reports no sections, so an unknown one without keys would go
+	 * unnoticed. A '[' without ']' is left to inih's syntax error. */
+	if (*s == '[') {
+		end = strchr(s + 1, ']');
+		if (end && !conf_known_section(s + 1, (size_t)(end - s - 1))) {
+			conf_fail(p, p->line, -EINVAL, "unknown section [%.*s]",
+				  (int)(end - s - 1), s + 1);
+			return NULL;
+		}
+	}
+	memcpy(str, s, strlen(s) + 1);
+	return str;
+}
+
+static int conf_handler(void *user, const char *section, const char *name,
+			const char *value)
+{
+	struct conf_parse *p = user;
+	struct conf_entry *e;
+	const char *known;
+
+	if (p->failed)
+		return 0;
+	if (!section[0]) {
+		conf_fail(p, p->line, -EINVAL, "key '%s' outside any section",
+			  name);
+		return 0;
+	}
+	if (strcmp(section, CONF_SECTION) != 0) {
+		/* conf_getline() stops at the section line; this is a
+		 * backstop. */
+		conf_fail(p, p->line, -EINVAL, "unknown section [%s]", section);
+		return 0;
+	}
+	known = conf_known_key(name);
+	if (!known) {
+		conf_fail(p, p->line, -EINVAL,
+			  "unknown key '%s' in section [%s]", name, section);
+		return 0;
+	}
+	e = conf_find(p, known);
+	if (e) {
+		conf_fail(p, p->line, -EINVAL,
+			  "duplicate key '%s' in section [%s] (first on line "
+			  "%d)",
+			  name, section, e->line);
+		return 0;
+	}
+	/* Cannot happen while the tables hold fewer keys than entries[]. */
+	if (p->n_entries == CONF_ENTRIES_MAX ||
+	    strlen(value) >= sizeof(e->value)) {
+		conf_fail(p, p->line, -EINVAL, "too many keys or value too long");
+		return 0;
+	}
+	e = &p->entries[p->n_entries++];
+	e->name = known;
+	e->line = p->line;
+	strcpy(e->value, value);
+	return 1;
+}
+
+/* "file", "file or azure", "file, azure or vault". */
+static void conf_provider_names(char *buf, size_t size)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < CONF_N_PROVIDERS && off < size; i++) {
+		const char *sep = i == 0 ? "" :
+				  i + 1 == CONF_N_PROVIDERS ? " or " : ", ";
+		int n = snprintf(buf + off, size - off, "%s%s", sep,
+				 conf_providers[i].name);
+
+		if (n < 0)
+			break;
+		off += (size_t)n;
+	}
+}
+
+static int conf_set(struct conf_parse *p, struct cmk_conf *conf,
+		    const struct conf_key *key, const char *value, int line)
+{
+	if (key->type->parse(value, (char *)conf + key->offset, key->size))
+		return 0;
+	if (key->type->hide)
+		return conf_fail(p, line, -EINVAL,
+				 "bad value for %s (expected %s)", key->name,
+				 key->type->expected);
+	return conf_fail(p, line, -EINVAL,
+			 "bad value '%s' for %s (expected %s)", value,
+			 key->name, key->type->expected);
+}
+
+/* Fills conf from the collected entries, in file order so that the first
+ * bad one is reported. */
+static int conf_apply(struct conf_parse *p, struct cmk_conf *conf,
+		      const struct conf_provider **provp)
+{
+	const struct conf_provider *prov = NULL;
+	const struct conf_key *key;
+	struct conf_entry *e;
+	char names[128];
+	int ret;
+
+	e = conf_find(p, CONF_PROVIDER_KEY);
+	if (!e)
+		return conf_fail(p, 0, -EINVAL, "missing [%s] %s",
+				 CONF_SECTION, CONF_PROVIDER_KEY);
+	for (size_t i = 0; i < CONF_N_PROVIDERS; i++)
+		if (strcmp(conf_providers[i].name, e->value) == 0)
+			prov = &conf_providers[i];
+	if (!prov) {
+		conf_provider_names(names, sizeof(names));
+		return conf_fail(p, e->line, -EINVAL,
+				 "unknown provider '%s' (expected %s)",
+				 e->value, names);
+	}
+	conf->provider = prov->id;
+	for (key = prov->keys; key->name; key++) {
+		if (!key->def)
+			continue;
+		/* A default that does not parse is a bug in the table. */
+		ret = conf_set(p, conf, key, key->def, 0);
+		if (ret)
+			return ret;
+	}
+	for (size_t i = 0; i < p->n_entries; i++) {
+		e = &p->entries[i];
+		if (strcmp(e->name, CONF_PROVIDER_KEY) == 0)
+			continue;
+		key = conf_key_in(prov->keys, e->name);
+		if (!key)
+			return conf_fail(p, e->line, -EINVAL,
+					 "key '%s' in section [%s] does not "
+					 "apply to provider %s",
+					 e->name, CONF_SECTION, prov->name);
+		ret = conf_set(p, conf, key, e->value, e->line);
+		if (ret)
+			return ret;
+	}
+	for (key = prov->keys; key->name; key++)
+		if (key->required && !conf_find(p, key->name))
+			return conf_fail(p, 0, -EINVAL,
+					 "missing [%s] %s (provider %s needs "
+					 "it)",
+					 CONF_SECTION, key->name, prov->name);
+	if (prov->check) {
+		ret = prov->check(p, conf);
+		if (ret)
+			return ret;
+	}
+	*provp = prov;
+	return 0;
+}
+
+static int conf_file_check(struct conf_parse *p, const struct cmk_conf *conf)
+{
+	const struct conf_entry *pf, *pp;
+
+	if (conf->file.passphrase_file[0] && conf->file.passphrase_prompt) {
+		/* Both exist: they are what set the two fields. */
+		pf = conf_find(p, "passphrase_file");
+		pp = conf_find(p, "passphrase_prompt");
+		return conf_fail(p, pf->line > pp->line ? pf->line : pp->line,
+				 -EINVAL,
+				 "passphrase_file and passphrase_prompt = yes "
+				 "are both set; keep one");
+	}
+	return 0;
+}
+
+/* --- the file ------------------------------------------------------------ */
+
+/* How a mode lets in those that rmask and wmask describe. */
+static const char *conf_access(mode_t mode, mode_t rmask, mode_t wmask)
+{
+	if (mode & rmask)
+		return "readable";
+	if (mode & wmask)
+		return "writable";
+	return "accessible";
+}
+
+int cmk_conf_load(const char *path, struct cmk_conf *conf,
+		  struct cmk_err *err)
+{
+	const struct conf_provider *prov = NULL;
+	struct conf_parse p = { 0 };
+	const char *secrets;
+	struct stat st;
+	FILE *f = NULL;
+	int fd = -1;
+	int ret;
+
+	memset(conf, 0, sizeof(*conf));
+	if (strlen(path) >= sizeof(conf->path))
+		return cmk_err_set(err, -ENAMETOOLONG, "%.64s...: path too long",
+				   path);
+	strcpy(conf->path, path);
+	/* O_NONBLOCK: a FIFO given as the config must not hang us. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		ret = -errno;
+		cmk_err_set(err, ret, "%s: cannot open: %s", path,
+			    strerror(-ret));
+		goto out;
+	}
+	/* Checks below are on what was opened, not on the name. */
+	if (fstat(fd, &st) != 0) {
+		ret = -errno;
+		cmk_err_set(err, ret, "%s: %s", path, strerror(-ret));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		ret = cmk_err_set(err, -EINVAL, "%s: not a regular file", path);
+		goto out;
+	}
+	f = fdopen(fd, "r");
+	if (!f) {
+		ret = -errno;
+		cmk_err_set(err, ret, "%s: %s", path, strerror(-ret));
+		goto out;
+	}
+	fd = -1;
+	p.f = f;
+
+	ret = ini_parse_stream(conf_getline, &p, conf_handler, &p);
+	/* inih returns the line of its first error: a syntax error when it
+	 * comes before the first one we recorded. */
+	if (ret > 0 && (!p.failed || !p.err_line || ret < p.err_line)) {
+		p.failed = true;
+		p.err_line = ret;
+		p.err_code = -EINVAL;
+		snprintf(p.err_msg, sizeof(p.err_msg),
+			 "syntax error (expected [section] or key = value)");
+	} else if (ret < 0 && !p.failed) {
+		conf_fail(&p, 0, ret == -2 ? -ENOMEM : -EIO, "cannot parse");
+	}
+	if (!p.failed)
+		conf_apply(&p, conf, &prov);
+	if (p.failed) {
+		if (p.err_line)
+			ret = cmk_err_set(err, p.err_code, "%s:%d: %s", path,
+					  p.err_line, p.err_msg);
+		else
+			ret = cmk_err_set(err, p.err_code, "%s: %s", path,
+					  p.err_msg);
+		goto out;
+	}
+
+	secrets = prov->secrets ? prov->secrets(conf) : NULL;
+	if (secrets && (st.st_mode & (S_IROTH | S_IWOTH))) {
+		ret = cmk_err_set(err, -EACCES,
+				  "%s: %s by others (mode %04o) while it names "
+				  "a secret (%s); chmod o-rw %s",
+				  path,
+				  conf_access(st.st_mode, S_IROTH, S_IWOTH),
+				  (unsigned int)(st.st_mode & 07777), secrets,
+				  path);
+		goto out;
+	}
+	ret = 0;
+out:
+	if (f)
+		fclose(f);
+	else if (fd >= 0)
+		close(fd);
+	free(p.buf);
+	return ret;
+}
+
+int cmk_conf_check_secret_file(const char *path, const char *what,
+			       struct cmk_err *err)
+{
+	struct stat st;
+	int fd = -1;
+	int ret;
+
+	/* O_NOFOLLOW: a link can be repointed by whoever owns it, and its
+	 * own mode says nothing. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
+				O_NOFOLLOW);
+	if (fd < 0) {
+		ret = -errno;
+		if (ret == -ELOOP)
+			return cmk_err_set(err, -EACCES,
+					   "%s: %s is a symbolic link; name "
+					   "the file itself",
+					   path, what);
+		return cmk_err_set(err, ret, "%s: %s: %s", path, what,
+				   strerror(-ret));
+	}
+	if (fstat(fd, &st) != 0) {
+		ret = -errno;
+		cmk_err_set(err, ret, "%s: %s: %s", path, what, strerror(-ret));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		ret = cmk_err_set(err, -EACCES, "%s: %s is not a regular file",
+				  path, what);
+		goto out;
+	}
+	if (st.st_mode & 077) {
+		ret = cmk_err_set(err, -EACCES,
+				  "%s: %s is %s by others (mode %04o); chmod "
+				  "600 %s",
+				  path, what,
+				  conf_access(st.st_mode, S_IRGRP | S_IROTH,
+					      S_IWGRP | S_IWOTH),
+				  (unsigned int)(st.st_mode & 07777), path);
+		goto out;
+	}
+	ret = 0;
+out:
+	close(fd);
+	return ret;
+}
