@@ -1,0 +1,53 @@
+/* Key services: where the customer-managed key (CMK) comes from.
+ *
+ * A provider lists the CMK's versions and fetches a version's 32-byte key
+ * into a buffer from cmk_secure_alloc(). Version ids are strings of 1 to 64
+ * characters from [0-9A-Za-z._-]: integers for the local keystore, Azure's
+ * 32-hex ids, UUIDs. */
+#ifndef CMKFS_KMS_KMS_H
+#define CMKFS_KMS_KMS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+#include "conf/conf.h"
+#include "crypto/format.h" /* CMK_VERSION_MAX, cmk_version_id_valid() */
+
+struct cmk_kms_version {
+	char id[CMK_VERSION_MAX + 1];
+	bool enabled;
+	int64_t created; /* seconds since the epoch; 0 when unknown */
+};
+
+struct cmk_kms;
+
+/* Once per program, after cmk_crypto_init() and before any other kms call:
+ * points the JSON and HTTP libraries at cmk_wiping_malloc(). */
+void cmk_kms_global_init(void);
+
+int cmk_kms_open(const struct cmk_conf *conf, struct cmk_kms **out,
+		 struct cmk_err *err);
+void cmk_kms_close(struct cmk_kms *kms);
+
+/* The CMK's name, as recorded in a volume descriptor. */
+const char *cmk_kms_key_name(const struct cmk_kms *kms);
+
+/* All versions, newest first. *versions is malloc'ed; free() it. */
+int cmk_kms_list_versions(struct cmk_kms *kms,
+			  struct cmk_kms_version **versions, size_t *count,
+			  struct cmk_err *err);
+
+/* Fetches a version's key into cmk (32 bytes, caller's secure buffer).
+ * version NULL means the newest enabled version; its id is stored in
+ * version_out (which may be NULL otherwise). Errors: -ENOENT (no such
+ * version or key), -EACCES (version disabled or refused), -EKEYREJECTED
+ * (wrong passphrase), -EIO and network errors for an unreachable service. */
+int cmk_kms_fetch(struct cmk_kms *kms, const char *version, uint8_t *cmk,
+		  char version_out[CMK_VERSION_MAX + 1], struct cmk_err *err);
+
+/* True when s is a valid version id (same rule as cmk_version_id_valid). */
+bool cmk_kms_version_valid(const char *s);
+
+#endif
