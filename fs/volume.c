@@ -1,0 +1,393 @@
+#include "fs/volume.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+static int pread_exact(int fd, uint8_t *buf, size_t len, off_t off,
+		       size_t *got)
+{
+	*got = 0;
+	while (*got < len) {
+		ssize_t n = pread(fd, buf + *got, len - *got, off + (off_t)*got);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		*got += (size_t)n;
+	}
+	return 0;
+}
+
+int cmk_volume_load_keyring(struct cmk_kms *kms, struct cmk_keyring *kr,
+			    struct cmk_err *err)
+{
+	struct cmk_kms_version *versions = NULL;
+	char newest[CMK_VERSION_MAX + 1];
+	uint8_t *cmk = cmk_secure_alloc(CMK_KEY_LEN);
+	struct cmk_err fetch_err;
+	size_t count = 0;
+	int ret;
+
+	if (!cmk)
+		return cmk_err_set(err, -ENOMEM, "out of locked memory");
+	/* The newest enabled version first: without it nothing works. */
+	ret = cmk_kms_fetch(kms, NULL, cmk, newest, err);
+	if (ret)
+		goto out;
+	ret = cmk_keyring_add(kr, newest, cmk, true);
+	if (ret) {
+		cmk_err_set(err, ret, "cannot hold CMK version %s", newest);
+		goto out;
+	}
+	ret = cmk_kms_list_versions(kms, &versions, &count, err);
+	if (ret)
+		goto out;
+	for (size_t i = 0; i < count; i++) {
+		if (!versions[i].enabled || strcmp(versions[i].id, newest) == 0)
+			continue;
+		if (cmk_kms_fetch(kms, versions[i].id, cmk, NULL, &fetch_err)) {
+			cmk_log(LOG_WARNING, "skipping CMK version %s: %s",
+				versions[i].id, fetch_err.msg);
+			continue;
+		}
+		ret = cmk_keyring_add(kr, versions[i].id, cmk, false);
+		if (ret) {
+			cmk_err_set(err, ret, "cannot hold CMK version %s",
+				    versions[i].id);
+			goto out;
+		}
+	}
+out:
+	free(versions);
+	cmk_secure_free(cmk, CMK_KEY_LEN);
+	return ret;
+}
+
+/* Writes the descriptor atomically: a temporary file, fsync, rename,
+ * fsync of the directory. */
+static int write_descriptor(int dir_fd, const char *dir_path,
+			    const uint8_t *buf, struct cmk_err *err)
+{
+	char tmp[64];
+	int fd, ret = 0;
+	ssize_t n;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", CMK_VOLUME_FILE,
+		 (long)getpid());
+	fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return cmk_err_set(err, -errno, "%s/%s: %s", dir_path, tmp,
+				   strerror(errno));
+	n = write(fd, buf, CMK_VOLUME_SIZE);
+	if (n != (ssize_t)CMK_VOLUME_SIZE) {
+		ret = n < 0 ? -errno : -EIO;
+		goto fail;
+	}
+	if (fsync(fd) != 0) {
+		ret = -errno;
+		goto fail;
+	}
+	close(fd);
+	fd = -1;
+	if (renameat(dir_fd, tmp, dir_fd, CMK_VOLUME_FILE) != 0) {
+		ret = -errno;
+		goto fail;
+	}
+	if (fsync(dir_fd) != 0)
+		ret = -errno;
+	if (ret)
+		return cmk_err_set(err, ret, "%s: fsync: %s", dir_path,
+				   strerror(-ret));
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlinkat(dir_fd, tmp, 0);
+	return cmk_err_set(err, ret, "%s/%s: %s", dir_path, CMK_VOLUME_FILE,
+			   strerror(-ret));
+}
+
+static int dir_is_empty(int dir_fd, const char *path, struct cmk_err *err)
+{
+	int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *de;
+	DIR *dir;
+	int ret = 0;
+
+	if (fd < 0 || !(dir = fdopendir(fd))) {
+		ret = -errno;
+		if (fd >= 0)
+			close(fd);
+		return cmk_err_set(err, ret, "%s: %s", path, strerror(-ret));
+	}
+	while ((de = readdir(dir))) {
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			ret = cmk_err_set(err, -ENOTEMPTY,
+					  "%s is not empty (it holds '%s'); "
+					  "init needs an empty directory",
+					  path, de->d_name);
+			break;
+		}
+	}
+	closedir(dir);
+	return ret;
+}
+
+int cmk_volume_init(const struct cmk_conf *conf, const char *cipherdir,
+		    char version_out[CMK_VERSION_MAX + 1], struct cmk_err *err)
+{
+	struct cmk_volume_info vi;
+	uint8_t buf[CMK_VOLUME_SIZE];
+	struct cmk_kms *kms = NULL;
+	uint8_t *cmk = NULL;
+	int dir_fd = -1;
+	int ret;
+
+	if (mkdir(cipherdir, 0700) != 0 && errno != EEXIST)
+		return cmk_err_set(err, -errno, "%s: cannot create: %s",
+				   cipherdir, strerror(errno));
+	dir_fd = open(cipherdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir_fd < 0)
+		return cmk_err_set(err, -errno, "%s: %s", cipherdir,
+				   strerror(errno));
+	ret = dir_is_empty(dir_fd, cipherdir, err);
+	if (ret)
+		goto out;
+	ret = cmk_kms_open(conf, &kms, err);
+	if (ret)
+		goto out;
+	cmk = cmk_secure_alloc(CMK_KEY_LEN);
+	if (!cmk) {
+		ret = cmk_err_set(err, -ENOMEM, "out of locked memory");
+		goto out;
+	}
+	ret = cmk_kms_fetch(kms, NULL, cmk, version_out, err);
+	if (ret)
+		goto out;
+	cmk_volume_info_new(&vi, cmk_kms_key_name(kms), version_out);
+	ret = cmk_volume_encode(buf, &vi, cmk);
+	if (ret) {
+		cmk_err_set(err, ret, "cannot encode the volume descriptor "
+				      "(key name '%s')",
+			    cmk_kms_key_name(kms));
+		goto out;
+	}
+	ret = write_descriptor(dir_fd, cipherdir, buf, err);
+out:
+	cmk_secure_free(cmk, CMK_KEY_LEN);
+	cmk_kms_close(kms);
+	if (dir_fd >= 0)
+		close(dir_fd);
+	return ret;
+}
+
+static int read_descriptor(struct cmk_volume *vol, uint8_t *buf,
+			   struct cmk_err *err)
+{
+	size_t got = 0;
+	int fd, ret;
+
+	fd = openat(vol->dir_fd, CMK_VOLUME_FILE, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		if (ret == -ENOENT)
+			return cmk_err_set(err, -ENOENT,
+					   "%s is not a cmkfs volume (no %s; "
+					   "create one with cmkfs init)",
+					   vol->path, CMK_VOLUME_FILE);
+		return cmk_err_set(err, ret, "%s/%s: %s", vol->path,
+				   CMK_VOLUME_FILE, strerror(-ret));
+	}
+	ret = pread_exact(fd, buf, CMK_VOLUME_SIZE + 1, 0, &got);
+	close(fd);
+	if (ret)
+		return cmk_err_set(err, ret, "%s/%s: %s", vol->path,
+				   CMK_VOLUME_FILE, strerror(-ret));
+	ret = cmk_volume_parse(buf, got, &vol->info, err);
+	if (ret)
+		cmk_err_prefix(err, "%s/%s: ", vol->path, CMK_VOLUME_FILE);
+	return ret;
+}
+
+int cmk_volume_open(const struct cmk_conf *conf, const char *cipherdir,
+		    struct cmk_volume **out, struct cmk_err *err)
+{
+	uint8_t buf[CMK_VOLUME_SIZE + 1];
+	struct cmk_volume *vol;
+	uint8_t *cmk = NULL;
+	int ret;
+
+	vol = calloc(1, sizeof(*vol));
+	if (!vol)
+		return cmk_err_set(err, -ENOMEM, "out of memory");
+	snprintf(vol->path, sizeof(vol->path), "%s", cipherdir);
+	vol->dir_fd = open(cipherdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (vol->dir_fd < 0) {
+		ret = cmk_err_set(err, -errno, "%s: %s", cipherdir,
+				  strerror(errno));
+		goto fail;
+	}
+	/* The descriptor first: a directory that is no volume needs no key. */
+	ret = read_descriptor(vol, buf, err);
+	if (ret)
+		goto fail;
+	ret = cmk_kms_open(conf, &vol->kms, err);
+	if (ret)
+		goto fail;
+	if (strcmp(vol->info.cmk_name, cmk_kms_key_name(vol->kms)) != 0) {
+		ret = cmk_err_set(err, -EKEYREJECTED,
+				  "%s belongs to key '%s', but %s names key "
+				  "'%s'",
+				  cipherdir, vol->info.cmk_name, conf->path,
+				  cmk_kms_key_name(vol->kms));
+		goto fail;
+	}
+	ret = cmk_keyring_new(&vol->keyring);
+	if (ret) {
+		cmk_err_set(err, ret, "out of memory");
+		goto fail;
+	}
+	ret = cmk_volume_load_keyring(vol->kms, vol->keyring, err);
+	if (ret)
+		goto fail;
+	cmk = cmk_secure_alloc(CMK_KEY_LEN);
+	if (!cmk) {
+		ret = cmk_err_set(err, -ENOMEM, "out of locked memory");
+		goto fail;
+	}
+	if (cmk_keyring_get(vol->keyring, vol->info.mac_version, cmk) != 0) {
+		ret = cmk_kms_fetch(vol->kms, vol->info.mac_version, cmk, NULL,
+				    err);
+		if (ret) {
+			cmk_err_prefix(err,
+				       "%s: the volume descriptor is sealed "
+				       "with CMK version %s: ",
+				       cipherdir, vol->info.mac_version);
+			goto fail;
+		}
+	}
+	ret = cmk_volume_verify(buf, cmk);
+	if (ret == -EKEYREJECTED)
+		cmk_err_set(err, ret,
+			    "%s/%s does not verify with key '%s' version %s: "
+			    "the volume was created with a different key",
+			    cipherdir, CMK_VOLUME_FILE, vol->info.cmk_name,
+			    vol->info.mac_version);
+	else if (ret)
+		cmk_err_set(err, ret, "cannot check the volume descriptor");
+	if (ret)
+		goto fail;
+	cmk_secure_free(cmk, CMK_KEY_LEN);
+	*out = vol;
+	return 0;
+fail:
+	cmk_secure_free(cmk, CMK_KEY_LEN);
+	cmk_volume_close(vol);
+	return ret;
+}
+
+void cmk_volume_close(struct cmk_volume *vol)
+{
+	if (!vol)
+		return;
+	if (vol->dir_fd > 0)
+		close(vol->dir_fd);
+	cmk_keyring_free(vol->keyring);
+	cmk_kms_close(vol->kms);
+	free(vol);
+}
+
+int cmk_volume_new_file(struct cmk_volume *vol, int fd, struct cmk_xts **xts,
+			struct cmk_err *err)
+{
+	char version[CMK_VERSION_MAX + 1];
+	uint8_t hdr[CMK_HEADER_SIZE];
+	uint8_t file_id[CMK_ID_LEN];
+	uint8_t *keys = cmk_secure_alloc(2 * CMK_KEY_LEN);
+	uint8_t *cmk = keys, *dek = keys + CMK_KEY_LEN;
+	size_t done = 0;
+	int ret;
+
+	if (!keys)
+		return cmk_err_set(err, -ENOMEM, "out of locked memory");
+	ret = cmk_keyring_get_newest(vol->keyring, version, cmk);
+	if (ret) {
+		cmk_err_set(err, -EACCES, "no enabled CMK version is held");
+		ret = -EACCES;
+		goto out;
+	}
+	/* Equal XTS key halves (probability 2^-256) mean: draw again. */
+	do {
+		cmk_random(file_id, sizeof(file_id));
+		cmk_random(dek, CMK_KEY_LEN);
+		ret = cmk_xts_for_file(dek, file_id, xts);
+	} while (ret == -EINVAL);
+	if (ret) {
+		cmk_err_set(err, ret, "cannot set up the cipher");
+		goto out;
+	}
+	cmk_header_init(hdr, vol->info.volume_id, file_id);
+	ret = cmk_header_seal_slot(hdr, 0, 1, version, cmk, dek, NULL);
+	while (ret == 0 && done < sizeof(hdr)) {
+		ssize_t n = pwrite(fd, hdr + done, sizeof(hdr) - done,
+				   (off_t)done);
+
+		if (n < 0 && errno != EINTR)
+			ret = -errno;
+		else if (n > 0)
+			done += (size_t)n;
+	}
+	if (ret) {
+		cmk_err_set(err, ret, "cannot write the header: %s",
+			    strerror(-ret));
+		cmk_xts_free(*xts);
+		*xts = NULL;
+	}
+out:
+	cmk_secure_free(keys, 2 * CMK_KEY_LEN);
+	return ret;
+}
+
+int cmk_volume_open_file(struct cmk_volume *vol, int fd, struct cmk_xts **xts,
+			 struct cmk_err *err)
+{
+	uint8_t hdr[CMK_HEADER_SIZE];
+	struct cmk_header_info info;
+	uint8_t *dek = NULL;
+	size_t got = 0;
+	int ret;
+
+	ret = pread_exact(fd, hdr, sizeof(hdr), 0, &got);
+	if (ret)
+		return cmk_err_set(err, ret, "cannot read the header: %s",
+				   strerror(-ret));
+	ret = cmk_header_parse(hdr, got, &info, err);
+	if (ret)
+		return ret;
+	if (memcmp(info.volume_id, vol->info.volume_id, CMK_ID_LEN) != 0)
+		return cmk_err_set(err, -EBADMSG,
+				   "the header belongs to another volume");
+	dek = cmk_secure_alloc(CMK_KEY_LEN);
+	if (!dek)
+		return cmk_err_set(err, -ENOMEM, "out of locked memory");
+	ret = cmk_keyring_unwrap(vol->keyring, hdr, &info, dek, NULL, err);
+	if (ret == 0) {
+		ret = cmk_xts_for_file(dek, info.file_id, xts);
+		if (ret)
+			cmk_err_set(err, ret, "cannot set up the cipher");
+	}
+	cmk_secure_free(dek, CMK_KEY_LEN);
+	return ret;
+}

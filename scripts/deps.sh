@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the Debian packages cmkfs needs to build and test, only those
+# missing. Sourced by run.sh and test.sh; also runnable on its own.
+set -euo pipefail
+
+CMKFS_BUILD_PACKAGES=(
+  build-essential cmake pkg-config
+  libfuse3-dev fuse3 libssl-dev openssl libcurl4-openssl-dev libinih-dev libjansson-dev
+)
+
+# Tests also use these (the Azure emulator is Python; its CA comes from
+# the openssl command; curl drives HTTP self-tests; attr gives setfattr).
+CMKFS_TEST_PACKAGES=(python3 curl openssl ca-certificates)
+
+cmkfs_missing_packages() {
+  local pkg
+  for pkg in "$@"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+      printf '%s\n' "$pkg"
+    fi
+  done
+}
+
+# cmkfs_install_packages PKG...: apt-get install what is missing, running
+# apt-get update first (a fresh machine has no package lists).
+cmkfs_install_packages() {
+  local missing
+  mapfile -t missing < <(cmkfs_missing_packages "$@")
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  echo "cmkfs: installing missing packages: ${missing[*]}" >&2
+  local sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  cmkfs_install_packages "${CMKFS_BUILD_PACKAGES[@]}"
+fi

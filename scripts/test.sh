@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds with -Wall -Wextra -Werror, runs every test
+# with ctest, then builds and runs the whole suite once more under
+# AddressSanitizer and UndefinedBehaviorSanitizer. Exits non-zero on any
+# failure.
+set -euo pipefail
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$top"
+. scripts/deps.sh
+cmkfs_install_packages "${CMKFS_BUILD_PACKAGES[@]}" "${CMKFS_TEST_PACKAGES[@]}"
+
+jobs=$(nproc)
+status=0
+
+run_suite() {
+  local dir=$1; shift
+  cmake -S . -B "$dir" "$@" >/dev/null
+  cmake --build "$dir" -j "$jobs"
+  (cd "$dir" && ctest --output-on-failure -j "$jobs" --timeout 600) || status=1
+}
+
+echo "== build and test (release) =="
+run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+echo "== build and test (ASan+UBSan) =="
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DCMKFS_SANITIZE=ON
+
+if [ "$status" -ne 0 ]; then
+  echo "cmkfs: tests FAILED" >&2
+fi
+exit "$status"

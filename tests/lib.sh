@@ -1,0 +1,57 @@
+# Shared helpers for the shell tests. Each test sources this file.
+set -u
+: "${CMKFS:?CMKFS must name the cmkfs binary}"
+T_FAILED=0
+T_COUNT=0
+T_DIR=$(mktemp -d /tmp/cmkfs-test.XXXXXX)
+chmod 700 "$T_DIR"
+trap 't_cleanup' EXIT
+
+t_cleanup() {
+  if declare -F t_teardown >/dev/null; then t_teardown; fi
+  rm -rf "$T_DIR"
+}
+
+t_pass() { T_COUNT=$((T_COUNT + 1)); }
+t_fail() {
+  T_COUNT=$((T_COUNT + 1)); T_FAILED=$((T_FAILED + 1))
+  echo "FAIL: $*" >&2
+}
+
+# t_expect CODE DESCRIPTION -- COMMAND...: runs COMMAND, checks its exit
+# code, keeps its stdout+stderr in $T_OUT.
+t_expect() {
+  local want=$1 what=$2; shift 3
+  T_OUT=$("$@" 2>&1); local got=$?
+  if [ "$got" -eq "$want" ]; then t_pass; else
+    t_fail "$what: exit $got, expected $want; output: $T_OUT"
+  fi
+}
+
+# t_contains DESCRIPTION NEEDLE: $T_OUT contains NEEDLE.
+t_contains() {
+  case "$T_OUT" in
+    *"$2"*) t_pass ;;
+    *) t_fail "$1: output lacks '$2': $T_OUT" ;;
+  esac
+}
+
+t_not_contains() {
+  case "$T_OUT" in
+    *"$2"*) t_fail "$1: output contains '$2': $T_OUT" ;;
+    *) t_pass ;;
+  esac
+}
+
+# t_conf FILE KEYSTORE [EXTRA...]: a config for the local keystore.
+t_conf() {
+  local file=$1 keystore=$2; shift 2
+  { echo "[kms]"; echo "provider = file"; echo "keystore = $keystore"
+    for line in "$@"; do echo "$line"; done; } > "$file"
+  chmod 600 "$file"
+}
+
+t_done() {
+  echo "$((T_COUNT - T_FAILED)) passed, $T_FAILED failed"
+  [ "$T_COUNT" -gt 0 ] && [ "$T_FAILED" -eq 0 ]
+}
