@@ -1,0 +1,67 @@
+/* The FUSE front end's state: the inode table and open files.
+ * Modelled on libfuse's example/passthrough_ll.c: every inode we hand to the
+ * kernel holds an O_PATH descriptor of its backing object, and operations
+ * resolve names relative to directory descriptors (*at calls), never by
+ * building backing paths. */
+#ifndef CMKFS_FS_FS_H
+#define CMKFS_FS_FS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "fs/volume.h"
+
+struct fs_inode {
+	struct fs_inode *hash_next; /* table chain, under fs->table_lock */
+	int fd;			    /* O_PATH descriptor of the backing object */
+	ino_t ino;
+	dev_t dev;
+	mode_t type;	 /* S_IFMT bits */
+	uint64_t nlookup; /* kernel references, under fs->table_lock */
+
+	/* Regular files. data_lock: reads shared; writes, truncates and
+	 * fallocate exclusive, so read-modify-write of a unit is serialized
+	 * per file and never across files. */
+	pthread_rwlock_t data_lock;
+	pthread_mutex_t open_lock; /* open_count and xts */
+	unsigned open_count;
+	struct cmk_xts *xts; /* the file's cipher while it is open */
+};
+
+struct fs_handle {
+	int fd; /* backing file, O_RDWR or O_RDONLY */
+	struct fs_inode *inode;
+	bool append;
+};
+
+struct fs_ctx {
+	struct cmk_volume *vol;
+	pthread_mutex_t table_lock;
+	struct fs_inode **buckets;
+	size_t bucket_count;
+	size_t inode_count;
+	struct fs_inode root;
+	double timeout;	   /* entry and attribute cache, seconds */
+	bool chown_new;	   /* running as root: new objects get the caller's ids */
+	bool debug;
+};
+
+/* inode.c: the table of inodes known to the kernel. */
+int fs_table_init(struct fs_ctx *fs);
+void fs_table_destroy(struct fs_ctx *fs);
+/* Finds or adds the inode for (st_dev, st_ino), taking one reference;
+ * adopts fd into a new inode or closes it when the inode exists. */
+struct fs_inode *fs_inode_get(struct fs_ctx *fs, int fd, const struct stat *st);
+void fs_inode_ref(struct fs_ctx *fs, struct fs_inode *inode);
+void fs_inode_unref(struct fs_ctx *fs, struct fs_inode *inode, uint64_t n);
+
+/* fuse_ops.c */
+struct fuse_lowlevel_ops;
+extern const struct fuse_lowlevel_ops cmk_fuse_ops;
+
+/* mount.c */
+int cmk_mount_main(int argc, char **argv, bool fstab_form);
+
+#endif

@@ -1,0 +1,1066 @@
+/* The FUSE low-level operations. Metadata passes straight through to the
+ * backing objects; regular files go through crypto/filedata.c. Each
+ * operation captures errno once and replies on one exit path. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <fuse_lowlevel.h>
+
+#include "common/log.h"
+#include "fs/fs.h"
+
+#define MAX_IO (1u << 20)
+
+static struct fs_ctx *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static struct fs_inode *inode_of(fuse_req_t req, fuse_ino_t ino)
+{
+	if (ino == FUSE_ROOT_ID)
+		return &fs_of(req)->root;
+	return (struct fs_inode *)(uintptr_t)ino;
+}
+
+static fuse_ino_t ino_of(struct fs_ctx *fs, struct fs_inode *inode)
+{
+	return inode == &fs->root ? FUSE_ROOT_ID : (fuse_ino_t)(uintptr_t)inode;
+}
+
+static struct fs_handle *handle_of(struct fuse_file_info *fi)
+{
+	return (struct fs_handle *)(uintptr_t)fi->fh;
+}
+
+static void proc_path(char *buf, size_t len, int fd)
+{
+	snprintf(buf, len, "/proc/self/fd/%d", fd);
+}
+
+/* The backing path of an inode relative to the cipher directory, for log
+ * lines only. */
+static void backing_name(struct fs_ctx *fs, struct fs_inode *inode, char *out,
+			 size_t len)
+{
+	char link[64], path[PATH_MAX];
+	ssize_t n;
+
+	(void)fs;
+	proc_path(link, sizeof(link), inode->fd);
+	n = readlink(link, path, sizeof(path) - 1);
+	if (n < 0) {
+		snprintf(out, len, "(inode %llu)", (unsigned long long)inode->ino);
+		return;
+	}
+	path[n] = '\0';
+	snprintf(out, len, "%s", path);
+}
+
+/* Names in the cipher directory's root that belong to cmkfs itself. */
+static bool reserved_name(struct fs_ctx *fs, fuse_ino_t parent,
+			  const char *name)
+{
+	(void)fs;
+	return parent == FUSE_ROOT_ID &&
+	       strncmp(name, CMK_VOLUME_FILE, strlen(CMK_VOLUME_FILE)) == 0;
+}
+
+/* A regular file's plaintext size is its backing length less the header. */
+static void plain_attr(struct stat *st)
+{
+	if (S_ISREG(st->st_mode))
+		st->st_size = st->st_size >= (off_t)CMK_HEADER_SIZE
+				      ? st->st_size - (off_t)CMK_HEADER_SIZE
+				      : 0;
+}
+
+static int do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     struct fuse_entry_param *e)
+{
+	struct fs_ctx *fs = fs_of(req);
+	struct fs_inode *inode;
+	int fd, err;
+
+	memset(e, 0, sizeof(*e));
+	e->attr_timeout = fs->timeout;
+	e->entry_timeout = fs->timeout;
+	if (reserved_name(fs, parent, name))
+		return ENOENT;
+	fd = openat(inode_of(req, parent)->fd, name,
+		    O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	if (fstatat(fd, "", &e->attr, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)) {
+		err = errno;
+		close(fd);
+		return err;
+	}
+	inode = fs_inode_get(fs, fd, &e->attr);
+	if (!inode) {
+		close(fd);
+		return ENOMEM;
+	}
+	plain_attr(&e->attr);
+	e->ino = ino_of(fs, inode);
+	return 0;
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	/* Large requests: one FUSE round trip per MiB instead of per 128 KiB. */
+	conn->max_write = MAX_IO;
+	if (conn->capable & FUSE_CAP_ASYNC_READ)
+		conn->want |= FUSE_CAP_ASYNC_READ;
+	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	/* O_TRUNC arrives with open() so that it is one operation. */
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	/* The kernel must not bypass us with splice into the backing file. */
+	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_WRITE;
+	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_MOVE;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fuse_entry_param e;
+	int err = do_lookup(req, parent, name, &e);
+
+	if (err == ENOENT) {
+		/* A negative entry, cached like a positive one. */
+		e.ino = 0;
+		e.entry_timeout = fs_of(req)->timeout;
+		fuse_reply_entry(req, &e);
+		return;
+	}
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	fs_inode_unref(fs_of(req), inode_of(req, ino), nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count,
+			    struct fuse_forget_data *forgets)
+{
+	for (size_t i = 0; i < count; i++)
+		fs_inode_unref(fs_of(req), inode_of(req, forgets[i].ino),
+			       forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct stat st;
+
+	(void)fi;
+	if (fstatat(inode_of(req, ino)->fd, "", &st,
+		    AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	plain_attr(&st);
+	fuse_reply_attr(req, &st, fs_of(req)->timeout);
+}
+
+/* --- open files ---------------------------------------------------------- */
+
+/* Makes sure the inode's cipher is set up, reading the header on the first
+ * open only. Returns 0 or a positive errno; logs one line for a bad file. */
+static int data_attach(struct fs_ctx *fs, struct fs_inode *inode, int fd)
+{
+	struct cmk_err err = { 0 };
+	char name[PATH_MAX];
+	int ret = 0;
+
+	pthread_mutex_lock(&inode->open_lock);
+	if (!inode->xts) {
+		/* Reading our own header is not an access by the user: keep
+		 * the backing file's atime as it was (best effort). */
+		int flags = fcntl(fd, F_GETFL);
+		bool noatime = flags >= 0 && !(flags & O_NOATIME) &&
+			       fcntl(fd, F_SETFL, flags | O_NOATIME) == 0;
+
+		ret = cmk_volume_open_file(fs->vol, fd, &inode->xts, &err);
+		if (noatime)
+			fcntl(fd, F_SETFL, flags);
+		if (ret) {
+			backing_name(fs, inode, name, sizeof(name));
+			cmk_log(LOG_ERR, "%s: %s", name, err.msg);
+			/* A version the key service refuses is EACCES;
+			 * anything else wrong with the file is EIO. */
+			ret = ret == -EACCES ? EACCES : EIO;
+		}
+	}
+	if (ret == 0)
+		inode->open_count++;
+	pthread_mutex_unlock(&inode->open_lock);
+	return ret;
+}
+
+static void data_detach(struct fs_inode *inode)
+{
+	pthread_mutex_lock(&inode->open_lock);
+	if (--inode->open_count == 0) {
+		/* The key schedule goes as soon as nobody has the file open. */
+		cmk_xts_free(inode->xts);
+		inode->xts = NULL;
+	}
+	pthread_mutex_unlock(&inode->open_lock);
+}
+
+/* Opens the backing file of inode for data access. Write access always
+ * opens read-write: read-modify-write of units needs to read. O_APPEND and
+ * O_TRUNC are handled by cmkfs, never by the backing file, which holds a
+ * header at offset 0. */
+static int backing_open(struct fs_inode *inode, int flags)
+{
+	char path[64];
+	int bflags = O_CLOEXEC | O_NOFOLLOW;
+
+	bflags |= (flags & O_ACCMODE) == O_RDONLY ? O_RDONLY : O_RDWR;
+	bflags |= flags & (O_SYNC | O_DSYNC | O_NOATIME);
+	proc_path(path, sizeof(path), inode->fd);
+	/* O_NOFOLLOW would refuse the /proc magic link itself. */
+	bflags &= ~O_NOFOLLOW;
+	return open(path, bflags);
+}
+
+static int handle_new(struct fs_ctx *fs, struct fs_inode *inode, int fd,
+		      int flags, struct fuse_file_info *fi)
+{
+	struct fs_handle *h;
+	int err;
+
+	err = data_attach(fs, inode, fd);
+	if (err)
+		return err;
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		data_detach(inode);
+		return ENOMEM;
+	}
+	h->fd = fd;
+	h->inode = inode;
+	h->append = (flags & O_APPEND) != 0;
+	fi->fh = (uintptr_t)h;
+	return 0;
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_ctx *fs = fs_of(req);
+	struct fs_inode *inode = inode_of(req, ino);
+	int fd, err;
+
+	if (inode->type != S_IFREG) {
+		fuse_reply_err(req, inode->type == S_IFDIR ? EISDIR : EINVAL);
+		return;
+	}
+	fd = backing_open(inode, fi->flags);
+	if (fd < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	err = handle_new(fs, inode, fd, fi->flags, fi);
+	if (err == 0 && (fi->flags & O_TRUNC)) {
+		pthread_rwlock_wrlock(&inode->data_lock);
+		err = -cmk_data_truncate(fd, inode->xts, 0);
+		pthread_rwlock_unlock(&inode->data_lock);
+		if (err) {
+			data_detach(inode);
+			free(handle_of(fi));
+		}
+	}
+	if (err) {
+		close(fd);
+		fuse_reply_err(req, err);
+		return;
+	}
+	fuse_reply_open(req, fi);
+}
+
+/* Gives a new object the caller's uid and gid when the daemon runs as root
+ * (the group of a setgid parent stays, as on a local file system). */
+static int own_new(fuse_req_t req, int parent_fd, int fd, const char *name)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct fs_ctx *fs = fs_of(req);
+	struct stat parent;
+	gid_t gid = ctx->gid;
+
+	if (!fs->chown_new)
+		return 0;
+	if (fstatat(parent_fd, "", &parent, AT_EMPTY_PATH) == 0 &&
+	    (parent.st_mode & S_ISGID))
+		gid = parent.st_gid;
+	if (fd >= 0)
+		return fchown(fd, ctx->uid, gid) ? errno : 0;
+	return fchownat(parent_fd, name, ctx->uid, gid, AT_SYMLINK_NOFOLLOW)
+		       ? errno
+		       : 0;
+}
+
+/* Creates a backing file with its header in place before the name
+ * appears: an O_TMPFILE file, header written, owned, then linked. A crash
+ * never leaves a named file without a header. */
+static int create_backing(fuse_req_t req, struct fs_inode *parent,
+			  const char *name, mode_t mode, int flags,
+			  struct cmk_xts **xts, bool *created)
+{
+	struct fs_ctx *fs = fs_of(req);
+	struct cmk_err cerr = { 0 };
+	char path[64];
+	int fd, err;
+
+	*created = false;
+	fd = openat(parent->fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC,
+		    mode & 07777);
+	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
+		/* No O_TMPFILE on this file system: create in place. */
+		fd = openat(parent->fd, name,
+			    O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, mode & 07777);
+		if (fd < 0)
+			return -errno;
+		err = -cmk_volume_new_file(fs->vol, fd, xts, &cerr);
+		if (err == 0)
+			err = own_new(req, parent->fd, fd, NULL);
+		if (err) {
+			unlinkat(parent->fd, name, 0);
+			close(fd);
+			return -err;
+		}
+		*created = true;
+		return fd;
+	}
+	if (fd < 0)
+		return -errno;
+	err = -cmk_volume_new_file(fs->vol, fd, xts, &cerr);
+	if (err == 0)
+		err = own_new(req, parent->fd, fd, NULL);
+	/* chown clears set-id bits; put back what the caller asked for. */
+	if (err == 0 && (mode & (S_ISUID | S_ISGID)) && fs->chown_new)
+		err = fchmod(fd, mode & 07777) ? errno : 0;
+	if (err == 0) {
+		proc_path(path, sizeof(path), fd);
+		if (linkat(AT_FDCWD, path, parent->fd, name, AT_SYMLINK_FOLLOW))
+			err = errno;
+	}
+	if (err) {
+		cmk_xts_free(*xts);
+		*xts = NULL;
+		close(fd);
+		if (err == EEXIST && !(flags & O_EXCL))
+			return -EEXIST; /* caller opens the existing file */
+		if (err != EEXIST)
+			cmk_log(LOG_ERR, "cannot create '%s': %s", name,
+				cerr.msg[0] ? cerr.msg : strerror(err));
+		return -err;
+	}
+	*created = true;
+	return fd;
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      mode_t mode, struct fuse_file_info *fi)
+{
+	struct fs_ctx *fs = fs_of(req);
+	struct fs_inode *dir = inode_of(req, parent), *inode;
+	struct fuse_entry_param e;
+	struct cmk_xts *xts = NULL;
+	bool created = false;
+	int fd, err;
+
+	if (reserved_name(fs, parent, name)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	fd = create_backing(req, dir, name, mode, fi->flags, &xts, &created);
+	if (fd == -EEXIST && !(fi->flags & O_EXCL)) {
+		/* Someone else created it first: open the existing file. */
+		err = do_lookup(req, parent, name, &e);
+		if (err)
+			goto fail;
+		inode = inode_of(req, e.ino);
+		if (inode->type != S_IFREG) {
+			fs_inode_unref(fs, inode, 1);
+			err = EISDIR;
+			goto fail;
+		}
+		fd = backing_open(inode, fi->flags);
+		err = fd < 0 ? errno : handle_new(fs, inode, fd, fi->flags, fi);
+		if (err == 0 && (fi->flags & O_TRUNC)) {
+			pthread_rwlock_wrlock(&inode->data_lock);
+			err = -cmk_data_truncate(fd, inode->xts, 0);
+			pthread_rwlock_unlock(&inode->data_lock);
+			if (err) {
+				data_detach(inode);
+				free(handle_of(fi));
+			}
+		}
+		if (err) {
+			if (fd >= 0)
+				close(fd);
+			fs_inode_unref(fs, inode, 1);
+			goto fail;
+		}
+		fuse_reply_create(req, &e, fi);
+		return;
+	}
+	if (fd < 0) {
+		err = -fd;
+		goto fail;
+	}
+	err = do_lookup(req, parent, name, &e);
+	if (err) {
+		cmk_xts_free(xts);
+		close(fd);
+		goto fail;
+	}
+	inode = inode_of(req, e.ino);
+	/* Hand our fresh cipher to the inode, which has none yet. */
+	pthread_mutex_lock(&inode->open_lock);
+	if (!inode->xts) {
+		inode->xts = xts;
+		xts = NULL;
+	}
+	pthread_mutex_unlock(&inode->open_lock);
+	cmk_xts_free(xts);
+	err = handle_new(fs, inode, fd, fi->flags, fi);
+	if (err) {
+		close(fd);
+		fs_inode_unref(fs, inode, 1);
+		goto fail;
+	}
+	fuse_reply_create(req, &e, fi);
+	return;
+fail:
+	fuse_reply_err(req, err);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct fs_handle *h = handle_of(fi);
+
+	(void)ino;
+	close(h->fd);
+	data_detach(h->inode);
+	free(h);
+	fuse_reply_err(req, 0);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+		     struct fuse_file_info *fi)
+{
+	int fd = handle_of(fi)->fd;
+
+	(void)ino;
+	fuse_reply_err(req, (datasync ? fdatasync(fd) : fsync(fd)) ? errno : 0);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct fs_handle *h = handle_of(fi);
+	ssize_t n;
+	char *buf;
+
+	(void)ino;
+	if (size > MAX_IO)
+		size = MAX_IO;
+	buf = malloc(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_rwlock_rdlock(&h->inode->data_lock);
+	n = cmk_data_read(h->fd, h->inode->xts, buf, size, (uint64_t)off);
+	pthread_rwlock_unlock(&h->inode->data_lock);
+	if (n == -EBADMSG) {
+		char name[PATH_MAX];
+
+		backing_name(fs_of(req), h->inode, name, sizeof(name));
+		cmk_log(LOG_ERR, "%s: backing file is shorter than a header",
+			name);
+		n = -EIO;
+	}
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	free(buf);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
+		     size_t size, off_t off, struct fuse_file_info *fi)
+{
+	struct fs_handle *h = handle_of(fi);
+	uint64_t end;
+	ssize_t n;
+
+	(void)ino;
+	pthread_rwlock_wrlock(&h->inode->data_lock);
+	/* O_APPEND: at the true end, under the lock, so appends from
+	 * several handles never overlap. */
+	if (h->append && cmk_data_size(h->fd, &end) == 0)
+		off = (off_t)end;
+	n = cmk_data_write(h->fd, h->inode->xts, buf, size, (uint64_t)off);
+	pthread_rwlock_unlock(&h->inode->data_lock);
+	if (n == -EBADMSG)
+		n = -EIO;
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_write(req, (size_t)n);
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
+			 off_t len, struct fuse_file_info *fi)
+{
+	struct fs_handle *h = handle_of(fi);
+	uint64_t size;
+	int err;
+
+	(void)ino;
+	if (mode & ~FALLOC_FL_KEEP_SIZE) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
+	if (off < 0 || len <= 0 || off > INT64_MAX - len) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	pthread_rwlock_wrlock(&h->inode->data_lock);
+	err = -cmk_data_size(h->fd, &size);
+	/* Grow first (re-encoding the old last unit), then reserve blocks
+	 * for the range; reserved zeros read as holes. */
+	if (err == 0 && !(mode & FALLOC_FL_KEEP_SIZE) &&
+	    (uint64_t)(off + len) > size)
+		err = -cmk_data_truncate(h->fd, h->inode->xts,
+					 (uint64_t)(off + len));
+	if (err == 0 && fallocate(h->fd, mode, off + (off_t)CMK_HEADER_SIZE,
+				  len) != 0)
+		err = errno;
+	pthread_rwlock_unlock(&h->inode->data_lock);
+	fuse_reply_err(req, err);
+}
+
+/* --- attributes -------------------------------------------------------------- */
+static int truncate_inode(struct fs_ctx *fs, struct fs_inode *inode,
+			  struct fuse_file_info *fi, off_t size)
+{
+	struct fs_handle *h = fi ? handle_of(fi) : NULL;
+	int fd, err;
+
+	if (inode->type != S_IFREG)
+		return inode->type == S_IFDIR ? EISDIR : EINVAL;
+	if (size < 0)
+		return EINVAL;
+	fd = h ? h->fd : backing_open(inode, O_RDWR);
+	if (fd < 0)
+		return errno;
+	err = h ? 0 : data_attach(fs, inode, fd);
+	if (err == 0) {
+		pthread_rwlock_wrlock(&inode->data_lock);
+		err = -cmk_data_truncate(fd, inode->xts, (uint64_t)size);
+		pthread_rwlock_unlock(&inode->data_lock);
+		if (err == EBADMSG)
+			err = EIO;
+		if (!h)
+			data_detach(inode);
+	}
+	if (!h)
+		close(fd);
+	return err;
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		       int valid, struct fuse_file_info *fi)
+{
+	struct fs_inode *inode = inode_of(req, ino);
+	char path[64];
+	int err = 0;
+
+	proc_path(path, sizeof(path), inode->fd);
+	if (valid & FUSE_SET_ATTR_MODE) {
+		if (fi ? fchmod(handle_of(fi)->fd, attr->st_mode)
+		       : chmod(path, attr->st_mode))
+			err = errno;
+	}
+	if (!err && (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
+		uid_t uid = (valid & FUSE_SET_ATTR_UID) ? attr->st_uid
+							: (uid_t)-1;
+		gid_t gid = (valid & FUSE_SET_ATTR_GID) ? attr->st_gid
+							: (gid_t)-1;
+
+		if (fchownat(inode->fd, "", uid, gid,
+			     AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
+			err = errno;
+	}
+	if (!err && (valid & FUSE_SET_ATTR_SIZE))
+		err = truncate_inode(fs_of(req), inode, fi, attr->st_size);
+	if (!err && (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
+		struct timespec tv[2] = { { 0, UTIME_OMIT }, { 0, UTIME_OMIT } };
+
+		if (valid & FUSE_SET_ATTR_ATIME_NOW)
+			tv[0].tv_nsec = UTIME_NOW;
+		else if (valid & FUSE_SET_ATTR_ATIME)
+			tv[0] = attr->st_atim;
+		if (valid & FUSE_SET_ATTR_MTIME_NOW)
+			tv[1].tv_nsec = UTIME_NOW;
+		else if (valid & FUSE_SET_ATTR_MTIME)
+			tv[1] = attr->st_mtim;
+		/* Symlinks: their own times, never their target's. */
+		if (inode->type == S_IFLNK
+			    ? utimensat(inode->fd, "", tv,
+					AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)
+			    : utimensat(AT_FDCWD, path, tv, 0))
+			err = errno;
+	}
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		op_getattr(req, ino, fi);
+}
+
+/* --- namespace ----------------------------------------------------------------- */
+static void reply_new_entry(fuse_req_t req, fuse_ino_t parent,
+			    const char *name, int err)
+{
+	struct fuse_entry_param e;
+
+	if (!err)
+		err = do_lookup(req, parent, name, &e);
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_entry(req, &e);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode, dev_t rdev)
+{
+	struct fs_inode *dir = inode_of(req, parent);
+	int err = 0;
+
+	if (reserved_name(fs_of(req), parent, name)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (S_ISREG(mode)) {
+		/* A regular file needs a header: create and close it. */
+		struct cmk_xts *xts = NULL;
+		bool created;
+		int fd = create_backing(req, dir, name, mode, O_EXCL, &xts,
+					&created);
+
+		if (fd < 0) {
+			err = -fd;
+		} else {
+			cmk_xts_free(xts);
+			close(fd);
+		}
+	} else if (mknodat(dir->fd, name, mode, rdev)) {
+		err = errno;
+	} else if ((err = own_new(req, dir->fd, -1, name))) {
+		unlinkat(dir->fd, name, 0);
+	}
+	reply_new_entry(req, parent, name, err);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     mode_t mode)
+{
+	struct fs_inode *dir = inode_of(req, parent);
+	int err = 0;
+
+	if (reserved_name(fs_of(req), parent, name))
+		err = EPERM;
+	else if (mkdirat(dir->fd, name, mode))
+		err = errno;
+	else if ((err = own_new(req, dir->fd, -1, name)))
+		unlinkat(dir->fd, name, AT_REMOVEDIR);
+	reply_new_entry(req, parent, name, err);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		       const char *name)
+{
+	struct fs_inode *dir = inode_of(req, parent);
+	int err = 0;
+
+	if (reserved_name(fs_of(req), parent, name))
+		err = EPERM;
+	else if (symlinkat(link, dir->fd, name))
+		err = errno;
+	else if ((err = own_new(req, dir->fd, -1, name)))
+		unlinkat(dir->fd, name, 0);
+	reply_new_entry(req, parent, name, err);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent,
+		    const char *name)
+{
+	struct fs_inode *inode = inode_of(req, ino);
+	char path[64];
+	int err = 0;
+
+	if (reserved_name(fs_of(req), parent, name)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	proc_path(path, sizeof(path), inode->fd);
+	if (linkat(AT_FDCWD, path, inode_of(req, parent)->fd, name,
+		   AT_SYMLINK_FOLLOW))
+		err = errno;
+	reply_new_entry(req, parent, name, err);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	int err = reserved_name(fs_of(req), parent, name) ? ENOENT : 0;
+
+	if (!err && unlinkat(inode_of(req, parent)->fd, name, 0))
+		err = errno;
+	fuse_reply_err(req, err);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	int err = reserved_name(fs_of(req), parent, name) ? ENOENT : 0;
+
+	if (!err && unlinkat(inode_of(req, parent)->fd, name, AT_REMOVEDIR))
+		err = errno;
+	fuse_reply_err(req, err);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+		      fuse_ino_t newparent, const char *newname,
+		      unsigned int flags)
+{
+	struct fs_ctx *fs = fs_of(req);
+	int err = 0;
+
+	if (reserved_name(fs, parent, name) ||
+	    reserved_name(fs, newparent, newname))
+		err = EPERM;
+	else if (renameat2(inode_of(req, parent)->fd, name,
+			   inode_of(req, newparent)->fd, newname, flags))
+		err = errno;
+	fuse_reply_err(req, err);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	char buf[PATH_MAX + 1];
+	ssize_t n = readlinkat(inode_of(req, ino)->fd, "", buf, sizeof(buf));
+
+	if (n < 0) {
+		fuse_reply_err(req, errno);
+		return;
+	}
+	if (n == sizeof(buf)) {
+		fuse_reply_err(req, ENAMETOOLONG);
+		return;
+	}
+	buf[n] = '\0';
+	fuse_reply_readlink(req, buf);
+}
+
+/* --- directories ------------------------------------------------------------- */
+struct fs_dir {
+	DIR *dp;
+	struct dirent *entry;
+	off_t offset;
+};
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct fs_dir *d = calloc(1, sizeof(*d));
+	int fd, err;
+
+	if (!d) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fd = openat(inode_of(req, ino)->fd, ".",
+		    O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(d->dp = fdopendir(fd))) {
+		err = errno;
+		if (fd >= 0)
+			close(fd);
+		free(d);
+		fuse_reply_err(req, err);
+		return;
+	}
+	fi->fh = (uintptr_t)d;
+	fuse_reply_open(req, fi);
+}
+
+static bool is_dot(const char *name)
+{
+	return name[0] == '.' &&
+	       (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+		       off_t offset, struct fuse_file_info *fi, bool plus)
+{
+	struct fs_dir *d = (struct fs_dir *)(uintptr_t)fi->fh;
+	struct fs_ctx *fs = fs_of(req);
+	size_t rem = size;
+	char *buf, *p;
+	int err = 0;
+
+	buf = malloc(size);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	p = buf;
+	if (offset != d->offset) {
+		seekdir(d->dp, offset);
+		d->entry = NULL;
+		d->offset = offset;
+	}
+	for (;;) {
+		fuse_ino_t entry_ino = 0;
+		size_t entsize;
+		const char *name;
+		off_t next;
+
+		if (!d->entry) {
+			errno = 0;
+			d->entry = readdir(d->dp);
+			if (!d->entry) {
+				err = errno;
+				break;
+			}
+		}
+		next = d->entry->d_off;
+		name = d->entry->d_name;
+		if (reserved_name(fs, ino, name)) {
+			d->entry = NULL;
+			d->offset = next;
+			continue;
+		}
+		if (plus) {
+			struct fuse_entry_param e;
+
+			if (is_dot(name)) {
+				memset(&e, 0, sizeof(e));
+				e.attr.st_ino = d->entry->d_ino;
+				e.attr.st_mode = (mode_t)d->entry->d_type << 12;
+			} else {
+				err = do_lookup(req, ino, name, &e);
+				if (err == ENOENT) { /* gone meanwhile */
+					err = 0;
+					d->entry = NULL;
+					d->offset = next;
+					continue;
+				}
+				if (err)
+					break;
+				entry_ino = e.ino;
+			}
+			entsize = fuse_add_direntry_plus(req, p, rem, name, &e,
+							 next);
+		} else {
+			struct stat st = {
+				.st_ino = d->entry->d_ino,
+				.st_mode = (mode_t)d->entry->d_type << 12,
+			};
+
+			entsize = fuse_add_direntry(req, p, rem, name, &st,
+						    next);
+		}
+		if (entsize > rem) {
+			if (entry_ino)
+				fs_inode_unref(fs, inode_of(req, entry_ino), 1);
+			break;
+		}
+		p += entsize;
+		rem -= entsize;
+		d->entry = NULL;
+		d->offset = next;
+	}
+	/* Entries already in the buffer carry lookup counts: send them. */
+	if (err && rem == size)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_buf(req, buf, size - rem);
+	free(buf);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
+		       off_t offset, struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, offset, fi, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size,
+			   off_t offset, struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, offset, fi, true);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
+			  struct fuse_file_info *fi)
+{
+	struct fs_dir *d = (struct fs_dir *)(uintptr_t)fi->fh;
+
+	(void)ino;
+	closedir(d->dp);
+	free(d);
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+			struct fuse_file_info *fi)
+{
+	int fd = dirfd(((struct fs_dir *)(uintptr_t)fi->fh)->dp);
+
+	(void)ino;
+	fuse_reply_err(req, (datasync ? fdatasync(fd) : fsync(fd)) ? errno : 0);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs st;
+
+	if (fstatvfs(inode_of(req, ino)->fd, &st))
+		fuse_reply_err(req, errno);
+	else
+		fuse_reply_statfs(req, &st);
+}
+
+static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	char path[64];
+
+	proc_path(path, sizeof(path), inode_of(req, ino)->fd);
+	fuse_reply_err(req, faccessat(AT_FDCWD, path, mask, 0) ? errno : 0);
+}
+
+/* --- extended attributes ------------------------------------------------------ */
+static void reply_xattr(fuse_req_t req, char *value, size_t size, ssize_t n)
+{
+	if (n < 0)
+		fuse_reply_err(req, errno);
+	else if (size == 0)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, value, (size_t)n);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			size_t size)
+{
+	char path[64], *value = NULL;
+	ssize_t n;
+
+	proc_path(path, sizeof(path), inode_of(req, ino)->fd);
+	if (size && !(value = malloc(size))) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = getxattr(path, name, value, size);
+	reply_xattr(req, value, size, n);
+	free(value);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	char path[64], *value = NULL;
+	ssize_t n;
+
+	proc_path(path, sizeof(path), inode_of(req, ino)->fd);
+	if (size && !(value = malloc(size))) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	n = listxattr(path, value, size);
+	reply_xattr(req, value, size, n);
+	free(value);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+			const char *value, size_t size, int flags)
+{
+	char path[64];
+
+	proc_path(path, sizeof(path), inode_of(req, ino)->fd);
+	fuse_reply_err(req,
+		       setxattr(path, name, value, size, flags) ? errno : 0);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	char path[64];
+
+	proc_path(path, sizeof(path), inode_of(req, ino)->fd);
+	fuse_reply_err(req, removexattr(path, name) ? errno : 0);
+}
+
+const struct fuse_lowlevel_ops cmk_fuse_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.readlink = op_readlink,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.symlink = op_symlink,
+	.link = op_link,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.rename = op_rename,
+	.open = op_open,
+	.create = op_create,
+	.read = op_read,
+	.write = op_write,
+	.flush = op_flush,
+	.release = op_release,
+	.fsync = op_fsync,
+	.fallocate = op_fallocate,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.releasedir = op_releasedir,
+	.fsyncdir = op_fsyncdir,
+	.statfs = op_statfs,
+	.access = op_access,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+	.setxattr = op_setxattr,
+	.removexattr = op_removexattr,
+};

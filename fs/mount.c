@@ -1,0 +1,374 @@
+/* `cmkfs mount` and the mount.fuse3 form `cmkfs CIPHERDIR MOUNTPOINT -o
+ * config=CONF,...`: open the volume (keys and descriptor checked), mount,
+ * then go to the background, so that the exit code says whether the mount
+ * is up. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fuse_lowlevel.h>
+
+#include "common/log.h"
+#include "fs/cli.h"
+#include "fs/fs.h"
+
+struct mount_opts {
+	const char *conf_path;
+	const char *cipherdir;
+	const char *mountpoint;
+	char cipherdir_buf[PATH_MAX];
+	char mountpoint_buf[PATH_MAX];
+	bool foreground;
+	bool debug;
+	bool allow_other;    /* asked for explicitly */
+	bool no_allow_other; /* keep a root mount private */
+	char fuse_opts[4096]; /* passed on to libfuse */
+};
+
+static int add_fuse_opt(struct mount_opts *o, const char *opt)
+{
+	size_t len = strlen(o->fuse_opts);
+
+	if (len + strlen(opt) + 2 > sizeof(o->fuse_opts))
+		return -E2BIG;
+	snprintf(o->fuse_opts + len, sizeof(o->fuse_opts) - len, "%s%s",
+		 len ? "," : "", opt);
+	return 0;
+}
+
+/* Splits one -o argument; keeps cmkfs's own options, passes the rest. */
+static int parse_o(struct mount_opts *o, char *list)
+{
+	char *save = NULL;
+
+	for (char *opt = strtok_r(list, ",", &save); opt;
+	     opt = strtok_r(NULL, ",", &save)) {
+		if (strncmp(opt, "config=", 7) == 0)
+			o->conf_path = opt + 7;
+		else if (strcmp(opt, "no_allow_other") == 0)
+			o->no_allow_other = true;
+		else if (strcmp(opt, "allow_other") == 0)
+			o->allow_other = true;
+		else if (strcmp(opt, "debug") == 0)
+			o->debug = true;
+		else if (add_fuse_opt(o, opt))
+			return -E2BIG;
+	}
+	return 0;
+}
+
+static void mount_usage(FILE *out)
+{
+	fprintf(out,
+		"usage: cmkfs mount [-f] [-o OPTIONS] -c CONF CIPHERDIR MOUNTPOINT\n"
+		"       cmkfs CIPHERDIR MOUNTPOINT -o config=CONF[,OPTIONS]\n"
+		"\n"
+		"  -f            stay in the foreground, log to stderr\n"
+		"  -d            debug log (implies -f)\n"
+		"  -o OPTIONS    FUSE mount options (allow_other, ro, ...), and:\n"
+		"                config=CONF      the configuration file\n"
+		"                no_allow_other   keep a mount made by root private\n");
+}
+
+static int parse_mount_args(int argc, char **argv, struct mount_opts *o)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *pos[2];
+	int npos = 0, opt;
+
+	memset(o, 0, sizeof(*o));
+	o->conf_path = CMK_CONF_DEFAULT_PATH;
+	optind = 1;
+	/* "-" in front: positional arguments come back as opt 1, in order,
+	 * wherever they stand among the options. */
+	while ((opt = getopt_long(argc, argv, "-c:fdo:h", longopts, NULL)) !=
+	       -1) {
+		switch (opt) {
+		case 1:
+			if (npos == 2) {
+				fprintf(stderr,
+					"cmkfs: unexpected argument '%s'\n",
+					optarg);
+				return -EINVAL;
+			}
+			pos[npos++] = optarg;
+			break;
+		case 'c':
+			o->conf_path = optarg;
+			break;
+		case 'f':
+			o->foreground = true;
+			break;
+		case 'd':
+			o->debug = o->foreground = true;
+			break;
+		case 'o':
+			if (parse_o(o, optarg))
+				return -E2BIG;
+			break;
+		case 'h':
+			mount_usage(stdout);
+			exit(CMK_EXIT_OK);
+		default:
+			return -EINVAL;
+		}
+	}
+	if (npos != 2)
+		return -EINVAL;
+	/* Absolute paths: the daemon leaves the working directory, and the
+	 * unmount at exit needs the mount point's real name. */
+	if (!realpath(pos[0], o->cipherdir_buf) ||
+	    !realpath(pos[1], o->mountpoint_buf)) {
+		fprintf(stderr, "cmkfs: %s: %s\n",
+			realpath(pos[0], o->cipherdir_buf) ? pos[1] : pos[0],
+			strerror(errno));
+		return -ENOENT;
+	}
+	o->cipherdir = o->cipherdir_buf;
+	o->mountpoint = o->mountpoint_buf;
+	if (o->debug)
+		o->foreground = true;
+	return 0;
+}
+
+static int exit_for_volume(int err)
+{
+	switch (err) {
+	case -EKEYREJECTED:
+		return CMK_EXIT_WRONG_KEY;
+	case -ENOENT:
+	case -ENOTDIR:
+	case -EBADMSG:
+	case -EPROTONOSUPPORT:
+	case -EIO:
+		return CMK_EXIT_VOLUME;
+	default:
+		return CMK_EXIT_KMS;
+	}
+}
+
+/* Background mode forks before any key is fetched, because memory locks
+ * are not inherited across fork: the child sets up the locked key heap,
+ * opens the volume and mounts, then tells the waiting parent the exit code
+ * through a pipe. */
+static int status_fd = -1;
+
+static void report_status(int status)
+{
+	unsigned char code = (unsigned char)status;
+
+	if (status_fd < 0)
+		return;
+	if (write(status_fd, &code, 1) != 1) {
+		/* The parent is gone; nothing left to tell. */
+	}
+	close(status_fd);
+	status_fd = -1;
+}
+
+static int fork_daemon(void)
+{
+	unsigned char code;
+	int pipefd[2];
+	pid_t pid;
+	ssize_t n;
+
+	if (pipe2(pipefd, O_CLOEXEC) != 0) {
+		perror("cmkfs: pipe");
+		return CMK_EXIT_FAILURE;
+	}
+	pid = fork();
+	if (pid < 0) {
+		perror("cmkfs: fork");
+		return CMK_EXIT_FAILURE;
+	}
+	if (pid == 0) {
+		close(pipefd[0]);
+		status_fd = pipefd[1];
+		setsid();
+		return -1; /* the child goes on */
+	}
+	close(pipefd[1]);
+	do
+		n = read(pipefd[0], &code, 1);
+	while (n < 0 && errno == EINTR);
+	close(pipefd[0]);
+	if (n == 1)
+		return code;
+	/* The child died before reporting: collect its status. */
+	int wstatus = 0;
+	waitpid(pid, &wstatus, 0);
+	fprintf(stderr, "cmkfs: the mount process ended unexpectedly\n");
+	return CMK_EXIT_FAILURE;
+}
+
+/* Cuts the daemon loose from the terminal once the mount is up. */
+static void detach_stdio(void)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (fd >= 0) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	if (chdir("/") != 0) {
+		/* Paths were resolved already; the mount does not care. */
+	}
+}
+
+static int mount_volume(struct mount_opts *o);
+
+int cmk_mount_main(int argc, char **argv, bool fstab_form)
+{
+	struct cmk_err err = { 0 };
+	struct mount_opts o;
+	int status, ret;
+
+	(void)fstab_form;
+	ret = parse_mount_args(argc, argv, &o);
+	if (ret == -ENOENT)
+		return CMK_EXIT_VOLUME;
+	if (ret != 0) {
+		mount_usage(stderr);
+		return CMK_EXIT_USAGE;
+	}
+	if (!o.foreground) {
+		status = fork_daemon();
+		if (status >= 0)
+			return status; /* the parent */
+	}
+	ret = cmk_crypto_init(&err);
+	if (ret < 0) {
+		fprintf(stderr, "cmkfs: %s\n", err.msg);
+		report_status(CMK_EXIT_FAILURE);
+		return CMK_EXIT_FAILURE;
+	}
+	if (ret > 0)
+		cmk_log(LOG_WARNING, "%s", err.msg);
+	cmk_kms_global_init();
+	status = mount_volume(&o);
+	report_status(status);
+	return status;
+}
+
+static int mount_volume(struct mount_opts *o_in)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_loop_config *loop_cfg = NULL;
+	struct fuse_session *se = NULL;
+	struct cmk_err err = { 0 };
+	struct mount_opts o = *o_in;
+	struct cmk_conf conf;
+	struct fs_ctx fs;
+	char base_opts[256];
+	int status = CMK_EXIT_FAILURE;
+	int ret;
+
+	ret = cmk_conf_load(o.conf_path, &conf, &err);
+	if (ret) {
+		fprintf(stderr, "cmkfs: %s\n", err.msg);
+		return CMK_EXIT_CONFIG;
+	}
+	memset(&fs, 0, sizeof(fs));
+	fs.timeout = 1.0;
+	fs.debug = o.debug;
+	fs.chown_new = geteuid() == 0;
+	/* Keys and descriptor first: a wrong key never gets mounted. */
+	ret = cmk_volume_open(&conf, o.cipherdir, &fs.vol, &err);
+	if (ret) {
+		fprintf(stderr, "cmkfs: %s\n", err.msg);
+		return exit_for_volume(ret);
+	}
+	if (fs_table_init(&fs) != 0)
+		goto out;
+	fs.root.fd = open(o.cipherdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	struct stat st;
+	if (fs.root.fd < 0 || fstat(fs.root.fd, &st) != 0) {
+		fprintf(stderr, "cmkfs: %s: %s\n", o.cipherdir,
+			strerror(errno));
+		status = CMK_EXIT_VOLUME;
+		goto out;
+	}
+	fs.root.ino = st.st_ino;
+	fs.root.dev = st.st_dev;
+	fs.root.type = S_IFDIR;
+	fs.root.nlookup = 2;
+	pthread_rwlock_init(&fs.root.data_lock, NULL);
+	pthread_mutex_init(&fs.root.open_lock, NULL);
+
+	/* Root mounts serve other users: the kernel enforces permissions
+	 * (default_permissions) and others may enter (allow_other). */
+	snprintf(base_opts, sizeof(base_opts),
+		 "fsname=cmkfs,subtype=cmkfs,default_permissions%s",
+		 (o.allow_other || (geteuid() == 0 && !o.no_allow_other))
+			 ? ",allow_other"
+			 : "");
+	if (fuse_opt_add_arg(&args, "cmkfs") || fuse_opt_add_arg(&args, "-o") ||
+	    fuse_opt_add_arg(&args, base_opts))
+		goto out;
+	if (o.fuse_opts[0] && (fuse_opt_add_arg(&args, "-o") ||
+			       fuse_opt_add_arg(&args, o.fuse_opts)))
+		goto out;
+	if (o.debug && fuse_opt_add_arg(&args, "-d"))
+		goto out;
+
+	/* The kernel already applied the caller's umask to every mode. */
+	umask(0);
+	se = fuse_session_new(&args, &cmk_fuse_ops, sizeof(cmk_fuse_ops), &fs);
+	if (!se) {
+		status = CMK_EXIT_USAGE; /* libfuse said why */
+		goto out;
+	}
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out_session;
+	if (fuse_session_mount(se, o.mountpoint) != 0) {
+		fprintf(stderr, "cmkfs: cannot mount %s on %s\n", o.cipherdir,
+			o.mountpoint);
+		goto out_handlers;
+	}
+	if (!o.foreground) {
+		cmk_log_to_syslog(true);
+		detach_stdio();
+	}
+	cmk_log(LOG_INFO, "mounted %s on %s (key '%s')", o.cipherdir,
+		o.mountpoint, fs.vol->info.cmk_name);
+	/* The parent exits 0 only now, with the mount up. */
+	report_status(CMK_EXIT_OK);
+	loop_cfg = fuse_loop_cfg_create();
+	if (!loop_cfg)
+		goto out_unmount;
+	fuse_loop_cfg_set_max_threads(loop_cfg, 16);
+	ret = fuse_session_loop_mt(se, loop_cfg);
+	status = ret == 0 ? CMK_EXIT_OK : CMK_EXIT_FAILURE;
+	fuse_loop_cfg_destroy(loop_cfg);
+out_unmount:
+	fuse_session_unmount(se);
+	cmk_log(LOG_INFO, "unmounted %s", o.mountpoint);
+out_handlers:
+	fuse_remove_signal_handlers(se);
+out_session:
+	fuse_session_destroy(se);
+out:
+	fuse_opt_free_args(&args);
+	fs_table_destroy(&fs);
+	if (fs.root.fd > 0)
+		close(fs.root.fd);
+	/* Keys are wiped here. */
+	cmk_volume_close(fs.vol);
+	return status;
+}
