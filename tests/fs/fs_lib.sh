@@ -1,0 +1,199 @@
+# Shared setup for the filesystem tests (real FUSE mounts): volumes,
+# mounts, unmounts, and a teardown that never leaves a mount behind.
+# Each test sources this file (it sources ../lib.sh) and ends with fs_done.
+FS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$FS_DIR/../lib.sh"
+
+# A signal must not skip the unmount: exit, so that the EXIT trap runs.
+trap 'exit 1' INT TERM HUP PIPE
+
+PY=/usr/bin/python3
+FS_HELPER=$FS_DIR/fs_helper.py
+FS_MOUNTS=()           # every mount point this test mounted
+declare -A FS_FG_PID   # mount point -> pid of a daemon run with -f
+
+# The daemon's stderr is /dev/null once it is in the background, so its
+# sanitizer reports (the ASan run) go to files that fs_check_sanitizer reads.
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$T_DIR/sanitizer"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$T_DIR/sanitizer"
+
+if [ "$(id -u)" -ne 0 ] || [ ! -c /dev/fuse ]; then
+  echo "FAIL: the filesystem tests need root and /dev/fuse" >&2
+  exit 1
+fi
+for tool in fusermount3 mountpoint "$PY"; do
+  command -v "$tool" >/dev/null || { echo "FAIL: $tool is missing" >&2; exit 1; }
+done
+
+# fs_abort MESSAGE: a failure that makes going on pointless; the EXIT trap
+# unmounts.
+fs_abort() {
+  t_fail "$*"
+  echo "$((T_COUNT - T_FAILED)) passed, $T_FAILED failed (aborted)"
+  exit 1
+}
+
+# fs_is_mounted DIR: DIR is in the mount table (without touching it, so a
+# dead FUSE mount counts too).
+fs_is_mounted() {
+  awk -v m="$1" '$2 == m { found = 1 } END { exit !found }' /proc/self/mounts
+}
+
+# fs_volume CONF KEYSTORE CIPHERDIR: a new keystore and a volume in it.
+fs_volume() {
+  local out
+  t_conf "$1" "$2"
+  out=$("$CMKFS" key create -c "$1" 2>&1) || fs_abort "key create -c $1: $out"
+  out=$("$CMKFS" init -c "$1" "$3" 2>&1) || fs_abort "init $3: $out"
+}
+
+# fs_daemon_pid MOUNTPOINT: the pid of the cmkfs process serving it (the
+# daemon keeps its command line, which names the mount point).
+fs_daemon_pid() {
+  local p args
+  for p in /proc/[0-9]*; do
+    [ "${p#/proc/}" = "$$" ] && continue
+    args=$(tr '\0' '\n' 2>/dev/null < "$p/cmdline") || continue
+    args=$'\n'"$args"$'\n'
+    case "$args" in
+      *$'\n'mount$'\n'*$'\n'"$1"$'\n'*) echo "${p#/proc/}"; return 0 ;;
+    esac
+  done
+  return 1
+}
+
+# fs_mount CONF CIPHERDIR MOUNTPOINT [ARGS...]: `cmkfs mount`, which must
+# return 0 with the mount up.
+fs_mount() {
+  local conf=$1 cipher=$2 mnt=$3 out rc type
+  shift 3
+  mkdir -p "$mnt"
+  FS_MOUNTS+=("$mnt")
+  out=$("$CMKFS" mount -c "$conf" "$cipher" "$mnt" "$@" 2>&1); rc=$?
+  if [ "$rc" -ne 0 ]; then
+    t_fail "mount $cipher on $mnt: exit $rc: $out"; return 1
+  fi
+  if ! mountpoint -q "$mnt"; then
+    t_fail "mount $cipher on $mnt returned 0 but nothing is mounted"; return 1
+  fi
+  type=$(awk -v m="$mnt" '$2 == m { t = $3 } END { print t }' /proc/self/mounts)
+  case "$type" in
+    fuse|fuse.*) t_pass ;;
+    *) t_fail "$mnt is mounted as '$type', not as a FUSE file system"; return 1 ;;
+  esac
+}
+
+# fs_mount_fg CONF CIPHERDIR MOUNTPOINT LOG [ARGS...]: `cmkfs mount -f` in
+# the background of this shell, its stderr in LOG; waits for the mount.
+fs_mount_fg() {
+  local conf=$1 cipher=$2 mnt=$3 log=$4 pid i
+  shift 4
+  mkdir -p "$mnt"
+  FS_MOUNTS+=("$mnt")
+  "$CMKFS" mount -f -c "$conf" "$cipher" "$mnt" "$@" >>"$log" 2>&1 &
+  pid=$!
+  FS_FG_PID[$mnt]=$pid
+  for i in $(seq 300); do
+    if mountpoint -q "$mnt"; then t_pass; return 0; fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  t_fail "foreground mount of $cipher on $mnt did not come up; log: $(cat "$log")"
+  return 1
+}
+
+# fs_wait_gone PID SECONDS: waits for a process to end.
+fs_wait_gone() {
+  local i
+  for i in $(seq $(($2 * 10))); do
+    kill -0 "$1" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# fs_umount MOUNTPOINT: unmounts (retrying while busy), waits for the daemon
+# to end and checks that it ended well: exit 0 for a foreground daemon, no
+# sanitizer report.
+fs_umount() {
+  local mnt=$1 pid fg rc i out keep=()
+  fg=${FS_FG_PID[$mnt]:-}
+  pid=${fg:-$(fs_daemon_pid "$mnt")}
+  if fs_is_mounted "$mnt"; then
+    for i in $(seq 50); do
+      out=$(fusermount3 -u "$mnt" 2>&1) && break
+      sleep 0.2
+    done
+    if fs_is_mounted "$mnt"; then
+      t_fail "cannot unmount $mnt: $out"
+      fusermount3 -uz "$mnt" 2>/dev/null
+    fi
+  fi
+  for i in "${FS_MOUNTS[@]}"; do [ "$i" = "$mnt" ] || keep+=("$i"); done
+  FS_MOUNTS=("${keep[@]+"${keep[@]}"}")
+  unset "FS_FG_PID[$mnt]"
+  if [ -n "$pid" ] && ! fs_wait_gone "$pid" 30; then
+    t_fail "the daemon for $mnt (pid $pid) is still running after the unmount"
+    kill "$pid" 2>/dev/null
+  fi
+  if [ -n "$fg" ]; then
+    wait "$fg"; rc=$?
+    [ "$rc" -eq 0 ] && t_pass || t_fail "the foreground daemon for $mnt exited with $rc"
+  fi
+  fs_check_sanitizer
+}
+
+# fs_remount CONF CIPHERDIR MOUNTPOINT: unmount, then mount again.
+fs_remount() {
+  fs_umount "$3"
+  fs_mount "$1" "$2" "$3"
+}
+
+fs_check_sanitizer() {
+  local f
+  for f in "$T_DIR"/sanitizer.*; do
+    [ -e "$f" ] || continue
+    t_fail "sanitizer report from $f: $(cat "$f")"
+    mv "$f" "$T_DIR/seen-${f##*/}"
+  done
+}
+
+# The safety net (lib.sh calls it on exit): unmount whatever is left.
+t_teardown() {
+  local mnt pid
+  for mnt in "${FS_MOUNTS[@]+"${FS_MOUNTS[@]}"}"; do
+    fs_is_mounted "$mnt" || continue
+    pid=${FS_FG_PID[$mnt]:-$(fs_daemon_pid "$mnt")}
+    fusermount3 -u "$mnt" 2>/dev/null || { sleep 1; fusermount3 -u "$mnt" 2>/dev/null; } ||
+      fusermount3 -uz "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null
+    if [ -n "$pid" ] && ! fs_wait_gone "$pid" 10; then kill "$pid" 2>/dev/null; fi
+  done
+  for pid in "${FS_FG_PID[@]+"${FS_FG_PID[@]}"}"; do
+    kill -0 "$pid" 2>/dev/null && kill "$pid" 2>/dev/null
+  done
+  FS_MOUNTS=()
+}
+
+# fs_done: unmounts everything (checking each daemon), then t_done.
+fs_done() {
+  local mnt
+  for mnt in "${FS_MOUNTS[@]+"${FS_MOUNTS[@]}"}"; do fs_umount "$mnt"; done
+  fs_check_sanitizer
+  t_done
+}
+
+# fs_backing_sizes MOUNTDIR CIPHERDIR: every regular file under the mount
+# has a backing file of its size + 4096.
+fs_backing_sizes() {
+  local m=$1 c=$2 rel ps bs bad=0
+  while IFS= read -r -d '' rel; do
+    rel=${rel#"$m"/}
+    ps=$(stat -c %s "$m/$rel")
+    bs=$(stat -c %s "$c/$rel" 2>/dev/null)
+    if [ "$bs" != $((ps + 4096)) ]; then
+      t_fail "backing file of $rel is ${bs:-missing} bytes for $ps bytes of plaintext"
+      bad=1
+    fi
+  done < <(find "$m" -type f ! -path "$m/cmkfs.volume" -print0)
+  [ "$bad" = 0 ] && t_pass
+}
