@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,10 +196,11 @@ static int fork_daemon(void)
 		return CMK_EXIT_FAILURE;
 	}
 	if (pid == 0) {
+		/* The child keeps the terminal until the mount is up, so that
+		 * a passphrase prompt still works; detach_stdio() leaves it. */
 		close(pipefd[0]);
 		status_fd = pipefd[1];
-		setsid();
-		return -1; /* the child goes on */
+		return -1;
 	}
 	close(pipefd[1]);
 	do
@@ -219,6 +221,7 @@ static void detach_stdio(void)
 {
 	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 
+	setsid();
 	if (fd >= 0) {
 		dup2(fd, STDIN_FILENO);
 		dup2(fd, STDOUT_FILENO);
@@ -334,6 +337,10 @@ static int mount_volume(struct mount_opts *o_in)
 		status = CMK_EXIT_USAGE; /* libfuse said why */
 		goto out;
 	}
+	/* A shell starts background jobs with SIGINT ignored, and libfuse
+	 * only takes over signals left at their default: reset it, so that
+	 * SIGINT unmounts cleanly like SIGTERM. */
+	signal(SIGINT, SIG_DFL);
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out_session;
 	if (fuse_session_mount(se, o.mountpoint) != 0) {
@@ -354,7 +361,15 @@ static int mount_volume(struct mount_opts *o_in)
 		goto out_unmount;
 	fuse_loop_cfg_set_max_threads(loop_cfg, 16);
 	ret = fuse_session_loop_mt(se, loop_cfg);
-	status = ret == 0 ? CMK_EXIT_OK : CMK_EXIT_FAILURE;
+	/* libfuse reports the signal that ended the loop as an error; an
+	 * unmount or SIGTERM/SIGINT is a clean end. */
+	status = ret == 0 || ret == -SIGTERM || ret == -SIGINT ||
+			 ret == -SIGHUP || ret == SIGTERM || ret == SIGINT ||
+			 ret == SIGHUP
+		 ? CMK_EXIT_OK
+		 : CMK_EXIT_FAILURE;
+	if (status != CMK_EXIT_OK)
+		cmk_log(LOG_ERR, "the FUSE session ended with error %d", ret);
 	fuse_loop_cfg_destroy(loop_cfg);
 out_unmount:
 	fuse_session_unmount(se);

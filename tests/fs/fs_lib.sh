@@ -29,6 +29,7 @@ done
 # unmounts.
 fs_abort() {
   t_fail "$*"
+  fs_check_sanitizer
   echo "$((T_COUNT - T_FAILED)) passed, $T_FAILED failed (aborted)"
   exit 1
 }

@@ -6,7 +6,14 @@
  * through its own descriptor or a descriptor shared by all, and reads
  * back parts of its region as it goes. Four more threads write four files
  * of their own at the same time, and four append records to one O_APPEND
- * file. Then every byte is checked, and again after a remount.
+ * file, while a reader keeps opening the shared file and reading all of it:
+ * every byte it sees must be the byte's old or new value, never a torn
+ * unit. Then every byte is checked, and again after a remount.
+ *
+ * The kernel serializes write(2)s to one FUSE inode (i_rwsem) unless the
+ * file system asks for parallel direct writes, so the writers of the shared
+ * file reach cmkfs one at a time, interleaved; reads, and the writers of
+ * different files, do reach it concurrently.
  *
  * usage: CMKFS=BINARY test_fs_parallel CIPHERDIR MOUNTPOINT CONF
  * env: CMKFS_TEST_SEED reproduces the plan (thread timing does not repeat). */
@@ -29,6 +36,7 @@ static struct fs_env env;
 static uint64_t seed;
 static int shared_fd = -1;
 static pthread_barrier_t start;
+static int writers_done; /* __atomic */
 
 /* The content of region or file `who` in round `round`. */
 static void content(uint8_t *buf, size_t len, int who, int round)
@@ -42,7 +50,8 @@ struct worker {
 	pthread_t thread;
 	int id;
 	int round;
-	int kind; /* 0 region of the shared file, 1 own file, 2 appender */
+	int kind; /* 0 region of the shared file, 1 own file, 2 appender,
+		   * 3 reader of the shared file */
 	uint64_t rng;
 	char error[512];
 };
@@ -232,6 +241,55 @@ static void *append_worker(void *arg)
 	return NULL;
 }
 
+/* Reads the whole shared file again and again through new descriptors
+ * (each open drops the cached pages, so the reads reach cmkfs) while the
+ * region writers run. */
+static void *reader_worker(void *arg)
+{
+	struct worker *w = arg;
+	uint8_t *prev = calloc(1, SHARED_SIZE), *next = malloc(SHARED_SIZE);
+	uint8_t *got = malloc(SHARED_SIZE);
+	char path[4096];
+	long passes = 0;
+
+	snprintf(path, sizeof(path), "%s/shared", env.mnt);
+	if (!prev || !next || !got)
+		fail_w(w, "out of memory");
+	for (int r = 0; r < NREG && next; r++) {
+		content(next + (size_t)r * REGION, REGION, r, w->round);
+		if (w->round % 2 == 1 && prev)
+			content(prev + (size_t)r * REGION, REGION, r,
+				w->round - 1);
+	}
+	pthread_barrier_wait(&start);
+	while (!w->error[0] &&
+	       (passes == 0 || !__atomic_load_n(&writers_done, __ATOMIC_ACQUIRE))) {
+		ssize_t n = fs_read_file(path, got, SHARED_SIZE);
+
+		passes++;
+		if (n < 0) {
+			fail_w(w, "pass %ld: read: %s", passes, strerror((int)-n));
+			break;
+		}
+		for (size_t i = 0; i < (size_t)n; i++) {
+			if (got[i] != prev[i] && got[i] != next[i]) {
+				fail_w(w, "pass %ld: byte %zu (unit %zu) is 0x%02x, "
+					  "neither its old value 0x%02x nor its "
+					  "new one 0x%02x",
+				       passes, i, i / FS_UNIT, got[i], prev[i],
+				       next[i]);
+				break;
+			}
+		}
+	}
+	printf("round %d: the reader read the shared file %ld times\n",
+	       w->round, passes);
+	free(prev);
+	free(next);
+	free(got);
+	return NULL;
+}
+
 /* Every byte of the three kinds of files, through new descriptors. */
 static void verify(int round, const char *when)
 {
@@ -318,10 +376,13 @@ static void verify(int round, const char *when)
 
 static int run_round(int round)
 {
-	struct worker w[NREG + NOWN + NAPP];
-	void *(*fn[3])(void *) = { region_worker, own_worker, append_worker };
+	struct worker w[NREG + NOWN + NAPP + 1];
+	void *(*fn[4])(void *) = { region_worker, own_worker, append_worker,
+				   reader_worker };
+	static const char *kinds[] = { "region", "own file", "appender",
+				       "reader" };
 	char path[4096];
-	int nw = NREG + NOWN + NAPP, failed = 0, fd;
+	int nw = NREG + NOWN + NAPP + 1, failed = 0, fd;
 
 	snprintf(path, sizeof(path), "%s/shared", env.mnt);
 	shared_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -337,11 +398,14 @@ static int run_round(int round)
 	CHECK(fd >= 0);
 	if (fd >= 0)
 		close(fd);
+	__atomic_store_n(&writers_done, 0, __ATOMIC_RELEASE);
 	pthread_barrier_init(&start, NULL, (unsigned)nw);
 	for (int i = 0; i < nw; i++) {
 		memset(&w[i], 0, sizeof(w[i]));
-		w[i].kind = i < NREG ? 0 : i < NREG + NOWN ? 1 : 2;
-		w[i].id = i < NREG ? i : i < NREG + NOWN ? i - NREG : i - NREG - NOWN;
+		w[i].kind = i < NREG ? 0 : i < NREG + NOWN ? 1
+				: i < NREG + NOWN + NAPP ? 2 : 3;
+		w[i].id = i < NREG ? i : i < NREG + NOWN ? i - NREG
+				: i - NREG - NOWN;
 		w[i].round = round;
 		w[i].rng = seed * 31 + (uint64_t)(round * 100 + i);
 		if (pthread_create(&w[i].thread, NULL, fn[w[i].kind], &w[i])) {
@@ -350,11 +414,11 @@ static int run_round(int round)
 		}
 	}
 	for (int i = 0; i < nw; i++) {
+		if (i == nw - 1) /* the reader, last */
+			__atomic_store_n(&writers_done, 1, __ATOMIC_RELEASE);
 		pthread_join(w[i].thread, NULL);
 		check_count++;
 		if (w[i].error[0]) {
-			static const char *kinds[] = { "region", "own file", "appender" };
-
 			fprintf(stderr, "round %d, %s thread %d: %s\n", round,
 				kinds[w[i].kind], w[i].id, w[i].error);
 			check_failures++;
