@@ -265,37 +265,48 @@ static int handle_new(struct fs_ctx *fs, struct fs_inode *inode, int fd,
 	return 0;
 }
 
-static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+/* Opens an existing regular file for a handle: backing file, cipher, and
+ * O_TRUNC done by cmkfs (never by the backing file, which holds the
+ * header). Returns 0 or a positive errno. */
+static int open_existing(struct fs_ctx *fs, struct fs_inode *inode,
+			 struct fuse_file_info *fi)
 {
-	struct fs_ctx *fs = fs_of(req);
-	struct fs_inode *inode = inode_of(req, ino);
 	int fd, err;
 
-	if (inode->type != S_IFREG) {
-		fuse_reply_err(req, inode->type == S_IFDIR ? EISDIR : EINVAL);
-		return;
-	}
 	fd = backing_open(inode, fi->flags);
-	if (fd < 0) {
-		fuse_reply_err(req, errno);
-		return;
-	}
+	if (fd < 0)
+		return errno;
 	err = handle_new(fs, inode, fd, fi->flags, fi);
 	if (err == 0 && (fi->flags & O_TRUNC)) {
 		pthread_rwlock_wrlock(&inode->data_lock);
 		err = -cmk_data_truncate(fd, inode->xts, 0);
 		pthread_rwlock_unlock(&inode->data_lock);
+		if (err == EBADMSG)
+			err = EIO;
 		if (err) {
 			data_detach(inode);
 			free(handle_of(fi));
 		}
 	}
-	if (err) {
+	if (err)
 		close(fd);
-		fuse_reply_err(req, err);
+	return err;
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs_inode *inode = inode_of(req, ino);
+	int err;
+
+	if (inode->type != S_IFREG) {
+		fuse_reply_err(req, inode->type == S_IFDIR ? EISDIR : EINVAL);
 		return;
 	}
-	fuse_reply_open(req, fi);
+	err = open_existing(fs_of(req), inode, fi);
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		fuse_reply_open(req, fi);
 }
 
 /* Gives a new object the caller's uid and gid when the daemon runs as root
@@ -405,20 +416,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 			err = EISDIR;
 			goto fail;
 		}
-		fd = backing_open(inode, fi->flags);
-		err = fd < 0 ? errno : handle_new(fs, inode, fd, fi->flags, fi);
-		if (err == 0 && (fi->flags & O_TRUNC)) {
-			pthread_rwlock_wrlock(&inode->data_lock);
-			err = -cmk_data_truncate(fd, inode->xts, 0);
-			pthread_rwlock_unlock(&inode->data_lock);
-			if (err) {
-				data_detach(inode);
-				free(handle_of(fi));
-			}
-		}
+		err = open_existing(fs, inode, fi);
 		if (err) {
-			if (fd >= 0)
-				close(fd);
 			fs_inode_unref(fs, inode, 1);
 			goto fail;
 		}
