@@ -13,6 +13,7 @@
  * table and a row. */
 #include "conf/conf.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -93,6 +94,212 @@ static bool parse_bool(const char *value, void *field, size_t size)
 	return false;
 }
 
+/* Names made of [0-9A-Za-z] and the characters in extra, 1 to max long. */
+static bool parse_word(const char *value, void *field, size_t size,
+		       size_t max, const char *extra)
+{
+	size_t len = strlen(value);
+
+	if (len == 0 || len > max || len >= size)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)value[i];
+
+		if (!(isascii(c) && isalnum(c)) && !strchr(extra, c))
+			return false;
+	}
+	memcpy(field, value, len + 1);
+	return true;
+}
+
+/* Key Vault object names: 1-127 of 0-9 A-Z a-z -. */
+static bool parse_azure_name(const char *value, void *field, size_t size)
+{
+	return parse_word(value, field, size, CMK_AZURE_SECRET_MAX, "-");
+}
+
+/* Tenant (a GUID or a domain) and client ids: they go into URLs and
+ * forms, so a small alphabet keeps them from changing their meaning. */
+static bool parse_ident(const char *value, void *field, size_t size)
+{
+	return parse_word(value, field, size, CMK_CONF_ID_MAX - 1, ".-_");
+}
+
+static bool parse_api_version(const char *value, void *field, size_t size)
+{
+	return parse_word(value, field, size, size - 1, ".-");
+}
+
+static bool parse_uint(const char *value, unsigned int min, unsigned int max,
+		       void *field)
+{
+	unsigned long n;
+	char *end;
+
+	if (!isdigit((unsigned char)value[0]))
+		return false;
+	errno = 0;
+	n = strtoul(value, &end, 10);
+	if (errno || *end || n < min || n > max)
+		return false;
+	*(unsigned int *)field = (unsigned int)n;
+	return true;
+}
+
+static bool parse_timeout(const char *value, void *field, size_t size)
+{
+	(void)size;
+	return parse_uint(value, 1, 300, field);
+}
+
+static bool parse_retries(const char *value, void *field, size_t size)
+{
+	(void)size;
+	return parse_uint(value, 0, 10, field);
+}
+
+static bool parse_azure_auth(const char *value, void *field, size_t size)
+{
+	(void)size;
+	if (strcmp(value, "managed-identity") == 0)
+		*(enum cmk_azure_auth *)field = CMK_AZURE_AUTH_MANAGED_IDENTITY;
+	else if (strcmp(value, "client-secret") == 0)
+		*(enum cmk_azure_auth *)field = CMK_AZURE_AUTH_CLIENT_SECRET;
+	else
+		return false;
+	return true;
+}
+
+/* Plain http is for the instance metadata service only, which answers on
+ * a link-local or loopback address: a token must not cross a network in
+ * the clear. */
+static bool host_is_local(const char *host)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+	char buf[INET6_ADDRSTRLEN];
+	size_t len = strlen(host);
+
+	if (strcmp(host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1) {
+		uint32_t a = ntohl(a4.s_addr);
+
+		return (a >> 24) == 127 || (a >> 16) == 0xa9fe;
+	}
+	if (host[0] == '[' && len > 2 && len - 2 < sizeof(buf)) {
+		memcpy(buf, host + 1, len - 2);
+		buf[len - 2] = '\0';
+		if (inet_pton(AF_INET6, buf, &a6) == 1)
+			return IN6_IS_ADDR_LOOPBACK(&a6) ||
+			       IN6_IS_ADDR_LINKLOCAL(&a6);
+	}
+	return false;
+}
+
+/* Checks a URL and writes its normal form: lower-case scheme and host, the
+ * scheme's default port dropped, no trailing '/'. No user, query, fragment
+ * or percent-escapes: a URL here names a service, nothing else. */
+static bool parse_url(const char *value, char *out, size_t size,
+		      bool allow_http, bool allow_path)
+{
+	char host[CMK_CONF_URL_MAX], port[8] = "";
+	const char *scheme, *p, *host_end, *path;
+	size_t host_len, path_len;
+	struct in6_addr a6;
+	unsigned long n;
+	int len;
+
+	if (strncasecmp(value, "https://", 8) == 0) {
+		scheme = "https";
+		p = value + 8;
+	} else if (allow_http && strncasecmp(value, "http://", 7) == 0) {
+		scheme = "http";
+		p = value + 7;
+	} else {
+		return false;
+	}
+	path = p + strcspn(p, "/");
+	if (*p == '[') {
+		host_end = strchr(p, ']');
+		if (!host_end || host_end > path)
+			return false;
+		host_end++;
+		host_len = (size_t)(host_end - p);
+		if (host_len < 4 || host_len - 2 >= INET6_ADDRSTRLEN)
+			return false;
+		memcpy(host, p + 1, host_len - 2);
+		host[host_len - 2] = '\0';
+		if (inet_pton(AF_INET6, host, &a6) != 1)
+			return false;
+	} else {
+		host_end = p + strspn(p, "abcdefghijklmnopqrstuvwxyz"
+					 "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					 "0123456789.-");
+		host_len = (size_t)(host_end - p);
+		if (host_len == 0 || p[0] == '.' || p[0] == '-')
+			return false;
+	}
+	memcpy(host, p, host_len);
+	host[host_len] = '\0';
+	for (size_t i = 0; i < host_len; i++)
+		host[i] = (char)tolower((unsigned char)host[i]);
+	if (*host_end == ':') {
+		const char *digits = host_end + 1;
+		size_t nd = strspn(digits, "0123456789");
+
+		if (nd == 0 || nd > 5 || digits + nd != path)
+			return false;
+		n = strtoul(digits, NULL, 10);
+		if (n == 0 || n > 65535)
+			return false;
+		if (!((strcmp(scheme, "https") == 0 && n == 443) ||
+		      (strcmp(scheme, "http") == 0 && n == 80)))
+			snprintf(port, sizeof(port), ":%lu", n);
+	} else if (host_end != path) {
+		return false;
+	}
+	if (strcmp(scheme, "http") == 0 && !host_is_local(host))
+		return false;
+	path_len = strlen(path);
+	while (path_len && path[path_len - 1] == '/')
+		path_len--;
+	if (path_len && !allow_path)
+		return false;
+	for (size_t i = 0; i < path_len; i++) {
+		unsigned char c = (unsigned char)path[i];
+
+		if (!(isascii(c) && isalnum(c)) && !strchr("/._~-", c))
+			return false;
+		/* No empty, "." or ".." segments. */
+		if (c == '/' && (path[i + 1] == '/' ||
+				 strncmp(path + i, "/./", 3) == 0 ||
+				 strncmp(path + i, "/../", 4) == 0 ||
+				 (i + 2 == path_len && path[i + 1] == '.') ||
+				 (i + 3 == path_len &&
+				  strncmp(path + i, "/..", 3) == 0)))
+			return false;
+	}
+	len = snprintf(out, size, "%s://%s%s%.*s", scheme, host, port,
+		       (int)path_len, path);
+	return len > 0 && (size_t)len < size;
+}
+
+static bool parse_vault_url(const char *value, void *field, size_t size)
+{
+	return parse_url(value, field, size, false, false);
+}
+
+static bool parse_authority_url(const char *value, void *field, size_t size)
+{
+	return parse_url(value, field, size, false, true);
+}
+
+static bool parse_imds_url(const char *value, void *field, size_t size)
+{
+	return parse_url(value, field, size, true, false);
+}
+
 static const struct conf_type conf_path = {
 	"an absolute path", parse_path, false
 };
@@ -100,6 +307,35 @@ static const struct conf_type conf_key_name = {
 	"1-255 characters from A-Z a-z 0-9 . _ -", parse_key_name, false
 };
 static const struct conf_type conf_bool = { "yes or no", parse_bool, false };
+static const struct conf_type conf_vault_url = {
+	"an https:// URL without a path", parse_vault_url, false
+};
+static const struct conf_type conf_authority_url = {
+	"an https:// URL", parse_authority_url, false
+};
+static const struct conf_type conf_imds_url = {
+	"an https:// URL, or http:// on a loopback or link-local address, "
+	"without a path",
+	parse_imds_url, false
+};
+static const struct conf_type conf_azure_name = {
+	"1-127 characters from A-Z a-z 0-9 -", parse_azure_name, false
+};
+static const struct conf_type conf_ident = {
+	"1-127 characters from A-Z a-z 0-9 . _ -", parse_ident, false
+};
+static const struct conf_type conf_api_version = {
+	"a Key Vault API version such as 7.4", parse_api_version, false
+};
+static const struct conf_type conf_azure_auth = {
+	"managed-identity or client-secret", parse_azure_auth, false
+};
+static const struct conf_type conf_timeout = {
+	"seconds, 1 to 300", parse_timeout, false
+};
+static const struct conf_type conf_retries = {
+	"0 to 10", parse_retries, false
+};
 
 /* --- providers ----------------------------------------------------------- */
 
@@ -122,7 +358,7 @@ struct conf_provider {
 	enum cmk_provider id;
 	const struct conf_key *keys; /* ends with a NULL name */
 	/* Checks keys against each other; 0 or -errno through conf_fail(). */
-	int (*check)(struct conf_parse *p, const struct cmk_conf *conf);
+	int (*check)(struct conf_parse *p, struct cmk_conf *conf);
 	/* The secrets conf names, for the permission message; NULL: none. */
 	const char *(*secrets)(const struct cmk_conf *conf);
 };
@@ -138,7 +374,7 @@ static const struct conf_key conf_file_keys[] = {
 	{ NULL, NULL, 0, 0, NULL, false },
 };
 
-static int conf_file_check(struct conf_parse *p, const struct cmk_conf *conf);
+static int conf_file_check(struct conf_parse *p, struct cmk_conf *conf);
 
 static const char *conf_file_secrets(const struct cmk_conf *conf)
 {
@@ -147,9 +383,43 @@ static const char *conf_file_secrets(const struct cmk_conf *conf)
 					     : "keystore";
 }
 
+static const struct conf_key conf_azure_keys[] = {
+	{ "vault_url", &conf_vault_url, CONF_FIELD(azure.vault_url), NULL,
+	  true },
+	{ "secret", &conf_azure_name, CONF_FIELD(azure.secret), NULL, true },
+	{ "auth", &conf_azure_auth, CONF_FIELD(azure.auth), NULL, true },
+	{ "tenant", &conf_ident, CONF_FIELD(azure.tenant), NULL, false },
+	{ "client_id", &conf_ident, CONF_FIELD(azure.client_id), NULL, false },
+	{ "client_secret_file", &conf_path,
+	  CONF_FIELD(azure.client_secret_file), NULL, false },
+	{ "authority_url", &conf_authority_url,
+	  CONF_FIELD(azure.authority_url), "https://login.microsoftonline.com",
+	  false },
+	{ "imds_url", &conf_imds_url, CONF_FIELD(azure.imds_url),
+	  "http://169.254.169.254", false },
+	{ "api_version", &conf_api_version, CONF_FIELD(azure.api_version),
+	  "7.4", false },
+	{ "ca_file", &conf_path, CONF_FIELD(azure.ca_file), NULL, false },
+	{ "timeout", &conf_timeout, CONF_FIELD(azure.timeout), "10", false },
+	{ "retries", &conf_retries, CONF_FIELD(azure.retries), "3", false },
+	{ NULL, NULL, 0, 0, NULL, false },
+};
+
+static int conf_azure_check(struct conf_parse *p, struct cmk_conf *conf);
+
+static const char *conf_azure_secrets(const struct cmk_conf *conf)
+{
+	/* With a managed identity the config names nothing secret. */
+	return conf->azure.auth == CMK_AZURE_AUTH_CLIENT_SECRET
+		       ? "client_secret_file"
+		       : NULL;
+}
+
 static const struct conf_provider conf_providers[] = {
 	{ "file", CMK_PROVIDER_FILE, conf_file_keys, conf_file_check,
 	  conf_file_secrets },
+	{ "azure", CMK_PROVIDER_AZURE, conf_azure_keys, conf_azure_check,
+	  conf_azure_secrets },
 };
 
 #define CONF_N_PROVIDERS (sizeof(conf_providers) / sizeof(conf_providers[0]))
@@ -443,7 +713,7 @@ static int conf_apply(struct conf_parse *p, struct cmk_conf *conf,
 	return 0;
 }
 
-static int conf_file_check(struct conf_parse *p, const struct cmk_conf *conf)
+static int conf_file_check(struct conf_parse *p, struct cmk_conf *conf)
 {
 	const struct conf_entry *pf, *pp;
 
@@ -456,6 +726,62 @@ static int conf_file_check(struct conf_parse *p, const struct cmk_conf *conf)
 				 "passphrase_file and passphrase_prompt = yes "
 				 "are both set; keep one");
 	}
+	return 0;
+}
+
+/* Keys that only one kind of auth uses: given with the other, they would
+ * be silently ignored, so they are refused. */
+static int conf_azure_unused(struct conf_parse *p, const char *key,
+			     const char *auth)
+{
+	const struct conf_entry *e = conf_find(p, key);
+
+	if (!e)
+		return 0;
+	return conf_fail(p, e->line, -EINVAL,
+			 "%s does not apply to auth = %s", key, auth);
+}
+
+static int conf_azure_check(struct conf_parse *p, struct cmk_conf *conf)
+{
+	static const char *const for_secret[] = { "tenant", "client_id",
+						  "client_secret_file" };
+	struct cmk_conf_azure *az = &conf->azure;
+	const char *auth;
+	int ret = 0;
+	int len;
+
+	if (az->auth == CMK_AZURE_AUTH_CLIENT_SECRET) {
+		auth = "client-secret";
+		for (size_t i = 0; i < sizeof(for_secret) / sizeof(*for_secret);
+		     i++)
+			if (!conf_find(p, for_secret[i]))
+				return conf_fail(p, 0, -EINVAL,
+						 "missing [%s] %s (auth = %s "
+						 "needs it)",
+						 CONF_SECTION, for_secret[i],
+						 auth);
+		ret = conf_azure_unused(p, "imds_url", auth);
+	} else {
+		/* client_id stays: it picks a user-assigned identity. */
+		auth = "managed-identity";
+		ret = conf_azure_unused(p, "tenant", auth);
+		if (!ret)
+			ret = conf_azure_unused(p, "client_secret_file", auth);
+		if (!ret)
+			ret = conf_azure_unused(p, "authority_url", auth);
+	}
+	if (ret)
+		return ret;
+	/* The CMK's name, recorded in each volume: vault and secret. */
+	len = snprintf(az->key_name, sizeof(az->key_name), "%s/secrets/%s",
+		       az->vault_url, az->secret);
+	if (len < 0 || (size_t)len >= sizeof(az->key_name))
+		return conf_fail(p, conf_find(p, "secret")->line, -EINVAL,
+				 "vault_url and secret are too long together "
+				 "(the key's name, VAULT_URL/secrets/SECRET, "
+				 "has at most %d characters)",
+				 CMK_KEY_NAME_MAX);
 	return 0;
 }
 

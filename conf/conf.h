@@ -18,6 +18,7 @@
 enum cmk_provider {
 	CMK_PROVIDER_NONE = 0,
 	CMK_PROVIDER_FILE, /* local keystore, the built-in default */
+	CMK_PROVIDER_AZURE, /* Azure Key Vault */
 };
 
 struct cmk_conf_file {
@@ -27,10 +28,41 @@ struct cmk_conf_file {
 	bool passphrase_prompt;		 /* ask on the terminal */
 };
 
+/* URLs are checked and normalised: lower-case scheme and host, no
+ * user, query or fragment, no trailing '/'. */
+#define CMK_CONF_URL_MAX 200 /* a URL fits on one config line */
+#define CMK_CONF_ID_MAX 128  /* tenant, client_id */
+#define CMK_AZURE_SECRET_MAX 127 /* Key Vault's limit on names */
+
+enum cmk_azure_auth {
+	CMK_AZURE_AUTH_NONE = 0,
+	CMK_AZURE_AUTH_MANAGED_IDENTITY,
+	CMK_AZURE_AUTH_CLIENT_SECRET,
+};
+
+struct cmk_conf_azure {
+	char vault_url[CMK_CONF_URL_MAX];  /* required; https, no path */
+	char secret[CMK_AZURE_SECRET_MAX + 1]; /* required; [0-9A-Za-z-] */
+	enum cmk_azure_auth auth;	   /* required */
+	char tenant[CMK_CONF_ID_MAX];	   /* client-secret only */
+	char client_id[CMK_CONF_ID_MAX];   /* "" when unset */
+	char client_secret_file[PATH_MAX]; /* client-secret only */
+	char authority_url[CMK_CONF_URL_MAX]; /* https; may have a path */
+	char imds_url[CMK_CONF_URL_MAX];   /* http only on loopback or
+					    * link-local addresses */
+	char api_version[32];
+	char ca_file[PATH_MAX];		   /* "" when unset: system CAs */
+	unsigned int timeout;		   /* seconds per HTTP request */
+	unsigned int retries;		   /* tries after the first */
+	/* Derived: "VAULT_URL/secrets/SECRET", the CMK's name. */
+	char key_name[CMK_KEY_NAME_MAX + 1];
+};
+
 struct cmk_conf {
 	char path[PATH_MAX]; /* the file this was read from */
 	enum cmk_provider provider;
 	struct cmk_conf_file file;
+	struct cmk_conf_azure azure;
 };
 
 /* Reads and checks path. On error returns -errno (-ENOENT, -EACCES for a

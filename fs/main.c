@@ -72,6 +72,8 @@ static int exit_for(int err)
 	case -EHOSTUNREACH:
 	case -ETIMEDOUT:
 	case -ENXIO:
+	case -EPROTO:	/* a malformed or hostile answer from the service */
+	case -EINVAL:	/* a key value that is not 32 bytes */
 		return CMK_EXIT_KMS;
 	case -EBADMSG:
 	case -EIO:
@@ -170,10 +172,8 @@ static int cmd_init(struct cmd_args *args)
 	ret = cmk_volume_init(&conf, args->argv[0], version, &err);
 	if (ret)
 		return fail(&err, exit_for(ret));
-	printf("cmkfs: created a volume in %s with key '%s' version %s\n",
-	       args->argv[0],
-	       conf.provider == CMK_PROVIDER_FILE ? conf.file.key_name : "",
-	       version);
+	printf("cmkfs: created a volume in %s with key version %s\n",
+	       args->argv[0], version);
 	return CMK_EXIT_OK;
 }
 

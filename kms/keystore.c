@@ -34,6 +34,7 @@
 
 #include "crypto/crypto.h"
 #include "kms/keystore_internal.h"
+#include "kms/provider.h"
 
 #define KS_FORMAT "cmkfs-keystore"
 #define KS_FORMAT_VERSION 1

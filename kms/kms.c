@@ -4,13 +4,17 @@
 #include "kms/kms.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "crypto/crypto.h"
-#include "kms/keystore_internal.h"
+#include "kms/http.h"
+#include "kms/provider.h"
 
 struct cmk_kms {
 	const struct cmk_kms_provider *ops;
@@ -20,6 +24,7 @@ struct cmk_kms {
 
 static const struct cmk_kms_provider *const providers[] = {
 	[CMK_PROVIDER_FILE] = &cmk_keystore_provider,
+	[CMK_PROVIDER_AZURE] = &cmk_azure_provider,
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -29,11 +34,98 @@ static void global_init_once(void)
 	/* JSON documents carry keys (a keystore, a key service's reply):
 	 * every block jansson frees is wiped first. */
 	json_set_alloc_funcs(cmk_wiping_malloc, cmk_wiping_free);
+	/* libcurl's copies of tokens, client secrets and answers likewise.
+	 * A failure is reported by the first provider that needs HTTP. */
+	cmk_http_global_init();
 }
 
 void cmk_kms_global_init(void)
 {
 	pthread_once(&global_once, global_init_once);
+}
+
+int cmk_kms_read_secret_file(const char *path, const char *what, size_t max,
+			     char **out, size_t *cap_out, size_t *len_out,
+			     struct cmk_err *err)
+{
+	struct stat st;
+	size_t cap = 0, len = 0;
+	char *buf = NULL;
+	int fd = -1;
+	int ret;
+
+	*out = NULL;
+	ret = cmk_conf_check_secret_file(path, what, err);
+	if (ret)
+		return ret;
+	/* As the check does: no links, and no waiting on a FIFO. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW |
+				O_NONBLOCK);
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		ret = -errno;
+		cmk_err_set(err, ret, "%s: %s: %s", path, what, strerror(-ret));
+		goto out;
+	}
+	/* Once more on what was opened: the name may have been swapped. */
+	if (!S_ISREG(st.st_mode) || (st.st_mode & 077)) {
+		ret = cmk_err_set(err, -EACCES,
+				  "%s: %s is not a regular file that only its "
+				  "owner can read and write",
+				  path, what);
+		goto out;
+	}
+	if ((uint64_t)st.st_size > max) {
+		ret = cmk_err_set(err, -EFBIG,
+				  "%s: too big for a %s (%lld bytes; at most "
+				  "%zu)",
+				  path, what, (long long)st.st_size, max);
+		goto out;
+	}
+	cap = (size_t)st.st_size + 1; /* one more, to see it grow */
+	buf = cmk_secure_alloc(cap);
+	if (!buf) {
+		ret = cmk_err_set(err, -ENOMEM,
+				  "%s: no locked memory for a %s", path, what);
+		goto out;
+	}
+	while (len < cap) {
+		ssize_t n = read(fd, buf + len, cap - len);
+
+		if (n < 0) {
+			ret = -errno;
+			if (ret == -EINTR)
+				continue;
+			cmk_err_set(err, ret, "%s: %s", path, strerror(-ret));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len == cap) {
+		ret = cmk_err_set(err, -EAGAIN, "%s: changed while being read",
+				  path);
+		goto out;
+	}
+	/* Editors add a line end; secrets never end in blanks. */
+	while (len && buf[len - 1] && strchr(" \t\r\n", buf[len - 1]))
+		len--;
+	buf[len] = '\0';
+	if (len == 0 || memchr(buf, '\0', len)) {
+		ret = cmk_err_set(err, -EINVAL, "%s: %s %s", path, what,
+				  len ? "holds a NUL byte" : "is empty");
+		goto out;
+	}
+	*out = buf;
+	*cap_out = cap;
+	*len_out = len;
+	buf = NULL;
+	ret = 0;
+out:
+	cmk_secure_free(buf, cap);
+	if (fd >= 0)
+		close(fd);
+	return ret;
 }
 
 bool cmk_kms_version_valid(const char *s)

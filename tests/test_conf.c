@@ -111,7 +111,7 @@ static void good_full(void)
 static void good_example(void)
 {
 	const char *src = getenv("CMKFS_SOURCE_DIR");
-	char path[PATH_MAX], text[8192];
+	char path[PATH_MAX], text[65536];
 	struct cmk_err err;
 	struct cmk_conf conf;
 	size_t len = 0;
@@ -186,7 +186,7 @@ static void bad_content(void)
 	    "missing [kms] provider");
 	bad("empty.conf", "", 0600, -EINVAL, 0, "missing [kms] provider");
 	bad("prov.conf", "[kms]\nkeystore = /k.json\n# x\nprovider = ldap\n",
-	    0600, -EINVAL, 4, "unknown provider 'ldap' (expected file)");
+	    0600, -EINVAL, 4, "unknown provider 'ldap' (expected file or azure)");
 	bad("nokeystore.conf", "[kms]\nprovider = file\n", 0600, -EINVAL, 0,
 	    "missing [kms] keystore");
 	bad("relative.conf", "[kms]\nkeystore = keystore.json\nprovider = file\n",

@@ -1,0 +1,1018 @@
+/* Azure Key Vault (provider = azure): the CMK is a Key Vault secret whose
+ * value is the base64 of the 256-bit key; its versions are the CMK's
+ * versions, named by Key Vault's 32-hex version ids.
+ *
+ * Tokens come from the Microsoft identity platform (client credentials:
+ * POST {authority}/{tenant}/oauth2/v2.0/token) or from the instance
+ * metadata service (managed identity: GET {imds}/metadata/identity/oauth2/
+ * token). One token is cached per provider handle and renewed before it
+ * expires; a 401 from the vault gets one fresh token and one more try.
+ *
+ * Secrets: the client secret lives in locked memory from open to close and
+ * is sent only in a POST body built in locked memory; the token lives in
+ * locked memory and reaches libcurl only as a header line, which libcurl
+ * copies into blocks that are wiped when freed; answers that hold key
+ * values are parsed by jansson, whose blocks are wiped too. Messages quote
+ * URLs without their queries, status codes and Azure's error codes and
+ * messages, never a body, a token, a secret or a key.
+ *
+ * Every operation has a deadline (CMK_AZURE_BUDGET): the token it needs,
+ * its requests, their retries and the waits between them all fit in it. */
+#include "kms/azure.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "crypto/crypto.h"
+#include "kms/http.h"
+#include "kms/provider.h"
+
+#define AZ_MSG_MAX 160 /* characters of a server's error text quoted */
+#define AZ_ID_MAX 512  /* longest "id" URL accepted */
+
+struct az_state {
+	struct cmk_conf_azure conf;
+	const char *resource; /* the vault's token audience */
+	struct cmk_http *http;
+	/* Client credentials only: locked memory. */
+	char *client_secret;
+	size_t client_secret_cap;
+	size_t client_secret_len;
+	/* The token cache: token_lock also serialises renewals, so that
+	 * threads that find the token stale wait for one renewal. */
+	pthread_mutex_t token_lock;
+	char *token; /* locked memory, NUL-terminated; NULL: none */
+	size_t token_cap;
+	int64_t token_obtained_ms; /* cmk_http_now_ms() */
+	int64_t token_expires_ms;
+	uint64_t token_gen; /* bumped on each new token */
+};
+
+/* --- pure helpers ---------------------------------------------------------- */
+
+const char *cmk_azure_resource(const char *vault_url)
+{
+	static const char *const clouds[] = {
+		"vault.usgovcloudapi.net", /* Azure Government */
+		"vault.azure.cn",	   /* Azure operated by 21Vianet */
+	};
+	const char *host, *end;
+	size_t len, clen;
+
+	host = strstr(vault_url, "://");
+	host = host ? host + 3 : vault_url;
+	end = host + strcspn(host, ":/?#");
+	len = (size_t)(end - host);
+	for (size_t i = 0; i < sizeof(clouds) / sizeof(clouds[0]); i++) {
+		clen = strlen(clouds[i]);
+		if (len > clen + 1 && host[len - clen - 1] == '.' &&
+		    strncasecmp(end - clen, clouds[i], clen) == 0)
+			return i == 0 ? "https://vault.usgovcloudapi.net"
+				      : "https://vault.azure.cn";
+	}
+	return "https://vault.azure.net";
+}
+
+int cmk_azure_version_from_id(const char *id, const char *secret,
+			      char out[CMK_VERSION_MAX + 1])
+{
+	const char *p, *name, *ver;
+	size_t name_len = strlen(secret), len;
+
+	if (strncasecmp(id, "https://", 8) != 0 || strlen(id) > AZ_ID_MAX)
+		return -EINVAL;
+	p = strchr(id + 8, '/');
+	if (!p || strncmp(p, "/secrets/", 9) != 0)
+		return -EINVAL;
+	name = p + 9;
+	if (strncasecmp(name, secret, name_len) != 0 || name[name_len] != '/')
+		return -EINVAL;
+	ver = name + name_len + 1;
+	len = strlen(ver);
+	if (len == 0 || len > CMK_VERSION_MAX || strchr(ver, '/') ||
+	    strpbrk(ver, "?#"))
+		return -EINVAL;
+	memcpy(out, ver, len + 1);
+	return cmk_version_id_valid(out) ? 0 : -EINVAL;
+}
+
+enum cmk_azure_usable cmk_azure_usable(bool enabled, bool has_nbf,
+				       int64_t nbf, bool has_exp, int64_t exp,
+				       int64_t now)
+{
+	if (!enabled)
+		return CMK_AZURE_DISABLED;
+	if (has_nbf && now < nbf)
+		return CMK_AZURE_NOT_YET;
+	if (has_exp && now >= exp)
+		return CMK_AZURE_EXPIRED;
+	return CMK_AZURE_USABLE;
+}
+
+bool cmk_azure_token_fresh(int64_t now_ms, int64_t obtained_ms,
+			   int64_t expires_ms)
+{
+	int64_t margin = (expires_ms - obtained_ms) / 2;
+
+	if (margin > CMK_AZURE_TOKEN_RENEW_MAX * 1000)
+		margin = CMK_AZURE_TOKEN_RENEW_MAX * 1000;
+	if (margin < 0)
+		margin = 0;
+	return now_ms < expires_ms - margin;
+}
+
+bool cmk_azure_parse_seconds(const char *s, int64_t *out)
+{
+	int64_t n = 0;
+
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		if (!isdigit((unsigned char)*s) || n > INT64_MAX / 100)
+			return false;
+		n = n * 10 + (*s - '0');
+	}
+	*out = n;
+	return true;
+}
+
+/* --- JSON ------------------------------------------------------------------ */
+
+/* Parses an answer; no message from jansson: its text quotes the input,
+ * which may hold a key. */
+static json_t *az_json(const struct cmk_http_resp *resp)
+{
+	json_error_t jerr;
+	json_t *root;
+
+	root = json_loadb(resp->body, resp->len, JSON_REJECT_DUPLICATES, &jerr);
+	cmk_cleanse(&jerr, sizeof(jerr));
+	if (root && !json_is_object(root)) {
+		json_decref(root);
+		root = NULL;
+	}
+	return root;
+}
+
+/* A number, or a string of digits, as Azure sends lifetimes and times. */
+static bool az_json_seconds(json_t *v, int64_t *out)
+{
+	if (json_is_integer(v)) {
+		*out = json_integer_value(v);
+		return true;
+	}
+	return json_is_string(v) &&
+	       cmk_azure_parse_seconds(json_string_value(v), out);
+}
+
+/* An optional time attribute: absent or null, or an integer. */
+static bool az_json_time(json_t *attrs, const char *key, bool *has,
+			 int64_t *out)
+{
+	json_t *v = json_object_get(attrs, key);
+
+	*has = false;
+	*out = 0;
+	if (!v || json_is_null(v))
+		return true;
+	if (!json_is_integer(v))
+		return false;
+	*has = true;
+	*out = json_integer_value(v);
+	return true;
+}
+
+/* Azure's explanation of a failed request, safe to print:
+ * "Forbidden (SecretDisabled): Operation get is not allowed ..." from Key
+ * Vault, "invalid_client: AADSTS7000215: Invalid client secret ..." from
+ * the identity platform, "HTTP 502" when the body says nothing we know.
+ * inner gets Key Vault's innererror code, if any. */
+static void az_error_text(const struct az_state *st,
+			  const struct cmk_http_resp *resp, char *out,
+			  size_t size, char *inner, size_t inner_size)
+{
+	char code[64] = "", icode[64] = "", msg[AZ_MSG_MAX + 4] = "";
+	json_t *root = az_json(resp), *e, *v;
+	const char *s;
+
+	if (inner_size)
+		inner[0] = '\0';
+	e = root ? json_object_get(root, "error") : NULL;
+	if (json_is_object(e)) {
+		/* Key Vault: {"error": {"code", "message", "innererror"}} */
+		if ((s = json_string_value(json_object_get(e, "code"))))
+			cmk_http_printable(s, strlen(s), sizeof(code) - 4,
+					   code, sizeof(code));
+		if ((s = json_string_value(json_object_get(e, "message"))))
+			cmk_http_printable(s, strlen(s), AZ_MSG_MAX, msg,
+					   sizeof(msg));
+		v = json_object_get(e, "innererror");
+		if ((s = json_string_value(json_object_get(v, "code"))))
+			cmk_http_printable(s, strlen(s), sizeof(icode) - 4,
+					   icode, sizeof(icode));
+	} else if (json_is_string(e)) {
+		/* The identity platform and IMDS: {"error",
+		 * "error_description": "AADSTS...: text\r\nTrace ID: ..."} */
+		s = json_string_value(e);
+		cmk_http_printable(s, strlen(s), sizeof(code) - 4, code,
+				   sizeof(code));
+		s = json_string_value(json_object_get(root,
+						      "error_description"));
+		if (s)
+			cmk_http_printable(s, strlen(s), AZ_MSG_MAX, msg,
+					   sizeof(msg));
+	}
+	json_decref(root);
+	/* Belt and braces: a server that echoes the client secret back does
+	 * not get it printed. */
+	if (st->client_secret && st->client_secret_len >= 4 &&
+	    (memmem(msg, strlen(msg), st->client_secret,
+		    st->client_secret_len) ||
+	     memmem(code, strlen(code), st->client_secret,
+		    st->client_secret_len))) {
+		snprintf(msg, sizeof(msg), "(text withheld: it quotes the "
+					   "client secret)");
+	}
+	if (inner_size)
+		snprintf(inner, inner_size, "%s", icode);
+	if (!code[0])
+		snprintf(out, size, "HTTP %ld", resp->status);
+	else if (icode[0])
+		snprintf(out, size, "HTTP %ld %s (%s)%s%s", resp->status, code,
+			 icode, msg[0] ? ": " : "", msg);
+	else
+		snprintf(out, size, "HTTP %ld %s%s%s", resp->status, code,
+			 msg[0] ? ": " : "", msg);
+	cmk_cleanse(msg, sizeof(msg));
+}
+
+/* The message tail for an answer that was retried to the end. */
+static void az_tries_text(const struct cmk_http_resp *resp, char *out,
+			  size_t size)
+{
+	if (resp->gave_up_waiting && resp->retry_after_ms >= 0)
+		snprintf(out, size, " (%u %s; Retry-After %" PRId64
+				    " s runs past the time left)",
+			 resp->tries, resp->tries == 1 ? "try" : "tries",
+			 (resp->retry_after_ms + 999) / 1000);
+	else
+		snprintf(out, size, " (%u %s)", resp->tries,
+			 resp->tries == 1 ? "try" : "tries");
+}
+
+/* A redirect is refused, whatever its target: tokens go to the hosts the
+ * config names and nowhere else. Only the target's host is quoted. */
+static int az_redirect(const char *shown, const struct cmk_http_resp *resp,
+		       struct cmk_err *err)
+{
+	char host[128] = "an unnamed place";
+	const char *p = strstr(resp->location, "://");
+
+	if (p) {
+		p += 3;
+		cmk_http_printable(p, strcspn(p, "/?#"), sizeof(host) - 4,
+				   host, sizeof(host));
+	}
+	return cmk_err_set(err, -EPROTO,
+			   "%s: redirected (HTTP %ld) to %s; cmkfs follows "
+			   "no redirects (check the URL in the config)",
+			   shown, resp->status, host);
+}
+
+/* --- tokens ---------------------------------------------------------------- */
+
+/* Builds a buffer from parts; locked memory when it is to hold a secret.
+ * Returns NULL when out of memory. */
+static char *az_concat(bool secure, size_t *cap, const char *const *parts)
+{
+	size_t len = 1, off = 0;
+	char *buf;
+
+	for (size_t i = 0; parts[i]; i++)
+		len += strlen(parts[i]);
+	buf = secure ? cmk_secure_alloc(len) : cmk_wiping_malloc(len);
+	if (!buf)
+		return NULL;
+	for (size_t i = 0; parts[i]; i++) {
+		size_t n = strlen(parts[i]);
+
+		memcpy(buf + off, parts[i], n);
+		off += n;
+	}
+	buf[off] = '\0';
+	*cap = len;
+	return buf;
+}
+
+static int az_token_url(const struct az_state *st, char *url, size_t size)
+{
+	const struct cmk_conf_azure *c = &st->conf;
+	char tenant[3 * CMK_CONF_ID_MAX + 1];
+	int n;
+
+	if (c->auth == CMK_AZURE_AUTH_CLIENT_SECRET) {
+		if (cmk_http_escape(c->tenant, strlen(c->tenant), tenant,
+				    sizeof(tenant)))
+			return -ENAMETOOLONG;
+		n = snprintf(url, size, "%s/%s/oauth2/v2.0/token",
+			     c->authority_url, tenant);
+	} else {
+		n = snprintf(url, size, "%s/metadata/identity/oauth2/token",
+			     c->imds_url);
+	}
+	return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
+}
+
+/* A token goes into a header line: printable ASCII without blanks only,
+ * so that nothing can be smuggled into the request. */
+static bool token_chars_ok(const char *tok, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (tok[i] <= 0x20 || tok[i] >= 0x7f)
+			return false;
+	return true;
+}
+
+/* Fetches a token into the cache (token_lock held). */
+static int az_token_fetch(struct az_state *st, int64_t deadline,
+			  struct cmk_err *err)
+{
+	const struct cmk_conf_azure *c = &st->conf;
+	bool secret_auth = c->auth == CMK_AZURE_AUTH_CLIENT_SECRET;
+	const char *what = secret_auth ? "client-secret sign-in"
+				       : "managed identity";
+	char url[CMK_HTTP_URL_MAX], shown[256], text[CMK_ERR_MSG_MAX];
+	char esc_resource[128], esc_client[3 * CMK_CONF_ID_MAX + 1];
+	char scope[96], tail[96], *body = NULL, *secret = NULL;
+	const char *tok;
+	size_t body_cap = 0, secret_cap = 0, tok_len;
+	struct cmk_http_resp resp = { 0 };
+	struct cmk_http_req req = { 0 };
+	const char *headers[2] = { NULL, NULL };
+	json_t *root = NULL, *v;
+	int64_t lifetime = -1, on, now_ms;
+	int ret;
+
+	ret = az_token_url(st, url, sizeof(url));
+	if (ret)
+		return cmk_err_set(err, ret, "%s: token URL too long", what);
+	cmk_http_url_for_msg(url, shown, sizeof(shown));
+	if (cmk_http_escape(st->resource, strlen(st->resource), esc_resource,
+			    sizeof(esc_resource)) ||
+	    cmk_http_escape(c->client_id, strlen(c->client_id), esc_client,
+			    sizeof(esc_client)))
+		return cmk_err_set(err, -ENAMETOOLONG, "%s: name too long",
+				   what);
+	if (secret_auth) {
+		/* The form, with the secret, only ever in locked memory. */
+		snprintf(scope, sizeof(scope), "%s/.default", st->resource);
+		secret_cap = 3 * st->client_secret_len + 1;
+		secret = cmk_secure_alloc(secret_cap);
+		if (!secret) {
+			ret = cmk_err_set(err, -ENOMEM, "out of locked memory");
+			goto out;
+		}
+		if (cmk_http_escape(st->client_secret, st->client_secret_len,
+				    secret, secret_cap) ||
+		    cmk_http_escape(scope, strlen(scope), tail,
+				    sizeof(tail))) {
+			ret = cmk_err_set(err, -ENAMETOOLONG,
+					  "%s: scope too long", what);
+			goto out;
+		}
+		body = az_concat(true, &body_cap,
+				 (const char *const[]){
+					 "grant_type=client_credentials"
+					 "&client_id=",
+					 esc_client, "&client_secret=", secret,
+					 "&scope=", tail, NULL });
+		if (!body) {
+			ret = cmk_err_set(err, -ENOMEM, "out of locked memory");
+			goto out;
+		}
+		headers[0] = "Content-Type: application/x-www-form-urlencoded";
+		req.method = "POST";
+		req.body = body;
+		req.body_len = strlen(body);
+	} else {
+		int n = snprintf(url + strlen(url), sizeof(url) - strlen(url),
+				 "?api-version=%s&resource=%s%s%s",
+				 CMK_AZURE_IMDS_API, esc_resource,
+				 c->client_id[0] ? "&client_id=" : "",
+				 esc_client);
+
+		if (n < 0 || (size_t)n >= sizeof(url) - strlen(url)) {
+			ret = cmk_err_set(err, -ENAMETOOLONG,
+					  "%s: token URL too long", what);
+			goto out;
+		}
+		/* IMDS wants this header, and no proxy may stand between:
+		 * a request through one is refused (and would leak the
+		 * token). */
+		headers[0] = "Metadata: true";
+		req.method = "GET";
+		req.plain_http = true;
+		req.no_proxy = true;
+		req.retry_not_found = true;
+	}
+	req.url = url;
+	req.headers = headers;
+	ret = cmk_http_request(st->http, &req, deadline, &resp, err);
+	if (ret) {
+		cmk_err_prefix(err, "%s: ", what);
+		goto out;
+	}
+	if (resp.status >= 300 && resp.status < 400) {
+		ret = az_redirect(shown, &resp, err);
+		cmk_err_prefix(err, "%s: ", what);
+		goto out;
+	}
+	if (resp.status != 200) {
+		az_error_text(st, &resp, text, sizeof(text), NULL, 0);
+		az_tries_text(&resp, tail, sizeof(tail));
+		/* The identity platform answers 400 or 401 to a bad tenant,
+		 * client or secret; IMDS 400 to an unknown identity, and 404
+		 * or 410 while it is being updated. */
+		ret = resp.status == 429 || resp.status >= 500 ||
+				      (!secret_auth && (resp.status == 404 ||
+							resp.status == 410))
+			      ? -EHOSTUNREACH
+			      : -EACCES;
+		cmk_err_set(err, ret, "%s: %s %s: %s%s", what,
+			    ret == -EACCES ? "refused by" : "no token from",
+			    shown, text, ret == -EACCES ? "" : tail);
+		goto out;
+	}
+	root = az_json(&resp);
+	v = root ? json_object_get(root, "access_token") : NULL;
+	tok = json_is_string(v) ? json_string_value(v) : NULL;
+	tok_len = tok ? json_string_length(v) : 0;
+	v = root ? json_object_get(root, "token_type") : NULL;
+	if (!tok || tok_len == 0 || tok_len > CMK_AZURE_TOKEN_MAX ||
+	    !token_chars_ok(tok, tok_len) ||
+	    (v && (!json_is_string(v) ||
+		   strcasecmp(json_string_value(v), "Bearer") != 0))) {
+		ret = cmk_err_set(err, -EPROTO,
+				  "%s: %s: the answer holds no bearer token",
+				  what, shown);
+		goto out;
+	}
+	/* expires_in from the answer's arrival, on the monotonic clock;
+	 * expires_on (epoch seconds) when that is all there is. */
+	now_ms = cmk_http_now_ms();
+	if (!az_json_seconds(json_object_get(root, "expires_in"), &lifetime) &&
+	    az_json_seconds(json_object_get(root, "expires_on"), &on))
+		lifetime = on - (int64_t)time(NULL);
+	if (lifetime <= 0 || lifetime > 7 * 86400) {
+		ret = cmk_err_set(err, -EPROTO,
+				  "%s: %s: the token's lifetime is missing or "
+				  "out of range",
+				  what, shown);
+		goto out;
+	}
+	cmk_secure_free(st->token, st->token_cap);
+	st->token_cap = tok_len + 1;
+	st->token = cmk_secure_alloc(st->token_cap);
+	if (!st->token) {
+		st->token_cap = 0;
+		ret = cmk_err_set(err, -ENOMEM, "out of locked memory");
+		goto out;
+	}
+	memcpy(st->token, tok, tok_len + 1);
+	st->token_obtained_ms = now_ms;
+	st->token_expires_ms = now_ms + lifetime * 1000;
+	st->token_gen++;
+	cmk_log(LOG_DEBUG, "azure: new token from %s, valid for %" PRId64 " s",
+		shown, lifetime);
+	ret = 0;
+out:
+	json_decref(root);
+	cmk_http_resp_free(&resp);
+	cmk_secure_free(body, body_cap);
+	cmk_secure_free(secret, secret_cap);
+	return ret;
+}
+
+/* The "Authorization: Bearer ..." line for a request, in a block that
+ * cmk_wiping_free() wipes (*hdr), and the generation of the token in it
+ * (*gen). renew_gen: the generation the vault just refused, replaced
+ * unless another thread has done so already; 0: none. */
+static int az_auth_header(struct az_state *st, int64_t deadline,
+			  uint64_t renew_gen, char **hdr, uint64_t *gen,
+			  struct cmk_err *err)
+{
+	size_t cap;
+	int ret = 0;
+
+	*hdr = NULL;
+	pthread_mutex_lock(&st->token_lock);
+	if (!st->token || (renew_gen && st->token_gen == renew_gen) ||
+	    !cmk_azure_token_fresh(cmk_http_now_ms(), st->token_obtained_ms,
+				   st->token_expires_ms))
+		ret = az_token_fetch(st, deadline, err);
+	if (ret == 0) {
+		*hdr = az_concat(false, &cap,
+				 (const char *const[]){ "Authorization: Bearer ",
+							st->token, NULL });
+		*gen = st->token_gen;
+		if (!*hdr)
+			ret = cmk_err_set(err, -ENOMEM, "out of memory");
+	}
+	pthread_mutex_unlock(&st->token_lock);
+	return ret;
+}
+
+/* --- the vault ------------------------------------------------------------- */
+
+/* GET on the vault with a token; a 401 gets a fresh token and one more
+ * try. 0 with any answer in resp, or -errno. */
+static int az_vault_get(struct az_state *st, const char *url,
+			int64_t deadline, struct cmk_http_resp *resp,
+			struct cmk_err *err)
+{
+	struct cmk_http_req req = { .method = "GET", .url = url };
+	const char *headers[2] = { NULL, NULL };
+	uint64_t gen = 0;
+	char *hdr = NULL;
+	int ret;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		ret = az_auth_header(st, deadline, attempt ? gen : 0, &hdr,
+				     &gen, err);
+		if (ret)
+			return ret;
+		headers[0] = hdr;
+		req.headers = headers;
+		ret = cmk_http_request(st->http, &req, deadline, resp, err);
+		cmk_wiping_free(hdr);
+		hdr = NULL;
+		if (ret || resp->status != 401 || attempt)
+			return ret;
+		cmk_log(LOG_DEBUG, "azure: token refused (401), renewing it");
+		cmk_http_resp_free(resp);
+	}
+	return ret;
+}
+
+static int az_url(const struct az_state *st, char *url, size_t size,
+		  const char *version, bool versions)
+{
+	const struct cmk_conf_azure *c = &st->conf;
+	char name[3 * CMK_AZURE_SECRET_MAX + 1], ver[3 * CMK_VERSION_MAX + 1];
+	char api[3 * sizeof(c->api_version)];
+	int n;
+
+	if (cmk_http_escape(c->secret, strlen(c->secret), name, sizeof(name)) ||
+	    cmk_http_escape(c->api_version, strlen(c->api_version), api,
+			    sizeof(api)) ||
+	    (version && cmk_http_escape(version, strlen(version), ver,
+					sizeof(ver))))
+		return -ENAMETOOLONG;
+	if (versions)
+		n = snprintf(url, size,
+			     "%s/secrets/%s/versions?api-version=%s"
+			     "&maxresults=25",
+			     c->vault_url, name, api);
+	else if (version)
+		n = snprintf(url, size, "%s/secrets/%s/%s?api-version=%s",
+			     c->vault_url, name, ver, api);
+	else
+		n = snprintf(url, size, "%s/secrets/%s?api-version=%s",
+			     c->vault_url, name, api);
+	return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
+}
+
+/* "version X of secret S" or "the current version of secret S", and the
+ * vault, for messages. */
+static void az_what(const struct az_state *st, const char *version,
+		    char *out, size_t size)
+{
+	if (version)
+		snprintf(out, size, "version %s of secret '%s' in %s", version,
+			 st->conf.secret, st->conf.vault_url);
+	else
+		snprintf(out, size, "the current version of secret '%s' in %s",
+			 st->conf.secret, st->conf.vault_url);
+}
+
+/* Turns a vault answer other than 200 into -errno and a message. */
+static int az_vault_error(const struct az_state *st, const char *shown,
+			  const char *version, const struct cmk_http_resp *resp,
+			  struct cmk_err *err)
+{
+	char text[CMK_ERR_MSG_MAX], inner[64], what[CMK_ERR_MSG_MAX];
+	char tail[96];
+
+	if (resp->status >= 300 && resp->status < 400)
+		return az_redirect(shown, resp, err);
+	az_error_text(st, resp, text, sizeof(text), inner, sizeof(inner));
+	az_what(st, version, what, sizeof(what));
+	switch (resp->status) {
+	case 401:
+		return cmk_err_set(err, -EACCES,
+				   "%s: the vault refused a fresh token: %s",
+				   shown, text);
+	case 403:
+		if (strcmp(inner, "SecretDisabled") == 0)
+			return cmk_err_set(err, -EACCES, "%s is disabled (%s)",
+					   what, text);
+		return cmk_err_set(err, -EACCES,
+				   "%s: access denied (does the identity have "
+				   "the secrets get and list permissions?): "
+				   "%s",
+				   shown, text);
+	case 404:
+		/* The secret itself missing is a key-service error for the
+		 * command line; a missing version is -ENOENT, as with the
+		 * local keystore. */
+		if (version)
+			return cmk_err_set(err, -ENOENT, "%s does not exist (%s)",
+					   what, text);
+		return cmk_err_set(err, -ENOKEY,
+				   "no secret '%s' in %s (%s)", st->conf.secret,
+				   st->conf.vault_url, text);
+	case 408:
+	case 429:
+	case 500:
+	case 502:
+	case 503:
+	case 504:
+		az_tries_text(resp, tail, sizeof(tail));
+		return cmk_err_set(err, -EHOSTUNREACH, "%s: %s%s", shown, text,
+				   tail);
+	default:
+		return cmk_err_set(err, -EPROTO, "%s: unexpected answer: %s",
+				   shown, text);
+	}
+}
+
+/* Why a version may not be used, as a message; 0 when it may. */
+static int az_check_usable(const struct az_state *st, const char *version,
+			   bool current, json_t *attrs, struct cmk_err *err)
+{
+	char what[CMK_ERR_MSG_MAX], when[32];
+	bool has_nbf, has_exp, enabled;
+	enum cmk_azure_usable why;
+	int64_t nbf, exp;
+	struct tm tm;
+	time_t t;
+
+	az_what(st, current ? NULL : version, what, sizeof(what));
+	if (!json_is_object(attrs) ||
+	    !az_json_time(attrs, "nbf", &has_nbf, &nbf) ||
+	    !az_json_time(attrs, "exp", &has_exp, &exp))
+		return cmk_err_set(err, -EPROTO,
+				   "%s: the answer's attributes are malformed",
+				   what);
+	enabled = json_is_true(json_object_get(attrs, "enabled"));
+	why = cmk_azure_usable(enabled, has_nbf, nbf, has_exp, exp,
+			       (int64_t)time(NULL));
+	if (why == CMK_AZURE_USABLE)
+		return 0;
+	if (why == CMK_AZURE_DISABLED)
+		return cmk_err_set(err, -EACCES, "%s (%s) is disabled", what,
+				   version);
+	t = (time_t)(why == CMK_AZURE_NOT_YET ? nbf : exp);
+	if (!gmtime_r(&t, &tm) ||
+	    !strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(when, sizeof(when), "%" PRId64, (int64_t)t);
+	if (why == CMK_AZURE_NOT_YET)
+		return cmk_err_set(err, -EACCES,
+				   "%s (%s) is not valid before %s (its nbf, "
+				   "not-before date)",
+				   what, version, when);
+	return cmk_err_set(err, -EACCES,
+			   "%s (%s) expired at %s (its exp, expiration date)",
+			   what, version, when);
+}
+
+static int az_fetch(void *state, const char *version, uint8_t *cmk,
+		    char version_out[CMK_VERSION_MAX + 1], struct cmk_err *err)
+{
+	struct az_state *st = state;
+	int64_t deadline = cmk_http_now_ms() +
+			   1000 * (int64_t)(st->conf.timeout > CMK_AZURE_BUDGET
+						    ? st->conf.timeout
+						    : CMK_AZURE_BUDGET);
+	char url[CMK_HTTP_URL_MAX], shown[256], got[CMK_VERSION_MAX + 1];
+	char what[CMK_ERR_MSG_MAX];
+	struct cmk_http_resp resp = { 0 };
+	const char *value;
+	size_t value_len, key_len = 0;
+	json_t *root = NULL, *v;
+	int ret;
+
+	ret = az_url(st, url, sizeof(url), version, false);
+	if (ret)
+		return cmk_err_set(err, ret, "%s: secret URL too long",
+				   st->conf.vault_url);
+	cmk_http_url_for_msg(url, shown, sizeof(shown));
+	ret = az_vault_get(st, url, deadline, &resp, err);
+	if (ret)
+		goto out;
+	if (resp.status != 200) {
+		ret = az_vault_error(st, shown, version, &resp, err);
+		goto out;
+	}
+	az_what(st, version, what, sizeof(what));
+	root = az_json(&resp);
+	v = root ? json_object_get(root, "id") : NULL;
+	if (!json_is_string(v) ||
+	    cmk_azure_version_from_id(json_string_value(v), st->conf.secret,
+				      got) != 0) {
+		ret = cmk_err_set(err, -EPROTO,
+				  "%s: the answer has no valid secret id",
+				  shown);
+		goto out;
+	}
+	/* Version ids are case-insensitive in Key Vault. */
+	if (version && strcasecmp(version, got) != 0) {
+		ret = cmk_err_set(err, -EPROTO,
+				  "%s: the answer is for version %s", shown,
+				  got);
+		goto out;
+	}
+	ret = az_check_usable(st, version ? version : got, !version,
+			      json_object_get(root, "attributes"), err);
+	if (ret)
+		goto out;
+	v = json_object_get(root, "value");
+	if (!json_is_string(v)) {
+		ret = cmk_err_set(err, -EPROTO, "%s (%s): the answer has no "
+						"value",
+				  what, got);
+		goto out;
+	}
+	value = json_string_value(v);
+	value_len = json_string_length(v);
+	/* Checked before decoding: the decoder works in locked memory, and
+	 * a huge value must not drain it. The value is never quoted. */
+	ret = -EINVAL;
+	if (value_len <= CMK_AZURE_VALUE_MAX)
+		ret = cmk_base64_decode(value, value_len, cmk, CMK_KEY_LEN,
+					&key_len);
+	if (ret == 0 && key_len != CMK_KEY_LEN)
+		ret = -EINVAL;
+	if (ret == -ENOMEM) {
+		cmk_err_set(err, ret, "out of locked memory");
+		goto out;
+	}
+	if (ret) {
+		char why[64];
+
+		if (value_len > CMK_AZURE_VALUE_MAX)
+			snprintf(why, sizeof(why), "%zu characters long",
+				 value_len);
+		else if (ret == -EMSGSIZE)
+			snprintf(why, sizeof(why), "more than %d bytes",
+				 CMK_KEY_LEN);
+		else if (key_len)
+			snprintf(why, sizeof(why), "%zu bytes", key_len);
+		else
+			snprintf(why, sizeof(why), "not base64");
+		cmk_cleanse(cmk, CMK_KEY_LEN);
+		ret = cmk_err_set(err, -EINVAL,
+				  "%s (%s): the secret's value must be the "
+				  "base64 of a %d-byte key (it is %s)",
+				  what, got, CMK_KEY_LEN, why);
+		goto out;
+	}
+	if (!version)
+		strcpy(version_out, got);
+	ret = 0;
+out:
+	json_decref(root);
+	cmk_http_resp_free(&resp);
+	return ret;
+}
+
+static int cmp_versions(const void *a, const void *b)
+{
+	const struct cmk_kms_version *x = a, *y = b;
+
+	/* Newest first; equal times by id, highest first. */
+	if (x->created != y->created)
+		return x->created > y->created ? -1 : 1;
+	return -strcmp(x->id, y->id);
+}
+
+/* Adds one page's versions to *list. */
+static int az_add_page(struct az_state *st, json_t *items, const char *shown,
+		       struct cmk_kms_version **list, size_t *count,
+		       size_t *cap, struct cmk_err *err)
+{
+	struct cmk_kms_version *grown, *v;
+	int64_t now = (int64_t)time(NULL), nbf, exp, created;
+	bool has_nbf, has_exp, has_created, dup;
+	json_t *item, *attrs;
+	size_t i;
+	char id[CMK_VERSION_MAX + 1];
+
+	json_array_foreach(items, i, item) {
+		json_t *jid = json_object_get(item, "id");
+
+		attrs = json_object_get(item, "attributes");
+		if (!json_is_string(jid) ||
+		    cmk_azure_version_from_id(json_string_value(jid),
+					      st->conf.secret, id) != 0 ||
+		    !json_is_object(attrs) ||
+		    !az_json_time(attrs, "nbf", &has_nbf, &nbf) ||
+		    !az_json_time(attrs, "exp", &has_exp, &exp) ||
+		    !az_json_time(attrs, "created", &has_created, &created))
+			return cmk_err_set(err, -EPROTO,
+					   "%s: a listed version is malformed",
+					   shown);
+		dup = false;
+		for (size_t k = 0; k < *count && !dup; k++)
+			dup = strcasecmp((*list)[k].id, id) == 0;
+		if (dup)
+			continue;
+		if (*count == *cap) {
+			size_t ncap = *cap ? *cap * 2 : 32;
+
+			grown = realloc(*list, ncap * sizeof(**list));
+			if (!grown)
+				return cmk_err_set(err, -ENOMEM,
+						   "out of memory");
+			*list = grown;
+			*cap = ncap;
+		}
+		v = &(*list)[(*count)++];
+		memset(v, 0, sizeof(*v));
+		strcpy(v->id, id);
+		v->created = has_created ? created : 0;
+		v->enabled = cmk_azure_usable(
+				     json_is_true(json_object_get(attrs,
+								  "enabled")),
+				     has_nbf, nbf, has_exp, exp,
+				     now) == CMK_AZURE_USABLE;
+	}
+	return 0;
+}
+
+static int az_list(void *state, struct cmk_kms_version **versions,
+		   size_t *count, struct cmk_err *err)
+{
+	struct az_state *st = state;
+	int64_t deadline = cmk_http_now_ms() +
+			   1000 * (int64_t)(st->conf.timeout > CMK_AZURE_BUDGET
+						    ? st->conf.timeout
+						    : CMK_AZURE_BUDGET);
+	char url[CMK_HTTP_URL_MAX], shown[256];
+	struct cmk_kms_version *list = NULL;
+	struct cmk_http_resp resp = { 0 };
+	size_t n = 0, cap = 0;
+	json_t *root = NULL, *items, *next;
+	int ret, pages = 0;
+
+	ret = az_url(st, url, sizeof(url), NULL, true);
+	if (ret)
+		return cmk_err_set(err, ret, "%s: secret URL too long",
+				   st->conf.vault_url);
+	for (;;) {
+		cmk_http_url_for_msg(url, shown, sizeof(shown));
+		ret = az_vault_get(st, url, deadline, &resp, err);
+		if (ret)
+			goto out;
+		if (resp.status != 200) {
+			ret = az_vault_error(st, shown, NULL, &resp, err);
+			goto out;
+		}
+		root = az_json(&resp);
+		items = root ? json_object_get(root, "value") : NULL;
+		if (!json_is_array(items)) {
+			ret = cmk_err_set(err, -EPROTO,
+					  "%s: the answer is not a list of "
+					  "versions",
+					  shown);
+			goto out;
+		}
+		ret = az_add_page(st, items, shown, &list, &n, &cap, err);
+		if (ret)
+			goto out;
+		next = json_object_get(root, "nextLink");
+		if (!next || json_is_null(next))
+			break;
+		/* The link comes from the server: it may only lead back to
+		 * the vault, which gets our token. */
+		if (!json_is_string(next) ||
+		    json_string_length(next) >= sizeof(url) ||
+		    !cmk_http_same_origin(json_string_value(next),
+					  st->conf.vault_url)) {
+			ret = cmk_err_set(err, -EPROTO,
+					  "%s: the next page's link leads away "
+					  "from %s (refused)",
+					  shown, st->conf.vault_url);
+			goto out;
+		}
+		if (++pages >= CMK_AZURE_PAGES_MAX) {
+			ret = cmk_err_set(err, -EPROTO,
+					  "%s: more than %d pages of versions",
+					  shown, CMK_AZURE_PAGES_MAX);
+			goto out;
+		}
+		strcpy(url, json_string_value(next));
+		json_decref(root);
+		root = NULL;
+		cmk_http_resp_free(&resp);
+	}
+	if (n > 1)
+		qsort(list, n, sizeof(*list), cmp_versions);
+	*versions = list;
+	*count = n;
+	list = NULL;
+	ret = 0;
+out:
+	free(list);
+	json_decref(root);
+	cmk_http_resp_free(&resp);
+	return ret;
+}
+
+/* --- the provider ---------------------------------------------------------- */
+
+static const char *az_key_name(const struct cmk_conf *conf)
+{
+	return conf->azure.key_name;
+}
+
+static void az_close(void *state)
+{
+	struct az_state *st = state;
+
+	if (!st)
+		return;
+	cmk_http_free(st->http);
+	cmk_secure_free(st->client_secret, st->client_secret_cap);
+	cmk_secure_free(st->token, st->token_cap);
+	pthread_mutex_destroy(&st->token_lock);
+	free(st);
+}
+
+static int az_open(const struct cmk_conf *conf, void **state,
+		   struct cmk_err *err)
+{
+	const struct cmk_conf_azure *c = &conf->azure;
+	struct cmk_http_opts opts = { 0 };
+	struct az_state *st;
+	int ret;
+
+	if (!c->vault_url[0] || !c->secret[0] || !c->key_name[0] ||
+	    c->auth == CMK_AZURE_AUTH_NONE)
+		return cmk_err_set(err, -EINVAL, "%s: incomplete [kms] "
+						 "settings for provider azure",
+				   conf->path);
+	/* A missing CA file is a config mistake: say so now, not as a TLS
+	 * failure at the first request. */
+	if (c->ca_file[0] && access(c->ca_file, R_OK) != 0) {
+		ret = -errno;
+		return cmk_err_set(err, ret, "%s: ca_file %s: %s", conf->path,
+				   c->ca_file, strerror(-ret));
+	}
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return cmk_err_set(err, -ENOMEM, "out of memory");
+	pthread_mutex_init(&st->token_lock, NULL);
+	st->conf = *c;
+	st->resource = cmk_azure_resource(c->vault_url);
+	if (c->auth == CMK_AZURE_AUTH_CLIENT_SECRET) {
+		ret = cmk_kms_read_secret_file(c->client_secret_file,
+					       "client_secret_file",
+					       CMK_AZURE_SECRET_FILE_MAX,
+					       &st->client_secret,
+					       &st->client_secret_cap,
+					       &st->client_secret_len, err);
+		if (ret)
+			goto fail;
+	}
+	opts.ca_file = c->ca_file;
+	opts.timeout = c->timeout;
+	opts.retries = c->retries;
+	ret = cmk_http_new(&opts, &st->http, err);
+	if (ret)
+		goto fail;
+	*state = st;
+	return 0;
+fail:
+	az_close(st);
+	return ret;
+}
+
+const struct cmk_kms_provider cmk_azure_provider = {
+	.name = "azure",
+	.key_name = az_key_name,
+	.open = az_open,
+	.list_versions = az_list,
+	.fetch = az_fetch,
+	.close = az_close,
+};
