@@ -55,6 +55,16 @@ for sig in TERM INT; do
   T_OUT=$(cat "$T_DIR/fg.log"); t_contains "foreground logs to stderr" "mounted"
 done
 
+# Large writes reach cmkfs as 1 MiB FUSE requests, not 4 KiB pieces.
+"$CMKFS" mount -d -c "$conf" "$cipher" "$mnt" 2>"$T_DIR/debug.log" &
+pid=$!
+for _ in $(seq 100); do mountpoint -q "$mnt" && break; sleep 0.1; done
+dd if=/dev/zero of="$mnt/big" bs=1M count=4 conv=fsync status=none
+kill -TERM "$pid"; wait "$pid"
+big=$(grep -c "WRITE (16).*insize: 1048656" "$T_DIR/debug.log")
+[ "$big" -ge 4 ] && t_pass || t_fail "expected 1 MiB WRITE requests, saw $big"
+fs_is_mounted "$mnt" && fusermount3 -uz "$mnt"
+
 # Errors before mounting: nothing is mounted, and the exit code says why.
 t_expect 2 "unknown option" -- "$CMKFS" mount -c "$conf" --bogus "$cipher" "$mnt"
 t_expect 2 "missing mount point" -- "$CMKFS" mount -c "$conf" "$cipher"

@@ -224,7 +224,7 @@ if [ -n "${CMKFS_AZURE_KMS_PROG:-}" ]; then
   az_admin DELETE log >/dev/null
   printf '%s\n' "$CSECRET" "$K1" "$K3" "$K4" > "$T_DIR/needles"
   chmod 600 "$T_DIR/needles"
-  T_OUT=$("$CMKFS_AZURE_KMS_PROG" "$cs" 2 3 "$T_DIR/needles" 2>&1); rc=$?
+  T_OUT=$("$CMKFS_AZURE_KMS_PROG" "$cs" 2 6 "$T_DIR/needles" 2>&1); rc=$?
   printf '%s\n' "$T_OUT" >> "$ALL"
   check "2 threads, 4-second tokens, then no secret in its memory: $T_OUT" \
     test "$rc" = 0
