@@ -62,6 +62,6 @@ struct fuse_lowlevel_ops;
 extern const struct fuse_lowlevel_ops cmk_fuse_ops;
 
 /* mount.c */
-int cmk_mount_main(int argc, char **argv, bool fstab_form);
+int cmk_mount_main(int argc, char **argv);
 
 #endif

@@ -50,13 +50,11 @@ static void proc_path(char *buf, size_t len, int fd)
 
 /* The backing path of an inode relative to the cipher directory, for log
  * lines only. */
-static void backing_name(struct fs_ctx *fs, struct fs_inode *inode, char *out,
-			 size_t len)
+static void backing_name(struct fs_inode *inode, char *out, size_t len)
 {
 	char link[64], path[PATH_MAX];
 	ssize_t n;
 
-	(void)fs;
 	proc_path(link, sizeof(link), inode->fd);
 	n = readlink(link, path, sizeof(path) - 1);
 	if (n < 0) {
@@ -203,7 +201,7 @@ static int data_attach(struct fs_ctx *fs, struct fs_inode *inode, int fd)
 		if (noatime)
 			fcntl(fd, F_SETFL, flags);
 		if (ret) {
-			backing_name(fs, inode, name, sizeof(name));
+			backing_name(inode, name, sizeof(name));
 			cmk_log(LOG_ERR, "%s: %s", name, err.msg);
 			/* A version the key service refuses is EACCES;
 			 * anything else wrong with the file is EIO. */
@@ -504,7 +502,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (n == -EBADMSG) {
 		char name[PATH_MAX];
 
-		backing_name(fs_of(req), h->inode, name, sizeof(name));
+		backing_name(h->inode, name, sizeof(name));
 		cmk_log(LOG_ERR, "%s: backing file is shorter than a header",
 			name);
 		n = -EIO;

@@ -410,11 +410,11 @@ int main(int argc, char **argv)
 	harden_process();
 	/* mount sets up its locked key memory in the daemon process itself. */
 	if (argc >= 2 && !strcmp(argv[1], "mount"))
-		return cmk_mount_main(argc - 1, argv + 1, false);
+		return cmk_mount_main(argc - 1, argv + 1);
 	struct stat st;
 	if (argc >= 3 && argv[1][0] != '-' && stat(argv[1], &st) == 0 &&
 	    S_ISDIR(st.st_mode))
-		return cmk_mount_main(argc, argv, true);
+		return cmk_mount_main(argc, argv);
 
 	ret = cmk_crypto_init(&err);
 	if (ret < 0)

@@ -236,13 +236,12 @@ static void detach_stdio(void)
 
 static int mount_volume(struct mount_opts *o);
 
-int cmk_mount_main(int argc, char **argv, bool fstab_form)
+int cmk_mount_main(int argc, char **argv)
 {
 	struct cmk_err err = { 0 };
 	struct mount_opts o;
 	int status, ret;
 
-	(void)fstab_form;
 	ret = parse_mount_args(argc, argv, &o);
 	if (ret == -ENOENT)
 		return CMK_EXIT_VOLUME;
