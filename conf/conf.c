@@ -31,7 +31,7 @@
  * Debian's libinih can change at run time: a line never exceeds both. */
 #define CONF_LINE_MAX 200
 /* Room for every distinct [kms] key that some provider knows. */
-#define CONF_ENTRIES_MAX 32
+#define CONF_ENTRIES_MAX 48
 #define CONF_SECTION "kms"
 #define CONF_PROVIDER_KEY "provider"
 
@@ -300,6 +300,71 @@ static bool parse_imds_url(const char *value, void *field, size_t size)
 	return parse_url(value, field, size, true, false);
 }
 
+/* Vault mount points, secret paths and namespaces: segments of
+ * [0-9A-Za-z._-] joined by '/', none empty, "." or "..": they go into URL
+ * paths unescaped, so they may not change a URL's meaning. */
+static bool parse_vault_path(const char *value, void *field, size_t size)
+{
+	size_t len = strlen(value), seg = 0;
+
+	if (len == 0 || len >= size)
+		return false;
+	for (size_t i = 0; i <= len; i++) {
+		unsigned char c = (unsigned char)value[i];
+
+		if (c == '/' || c == '\0') {
+			if (seg == 0 ||
+			    (seg == 1 && value[i - 1] == '.') ||
+			    (seg == 2 && value[i - 1] == '.' &&
+			     value[i - 2] == '.'))
+				return false;
+			seg = 0;
+			continue;
+		}
+		if (!(isascii(c) && isalnum(c)) && !strchr("._-", c))
+			return false;
+		seg++;
+	}
+	memcpy(field, value, len + 1);
+	return true;
+}
+
+static bool parse_vault_field(const char *value, void *field, size_t size)
+{
+	return parse_word(value, field, size, CMK_VAULT_FIELD_MAX, "._-");
+}
+
+static bool parse_vault_auth(const char *value, void *field, size_t size)
+{
+	(void)size;
+	if (strcmp(value, "token") == 0)
+		*(enum cmk_vault_auth *)field = CMK_VAULT_AUTH_TOKEN;
+	else if (strcmp(value, "approle") == 0)
+		*(enum cmk_vault_auth *)field = CMK_VAULT_AUTH_APPROLE;
+	else
+		return false;
+	return true;
+}
+
+/* Barbican secret names: 1-127 of [0-9A-Za-z._-], a query value. */
+static bool parse_barbican_name(const char *value, void *field, size_t size)
+{
+	return parse_word(value, field, size, CMK_BARBICAN_NAME_MAX, "._-");
+}
+
+static bool parse_barbican_auth(const char *value, void *field, size_t size)
+{
+	(void)size;
+	if (strcmp(value, "keystone") == 0)
+		*(enum cmk_barbican_auth *)field = CMK_BARBICAN_AUTH_KEYSTONE;
+	else if (strcmp(value, "none") == 0)
+		*(enum cmk_barbican_auth *)field =
+			CMK_BARBICAN_AUTH_UNAUTHENTICATED;
+	else
+		return false;
+	return true;
+}
+
 static const struct conf_type conf_path = {
 	"an absolute path", parse_path, false
 };
@@ -329,6 +394,21 @@ static const struct conf_type conf_api_version = {
 };
 static const struct conf_type conf_azure_auth = {
 	"managed-identity or client-secret", parse_azure_auth, false
+};
+static const struct conf_type conf_vault_path = {
+	"segments of A-Z a-z 0-9 . _ - joined by /", parse_vault_path, false
+};
+static const struct conf_type conf_vault_field = {
+	"1-64 characters from A-Z a-z 0-9 . _ -", parse_vault_field, false
+};
+static const struct conf_type conf_vault_auth = {
+	"token or approle", parse_vault_auth, false
+};
+static const struct conf_type conf_barbican_name = {
+	"1-127 characters from A-Z a-z 0-9 . _ -", parse_barbican_name, false
+};
+static const struct conf_type conf_barbican_auth = {
+	"keystone or none", parse_barbican_auth, false
 };
 static const struct conf_type conf_timeout = {
 	"seconds, 1 to 300", parse_timeout, false
@@ -415,11 +495,74 @@ static const char *conf_azure_secrets(const struct cmk_conf *conf)
 		       : NULL;
 }
 
+static const struct conf_key conf_vault_keys[] = {
+	{ "url", &conf_vault_url, CONF_FIELD(vault.url), NULL, true },
+	{ "kv_mount", &conf_vault_path, CONF_FIELD(vault.kv_mount), "secret",
+	  false },
+	{ "path", &conf_vault_path, CONF_FIELD(vault.path), NULL, true },
+	{ "field", &conf_vault_field, CONF_FIELD(vault.field), "key", false },
+	{ "namespace", &conf_vault_path, CONF_FIELD(vault.namespace_name),
+	  NULL, false },
+	{ "auth", &conf_vault_auth, CONF_FIELD(vault.auth), NULL, true },
+	{ "token_file", &conf_path, CONF_FIELD(vault.token_file), NULL,
+	  false },
+	{ "role_id", &conf_ident, CONF_FIELD(vault.role_id), NULL, false },
+	{ "secret_id_file", &conf_path, CONF_FIELD(vault.secret_id_file), NULL,
+	  false },
+	{ "auth_mount", &conf_vault_path, CONF_FIELD(vault.auth_mount),
+	  "approle", false },
+	{ "ca_file", &conf_path, CONF_FIELD(vault.ca_file), NULL, false },
+	{ "timeout", &conf_timeout, CONF_FIELD(vault.timeout), "10", false },
+	{ "retries", &conf_retries, CONF_FIELD(vault.retries), "3", false },
+	{ NULL, NULL, 0, 0, NULL, false },
+};
+
+static int conf_vault_check(struct conf_parse *p, struct cmk_conf *conf);
+
+static const char *conf_vault_secrets(const struct cmk_conf *conf)
+{
+	return conf->vault.auth == CMK_VAULT_AUTH_APPROLE ? "secret_id_file"
+							   : "token_file";
+}
+
+static const struct conf_key conf_barbican_keys[] = {
+	{ "url", &conf_authority_url, CONF_FIELD(barbican.url), NULL, true },
+	{ "secret_name", &conf_barbican_name, CONF_FIELD(barbican.secret_name),
+	  NULL, true },
+	{ "project_id", &conf_ident, CONF_FIELD(barbican.project_id), NULL,
+	  true },
+	{ "auth", &conf_barbican_auth, CONF_FIELD(barbican.auth), NULL, true },
+	{ "auth_url", &conf_authority_url, CONF_FIELD(barbican.auth_url), NULL,
+	  false },
+	{ "application_credential_id", &conf_ident,
+	  CONF_FIELD(barbican.app_cred_id), NULL, false },
+	{ "application_credential_secret_file", &conf_path,
+	  CONF_FIELD(barbican.app_cred_secret_file), NULL, false },
+	{ "ca_file", &conf_path, CONF_FIELD(barbican.ca_file), NULL, false },
+	{ "timeout", &conf_timeout, CONF_FIELD(barbican.timeout), "10",
+	  false },
+	{ "retries", &conf_retries, CONF_FIELD(barbican.retries), "3", false },
+	{ NULL, NULL, 0, 0, NULL, false },
+};
+
+static int conf_barbican_check(struct conf_parse *p, struct cmk_conf *conf);
+
+static const char *conf_barbican_secrets(const struct cmk_conf *conf)
+{
+	return conf->barbican.auth == CMK_BARBICAN_AUTH_KEYSTONE
+		       ? "application_credential_secret_file"
+		       : NULL;
+}
+
 static const struct conf_provider conf_providers[] = {
 	{ "file", CMK_PROVIDER_FILE, conf_file_keys, conf_file_check,
 	  conf_file_secrets },
 	{ "azure", CMK_PROVIDER_AZURE, conf_azure_keys, conf_azure_check,
 	  conf_azure_secrets },
+	{ "vault", CMK_PROVIDER_VAULT, conf_vault_keys, conf_vault_check,
+	  conf_vault_secrets },
+	{ "barbican", CMK_PROVIDER_BARBICAN, conf_barbican_keys,
+	  conf_barbican_check, conf_barbican_secrets },
 };
 
 #define CONF_N_PROVIDERS (sizeof(conf_providers) / sizeof(conf_providers[0]))
@@ -729,10 +872,32 @@ static int conf_file_check(struct conf_parse *p, struct cmk_conf *conf)
 	return 0;
 }
 
+/* Keys that one kind of auth needs. */
+static int conf_needs(struct conf_parse *p, const char *const *keys,
+		      size_t n, const char *auth)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!conf_find(p, keys[i]))
+			return conf_fail(p, 0, -EINVAL,
+					 "missing [%s] %s (auth = %s needs it)",
+					 CONF_SECTION, keys[i], auth);
+	return 0;
+}
+
+static int conf_key_name_fits(struct conf_parse *p, int len, size_t size,
+			      const char *key, const char *form)
+{
+	if (len >= 0 && (size_t)len < size)
+		return 0;
+	return conf_fail(p, conf_find(p, key)->line, -EINVAL,
+			 "the key's name, %s, is longer than %d characters",
+			 form, CMK_KEY_NAME_MAX);
+}
+
 /* Keys that only one kind of auth uses: given with the other, they would
  * be silently ignored, so they are refused. */
-static int conf_azure_unused(struct conf_parse *p, const char *key,
-			     const char *auth)
+static int conf_unused(struct conf_parse *p, const char *key,
+		       const char *auth)
 {
 	const struct conf_entry *e = conf_find(p, key);
 
@@ -753,36 +918,77 @@ static int conf_azure_check(struct conf_parse *p, struct cmk_conf *conf)
 
 	if (az->auth == CMK_AZURE_AUTH_CLIENT_SECRET) {
 		auth = "client-secret";
-		for (size_t i = 0; i < sizeof(for_secret) / sizeof(*for_secret);
-		     i++)
-			if (!conf_find(p, for_secret[i]))
-				return conf_fail(p, 0, -EINVAL,
-						 "missing [%s] %s (auth = %s "
-						 "needs it)",
-						 CONF_SECTION, for_secret[i],
-						 auth);
-		ret = conf_azure_unused(p, "imds_url", auth);
+		ret = conf_needs(p, for_secret, 3, auth);
+		if (!ret)
+			ret = conf_unused(p, "imds_url", auth);
 	} else {
 		/* client_id stays: it picks a user-assigned identity. */
 		auth = "managed-identity";
-		ret = conf_azure_unused(p, "tenant", auth);
+		ret = conf_unused(p, "tenant", auth);
 		if (!ret)
-			ret = conf_azure_unused(p, "client_secret_file", auth);
+			ret = conf_unused(p, "client_secret_file", auth);
 		if (!ret)
-			ret = conf_azure_unused(p, "authority_url", auth);
+			ret = conf_unused(p, "authority_url", auth);
 	}
 	if (ret)
 		return ret;
 	/* The CMK's name, recorded in each volume: vault and secret. */
 	len = snprintf(az->key_name, sizeof(az->key_name), "%s/secrets/%s",
 		       az->vault_url, az->secret);
-	if (len < 0 || (size_t)len >= sizeof(az->key_name))
-		return conf_fail(p, conf_find(p, "secret")->line, -EINVAL,
-				 "vault_url and secret are too long together "
-				 "(the key's name, VAULT_URL/secrets/SECRET, "
-				 "has at most %d characters)",
-				 CMK_KEY_NAME_MAX);
-	return 0;
+	return conf_key_name_fits(p, len, sizeof(az->key_name), "secret",
+				  "VAULT_URL/secrets/SECRET");
+}
+
+static int conf_vault_check(struct conf_parse *p, struct cmk_conf *conf)
+{
+	static const char *const for_approle[] = { "role_id",
+						   "secret_id_file" };
+	static const char *const for_token[] = { "token_file" };
+	struct cmk_conf_vault *v = &conf->vault;
+	int ret, len;
+
+	if (v->auth == CMK_VAULT_AUTH_APPROLE) {
+		ret = conf_needs(p, for_approle, 2, "approle");
+		if (!ret)
+			ret = conf_unused(p, "token_file", "approle");
+	} else {
+		ret = conf_needs(p, for_token, 1, "token");
+		for (size_t i = 0; !ret && i < 2; i++)
+			ret = conf_unused(p, for_approle[i], "token");
+		if (!ret)
+			ret = conf_unused(p, "auth_mount", "token");
+	}
+	if (ret)
+		return ret;
+	len = snprintf(v->key_name, sizeof(v->key_name), "%s/v1/%s%s%s/data/%s#%s",
+		       v->url, v->namespace_name,
+		       v->namespace_name[0] ? "/" : "", v->kv_mount, v->path,
+		       v->field);
+	return conf_key_name_fits(p, len, sizeof(v->key_name), "path",
+				  "URL/v1/[NAMESPACE/]KV_MOUNT/data/PATH#FIELD");
+}
+
+static int conf_barbican_check(struct conf_parse *p, struct cmk_conf *conf)
+{
+	static const char *const for_keystone[] = {
+		"auth_url", "application_credential_id",
+		"application_credential_secret_file"
+	};
+	struct cmk_conf_barbican *b = &conf->barbican;
+	int ret = 0, len;
+
+	if (b->auth == CMK_BARBICAN_AUTH_KEYSTONE)
+		ret = conf_needs(p, for_keystone, 3, "keystone");
+	else
+		for (size_t i = 0; !ret && i < 3; i++)
+			ret = conf_unused(p, for_keystone[i], "none");
+	if (ret)
+		return ret;
+	len = snprintf(b->key_name, sizeof(b->key_name),
+		       "%s/v1/secrets?project=%s&name=%s", b->url,
+		       b->project_id, b->secret_name);
+	return conf_key_name_fits(p, len, sizeof(b->key_name), "secret_name",
+				  "URL/v1/secrets?project=PROJECT&name=NAME");
 }
 
 /* --- the file ------------------------------------------------------------ */

@@ -19,6 +19,8 @@ enum cmk_provider {
 	CMK_PROVIDER_NONE = 0,
 	CMK_PROVIDER_FILE, /* local keystore, the built-in default */
 	CMK_PROVIDER_AZURE, /* Azure Key Vault */
+	CMK_PROVIDER_VAULT, /* HashiCorp Vault / OpenBao, KV version 2 */
+	CMK_PROVIDER_BARBICAN, /* OpenStack Key Manager (Barbican) */
 };
 
 struct cmk_conf_file {
@@ -58,11 +60,63 @@ struct cmk_conf_azure {
 	char key_name[CMK_KEY_NAME_MAX + 1];
 };
 
+#define CMK_VAULT_PATH_MAX 200 /* kv_mount, path, namespace, auth_mount */
+#define CMK_VAULT_FIELD_MAX 64
+
+enum cmk_vault_auth {
+	CMK_VAULT_AUTH_NONE = 0,
+	CMK_VAULT_AUTH_TOKEN,
+	CMK_VAULT_AUTH_APPROLE,
+};
+
+struct cmk_conf_vault {
+	char url[CMK_CONF_URL_MAX];		/* required; https, no path */
+	char kv_mount[CMK_VAULT_PATH_MAX];	/* default "secret" */
+	char path[CMK_VAULT_PATH_MAX];		/* required */
+	char field[CMK_VAULT_FIELD_MAX + 1];	/* default "key" */
+	char namespace_name[CMK_VAULT_PATH_MAX]; /* "" when unset */
+	enum cmk_vault_auth auth;		/* required */
+	char token_file[PATH_MAX];		/* token only */
+	char role_id[CMK_CONF_ID_MAX];		/* approle only */
+	char secret_id_file[PATH_MAX];		/* approle only */
+	char auth_mount[CMK_VAULT_PATH_MAX];	/* default "approle" */
+	char ca_file[PATH_MAX];
+	unsigned int timeout;
+	unsigned int retries;
+	/* Derived: "URL/v1/[NAMESPACE/]KV_MOUNT/data/PATH#FIELD". */
+	char key_name[CMK_KEY_NAME_MAX + 1];
+};
+
+#define CMK_BARBICAN_NAME_MAX 127
+
+enum cmk_barbican_auth {
+	CMK_BARBICAN_AUTH_NONE = 0, /* unset */
+	CMK_BARBICAN_AUTH_KEYSTONE,
+	CMK_BARBICAN_AUTH_UNAUTHENTICATED, /* auth = none: X-Project-Id */
+};
+
+struct cmk_conf_barbican {
+	char url[CMK_CONF_URL_MAX];	      /* required; https, may have a path */
+	char secret_name[CMK_BARBICAN_NAME_MAX + 1]; /* required */
+	char project_id[CMK_CONF_ID_MAX];     /* required */
+	enum cmk_barbican_auth auth;	      /* required */
+	char auth_url[CMK_CONF_URL_MAX];      /* keystone only: Keystone v3 */
+	char app_cred_id[CMK_CONF_ID_MAX];    /* keystone only */
+	char app_cred_secret_file[PATH_MAX];  /* keystone only */
+	char ca_file[PATH_MAX];
+	unsigned int timeout;
+	unsigned int retries;
+	/* Derived: "URL/v1/secrets?project=PROJECT&name=SECRET_NAME". */
+	char key_name[CMK_KEY_NAME_MAX + 1];
+};
+
 struct cmk_conf {
 	char path[PATH_MAX]; /* the file this was read from */
 	enum cmk_provider provider;
 	struct cmk_conf_file file;
 	struct cmk_conf_azure azure;
+	struct cmk_conf_vault vault;
+	struct cmk_conf_barbican barbican;
 };
 
 /* Reads and checks path. On error returns -errno (-ENOENT, -EACCES for a

@@ -16,7 +16,7 @@
  * URLs without their queries, status codes and Azure's error codes and
  * messages, never a body, a token, a secret or a key.
  *
- * Every operation has a deadline (CMK_AZURE_BUDGET): the token it needs,
+ * Every operation has a deadline (CMK_KMS_BUDGET): the token it needs,
  * its requests, their retries and the waits between them all fit in it. */
 #include "kms/azure.h"
 
@@ -36,8 +36,8 @@
 #include "crypto/crypto.h"
 #include "kms/http.h"
 #include "kms/provider.h"
+#include "kms/service.h"
 
-#define AZ_MSG_MAX 160 /* characters of a server's error text quoted */
 #define AZ_ID_MAX 512  /* longest "id" URL accepted */
 
 struct az_state {
@@ -48,14 +48,7 @@ struct az_state {
 	char *client_secret;
 	size_t client_secret_cap;
 	size_t client_secret_len;
-	/* The token cache: token_lock also serialises renewals, so that
-	 * threads that find the token stale wait for one renewal. */
-	pthread_mutex_t token_lock;
-	char *token; /* locked memory, NUL-terminated; NULL: none */
-	size_t token_cap;
-	int64_t token_obtained_ms; /* cmk_http_now_ms() */
-	int64_t token_expires_ms;
-	uint64_t token_gen; /* bumped on each new token */
+	struct cmk_svc_token token;
 };
 
 /* --- pure helpers ---------------------------------------------------------- */
@@ -119,18 +112,6 @@ enum cmk_azure_usable cmk_azure_usable(bool enabled, bool has_nbf,
 	return CMK_AZURE_USABLE;
 }
 
-bool cmk_azure_token_fresh(int64_t now_ms, int64_t obtained_ms,
-			   int64_t expires_ms)
-{
-	int64_t margin = (expires_ms - obtained_ms) / 2;
-
-	if (margin > CMK_AZURE_TOKEN_RENEW_MAX * 1000)
-		margin = CMK_AZURE_TOKEN_RENEW_MAX * 1000;
-	if (margin < 0)
-		margin = 0;
-	return now_ms < expires_ms - margin;
-}
-
 bool cmk_azure_parse_seconds(const char *s, int64_t *out)
 {
 	int64_t n = 0;
@@ -147,22 +128,6 @@ bool cmk_azure_parse_seconds(const char *s, int64_t *out)
 }
 
 /* --- JSON ------------------------------------------------------------------ */
-
-/* Parses an answer; no message from jansson: its text quotes the input,
- * which may hold a key. */
-static json_t *az_json(const struct cmk_http_resp *resp)
-{
-	json_error_t jerr;
-	json_t *root;
-
-	root = json_loadb(resp->body, resp->len, JSON_REJECT_DUPLICATES, &jerr);
-	cmk_cleanse(&jerr, sizeof(jerr));
-	if (root && !json_is_object(root)) {
-		json_decref(root);
-		root = NULL;
-	}
-	return root;
-}
 
 /* A number, or a string of digits, as Azure sends lifetimes and times. */
 static bool az_json_seconds(json_t *v, int64_t *out)
@@ -201,8 +166,8 @@ static void az_error_text(const struct az_state *st,
 			  const struct cmk_http_resp *resp, char *out,
 			  size_t size, char *inner, size_t inner_size)
 {
-	char code[64] = "", icode[64] = "", msg[AZ_MSG_MAX + 4] = "";
-	json_t *root = az_json(resp), *e, *v;
+	char code[64] = "", icode[64] = "", msg[CMK_KMS_MSG_MAX + 4] = "";
+	json_t *root = cmk_svc_json(resp), *e, *v;
 	const char *s;
 
 	if (inner_size)
@@ -214,7 +179,7 @@ static void az_error_text(const struct az_state *st,
 			cmk_http_printable(s, strlen(s), sizeof(code) - 4,
 					   code, sizeof(code));
 		if ((s = json_string_value(json_object_get(e, "message"))))
-			cmk_http_printable(s, strlen(s), AZ_MSG_MAX, msg,
+			cmk_http_printable(s, strlen(s), CMK_KMS_MSG_MAX, msg,
 					   sizeof(msg));
 		v = json_object_get(e, "innererror");
 		if ((s = json_string_value(json_object_get(v, "code"))))
@@ -229,7 +194,7 @@ static void az_error_text(const struct az_state *st,
 		s = json_string_value(json_object_get(root,
 						      "error_description"));
 		if (s)
-			cmk_http_printable(s, strlen(s), AZ_MSG_MAX, msg,
+			cmk_http_printable(s, strlen(s), CMK_KMS_MSG_MAX, msg,
 					   sizeof(msg));
 	}
 	json_decref(root);
@@ -256,63 +221,7 @@ static void az_error_text(const struct az_state *st,
 	cmk_cleanse(msg, sizeof(msg));
 }
 
-/* The message tail for an answer that was retried to the end. */
-static void az_tries_text(const struct cmk_http_resp *resp, char *out,
-			  size_t size)
-{
-	if (resp->gave_up_waiting && resp->retry_after_ms >= 0)
-		snprintf(out, size, " (%u %s; Retry-After %" PRId64
-				    " s runs past the time left)",
-			 resp->tries, resp->tries == 1 ? "try" : "tries",
-			 (resp->retry_after_ms + 999) / 1000);
-	else
-		snprintf(out, size, " (%u %s)", resp->tries,
-			 resp->tries == 1 ? "try" : "tries");
-}
-
-/* A redirect is refused, whatever its target: tokens go to the hosts the
- * config names and nowhere else. Only the target's host is quoted. */
-static int az_redirect(const char *shown, const struct cmk_http_resp *resp,
-		       struct cmk_err *err)
-{
-	char host[128] = "an unnamed place";
-	const char *p = strstr(resp->location, "://");
-
-	if (p) {
-		p += 3;
-		cmk_http_printable(p, strcspn(p, "/?#"), sizeof(host) - 4,
-				   host, sizeof(host));
-	}
-	return cmk_err_set(err, -EPROTO,
-			   "%s: redirected (HTTP %ld) to %s; cmkfs follows "
-			   "no redirects (check the URL in the config)",
-			   shown, resp->status, host);
-}
-
 /* --- tokens ---------------------------------------------------------------- */
-
-/* Builds a buffer from parts; locked memory when it is to hold a secret.
- * Returns NULL when out of memory. */
-static char *az_concat(bool secure, size_t *cap, const char *const *parts)
-{
-	size_t len = 1, off = 0;
-	char *buf;
-
-	for (size_t i = 0; parts[i]; i++)
-		len += strlen(parts[i]);
-	buf = secure ? cmk_secure_alloc(len) : cmk_wiping_malloc(len);
-	if (!buf)
-		return NULL;
-	for (size_t i = 0; parts[i]; i++) {
-		size_t n = strlen(parts[i]);
-
-		memcpy(buf + off, parts[i], n);
-		off += n;
-	}
-	buf[off] = '\0';
-	*cap = len;
-	return buf;
-}
 
 static int az_token_url(const struct az_state *st, char *url, size_t size)
 {
@@ -333,20 +242,12 @@ static int az_token_url(const struct az_state *st, char *url, size_t size)
 	return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
 }
 
-/* A token goes into a header line: printable ASCII without blanks only,
- * so that nothing can be smuggled into the request. */
-static bool token_chars_ok(const char *tok, size_t len)
+/* Gets a token (cmk_svc_token_fn). */
+static int az_token_get(void *ctx, int64_t deadline, char **token,
+			size_t *token_cap, int64_t *token_lifetime,
+			struct cmk_err *err)
 {
-	for (size_t i = 0; i < len; i++)
-		if (tok[i] <= 0x20 || tok[i] >= 0x7f)
-			return false;
-	return true;
-}
-
-/* Fetches a token into the cache (token_lock held). */
-static int az_token_fetch(struct az_state *st, int64_t deadline,
-			  struct cmk_err *err)
-{
+	struct az_state *st = ctx;
 	const struct cmk_conf_azure *c = &st->conf;
 	bool secret_auth = c->auth == CMK_AZURE_AUTH_CLIENT_SECRET;
 	const char *what = secret_auth ? "client-secret sign-in"
@@ -360,7 +261,7 @@ static int az_token_fetch(struct az_state *st, int64_t deadline,
 	struct cmk_http_req req = { 0 };
 	const char *headers[2] = { NULL, NULL };
 	json_t *root = NULL, *v;
-	int64_t lifetime = -1, on, now_ms;
+	int64_t lifetime = -1, on;
 	int ret;
 
 	ret = az_token_url(st, url, sizeof(url));
@@ -390,7 +291,7 @@ static int az_token_fetch(struct az_state *st, int64_t deadline,
 					  "%s: scope too long", what);
 			goto out;
 		}
-		body = az_concat(true, &body_cap,
+		body = cmk_svc_concat(true, &body_cap,
 				 (const char *const[]){
 					 "grant_type=client_credentials"
 					 "&client_id=",
@@ -433,13 +334,13 @@ static int az_token_fetch(struct az_state *st, int64_t deadline,
 		goto out;
 	}
 	if (resp.status >= 300 && resp.status < 400) {
-		ret = az_redirect(shown, &resp, err);
+		ret = cmk_svc_redirect(shown, &resp, err);
 		cmk_err_prefix(err, "%s: ", what);
 		goto out;
 	}
 	if (resp.status != 200) {
 		az_error_text(st, &resp, text, sizeof(text), NULL, 0);
-		az_tries_text(&resp, tail, sizeof(tail));
+		cmk_svc_tries_text(&resp, tail, sizeof(tail));
 		/* The identity platform answers 400 or 401 to a bad tenant,
 		 * client or secret; IMDS 400 to an unknown identity, and 404
 		 * or 410 while it is being updated. */
@@ -453,13 +354,13 @@ static int az_token_fetch(struct az_state *st, int64_t deadline,
 			    shown, text, ret == -EACCES ? "" : tail);
 		goto out;
 	}
-	root = az_json(&resp);
+	root = cmk_svc_json(&resp);
 	v = root ? json_object_get(root, "access_token") : NULL;
 	tok = json_is_string(v) ? json_string_value(v) : NULL;
 	tok_len = tok ? json_string_length(v) : 0;
 	v = root ? json_object_get(root, "token_type") : NULL;
-	if (!tok || tok_len == 0 || tok_len > CMK_AZURE_TOKEN_MAX ||
-	    !token_chars_ok(tok, tok_len) ||
+	if (!tok || tok_len == 0 || tok_len > CMK_KMS_TOKEN_MAX ||
+	    !cmk_svc_token_chars_ok(tok, tok_len) ||
 	    (v && (!json_is_string(v) ||
 		   strcasecmp(json_string_value(v), "Bearer") != 0))) {
 		ret = cmk_err_set(err, -EPROTO,
@@ -469,7 +370,6 @@ static int az_token_fetch(struct az_state *st, int64_t deadline,
 	}
 	/* expires_in from the answer's arrival, on the monotonic clock;
 	 * expires_on (epoch seconds) when that is all there is. */
-	now_ms = cmk_http_now_ms();
 	if (!az_json_seconds(json_object_get(root, "expires_in"), &lifetime) &&
 	    az_json_seconds(json_object_get(root, "expires_on"), &on))
 		lifetime = on - (int64_t)time(NULL);
@@ -480,18 +380,14 @@ static int az_token_fetch(struct az_state *st, int64_t deadline,
 				  what, shown);
 		goto out;
 	}
-	cmk_secure_free(st->token, st->token_cap);
-	st->token_cap = tok_len + 1;
-	st->token = cmk_secure_alloc(st->token_cap);
-	if (!st->token) {
-		st->token_cap = 0;
+	*token_cap = tok_len + 1;
+	*token = cmk_secure_alloc(*token_cap);
+	if (!*token) {
 		ret = cmk_err_set(err, -ENOMEM, "out of locked memory");
 		goto out;
 	}
-	memcpy(st->token, tok, tok_len + 1);
-	st->token_obtained_ms = now_ms;
-	st->token_expires_ms = now_ms + lifetime * 1000;
-	st->token_gen++;
+	memcpy(*token, tok, tok_len + 1);
+	*token_lifetime = lifetime;
 	cmk_log(LOG_DEBUG, "azure: new token from %s, valid for %" PRId64 " s",
 		shown, lifetime);
 	ret = 0;
@@ -500,35 +396,6 @@ out:
 	cmk_http_resp_free(&resp);
 	cmk_secure_free(body, body_cap);
 	cmk_secure_free(secret, secret_cap);
-	return ret;
-}
-
-/* The "Authorization: Bearer ..." line for a request, in a block that
- * cmk_wiping_free() wipes (*hdr), and the generation of the token in it
- * (*gen). renew_gen: the generation the vault just refused, replaced
- * unless another thread has done so already; 0: none. */
-static int az_auth_header(struct az_state *st, int64_t deadline,
-			  uint64_t renew_gen, char **hdr, uint64_t *gen,
-			  struct cmk_err *err)
-{
-	size_t cap;
-	int ret = 0;
-
-	*hdr = NULL;
-	pthread_mutex_lock(&st->token_lock);
-	if (!st->token || (renew_gen && st->token_gen == renew_gen) ||
-	    !cmk_azure_token_fresh(cmk_http_now_ms(), st->token_obtained_ms,
-				   st->token_expires_ms))
-		ret = az_token_fetch(st, deadline, err);
-	if (ret == 0) {
-		*hdr = az_concat(false, &cap,
-				 (const char *const[]){ "Authorization: Bearer ",
-							st->token, NULL });
-		*gen = st->token_gen;
-		if (!*hdr)
-			ret = cmk_err_set(err, -ENOMEM, "out of memory");
-	}
-	pthread_mutex_unlock(&st->token_lock);
 	return ret;
 }
 
@@ -541,27 +408,9 @@ static int az_vault_get(struct az_state *st, const char *url,
 			struct cmk_err *err)
 {
 	struct cmk_http_req req = { .method = "GET", .url = url };
-	const char *headers[2] = { NULL, NULL };
-	uint64_t gen = 0;
-	char *hdr = NULL;
-	int ret;
 
-	for (int attempt = 0; attempt < 2; attempt++) {
-		ret = az_auth_header(st, deadline, attempt ? gen : 0, &hdr,
-				     &gen, err);
-		if (ret)
-			return ret;
-		headers[0] = hdr;
-		req.headers = headers;
-		ret = cmk_http_request(st->http, &req, deadline, resp, err);
-		cmk_wiping_free(hdr);
-		hdr = NULL;
-		if (ret || resp->status != 401 || attempt)
-			return ret;
-		cmk_log(LOG_DEBUG, "azure: token refused (401), renewing it");
-		cmk_http_resp_free(resp);
-	}
-	return ret;
+	return cmk_svc_authed_request(st->http, &st->token, &req, 401,
+				      deadline, resp, err);
 }
 
 static int az_url(const struct az_state *st, char *url, size_t size,
@@ -614,7 +463,7 @@ static int az_vault_error(const struct az_state *st, const char *shown,
 	char tail[96];
 
 	if (resp->status >= 300 && resp->status < 400)
-		return az_redirect(shown, resp, err);
+		return cmk_svc_redirect(shown, resp, err);
 	az_error_text(st, resp, text, sizeof(text), inner, sizeof(inner));
 	az_what(st, version, what, sizeof(what));
 	switch (resp->status) {
@@ -647,7 +496,7 @@ static int az_vault_error(const struct az_state *st, const char *shown,
 	case 502:
 	case 503:
 	case 504:
-		az_tries_text(resp, tail, sizeof(tail));
+		cmk_svc_tries_text(resp, tail, sizeof(tail));
 		return cmk_err_set(err, -EHOSTUNREACH, "%s: %s%s", shown, text,
 				   tail);
 	default:
@@ -700,15 +549,10 @@ static int az_fetch(void *state, const char *version, uint8_t *cmk,
 		    char version_out[CMK_VERSION_MAX + 1], struct cmk_err *err)
 {
 	struct az_state *st = state;
-	int64_t deadline = cmk_http_now_ms() +
-			   1000 * (int64_t)(st->conf.timeout > CMK_AZURE_BUDGET
-						    ? st->conf.timeout
-						    : CMK_AZURE_BUDGET);
+	int64_t deadline = cmk_svc_deadline(st->conf.timeout);
 	char url[CMK_HTTP_URL_MAX], shown[256], got[CMK_VERSION_MAX + 1];
 	char what[CMK_ERR_MSG_MAX];
 	struct cmk_http_resp resp = { 0 };
-	const char *value;
-	size_t value_len, key_len = 0;
 	json_t *root = NULL, *v;
 	int ret;
 
@@ -725,7 +569,7 @@ static int az_fetch(void *state, const char *version, uint8_t *cmk,
 		goto out;
 	}
 	az_what(st, version, what, sizeof(what));
-	root = az_json(&resp);
+	root = cmk_svc_json(&resp);
 	v = root ? json_object_get(root, "id") : NULL;
 	if (!json_is_string(v) ||
 	    cmk_azure_version_from_id(json_string_value(v), st->conf.secret,
@@ -753,40 +597,12 @@ static int az_fetch(void *state, const char *version, uint8_t *cmk,
 				  what, got);
 		goto out;
 	}
-	value = json_string_value(v);
-	value_len = json_string_length(v);
-	/* Checked before decoding: the decoder works in locked memory, and
-	 * a huge value must not drain it. The value is never quoted. */
-	ret = -EINVAL;
-	if (value_len <= CMK_AZURE_VALUE_MAX)
-		ret = cmk_base64_decode(value, value_len, cmk, CMK_KEY_LEN,
-					&key_len);
-	if (ret == 0 && key_len != CMK_KEY_LEN)
-		ret = -EINVAL;
-	if (ret == -ENOMEM) {
-		cmk_err_set(err, ret, "out of locked memory");
+	snprintf(what + strlen(what), sizeof(what) - strlen(what), " (%s)",
+		 got);
+	ret = cmk_svc_base64_key(json_string_value(v), json_string_length(v),
+				 cmk, what, err);
+	if (ret)
 		goto out;
-	}
-	if (ret) {
-		char why[64];
-
-		if (value_len > CMK_AZURE_VALUE_MAX)
-			snprintf(why, sizeof(why), "%zu characters long",
-				 value_len);
-		else if (ret == -EMSGSIZE)
-			snprintf(why, sizeof(why), "more than %d bytes",
-				 CMK_KEY_LEN);
-		else if (key_len)
-			snprintf(why, sizeof(why), "%zu bytes", key_len);
-		else
-			snprintf(why, sizeof(why), "not base64");
-		cmk_cleanse(cmk, CMK_KEY_LEN);
-		ret = cmk_err_set(err, -EINVAL,
-				  "%s (%s): the secret's value must be the "
-				  "base64 of a %d-byte key (it is %s)",
-				  what, got, CMK_KEY_LEN, why);
-		goto out;
-	}
 	if (!version)
 		strcpy(version_out, got);
 	ret = 0;
@@ -864,10 +680,7 @@ static int az_list(void *state, struct cmk_kms_version **versions,
 		   size_t *count, struct cmk_err *err)
 {
 	struct az_state *st = state;
-	int64_t deadline = cmk_http_now_ms() +
-			   1000 * (int64_t)(st->conf.timeout > CMK_AZURE_BUDGET
-						    ? st->conf.timeout
-						    : CMK_AZURE_BUDGET);
+	int64_t deadline = cmk_svc_deadline(st->conf.timeout);
 	char url[CMK_HTTP_URL_MAX], shown[256];
 	struct cmk_kms_version *list = NULL;
 	struct cmk_http_resp resp = { 0 };
@@ -888,7 +701,7 @@ static int az_list(void *state, struct cmk_kms_version **versions,
 			ret = az_vault_error(st, shown, NULL, &resp, err);
 			goto out;
 		}
-		root = az_json(&resp);
+		root = cmk_svc_json(&resp);
 		items = root ? json_object_get(root, "value") : NULL;
 		if (!json_is_array(items)) {
 			ret = cmk_err_set(err, -EPROTO,
@@ -954,8 +767,7 @@ static void az_close(void *state)
 		return;
 	cmk_http_free(st->http);
 	cmk_secure_free(st->client_secret, st->client_secret_cap);
-	cmk_secure_free(st->token, st->token_cap);
-	pthread_mutex_destroy(&st->token_lock);
+	cmk_svc_token_destroy(&st->token);
 	free(st);
 }
 
@@ -982,7 +794,8 @@ static int az_open(const struct cmk_conf *conf, void **state,
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return cmk_err_set(err, -ENOMEM, "out of memory");
-	pthread_mutex_init(&st->token_lock, NULL);
+	cmk_svc_token_init(&st->token, "Authorization: Bearer ", az_token_get,
+			   st);
 	st->conf = *c;
 	st->resource = cmk_azure_resource(c->vault_url);
 	if (c->auth == CMK_AZURE_AUTH_CLIENT_SECRET) {

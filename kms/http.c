@@ -38,6 +38,9 @@ struct http_try {
 	bool headers_too_big;
 	int64_t retry_after_ms;
 	char location[256];
+	const char *capture_name; /* the request's capture_header */
+	char *captured;		  /* cmk_wiping_malloc'ed */
+	size_t captured_len;
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -287,8 +290,11 @@ void cmk_http_resp_free(struct cmk_http_resp *resp)
 	if (!resp)
 		return;
 	cmk_wiping_free(resp->body);
+	cmk_wiping_free(resp->captured);
 	resp->body = NULL;
 	resp->len = 0;
+	resp->captured = NULL;
+	resp->captured_len = 0;
 }
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
@@ -347,6 +353,42 @@ static bool header_value(const char *line, size_t len, const char *name,
 	return true;
 }
 
+/* Keeps the value of the header the request asked for (a token), as
+ * sent, in a block that is wiped when freed. True when line is that
+ * header. */
+static bool capture_header(struct http_try *t, const char *line, size_t len)
+{
+	size_t nlen = strlen(t->capture_name), vlen;
+	const char *v;
+
+	if (len <= nlen || strncasecmp(line, t->capture_name, nlen) != 0 ||
+	    line[nlen] != ':')
+		return false;
+	v = line + nlen + 1;
+	vlen = len - nlen - 1;
+	while (vlen && (*v == ' ' || *v == '\t')) {
+		v++;
+		vlen--;
+	}
+	while (vlen && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' ||
+			v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
+		vlen--;
+	if (vlen > CMK_HTTP_CAPTURE_MAX) {
+		t->headers_too_big = true;
+		return true;
+	}
+	cmk_wiping_free(t->captured);
+	t->captured = cmk_wiping_malloc(vlen + 1);
+	if (!t->captured) {
+		t->oom = true;
+		return true;
+	}
+	memcpy(t->captured, v, vlen);
+	t->captured[vlen] = '\0';
+	t->captured_len = vlen;
+	return true;
+}
+
 static size_t on_header(char *data, size_t size, size_t nitems, void *user)
 {
 	struct http_try *t = user;
@@ -364,11 +406,16 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *user)
 	if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
 		t->retry_after_ms = -1;
 		t->location[0] = '\0';
+		cmk_wiping_free(t->captured);
+		t->captured = NULL;
+		t->captured_len = 0;
 		return n;
 	}
 	if (header_value(data, n, "Location", t->location,
 			 sizeof(t->location)))
 		return n;
+	if (t->capture_name && capture_header(t, data, n))
+		return t->oom || t->headers_too_big ? 0 : n;
 	/* Azure's millisecond variants win over Retry-After. */
 	if (header_value(data, n, "retry-after-ms", value, sizeof(value)) ||
 	    header_value(data, n, "x-ms-retry-after-ms", value,
@@ -390,9 +437,13 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *user)
 
 static void try_free(struct http_try *t)
 {
+	const char *capture_name = t->capture_name;
+
 	cmk_wiping_free(t->body);
+	cmk_wiping_free(t->captured);
 	memset(t, 0, sizeof(*t));
 	t->retry_after_ms = -1;
+	t->capture_name = capture_name;
 }
 
 /* The errno for a failed transfer, and whether another try may help. */
@@ -584,6 +635,7 @@ int cmk_http_request(struct cmk_http *h, const struct cmk_http_req *req,
 	resp->retry_after_ms = -1;
 	memset(&t, 0, sizeof(t));
 	t.retry_after_ms = -1;
+	t.capture_name = req->capture_header;
 	cmk_http_url_for_msg(req->url, shown, sizeof(shown));
 	for (;;) {
 		now = cmk_http_now_ms();
@@ -649,7 +701,10 @@ int cmk_http_request(struct cmk_http *h, const struct cmk_http_req *req,
 		resp->len = t.len;
 		resp->retry_after_ms = t.retry_after_ms;
 		memcpy(resp->location, t.location, sizeof(resp->location));
+		resp->captured = t.captured;
+		resp->captured_len = t.captured_len;
 		t.body = NULL;
+		t.captured = NULL;
 		if (!resp->body) {
 			/* Callers may always read a string. */
 			resp->body = cmk_wiping_calloc(1, 1);

@@ -25,6 +25,7 @@
 #define CMK_HTTP_BACKOFF_FIRST_MS 500
 #define CMK_HTTP_BACKOFF_MAX_MS 4000
 #define CMK_HTTP_URL_MAX 2048		  /* longest URL we build or follow */
+#define CMK_HTTP_CAPTURE_MAX (16u * 1024u) /* a captured header's value */
 
 /* Once per program, from cmk_kms_global_init(): libcurl's global set-up,
  * with cmk_wiping_malloc() and friends as its allocators so that its
@@ -61,6 +62,9 @@ struct cmk_http_req {
 	/* 404 and 410 are transient too (Azure's metadata service answers
 	 * them while it updates). */
 	bool retry_not_found;
+	/* A header whose value the caller wants (Keystone's X-Subject-Token):
+	 * kept as sent, in resp.captured. NULL: none. */
+	const char *capture_header;
 };
 
 struct cmk_http_resp {
@@ -71,6 +75,8 @@ struct cmk_http_resp {
 	int64_t retry_after_ms; /* wait asked for (Retry-After), -1: none */
 	unsigned int tries;	/* how many tries were made */
 	bool gave_up_waiting;	/* Retry-After ran past the deadline */
+	char *captured; /* req.capture_header's value or NULL; wiped when freed */
+	size_t captured_len;
 };
 
 /* Monotonic milliseconds, for deadlines. */

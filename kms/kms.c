@@ -25,6 +25,8 @@ struct cmk_kms {
 static const struct cmk_kms_provider *const providers[] = {
 	[CMK_PROVIDER_FILE] = &cmk_keystore_provider,
 	[CMK_PROVIDER_AZURE] = &cmk_azure_provider,
+	[CMK_PROVIDER_VAULT] = &cmk_vault_provider,
+	[CMK_PROVIDER_BARBICAN] = &cmk_barbican_provider,
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;

@@ -32,6 +32,8 @@ struct cmk_kms_provider {
 
 extern const struct cmk_kms_provider cmk_keystore_provider;
 extern const struct cmk_kms_provider cmk_azure_provider;
+extern const struct cmk_kms_provider cmk_vault_provider;
+extern const struct cmk_kms_provider cmk_barbican_provider;
 
 /* Reads a file that holds a secret (a client secret, a token) into locked
  * memory, after checking with cmk_conf_check_secret_file() that only its

@@ -186,7 +186,7 @@ static void bad_content(void)
 	    "missing [kms] provider");
 	bad("empty.conf", "", 0600, -EINVAL, 0, "missing [kms] provider");
 	bad("prov.conf", "[kms]\nkeystore = /k.json\n# x\nprovider = ldap\n",
-	    0600, -EINVAL, 4, "unknown provider 'ldap' (expected file or azure)");
+	    0600, -EINVAL, 4, "unknown provider 'ldap' (expected file, azure, vault or barbican)");
 	bad("nokeystore.conf", "[kms]\nprovider = file\n", 0600, -EINVAL, 0,
 	    "missing [kms] keystore");
 	bad("relative.conf", "[kms]\nkeystore = keystore.json\nprovider = file\n",
