@@ -152,6 +152,12 @@ static bool parse_timeout(const char *value, void *field, size_t size)
 	return parse_uint(value, 1, 300, field);
 }
 
+static bool parse_recheck(const char *value, void *field, size_t size)
+{
+	(void)size;
+	return parse_uint(value, 0, CMK_CONF_RECHECK_MAX, field);
+}
+
 static bool parse_retries(const char *value, void *field, size_t size)
 {
 	(void)size;
@@ -413,6 +419,9 @@ static const struct conf_type conf_barbican_auth = {
 static const struct conf_type conf_timeout = {
 	"seconds, 1 to 300", parse_timeout, false
 };
+static const struct conf_type conf_recheck = {
+	"seconds, 0 (never) to 86400", parse_recheck, false
+};
 static const struct conf_type conf_retries = {
 	"0 to 10", parse_retries, false
 };
@@ -441,6 +450,13 @@ struct conf_provider {
 	int (*check)(struct conf_parse *p, struct cmk_conf *conf);
 	/* The secrets conf names, for the permission message; NULL: none. */
 	const char *(*secrets)(const struct cmk_conf *conf);
+};
+
+/* Keys of every provider. */
+static const struct conf_key conf_common_keys[] = {
+	{ "recheck_interval", &conf_recheck, CONF_FIELD(recheck_interval),
+	  "300", false },
+	{ NULL, NULL, 0, 0, NULL, false },
 };
 
 static const struct conf_key conf_file_keys[] = {
@@ -636,6 +652,9 @@ static const char *conf_known_key(const char *name)
 
 	if (strcmp(name, CONF_PROVIDER_KEY) == 0)
 		return CONF_PROVIDER_KEY;
+	key = conf_key_in(conf_common_keys, name);
+	if (key)
+		return key->name;
 	for (size_t i = 0; i < CONF_N_PROVIDERS; i++) {
 		key = conf_key_in(conf_providers[i].keys, name);
 		if (key)
@@ -819,19 +838,25 @@ static int conf_apply(struct conf_parse *p, struct cmk_conf *conf,
 				 e->value, names);
 	}
 	conf->provider = prov->id;
-	for (key = prov->keys; key->name; key++) {
-		if (!key->def)
-			continue;
-		/* A default that does not parse is a bug in the table. */
-		ret = conf_set(p, conf, key, key->def, 0);
-		if (ret)
-			return ret;
+	for (int t = 0; t < 2; t++) {
+		for (key = t ? prov->keys : conf_common_keys; key->name;
+		     key++) {
+			if (!key->def)
+				continue;
+			/* A default that does not parse is a bug in the
+			 * table. */
+			ret = conf_set(p, conf, key, key->def, 0);
+			if (ret)
+				return ret;
+		}
 	}
 	for (size_t i = 0; i < p->n_entries; i++) {
 		e = &p->entries[i];
 		if (strcmp(e->name, CONF_PROVIDER_KEY) == 0)
 			continue;
 		key = conf_key_in(prov->keys, e->name);
+		if (!key)
+			key = conf_key_in(conf_common_keys, e->name);
 		if (!key)
 			return conf_fail(p, e->line, -EINVAL,
 					 "key '%s' in section [%s] does not "

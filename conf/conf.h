@@ -110,9 +110,14 @@ struct cmk_conf_barbican {
 	char key_name[CMK_KEY_NAME_MAX + 1];
 };
 
+#define CMK_CONF_RECHECK_MAX 86400
+
 struct cmk_conf {
 	char path[PATH_MAX]; /* the file this was read from */
 	enum cmk_provider provider;
+	/* Seconds between a mount's re-reads of the key's versions (0:
+	 * never); every provider. */
+	unsigned int recheck_interval;
 	struct cmk_conf_file file;
 	struct cmk_conf_azure azure;
 	struct cmk_conf_vault vault;

@@ -16,6 +16,7 @@ struct cmk_keyring {
 	size_t count;
 	size_t capacity;
 	int newest; /* index into entries, -1 when none */
+	uint64_t generation; /* bumped whenever a version goes */
 };
 
 int cmk_keyring_new(struct cmk_keyring **out)
@@ -105,10 +106,51 @@ int cmk_keyring_remove(struct cmk_keyring *kr, const char *version)
 			kr->newest = -1;
 		else if (kr->newest == (int)kr->count)
 			kr->newest = i;
+		__atomic_add_fetch(&kr->generation, 1, __ATOMIC_RELEASE);
 		ret = 0;
 	}
 	pthread_rwlock_unlock(&kr->lock);
 	return ret;
+}
+
+uint64_t cmk_keyring_generation(struct cmk_keyring *kr)
+{
+	return __atomic_load_n(&kr->generation, __ATOMIC_ACQUIRE);
+}
+
+bool cmk_keyring_has(struct cmk_keyring *kr, const char *version)
+{
+	bool has;
+
+	pthread_rwlock_rdlock(&kr->lock);
+	has = find(kr, version) >= 0;
+	pthread_rwlock_unlock(&kr->lock);
+	return has;
+}
+
+int cmk_keyring_set_newest(struct cmk_keyring *kr, const char *version)
+{
+	int i;
+
+	pthread_rwlock_wrlock(&kr->lock);
+	i = find(kr, version);
+	if (i >= 0)
+		kr->newest = i;
+	pthread_rwlock_unlock(&kr->lock);
+	return i >= 0 ? 0 : -ENOENT;
+}
+
+size_t cmk_keyring_versions(struct cmk_keyring *kr,
+			    char (*ids)[CMK_VERSION_MAX + 1], size_t max)
+{
+	size_t n;
+
+	pthread_rwlock_rdlock(&kr->lock);
+	n = kr->count;
+	for (size_t i = 0; i < n && i < max; i++)
+		strcpy(ids[i], kr->entries[i].version);
+	pthread_rwlock_unlock(&kr->lock);
+	return n;
 }
 
 int cmk_keyring_get(struct cmk_keyring *kr, const char *version,
@@ -149,43 +191,34 @@ int cmk_keyring_unwrap(struct cmk_keyring *kr,
 		       uint8_t dek[CMK_KEY_LEN], int *slot_used,
 		       struct cmk_err *err)
 {
-	int order[CMK_SLOT_COUNT] = { info->active, 1 - info->active };
-	uint8_t *cmk = cmk_secure_alloc(CMK_KEY_LEN);
-	int ret = -ENOKEY;
-	int i;
+	const struct cmk_slot_info *slot;
+	uint8_t *cmk;
+	int ret;
 
+	if (info->active < 0)
+		return cmk_err_set(err, -EBADMSG, "no valid key slot");
+	/* The active slot only: once a rewrap has moved a file to a newer
+	 * version, the older slot's version no longer opens it, so that
+	 * revoking the newer version revokes the file. */
+	slot = &info->slots[info->active];
+	cmk = cmk_secure_alloc(CMK_KEY_LEN);
 	if (!cmk)
 		return cmk_err_set(err, -ENOMEM, "out of locked memory");
-	if (info->active < 0) {
-		ret = cmk_err_set(err, -EBADMSG, "no valid key slot");
+	if (cmk_keyring_get(kr, slot->cmk_version, cmk) != 0) {
+		ret = cmk_err_set(err, -ENOKEY,
+				  "wrapped with CMK version %s, which this "
+				  "process does not hold",
+				  slot->cmk_version);
 		goto out;
 	}
-	for (i = 0; i < CMK_SLOT_COUNT; i++) {
-		const struct cmk_slot_info *slot = &info->slots[order[i]];
-		int rc;
-
-		if (slot->state != CMK_SLOT_VALID)
-			continue;
-		if (cmk_keyring_get(kr, slot->cmk_version, cmk) != 0)
-			continue;
-		rc = cmk_header_open_slot(hdr, order[i], cmk, dek);
-		if (rc == 0) {
-			if (slot_used)
-				*slot_used = order[i];
-			ret = 0;
-			goto out;
-		}
-		/* Remember the tag failure; another slot may still open. */
-		ret = cmk_err_set(err, rc,
-				  "key slot %d (CMK version %s) does not "
-				  "authenticate: wrong key or tampered header",
-				  order[i], slot->cmk_version);
-	}
-	if (ret == -ENOKEY)
-		cmk_err_set(err, -ENOKEY,
-			    "wrapped with CMK version %s, which this process "
-			    "does not hold",
-			    info->slots[info->active].cmk_version);
+	ret = cmk_header_open_slot(hdr, info->active, cmk, dek);
+	if (ret)
+		cmk_err_set(err, ret,
+			    "key slot %d (CMK version %s) does not "
+			    "authenticate: wrong key or tampered header",
+			    info->active, slot->cmk_version);
+	else if (slot_used)
+		*slot_used = info->active;
 out:
 	cmk_secure_free(cmk, CMK_KEY_LEN);
 	return ret;

@@ -23,6 +23,16 @@ int cmk_keyring_add(struct cmk_keyring *kr, const char *version,
 /* Wipes and drops a version; -ENOENT when absent. */
 int cmk_keyring_remove(struct cmk_keyring *kr, const char *version);
 
+/* Bumped each time a version is removed: a cheap check for holders of a
+ * file's cipher that their version may be gone. */
+uint64_t cmk_keyring_generation(struct cmk_keyring *kr);
+bool cmk_keyring_has(struct cmk_keyring *kr, const char *version);
+/* Makes a held version the one for new files; -ENOENT when absent. */
+int cmk_keyring_set_newest(struct cmk_keyring *kr, const char *version);
+/* Copies up to max held version ids into ids; returns how many are held. */
+size_t cmk_keyring_versions(struct cmk_keyring *kr,
+			    char (*ids)[CMK_VERSION_MAX + 1], size_t max);
+
 /* Copies version's key into cmk (a secure buffer); -ENOKEY when absent. */
 int cmk_keyring_get(struct cmk_keyring *kr, const char *version,
 		    uint8_t cmk[CMK_KEY_LEN]);
@@ -31,10 +41,11 @@ int cmk_keyring_get_newest(struct cmk_keyring *kr,
 			   char version[CMK_VERSION_MAX + 1],
 			   uint8_t cmk[CMK_KEY_LEN]);
 
-/* Unwraps a file's DEK from the valid slots of a parsed header, newest
- * sequence first, with the versions the keyring holds. -ENOKEY when no slot
- * names a version the keyring holds (the message names them), -EBADMSG
- * when a slot's tag does not verify. slot_used may be NULL. */
+/* Unwraps a file's DEK from the active slot of a parsed header (the valid
+ * one with the highest sequence number; the other slot is only the
+ * fallback for a torn re-wrap, which parsing already handles). -ENOKEY
+ * when the keyring lacks its version (the message names it), -EBADMSG when
+ * its tag does not verify. slot_used may be NULL. */
 int cmk_keyring_unwrap(struct cmk_keyring *kr,
 		       const uint8_t hdr[CMK_HEADER_SIZE],
 		       const struct cmk_header_info *info,

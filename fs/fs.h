@@ -25,9 +25,12 @@ struct fs_inode {
 	 * fallocate exclusive, so read-modify-write of a unit is serialized
 	 * per file and never across files. */
 	pthread_rwlock_t data_lock;
-	pthread_mutex_t open_lock; /* open_count and xts */
+	pthread_mutex_t open_lock; /* open_count, xts and version */
 	unsigned open_count;
-	struct cmk_xts *xts; /* the file's cipher while it is open */
+	/* The file's cipher while it is open; set and cleared with data_lock
+	 * held too. NULL while open: its CMK version was revoked (EACCES). */
+	struct cmk_xts *xts;
+	char version[CMK_VERSION_MAX + 1]; /* the CMK version of xts */
 };
 
 struct fs_handle {
@@ -60,6 +63,10 @@ void fs_inode_unref(struct fs_ctx *fs, struct fs_inode *inode, uint64_t n);
 /* fuse_ops.c */
 struct fuse_lowlevel_ops;
 extern const struct fuse_lowlevel_ops cmk_fuse_ops;
+/* Wipes the cipher of every open file whose CMK version the keyring no
+ * longer holds; their reads and writes give EACCES from then on. Returns
+ * how many. */
+size_t fs_revoke_open_files(struct fs_ctx *fs);
 
 /* mount.c */
 int cmk_mount_main(int argc, char **argv);

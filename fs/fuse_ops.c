@@ -185,8 +185,8 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
  * open only. Returns 0 or a positive errno; logs one line for a bad file. */
 static int data_attach(struct fs_ctx *fs, struct fs_inode *inode, int fd)
 {
+	char name[PATH_MAX], version[CMK_VERSION_MAX + 1];
 	struct cmk_err err = { 0 };
-	char name[PATH_MAX];
 	int ret = 0;
 
 	pthread_mutex_lock(&inode->open_lock);
@@ -196,16 +196,26 @@ static int data_attach(struct fs_ctx *fs, struct fs_inode *inode, int fd)
 		int flags = fcntl(fd, F_GETFL);
 		bool noatime = flags >= 0 && !(flags & O_NOATIME) &&
 			       fcntl(fd, F_SETFL, flags | O_NOATIME) == 0;
+		struct cmk_xts *xts = NULL;
 
-		ret = cmk_volume_open_file(fs->vol, fd, &inode->xts, &err);
+		ret = cmk_volume_open_file(fs->vol, fd, &xts, version, &err);
 		if (noatime)
 			fcntl(fd, F_SETFL, flags);
 		if (ret) {
-			backing_name(inode, name, sizeof(name));
-			cmk_log(LOG_ERR, "%s: %s", name, err.msg);
-			/* A version the key service refuses is EACCES;
+			/* A refused version was logged once by the volume;
 			 * anything else wrong with the file is EIO. */
+			if (ret != -EACCES) {
+				backing_name(inode, name, sizeof(name));
+				cmk_log(LOG_ERR, "%s: %s", name, err.msg);
+			}
 			ret = ret == -EACCES ? EACCES : EIO;
+		} else {
+			/* Others may have the file open (its cipher was
+			 * revoked and its version is back). */
+			pthread_rwlock_wrlock(&inode->data_lock);
+			inode->xts = xts;
+			strcpy(inode->version, version);
+			pthread_rwlock_unlock(&inode->data_lock);
 		}
 	}
 	if (ret == 0)
@@ -219,8 +229,10 @@ static void data_detach(struct fs_inode *inode)
 	pthread_mutex_lock(&inode->open_lock);
 	if (--inode->open_count == 0) {
 		/* The key schedule goes as soon as nobody has the file open. */
+		pthread_rwlock_wrlock(&inode->data_lock);
 		cmk_xts_free(inode->xts);
 		inode->xts = NULL;
+		pthread_rwlock_unlock(&inode->data_lock);
 	}
 	pthread_mutex_unlock(&inode->open_lock);
 }
@@ -277,7 +289,8 @@ static int open_existing(struct fs_ctx *fs, struct fs_inode *inode,
 	err = handle_new(fs, inode, fd, fi->flags, fi);
 	if (err == 0 && (fi->flags & O_TRUNC)) {
 		pthread_rwlock_wrlock(&inode->data_lock);
-		err = -cmk_data_truncate(fd, inode->xts, 0);
+		err = inode->xts ? -cmk_data_truncate(fd, inode->xts, 0)
+				 : EACCES;
 		pthread_rwlock_unlock(&inode->data_lock);
 		if (err == EBADMSG)
 			err = EIO;
@@ -333,7 +346,7 @@ static int own_new(fuse_req_t req, int parent_fd, int fd, const char *name)
  * never leaves a named file without a header. */
 static int create_backing(fuse_req_t req, struct fs_inode *parent,
 			  const char *name, mode_t mode, int flags,
-			  struct cmk_xts **xts, bool *created)
+			  struct cmk_xts **xts, char *version, bool *created)
 {
 	struct fs_ctx *fs = fs_of(req);
 	struct cmk_err cerr = { 0 };
@@ -349,7 +362,7 @@ static int create_backing(fuse_req_t req, struct fs_inode *parent,
 			    O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, mode & 07777);
 		if (fd < 0)
 			return -errno;
-		err = -cmk_volume_new_file(fs->vol, fd, xts, &cerr);
+		err = -cmk_volume_new_file(fs->vol, fd, xts, version, &cerr);
 		if (err == 0)
 			err = own_new(req, parent->fd, fd, NULL);
 		if (err) {
@@ -362,7 +375,7 @@ static int create_backing(fuse_req_t req, struct fs_inode *parent,
 	}
 	if (fd < 0)
 		return -errno;
-	err = -cmk_volume_new_file(fs->vol, fd, xts, &cerr);
+	err = -cmk_volume_new_file(fs->vol, fd, xts, version, &cerr);
 	if (err == 0)
 		err = own_new(req, parent->fd, fd, NULL);
 	/* chown clears set-id bits; put back what the caller asked for. */
@@ -394,6 +407,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct fs_ctx *fs = fs_of(req);
 	struct fs_inode *dir = inode_of(req, parent), *inode;
 	struct fuse_entry_param e;
+	char version[CMK_VERSION_MAX + 1] = "";
 	struct cmk_xts *xts = NULL;
 	bool created = false;
 	int fd, err;
@@ -402,7 +416,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	fd = create_backing(req, dir, name, mode, fi->flags, &xts, &created);
+	fd = create_backing(req, dir, name, mode, fi->flags, &xts, version,
+			    &created);
 	if (fd == -EEXIST && !(fi->flags & O_EXCL)) {
 		/* Someone else created it first: open the existing file. */
 		err = do_lookup(req, parent, name, &e);
@@ -436,7 +451,10 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	/* Hand our fresh cipher to the inode, which has none yet. */
 	pthread_mutex_lock(&inode->open_lock);
 	if (!inode->xts) {
+		pthread_rwlock_wrlock(&inode->data_lock);
 		inode->xts = xts;
+		strcpy(inode->version, version);
+		pthread_rwlock_unlock(&inode->data_lock);
 		xts = NULL;
 	}
 	pthread_mutex_unlock(&inode->open_lock);
@@ -497,7 +515,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return;
 	}
 	pthread_rwlock_rdlock(&h->inode->data_lock);
-	n = cmk_data_read(h->fd, h->inode->xts, buf, size, (uint64_t)off);
+	/* No cipher while open: its CMK version was revoked. */
+	n = h->inode->xts ? cmk_data_read(h->fd, h->inode->xts, buf, size,
+					  (uint64_t)off)
+			  : -EACCES;
 	pthread_rwlock_unlock(&h->inode->data_lock);
 	if (n == -EBADMSG) {
 		char name[PATH_MAX];
@@ -527,7 +548,9 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 	 * several handles never overlap. */
 	if (h->append && cmk_data_size(h->fd, &end) == 0)
 		off = (off_t)end;
-	n = cmk_data_write(h->fd, h->inode->xts, buf, size, (uint64_t)off);
+	n = h->inode->xts ? cmk_data_write(h->fd, h->inode->xts, buf, size,
+					   (uint64_t)off)
+			  : -EACCES;
 	pthread_rwlock_unlock(&h->inode->data_lock);
 	if (n == -EBADMSG)
 		n = -EIO;
@@ -554,7 +577,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 		return;
 	}
 	pthread_rwlock_wrlock(&h->inode->data_lock);
-	err = -cmk_data_size(h->fd, &size);
+	err = h->inode->xts ? -cmk_data_size(h->fd, &size) : EACCES;
 	/* Grow first (re-encoding the old last unit), then reserve blocks
 	 * for the range; reserved zeros read as holes. */
 	if (err == 0 && !(mode & FALLOC_FL_KEEP_SIZE) &&
@@ -566,6 +589,34 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 		err = errno;
 	pthread_rwlock_unlock(&h->inode->data_lock);
 	fuse_reply_err(req, err);
+}
+
+size_t fs_revoke_open_files(struct fs_ctx *fs)
+{
+	size_t revoked = 0;
+
+	/* Lock order: table, then open_lock, then data_lock (which waits for
+	 * reads and writes in progress). */
+	pthread_mutex_lock(&fs->table_lock);
+	for (size_t b = 0; b < fs->bucket_count; b++) {
+		for (struct fs_inode *inode = fs->buckets[b]; inode;
+		     inode = inode->hash_next) {
+			if (inode->type != S_IFREG)
+				continue;
+			pthread_mutex_lock(&inode->open_lock);
+			if (inode->xts &&
+			    !cmk_keyring_has(fs->vol->keyring, inode->version)) {
+				pthread_rwlock_wrlock(&inode->data_lock);
+				cmk_xts_free(inode->xts);
+				inode->xts = NULL;
+				pthread_rwlock_unlock(&inode->data_lock);
+				revoked++;
+			}
+			pthread_mutex_unlock(&inode->open_lock);
+		}
+	}
+	pthread_mutex_unlock(&fs->table_lock);
+	return revoked;
 }
 
 /* --- attributes -------------------------------------------------------------- */
@@ -585,7 +636,9 @@ static int truncate_inode(struct fs_ctx *fs, struct fs_inode *inode,
 	err = h ? 0 : data_attach(fs, inode, fd);
 	if (err == 0) {
 		pthread_rwlock_wrlock(&inode->data_lock);
-		err = -cmk_data_truncate(fd, inode->xts, (uint64_t)size);
+		err = inode->xts ? -cmk_data_truncate(fd, inode->xts,
+						      (uint64_t)size)
+				 : EACCES;
 		pthread_rwlock_unlock(&inode->data_lock);
 		if (err == EBADMSG)
 			err = EIO;
@@ -675,7 +728,7 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		struct cmk_xts *xts = NULL;
 		bool created;
 		int fd = create_backing(req, dir, name, mode, O_EXCL, &xts,
-					&created);
+					NULL, &created);
 
 		if (fd < 0) {
 			err = -fd;

@@ -6,12 +6,14 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <fuse_lowlevel.h>
@@ -236,6 +238,104 @@ static void detach_stdio(void)
 
 static int mount_volume(struct mount_opts *o);
 
+/* The re-check of the key's versions while mounted (recheck_interval). */
+struct recheck {
+	struct fs_ctx *fs;
+	unsigned int interval; /* seconds */
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* on CLOCK_MONOTONIC */
+	bool stop;
+	bool running;
+	pthread_t thread;
+};
+
+static void *recheck_main(void *arg)
+{
+	struct recheck *rc = arg;
+	struct cmk_volume *vol = rc->fs->vol;
+	char ids[1][CMK_VERSION_MAX + 1];
+	bool none_logged = false;
+	struct timespec when;
+	struct cmk_err err;
+	size_t revoked, cut;
+	int ret;
+
+	pthread_mutex_lock(&rc->lock);
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &when);
+		when.tv_sec += rc->interval;
+		while (!rc->stop &&
+		       pthread_cond_timedwait(&rc->cond, &rc->lock, &when) == 0)
+			;
+		if (rc->stop)
+			break;
+		pthread_mutex_unlock(&rc->lock);
+		cmk_err_clear(&err);
+		ret = cmk_volume_recheck(vol, &revoked, &err);
+		if (ret) {
+			cmk_log(LOG_WARNING, "key service re-check failed; no "
+					     "key revoked: %s",
+				err.msg);
+		} else if (revoked) {
+			cut = fs_revoke_open_files(rc->fs);
+			cmk_log(LOG_WARNING,
+				"%zu CMK version%s revoked; %zu open file%s "
+				"cut off",
+				revoked, revoked == 1 ? "" : "s", cut,
+				cut == 1 ? "" : "s");
+		}
+		if (ret == 0 && cmk_keyring_versions(vol->keyring, ids, 1) == 0) {
+			if (!none_logged)
+				cmk_log(LOG_ERR, "no enabled CMK version "
+						 "remains: every open and "
+						 "create gives EACCES");
+			none_logged = true;
+		} else if (ret == 0) {
+			none_logged = false;
+		}
+		pthread_mutex_lock(&rc->lock);
+	}
+	pthread_mutex_unlock(&rc->lock);
+	return NULL;
+}
+
+static void recheck_start(struct recheck *rc, struct fs_ctx *fs,
+			  unsigned int interval)
+{
+	pthread_condattr_t attr;
+
+	memset(rc, 0, sizeof(*rc));
+	rc->fs = fs;
+	rc->interval = interval;
+	if (interval == 0)
+		return;
+	pthread_mutex_init(&rc->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&rc->cond, &attr);
+	pthread_condattr_destroy(&attr);
+	if (pthread_create(&rc->thread, NULL, recheck_main, rc) != 0) {
+		cmk_log(LOG_ERR, "cannot start the key re-check: revocation "
+				 "takes effect at the next mount only");
+		return;
+	}
+	rc->running = true;
+}
+
+static void recheck_stop(struct recheck *rc)
+{
+	if (!rc->running)
+		return;
+	pthread_mutex_lock(&rc->lock);
+	rc->stop = true;
+	pthread_cond_signal(&rc->cond);
+	pthread_mutex_unlock(&rc->lock);
+	pthread_join(rc->thread, NULL);
+	pthread_cond_destroy(&rc->cond);
+	pthread_mutex_destroy(&rc->lock);
+	rc->running = false;
+}
+
 int cmk_mount_main(int argc, char **argv)
 {
 	struct cmk_err err = { 0 };
@@ -276,6 +376,7 @@ static int mount_volume(struct mount_opts *o_in)
 	struct cmk_err err = { 0 };
 	struct mount_opts o = *o_in;
 	struct cmk_conf conf;
+	struct recheck recheck = { 0 };
 	struct fs_ctx fs;
 	char base_opts[256];
 	int status = CMK_EXIT_FAILURE;
@@ -359,7 +460,9 @@ static int mount_volume(struct mount_opts *o_in)
 	if (!loop_cfg)
 		goto out_unmount;
 	fuse_loop_cfg_set_max_threads(loop_cfg, 16);
+	recheck_start(&recheck, &fs, conf.recheck_interval);
 	ret = fuse_session_loop_mt(se, loop_cfg);
+	recheck_stop(&recheck);
 	/* libfuse reports the signal that ended the loop as an error; an
 	 * unmount or SIGTERM/SIGINT is a clean end. */
 	status = ret == 0 || ret == -SIGTERM || ret == -SIGINT ||

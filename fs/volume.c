@@ -232,6 +232,7 @@ int cmk_volume_open(const struct cmk_conf *conf, const char *cipherdir,
 	vol = calloc(1, sizeof(*vol));
 	if (!vol)
 		return cmk_err_set(err, -ENOMEM, "out of memory");
+	pthread_mutex_init(&vol->fetch_lock, NULL);
 	snprintf(vol->path, sizeof(vol->path), "%s", cipherdir);
 	vol->dir_fd = open(cipherdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (vol->dir_fd < 0) {
@@ -306,11 +307,12 @@ void cmk_volume_close(struct cmk_volume *vol)
 		close(vol->dir_fd);
 	cmk_keyring_free(vol->keyring);
 	cmk_kms_close(vol->kms);
+	pthread_mutex_destroy(&vol->fetch_lock);
 	free(vol);
 }
 
 int cmk_volume_new_file(struct cmk_volume *vol, int fd, struct cmk_xts **xts,
-			struct cmk_err *err)
+			char version_out[CMK_VERSION_MAX + 1], struct cmk_err *err)
 {
 	char version[CMK_VERSION_MAX + 1];
 	uint8_t hdr[CMK_HEADER_SIZE];
@@ -354,40 +356,324 @@ int cmk_volume_new_file(struct cmk_volume *vol, int fd, struct cmk_xts **xts,
 			    strerror(-ret));
 		cmk_xts_free(*xts);
 		*xts = NULL;
+	} else if (version_out) {
+		strcpy(version_out, version);
 	}
 out:
 	cmk_secure_free(keys, 2 * CMK_KEY_LEN);
 	return ret;
 }
 
+/* A key service that could not be asked, as opposed to one that said no. */
+static bool kms_unreachable(int ret)
+{
+	return ret == -ETIMEDOUT || ret == -ECONNREFUSED ||
+	       ret == -EHOSTUNREACH || ret == -ENOMEM || ret == -EIO;
+}
+
+/* Makes sure the keyring holds version, fetching it once on demand (a
+ * header wrapped with a version that was not enabled at mount time, or
+ * one enabled since). A refusal is remembered until the next re-check and
+ * logged once: -EACCES. An unreachable service: -EIO, not remembered. */
+static int volume_fetch_missing(struct cmk_volume *vol, const char *version,
+				struct cmk_err *err)
+{
+	struct cmk_err fetch_err = { 0 };
+	uint8_t *cmk = NULL;
+	int ret = 0;
+
+	pthread_mutex_lock(&vol->fetch_lock);
+	if (cmk_keyring_has(vol->keyring, version))
+		goto out;
+	for (size_t i = 0; i < vol->n_refused; i++) {
+		if (strcmp(vol->refused[i], version) == 0) {
+			ret = cmk_err_set(err, -EACCES,
+					  "CMK version %s was refused by the "
+					  "key service",
+					  version);
+			goto out;
+		}
+	}
+	cmk = cmk_secure_alloc(CMK_KEY_LEN);
+	if (!cmk) {
+		ret = cmk_err_set(err, -ENOMEM, "out of locked memory");
+		goto out;
+	}
+	ret = cmk_kms_fetch(vol->kms, version, cmk, NULL, &fetch_err);
+	if (ret == 0) {
+		ret = cmk_keyring_add(vol->keyring, version, cmk, false);
+		if (ret)
+			cmk_err_set(err, ret, "cannot hold CMK version %s",
+				    version);
+		else
+			cmk_log(LOG_INFO, "CMK version %s fetched on demand",
+				version);
+		goto out;
+	}
+	if (kms_unreachable(ret)) {
+		cmk_log(LOG_WARNING, "CMK version %s: %s", version,
+			fetch_err.msg);
+		ret = cmk_err_set(err, -EIO, "CMK version %s: %s", version,
+				  fetch_err.msg);
+		goto out;
+	}
+	cmk_log(LOG_WARNING, "CMK version %s refused: %s; its files give "
+			     "EACCES",
+		version, fetch_err.msg);
+	if (vol->n_refused < CMK_VOLUME_REFUSED_MAX)
+		strcpy(vol->refused[vol->n_refused++], version);
+	ret = cmk_err_set(err, -EACCES, "CMK version %s: %s", version,
+			  fetch_err.msg);
+out:
+	pthread_mutex_unlock(&vol->fetch_lock);
+	cmk_secure_free(cmk, CMK_KEY_LEN);
+	return ret;
+}
+
+/* Reads and parses a backing file's header, which must be this volume's. */
+static int read_header(struct cmk_volume *vol, int fd,
+		       uint8_t hdr[CMK_HEADER_SIZE],
+		       struct cmk_header_info *info, struct cmk_err *err)
+{
+	size_t got = 0;
+	int ret;
+
+	ret = pread_exact(fd, hdr, CMK_HEADER_SIZE, 0, &got);
+	if (ret)
+		return cmk_err_set(err, ret, "cannot read the header: %s",
+				   strerror(-ret));
+	ret = cmk_header_parse(hdr, got, info, err);
+	if (ret)
+		return ret;
+	if (memcmp(info->volume_id, vol->info.volume_id, CMK_ID_LEN) != 0)
+		return cmk_err_set(err, -EBADMSG,
+				   "the header belongs to another volume");
+	return 0;
+}
+
+/* Unwraps a parsed header's DEK, fetching its version on demand. */
+static int unwrap_dek(struct cmk_volume *vol, const uint8_t *hdr,
+		      const struct cmk_header_info *info, uint8_t *dek,
+		      struct cmk_err *err)
+{
+	int ret = cmk_keyring_unwrap(vol->keyring, hdr, info, dek, NULL, err);
+
+	if (ret != -ENOKEY)
+		return ret;
+	ret = volume_fetch_missing(vol, info->slots[info->active].cmk_version,
+				   err);
+	if (ret)
+		return ret;
+	return cmk_keyring_unwrap(vol->keyring, hdr, info, dek, NULL, err);
+}
+
 int cmk_volume_open_file(struct cmk_volume *vol, int fd, struct cmk_xts **xts,
-			 struct cmk_err *err)
+			 char version[CMK_VERSION_MAX + 1], struct cmk_err *err)
 {
 	uint8_t hdr[CMK_HEADER_SIZE];
 	struct cmk_header_info info;
 	uint8_t *dek = NULL;
-	size_t got = 0;
 	int ret;
 
-	ret = pread_exact(fd, hdr, sizeof(hdr), 0, &got);
-	if (ret)
-		return cmk_err_set(err, ret, "cannot read the header: %s",
-				   strerror(-ret));
-	ret = cmk_header_parse(hdr, got, &info, err);
+	ret = read_header(vol, fd, hdr, &info, err);
 	if (ret)
 		return ret;
-	if (memcmp(info.volume_id, vol->info.volume_id, CMK_ID_LEN) != 0)
-		return cmk_err_set(err, -EBADMSG,
-				   "the header belongs to another volume");
 	dek = cmk_secure_alloc(CMK_KEY_LEN);
 	if (!dek)
 		return cmk_err_set(err, -ENOMEM, "out of locked memory");
-	ret = cmk_keyring_unwrap(vol->keyring, hdr, &info, dek, NULL, err);
+	ret = unwrap_dek(vol, hdr, &info, dek, err);
 	if (ret == 0) {
 		ret = cmk_xts_for_file(dek, info.file_id, xts);
 		if (ret)
 			cmk_err_set(err, ret, "cannot set up the cipher");
+		else if (version)
+			strcpy(version, info.slots[info.active].cmk_version);
 	}
 	cmk_secure_free(dek, CMK_KEY_LEN);
+	return ret;
+}
+
+int cmk_volume_file_version(struct cmk_volume *vol, int fd,
+			    char version[CMK_VERSION_MAX + 1],
+			    struct cmk_err *err)
+{
+	uint8_t hdr[CMK_HEADER_SIZE];
+	struct cmk_header_info info;
+	int ret;
+
+	ret = read_header(vol, fd, hdr, &info, err);
+	if (ret == 0)
+		strcpy(version, info.slots[info.active].cmk_version);
+	return ret;
+}
+
+int cmk_volume_rewrap_fd(struct cmk_volume *vol, int fd,
+			 enum cmk_rewrap_outcome *outcome, struct cmk_err *err)
+{
+	char newest[CMK_VERSION_MAX + 1];
+	uint8_t hdr[CMK_HEADER_SIZE];
+	struct cmk_header_info info;
+	uint8_t *keys = NULL, *cmk, *dek;
+	size_t done = 0;
+	uint64_t seq;
+	int ret, slot;
+
+	ret = read_header(vol, fd, hdr, &info, err);
+	if (ret)
+		return ret;
+	keys = cmk_secure_alloc(2 * CMK_KEY_LEN);
+	if (!keys)
+		return cmk_err_set(err, -ENOMEM, "out of locked memory");
+	cmk = keys;
+	dek = keys + CMK_KEY_LEN;
+	if (cmk_keyring_get_newest(vol->keyring, newest, cmk) != 0) {
+		ret = cmk_err_set(err, -EACCES, "no enabled CMK version is held");
+		goto out;
+	}
+	if (strcmp(info.slots[info.active].cmk_version, newest) == 0) {
+		*outcome = CMK_REWRAP_CURRENT;
+		goto out;
+	}
+	ret = unwrap_dek(vol, hdr, &info, dek, err);
+	if (ret)
+		goto out;
+	/* The inactive slot only: the active one stays whole until the new
+	 * one, with a higher sequence number, is complete. */
+	cmk_header_next_slot(&info, &slot, &seq);
+	ret = cmk_header_seal_slot(hdr, slot, seq, newest, cmk, dek, NULL);
+	if (ret) {
+		cmk_err_set(err, ret, "cannot seal the key slot");
+		goto out;
+	}
+	while (done < CMK_SLOT_SIZE) {
+		ssize_t n = pwrite(fd, hdr + CMK_SLOT_OFF(slot) + done,
+				   CMK_SLOT_SIZE - done,
+				   (off_t)(CMK_SLOT_OFF(slot) + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			ret = n < 0 ? -errno : -EIO;
+			cmk_err_set(err, ret, "cannot write key slot %d: %s",
+				    slot, strerror(-ret));
+			goto out;
+		}
+		done += (size_t)n;
+	}
+	*outcome = CMK_REWRAP_DONE;
+out:
+	cmk_secure_free(keys, 2 * CMK_KEY_LEN);
+	return ret;
+}
+
+int cmk_volume_remac(struct cmk_volume *vol, struct cmk_err *err)
+{
+	struct cmk_volume_info vi = vol->info;
+	uint8_t buf[CMK_VOLUME_SIZE];
+	uint8_t *cmk = cmk_secure_alloc(CMK_KEY_LEN);
+	int dir_fd = -1, ret;
+
+	if (!cmk)
+		return cmk_err_set(err, -ENOMEM, "out of locked memory");
+	if (cmk_keyring_get_newest(vol->keyring, vi.mac_version, cmk) != 0) {
+		ret = cmk_err_set(err, -EACCES, "no enabled CMK version is held");
+		goto out;
+	}
+	if (strcmp(vi.mac_version, vol->info.mac_version) == 0) {
+		ret = 0;
+		goto out;
+	}
+	ret = cmk_volume_encode(buf, &vi, cmk);
+	if (ret) {
+		cmk_err_set(err, ret, "cannot encode the volume descriptor");
+		goto out;
+	}
+	/* vol->dir_fd is O_PATH: fsync needs a real descriptor. */
+	dir_fd = openat(vol->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir_fd < 0) {
+		ret = cmk_err_set(err, -errno, "%s: %s", vol->path,
+				  strerror(errno));
+		goto out;
+	}
+	ret = write_descriptor(dir_fd, vol->path, buf, err);
+	if (ret == 0)
+		vol->info = vi;
+out:
+	if (dir_fd >= 0)
+		close(dir_fd);
+	cmk_secure_free(cmk, CMK_KEY_LEN);
+	return ret;
+}
+
+int cmk_volume_recheck(struct cmk_volume *vol, size_t *revoked,
+		       struct cmk_err *err)
+{
+	char (*held)[CMK_VERSION_MAX + 1] = NULL;
+	struct cmk_kms_version *versions = NULL;
+	char newest[CMK_VERSION_MAX + 1];
+	struct cmk_err fetch_err;
+	uint8_t *cmk = NULL;
+	size_t count = 0, n_held, i, k;
+	bool have_newest;
+	int ret;
+
+	*revoked = 0;
+	ret = cmk_kms_list_versions(vol->kms, &versions, &count, err);
+	if (ret)
+		return ret;
+	cmk = cmk_secure_alloc(CMK_KEY_LEN);
+	n_held = cmk_keyring_versions(vol->keyring, NULL, 0);
+	held = calloc(n_held + 1, sizeof(*held));
+	if (!cmk || !held) {
+		ret = cmk_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	n_held = cmk_keyring_versions(vol->keyring, held, n_held);
+	for (i = 0; i < n_held; i++) {
+		for (k = 0; k < count; k++)
+			if (strcmp(versions[k].id, held[i]) == 0)
+				break;
+		if (k < count && versions[k].enabled)
+			continue;
+		if (cmk_keyring_remove(vol->keyring, held[i]) == 0) {
+			(*revoked)++;
+			cmk_log(LOG_WARNING,
+				"CMK version %s is %s in the key service: "
+				"wiped from memory, its files give EACCES",
+				held[i], k < count ? "disabled" : "gone");
+		}
+	}
+	/* Versions enabled again (or added): held from now on. */
+	for (k = 0; k < count; k++) {
+		if (!versions[k].enabled ||
+		    cmk_keyring_has(vol->keyring, versions[k].id))
+			continue;
+		if (cmk_kms_fetch(vol->kms, versions[k].id, cmk, NULL,
+				  &fetch_err) != 0) {
+			cmk_log(LOG_WARNING, "CMK version %s: %s",
+				versions[k].id, fetch_err.msg);
+			continue;
+		}
+		if (cmk_keyring_add(vol->keyring, versions[k].id, cmk, false) ==
+		    0)
+			cmk_log(LOG_NOTICE, "CMK version %s is enabled: held "
+					    "again",
+				versions[k].id);
+	}
+	/* New files need a version: the newest enabled one held, when the
+	 * one they used is gone. */
+	have_newest = cmk_keyring_get_newest(vol->keyring, newest, cmk) == 0;
+	for (k = 0; !have_newest && k < count; k++)
+		if (versions[k].enabled &&
+		    cmk_keyring_set_newest(vol->keyring, versions[k].id) == 0)
+			have_newest = true;
+	pthread_mutex_lock(&vol->fetch_lock);
+	vol->n_refused = 0;
+	pthread_mutex_unlock(&vol->fetch_lock);
+	ret = 0;
+out:
+	free(held);
+	free(versions);
+	cmk_secure_free(cmk, CMK_KEY_LEN);
 	return ret;
 }

@@ -3,6 +3,7 @@
 #ifndef CMKFS_FS_VOLUME_H
 #define CMKFS_FS_VOLUME_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "common/err.h"
@@ -12,12 +13,26 @@
 #include "crypto/keyring.h"
 #include "kms/kms.h"
 
+#define CMK_VOLUME_REFUSED_MAX 64 /* versions remembered as refused */
+
 struct cmk_volume {
 	int dir_fd; /* CIPHERDIR, O_PATH */
 	char path[PATH_MAX];
 	struct cmk_volume_info info;
 	struct cmk_kms *kms;
 	struct cmk_keyring *keyring;
+	/* Versions the key service refused on demand: asked for once, until
+	 * the next re-check forgets them. Under fetch_lock, which also makes
+	 * concurrent opens of one missing version fetch it once. */
+	pthread_mutex_t fetch_lock;
+	char refused[CMK_VOLUME_REFUSED_MAX][CMK_VERSION_MAX + 1];
+	size_t n_refused;
+};
+
+/* What cmk_volume_rewrap_fd() did. */
+enum cmk_rewrap_outcome {
+	CMK_REWRAP_DONE,    /* the inactive slot now wraps with the newest */
+	CMK_REWRAP_CURRENT, /* already wrapped with the newest: untouched */
 };
 
 /* `cmkfs init`: writes the descriptor into an empty (or new) directory. */
@@ -34,11 +49,36 @@ void cmk_volume_close(struct cmk_volume *vol);
 /* Writes a fresh header (new file id and DEK, wrapped by the newest CMK
  * version) to an empty backing file and returns its XTS context. */
 int cmk_volume_new_file(struct cmk_volume *vol, int fd, struct cmk_xts **xts,
-			struct cmk_err *err);
-/* Reads and unwraps a backing file's header. -EBADMSG for a damaged or
- * foreign header, -ENOKEY/-EACCES when its CMK version is not available. */
+			char version[CMK_VERSION_MAX + 1], struct cmk_err *err);
+/* Reads and unwraps a backing file's header, fetching its CMK version on
+ * demand when the keyring lacks it. -EBADMSG for a damaged or foreign
+ * header, -EACCES when the key service refuses its version, -EIO when the
+ * service cannot be reached. version (may be NULL) gets the file's CMK
+ * version, as does cmk_volume_new_file()'s. */
 int cmk_volume_open_file(struct cmk_volume *vol, int fd, struct cmk_xts **xts,
-			 struct cmk_err *err);
+			 char version[CMK_VERSION_MAX + 1], struct cmk_err *err);
+
+/* Re-wraps the DEK of the open backing file fd under the keyring's newest
+ * version, through the header's inactive slot (its 256 bytes are the only
+ * ones written; no data unit is read). The caller syncs. */
+int cmk_volume_rewrap_fd(struct cmk_volume *vol, int fd,
+			 enum cmk_rewrap_outcome *outcome, struct cmk_err *err);
+
+/* The CMK version that wraps the backing file fd (its active slot). */
+int cmk_volume_file_version(struct cmk_volume *vol, int fd,
+			    char version[CMK_VERSION_MAX + 1],
+			    struct cmk_err *err);
+
+/* Seals the volume descriptor anew with the keyring's newest version. */
+int cmk_volume_remac(struct cmk_volume *vol, struct cmk_err *err);
+
+/* The re-check of a mount: lists the key service's versions, wipes from
+ * the keyring every held version that is no longer enabled (*revoked: how
+ * many), fetches enabled versions it lacks (a version enabled again), and
+ * forgets the refusals. A key service that cannot be reached changes
+ * nothing: the error is returned for a warning. */
+int cmk_volume_recheck(struct cmk_volume *vol, size_t *revoked,
+		       struct cmk_err *err);
 
 /* Fetches the key service's enabled versions into kr, newest first marked
  * newest. Versions that fail to fetch (other than the newest) are logged

@@ -319,13 +319,15 @@ static void slot_choice(void)
 	CHECK_EQ_INT(info.active, 0);
 	CHECK_EQ_INT(cmk_header_open_slot(hdr, 0, cmk, out), 0);
 
-	/* The keyring picks the newest slot whose version it holds. */
+	/* The keyring opens the active slot only: once re-wrapped to version
+	 * 4, version 3 no longer opens the file (revoking 4 revokes it). */
 	CHECK_EQ_INT(cmk_header_seal_slot(hdr, 1, 4, "4", cmk2, dek, NULL), 0);
 	CHECK_EQ_INT(cmk_header_parse(hdr, sizeof(hdr), &info, NULL), 0);
 	CHECK_EQ_INT(cmk_keyring_new(&kr), 0);
 	CHECK_EQ_INT(cmk_keyring_add(kr, "3", cmk, false), 0);
-	CHECK_EQ_INT(cmk_keyring_unwrap(kr, hdr, &info, out, &used, &err), 0);
-	CHECK_EQ_INT(used, 0);
+	CHECK_EQ_INT(cmk_keyring_unwrap(kr, hdr, &info, out, &used, &err),
+		     -ENOKEY);
+	CHECK_STR_CONTAINS(err.msg, "CMK version 4");
 	CHECK_EQ_INT(cmk_keyring_add(kr, "4", cmk2, true), 0);
 	CHECK_EQ_INT(cmk_keyring_unwrap(kr, hdr, &info, out, &used, &err), 0);
 	CHECK_EQ_INT(used, 1);
