@@ -13,6 +13,8 @@
 
 #include "fs/volume.h"
 
+struct fuse_session;
+
 struct fs_inode {
 	struct fs_inode *hash_next; /* table chain, under fs->table_lock */
 	int fd;			    /* O_PATH descriptor of the backing object */
@@ -48,6 +50,7 @@ struct fs_ctx {
 	struct fs_inode root;
 	double timeout;	   /* entry and attribute cache, seconds */
 	bool chown_new;	   /* running as root: new objects get the caller's ids */
+	struct fuse_session *session; /* for cache invalidations */
 	bool debug;
 };
 

@@ -593,7 +593,8 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 
 size_t fs_revoke_open_files(struct fs_ctx *fs)
 {
-	size_t revoked = 0;
+	fuse_ino_t *cut = NULL;
+	size_t revoked = 0, cap = 0;
 
 	/* Lock order: table, then open_lock, then data_lock (which waits for
 	 * reads and writes in progress). */
@@ -610,12 +611,31 @@ size_t fs_revoke_open_files(struct fs_ctx *fs)
 				cmk_xts_free(inode->xts);
 				inode->xts = NULL;
 				pthread_rwlock_unlock(&inode->data_lock);
+				if (revoked == cap) {
+					size_t ncap = cap ? 2 * cap : 64;
+					fuse_ino_t *grown = realloc(
+						cut, ncap * sizeof(*cut));
+
+					if (grown) {
+						cut = grown;
+						cap = ncap;
+					}
+				}
+				if (revoked < cap)
+					cut[revoked] =
+						(fuse_ino_t)(uintptr_t)inode;
 				revoked++;
 			}
 			pthread_mutex_unlock(&inode->open_lock);
 		}
 	}
 	pthread_mutex_unlock(&fs->table_lock);
+	/* Pages the kernel cached were decrypted with the revoked key: they
+	 * go too, so that reads come to us (and fail). Outside our locks: the
+	 * kernel may wait for requests in flight. */
+	for (size_t i = 0; i < revoked && i < cap && fs->session; i++)
+		fuse_lowlevel_notify_inval_inode(fs->session, cut[i], 0, 0);
+	free(cut);
 	return revoked;
 }
 

@@ -18,6 +18,7 @@
 #include "conf/conf.h"
 #include "crypto/crypto.h"
 #include "crypto/format.h"
+#include "fs/admin.h"
 #include "fs/cli.h"
 #include "fs/fs.h"
 #include "fs/volume.h"
@@ -42,6 +43,11 @@ static void usage(FILE *out)
 		"  key list -c CONF                list the CMK versions\n"
 		"  key disable VERSION -c CONF     disable a CMK version\n"
 		"  key enable VERSION -c CONF      enable a CMK version again\n"
+		"  rewrap [-j JOBS] -c CONF CIPHERDIR\n"
+		"                                  re-wrap every file's key with the newest\n"
+		"                                  CMK version (no data re-encrypted)\n"
+		"  status [--json] -c CONF CIPHERDIR\n"
+		"                                  the key's versions and the files of each\n"
 		"  --version                       versions of cmkfs and its libraries\n"
 		"  --help                          this text\n"
 		"\n"
@@ -94,26 +100,58 @@ static int fail(const struct cmk_err *err, int code)
 
 struct cmd_args {
 	const char *conf_path;
-	int argc; /* positional arguments */
+	unsigned int jobs; /* -j: rewrap and status threads */
+	bool json;	   /* --json */
+	int argc;	   /* positional arguments */
 	char **argv;
 };
+
+/* -j's value: 1 to CMK_WALK_JOBS_MAX. */
+static bool parse_jobs(const char *s, unsigned int *out)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(s, &end, 10);
+	if (errno || *end || n < 1 || n > 64)
+		return false;
+	*out = (unsigned int)n;
+	return true;
+}
 
 /* Parses "-c CONF" (anywhere) and collects the positional arguments. */
 static int parse_args(int argc, char **argv, struct cmd_args *args)
 {
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "json", no_argument, NULL, 'J' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	int opt;
 
 	args->conf_path = CMK_CONF_DEFAULT_PATH;
+	/* Header I/O waits on the disk: more threads than CPUs help. */
+	args->jobs = cpus > 0 && cpus < 16 ? 4 * (unsigned int)cpus : 64;
+	args->json = false;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+c:j:h", longopts, NULL)) !=
+	       -1) {
 		switch (opt) {
 		case 'c':
 			args->conf_path = optarg;
+			break;
+		case 'j':
+			if (!parse_jobs(optarg, &args->jobs)) {
+				fprintf(stderr, "cmkfs: -j takes 1 to 64\n");
+				return -EINVAL;
+			}
+			break;
+		case 'J':
+			args->json = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -133,6 +171,14 @@ static int parse_args(int argc, char **argv, struct cmd_args *args)
 		for (int i = 0; i < rest; i++) {
 			if (strcmp(pos[i], "-c") == 0 && i + 1 < rest) {
 				args->conf_path = pos[++i];
+			} else if (strcmp(pos[i], "-j") == 0 && i + 1 < rest) {
+				if (!parse_jobs(pos[++i], &args->jobs)) {
+					fprintf(stderr,
+						"cmkfs: -j takes 1 to 64\n");
+					return -EINVAL;
+				}
+			} else if (strcmp(pos[i], "--json") == 0) {
+				args->json = true;
 			} else if (pos[i][0] == '-' && pos[i][1]) {
 				fprintf(stderr, "cmkfs: unknown option %s\n",
 					pos[i]);
@@ -447,6 +493,22 @@ int main(int argc, char **argv)
 		return cmd_info(&args);
 	if (!strcmp(cmd, "key"))
 		return cmd_key(&args);
+	if (!strcmp(cmd, "rewrap") || !strcmp(cmd, "status")) {
+		struct cmk_conf conf;
+
+		if (args.argc != 1) {
+			fprintf(stderr, "usage: cmkfs %s %s-c CONF CIPHERDIR\n",
+				cmd, cmd[0] == 'r' ? "[-j JOBS] " : "[--json] ");
+			return CMK_EXIT_USAGE;
+		}
+		if (load_conf(args.conf_path, &conf))
+			return CMK_EXIT_CONFIG;
+		if (cmd[0] == 'r')
+			return cmk_cmd_rewrap(&conf, args.argv[0], args.jobs,
+					      exit_for);
+		return cmk_cmd_status(&conf, args.argv[0], args.jobs,
+				      args.json, exit_for);
+	}
 	fprintf(stderr, "cmkfs: unknown command '%s'\n", cmd);
 	usage(stderr);
 	return CMK_EXIT_USAGE;

@@ -460,6 +460,7 @@ static int mount_volume(struct mount_opts *o_in)
 	if (!loop_cfg)
 		goto out_unmount;
 	fuse_loop_cfg_set_max_threads(loop_cfg, 16);
+	fs.session = se;
 	recheck_start(&recheck, &fs, conf.recheck_interval);
 	ret = fuse_session_loop_mt(se, loop_cfg);
 	recheck_stop(&recheck);

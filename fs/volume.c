@@ -221,12 +221,11 @@ static int read_descriptor(struct cmk_volume *vol, uint8_t *buf,
 	return ret;
 }
 
-int cmk_volume_open(const struct cmk_conf *conf, const char *cipherdir,
+int cmk_volume_peek(const struct cmk_conf *conf, const char *cipherdir,
 		    struct cmk_volume **out, struct cmk_err *err)
 {
 	uint8_t buf[CMK_VOLUME_SIZE + 1];
 	struct cmk_volume *vol;
-	uint8_t *cmk = NULL;
 	int ret;
 
 	vol = calloc(1, sizeof(*vol));
@@ -244,6 +243,7 @@ int cmk_volume_open(const struct cmk_conf *conf, const char *cipherdir,
 	ret = read_descriptor(vol, buf, err);
 	if (ret)
 		goto fail;
+	memcpy(vol->descriptor, buf, CMK_VOLUME_SIZE);
 	ret = cmk_kms_open(conf, &vol->kms, err);
 	if (ret)
 		goto fail;
@@ -260,6 +260,23 @@ int cmk_volume_open(const struct cmk_conf *conf, const char *cipherdir,
 		cmk_err_set(err, ret, "out of memory");
 		goto fail;
 	}
+	*out = vol;
+	return 0;
+fail:
+	cmk_volume_close(vol);
+	return ret;
+}
+
+int cmk_volume_open(const struct cmk_conf *conf, const char *cipherdir,
+		    struct cmk_volume **out, struct cmk_err *err)
+{
+	struct cmk_volume *vol = NULL;
+	uint8_t *cmk = NULL;
+	int ret;
+
+	ret = cmk_volume_peek(conf, cipherdir, &vol, err);
+	if (ret)
+		return ret;
 	ret = cmk_volume_load_keyring(vol->kms, vol->keyring, err);
 	if (ret)
 		goto fail;
@@ -279,7 +296,7 @@ int cmk_volume_open(const struct cmk_conf *conf, const char *cipherdir,
 			goto fail;
 		}
 	}
-	ret = cmk_volume_verify(buf, cmk);
+	ret = cmk_volume_verify(vol->descriptor, cmk);
 	if (ret == -EKEYREJECTED)
 		cmk_err_set(err, ret,
 			    "%s/%s does not verify with key '%s' version %s: "

@@ -19,6 +19,7 @@ struct cmk_volume {
 	int dir_fd; /* CIPHERDIR, O_PATH */
 	char path[PATH_MAX];
 	struct cmk_volume_info info;
+	uint8_t descriptor[CMK_VOLUME_SIZE]; /* as read */
 	struct cmk_kms *kms;
 	struct cmk_keyring *keyring;
 	/* Versions the key service refused on demand: asked for once, until
@@ -43,6 +44,11 @@ int cmk_volume_init(const struct cmk_conf *conf, const char *cipherdir,
  * and checks the descriptor: -EKEYREJECTED when the volume belongs to
  * another key. */
 int cmk_volume_open(const struct cmk_conf *conf, const char *cipherdir,
+		    struct cmk_volume **out, struct cmk_err *err);
+/* Like cmk_volume_open() but fetches no key: the descriptor is parsed (not
+ * verified) and the key service opened, with an empty keyring. For status,
+ * which must work when no version is enabled. */
+int cmk_volume_peek(const struct cmk_conf *conf, const char *cipherdir,
 		    struct cmk_volume **out, struct cmk_err *err);
 void cmk_volume_close(struct cmk_volume *vol);
 

@@ -1,0 +1,507 @@
+/* The admin commands over a whole volume: `cmkfs rewrap` moves every
+ * file's DEK to the newest CMK version through the header's inactive slot
+ * (no data is read or rewritten); `cmkfs status` tells which versions the
+ * key service has and how many files each one wraps. Both walk the
+ * backing tree in parallel (fs/walk.c) and may run while it is mounted. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "fs/admin.h"
+#include "fs/cli.h"
+#include "fs/volume.h"
+#include "fs/walk.h"
+
+#define FAILURES_SHOWN 100
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Opens a backing file for a header read or a slot write: never through a
+ * symbolic link, never blocking on a FIFO, without touching its atime. */
+static int open_backing(int dir_fd, const char *name, int mode)
+{
+	int flags = mode | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+	int fd = openat(dir_fd, name, flags | O_NOATIME);
+
+	if (fd < 0 && errno == EPERM) /* O_NOATIME: not the owner */
+		fd = openat(dir_fd, name, flags);
+	return fd;
+}
+
+/* --- what both commands share ------------------------------------------------ */
+
+struct admin {
+	struct cmk_volume *vol;
+	pthread_mutex_t lock;
+	struct cmk_walk_progress progress;
+	size_t handled; /* atomic */
+	size_t failed;	/* under lock */
+	char *failures[FAILURES_SHOWN];
+	/* rewrap */
+	size_t rewrapped, current; /* atomic */
+	char newest[CMK_VERSION_MAX + 1];
+	/* status: per version, under lock */
+	struct {
+		char id[CMK_VERSION_MAX + 1];
+		size_t files;
+	} *counts;
+	size_t n_counts;
+	/* progress display */
+	bool tty;
+	bool stop;
+	pthread_cond_t cond;
+	double start;
+};
+
+static void admin_fail(struct admin *a, const char *dir_path,
+		       const char *name, const char *why)
+{
+	char path[PATH_MAX], line[PATH_MAX + CMK_ERR_MSG_MAX];
+
+	cmk_walk_join(dir_path, name, path, sizeof(path));
+	snprintf(line, sizeof(line), "%s: %s", path, why);
+	pthread_mutex_lock(&a->lock);
+	if (a->failed < FAILURES_SHOWN)
+		a->failures[a->failed] = strdup(line);
+	a->failed++;
+	pthread_mutex_unlock(&a->lock);
+}
+
+static void on_dir_error(void *ctx, const char *path, int error)
+{
+	admin_fail(ctx, "", path, strerror(error));
+}
+
+static void *progress_main(void *arg)
+{
+	struct admin *a = arg;
+	struct timespec when;
+
+	pthread_mutex_lock(&a->lock);
+	while (!a->stop) {
+		size_t done = __atomic_load_n(&a->handled, __ATOMIC_RELAXED);
+		size_t found = __atomic_load_n(&a->progress.found,
+					       __ATOMIC_RELAXED);
+		bool all = __atomic_load_n(&a->progress.walk_done,
+					   __ATOMIC_ACQUIRE);
+		double t = now_s() - a->start, rate = t > 0 ? done / t : 0;
+		char left[32] = "";
+		int width = 30, fill;
+
+		fill = found ? (int)((double)width * done / found) : 0;
+		if (all && rate > 0)
+			snprintf(left, sizeof(left), ", %.0f s left",
+				 (double)(found - done) / rate);
+		fprintf(stderr, "\r[%.*s%*s] %zu/%s%zu files, %.0f/s%s   ",
+			fill, "##############################", width - fill, "",
+			done, all ? "" : ">=", found, rate, left);
+		fflush(stderr);
+		clock_gettime(CLOCK_REALTIME, &when);
+		when.tv_nsec += 250 * 1000000L;
+		if (when.tv_nsec >= 1000000000L) {
+			when.tv_sec++;
+			when.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&a->cond, &a->lock, &when);
+	}
+	pthread_mutex_unlock(&a->lock);
+	fprintf(stderr, "\r%*s\r", 78, "");
+	return NULL;
+}
+
+/* Walks the volume with on_file, showing progress on a terminal. */
+static int admin_walk(struct admin *a, unsigned int jobs,
+		      cmk_walk_file_fn on_file, struct cmk_err *err)
+{
+	pthread_t progress;
+	bool shown = false;
+	int ret;
+
+	a->start = now_s();
+	if (a->tty)
+		shown = pthread_create(&progress, NULL, progress_main, a) == 0;
+	ret = cmk_walk(a->vol->dir_fd, jobs, on_file, on_dir_error, a,
+		       &a->progress, err);
+	if (shown) {
+		pthread_mutex_lock(&a->lock);
+		a->stop = true;
+		pthread_cond_signal(&a->cond);
+		pthread_mutex_unlock(&a->lock);
+		pthread_join(progress, NULL);
+	}
+	return ret;
+}
+
+static void admin_init(struct admin *a, struct cmk_volume *vol)
+{
+	memset(a, 0, sizeof(*a));
+	a->vol = vol;
+	a->tty = isatty(STDERR_FILENO);
+	pthread_mutex_init(&a->lock, NULL);
+	pthread_cond_init(&a->cond, NULL);
+}
+
+static void admin_report_failures(struct admin *a, const char *cmd)
+{
+	for (size_t i = 0; i < a->failed && i < FAILURES_SHOWN; i++)
+		fprintf(stderr, "cmkfs %s: %s\n", cmd,
+			a->failures[i] ? a->failures[i] : "(out of memory)");
+	if (a->failed > FAILURES_SHOWN)
+		fprintf(stderr, "cmkfs %s: ... and %zu more failures\n", cmd,
+			a->failed - FAILURES_SHOWN);
+}
+
+static void admin_destroy(struct admin *a)
+{
+	for (size_t i = 0; i < a->failed && i < FAILURES_SHOWN; i++)
+		free(a->failures[i]);
+	free(a->counts);
+	pthread_cond_destroy(&a->cond);
+	pthread_mutex_destroy(&a->lock);
+}
+
+/* --- rewrap -------------------------------------------------------------------- */
+
+static void rewrap_file(void *ctx, int dir_fd, const char *dir_path,
+			const char *name)
+{
+	struct admin *a = ctx;
+	enum cmk_rewrap_outcome outcome;
+	struct cmk_err err = { 0 };
+	struct stat st;
+	int fd, ret;
+
+	fd = open_backing(dir_fd, name, O_RDWR);
+	if (fd < 0) {
+		/* A symbolic link, socket or FIFO: no header to re-wrap. */
+		if (errno != ELOOP && errno != ENXIO && errno != EISDIR)
+			admin_fail(a, dir_path, name, strerror(errno));
+		return;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return;
+	}
+	ret = cmk_volume_rewrap_fd(a->vol, fd, &outcome, &err);
+	close(fd);
+	__atomic_add_fetch(&a->handled, 1, __ATOMIC_RELAXED);
+	if (ret)
+		admin_fail(a, dir_path, name, err.msg);
+	else if (outcome == CMK_REWRAP_DONE)
+		__atomic_add_fetch(&a->rewrapped, 1, __ATOMIC_RELAXED);
+	else
+		__atomic_add_fetch(&a->current, 1, __ATOMIC_RELAXED);
+}
+
+int cmk_cmd_rewrap(const struct cmk_conf *conf, const char *cipherdir,
+		   unsigned int jobs, int (*exit_for)(int))
+{
+	struct cmk_volume *vol = NULL;
+	struct cmk_err err = { 0 };
+	struct admin a;
+	int lock_fd = -1, root_fd = -1, ret, status = CMK_EXIT_OK;
+	double took;
+
+	ret = cmk_volume_open(conf, cipherdir, &vol, &err);
+	if (ret) {
+		fprintf(stderr, "cmkfs: %s\n", err.msg);
+		return exit_for(ret);
+	}
+	admin_init(&a, vol);
+	/* One rewrap at a time per volume. */
+	lock_fd = openat(vol->dir_fd, CMK_VOLUME_FILE, O_RDONLY | O_CLOEXEC);
+	if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		fprintf(stderr, "cmkfs: %s: %s\n", cipherdir,
+			errno == EWOULDBLOCK ? "another rewrap is running"
+					     : strerror(errno));
+		status = errno == EWOULDBLOCK ? CMK_EXIT_FAILURE
+					      : CMK_EXIT_VOLUME;
+		goto out;
+	}
+	{
+		uint8_t *cmk = cmk_secure_alloc(CMK_KEY_LEN);
+
+		if (!cmk || cmk_keyring_get_newest(vol->keyring, a.newest,
+						   cmk) != 0) {
+			cmk_secure_free(cmk, CMK_KEY_LEN);
+			fprintf(stderr, "cmkfs: no enabled CMK version\n");
+			status = CMK_EXIT_KMS;
+			goto out;
+		}
+		cmk_secure_free(cmk, CMK_KEY_LEN);
+	}
+	ret = admin_walk(&a, jobs, rewrap_file, &err);
+	if (ret) {
+		fprintf(stderr, "cmkfs: %s: %s\n", cipherdir, err.msg);
+		status = exit_for(ret);
+		goto out;
+	}
+	/* Durable before it says so: one sync of the file system. */
+	root_fd = openat(vol->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0 || syncfs(root_fd) != 0) {
+		fprintf(stderr, "cmkfs: %s: sync: %s\n", cipherdir,
+			strerror(errno));
+		status = CMK_EXIT_VOLUME;
+		goto out;
+	}
+	ret = cmk_volume_remac(vol, &err);
+	if (ret) {
+		fprintf(stderr, "cmkfs: %s: %s\n", cipherdir, err.msg);
+		status = exit_for(ret);
+		goto out;
+	}
+	took = now_s() - a.start;
+	admin_report_failures(&a, "rewrap");
+	printf("cmkfs rewrap: %zu files in %.1f s (%.0f files/s): %zu "
+	       "re-wrapped to CMK version %s, %zu already current, %zu "
+	       "failed\n",
+	       a.rewrapped + a.current + a.failed, took, took > 0 ? a.handled / took : 0.0, a.rewrapped, a.newest,
+	       a.current, a.failed);
+	if (a.failed)
+		status = CMK_EXIT_VOLUME;
+out:
+	if (root_fd >= 0)
+		close(root_fd);
+	if (lock_fd >= 0)
+		close(lock_fd);
+	admin_destroy(&a);
+	cmk_volume_close(vol);
+	return status;
+}
+
+/* --- status -------------------------------------------------------------------- */
+
+static void status_file(void *ctx, int dir_fd, const char *dir_path,
+			const char *name)
+{
+	struct admin *a = ctx;
+	char version[CMK_VERSION_MAX + 1];
+	struct cmk_err err = { 0 };
+	struct stat st;
+	size_t i;
+	int fd, ret;
+
+	fd = open_backing(dir_fd, name, O_RDONLY);
+	if (fd < 0) {
+		if (errno != ELOOP && errno != ENXIO && errno != EISDIR)
+			admin_fail(a, dir_path, name, strerror(errno));
+		return;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return;
+	}
+	ret = cmk_volume_file_version(a->vol, fd, version, &err);
+	close(fd);
+	__atomic_add_fetch(&a->handled, 1, __ATOMIC_RELAXED);
+	if (ret) {
+		admin_fail(a, dir_path, name, err.msg);
+		return;
+	}
+	pthread_mutex_lock(&a->lock);
+	for (i = 0; i < a->n_counts; i++)
+		if (strcmp(a->counts[i].id, version) == 0)
+			break;
+	if (i == a->n_counts) {
+		void *grown = realloc(a->counts, (i + 1) * sizeof(*a->counts));
+
+		if (!grown) {
+			pthread_mutex_unlock(&a->lock);
+			admin_fail(a, dir_path, name, "out of memory");
+			return;
+		}
+		a->counts = grown;
+		strcpy(a->counts[i].id, version);
+		a->counts[i].files = 0;
+		a->n_counts++;
+	}
+	a->counts[i].files++;
+	pthread_mutex_unlock(&a->lock);
+}
+
+static size_t files_of(const struct admin *a, const char *id)
+{
+	for (size_t i = 0; i < a->n_counts; i++)
+		if (strcmp(a->counts[i].id, id) == 0)
+			return a->counts[i].files;
+	return 0;
+}
+
+static const char *when_text(int64_t t, char *buf, size_t size)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (!t || !gmtime_r(&tt, &tm) ||
+	    !strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(buf, size, "-");
+	return buf;
+}
+
+int cmk_cmd_status(const struct cmk_conf *conf, const char *cipherdir,
+		   unsigned int jobs, bool json, int (*exit_for)(int))
+{
+	struct cmk_kms_version *versions = NULL;
+	struct cmk_volume *vol = NULL;
+	struct cmk_err err = { 0 }, list_err = { 0 };
+	const char *newest_enabled = NULL;
+	size_t count = 0, old_files = 0, unlisted = 0;
+	char summary[CMK_ERR_MSG_MAX + 64], when[32];
+	struct admin a;
+	int ret, list_ret, status = CMK_EXIT_OK;
+
+	ret = cmk_volume_peek(conf, cipherdir, &vol, &err);
+	if (ret) {
+		fprintf(stderr, "cmkfs: %s\n", err.msg);
+		return exit_for(ret);
+	}
+	admin_init(&a, vol);
+	a.tty = a.tty && !json;
+	list_ret = cmk_kms_list_versions(vol->kms, &versions, &count,
+					 &list_err);
+	ret = admin_walk(&a, jobs, status_file, &err);
+	if (ret) {
+		fprintf(stderr, "cmkfs: %s: %s\n", cipherdir, err.msg);
+		status = exit_for(ret);
+		goto out;
+	}
+	for (size_t i = 0; list_ret == 0 && i < count; i++)
+		if (versions[i].enabled && !newest_enabled)
+			newest_enabled = versions[i].id;
+	for (size_t i = 0; i < a.n_counts; i++) {
+		bool listed = false;
+
+		for (size_t k = 0; k < count; k++)
+			listed |= strcmp(versions[k].id, a.counts[i].id) == 0;
+		if (!listed)
+			unlisted += a.counts[i].files;
+		if (!newest_enabled ||
+		    strcmp(a.counts[i].id, newest_enabled) != 0)
+			old_files += a.counts[i].files;
+	}
+	if (list_ret)
+		snprintf(summary, sizeof(summary),
+			 "the key service cannot be asked: %s", list_err.msg);
+	else if (!newest_enabled)
+		snprintf(summary, sizeof(summary),
+			 "no version of the key is enabled: the volume cannot "
+			 "be mounted, and a mount gives EACCES on every open "
+			 "and create");
+	else if (old_files)
+		snprintf(summary, sizeof(summary),
+			 "%zu file%s not yet wrapped with the newest enabled "
+			 "version %s: run cmkfs rewrap before disabling "
+			 "older versions",
+			 old_files, old_files == 1 ? " is" : "s are",
+			 newest_enabled);
+	else
+		snprintf(summary, sizeof(summary),
+			 "every file is wrapped with the newest enabled "
+			 "version %s: older versions may be disabled",
+			 newest_enabled);
+	if (json) {
+		json_t *root = json_object(), *vs = json_array(),
+		       *un = json_object();
+
+		json_object_set_new(root, "volume", json_string(cipherdir));
+		json_object_set_new(root, "key", json_string(vol->info.cmk_name));
+		json_object_set_new(root, "descriptor_version",
+				    json_string(vol->info.mac_version));
+		json_object_set_new(root, "key_service_error",
+				    list_ret ? json_string(list_err.msg)
+					     : json_null());
+		for (size_t i = 0; list_ret == 0 && i < count; i++) {
+			json_t *v = json_object();
+
+			json_object_set_new(v, "id", json_string(versions[i].id));
+			json_object_set_new(v, "enabled",
+					    json_boolean(versions[i].enabled));
+			json_object_set_new(v, "created",
+					    versions[i].created
+						    ? json_string(when_text(
+							      versions[i].created,
+							      when, sizeof(when)))
+						    : json_null());
+			json_object_set_new(v, "files",
+					    json_integer((json_int_t)files_of(
+						    &a, versions[i].id)));
+			json_array_append_new(vs, v);
+		}
+		json_object_set_new(root, "versions", vs);
+		for (size_t i = 0; i < a.n_counts && list_ret == 0; i++) {
+			bool listed = false;
+
+			for (size_t k = 0; k < count; k++)
+				listed |= strcmp(versions[k].id,
+						 a.counts[i].id) == 0;
+			if (!listed)
+				json_object_set_new(
+					un, a.counts[i].id,
+					json_integer((json_int_t)a.counts[i]
+							     .files));
+		}
+		json_object_set_new(root, "unlisted_versions", un);
+		json_object_set_new(root, "newest_enabled",
+				    newest_enabled ? json_string(newest_enabled)
+						   : json_null());
+		json_object_set_new(root, "files",
+				    json_integer((json_int_t)a.handled));
+		json_object_set_new(root, "files_not_newest",
+				    json_integer((json_int_t)old_files));
+		json_object_set_new(root, "unreadable",
+				    json_integer((json_int_t)a.failed));
+		json_object_set_new(root, "summary", json_string(summary));
+		if (json_dumpf(root, stdout, JSON_INDENT(2)) == 0)
+			putchar('\n');
+		json_decref(root);
+	} else {
+		printf("volume:     %s\n", cipherdir);
+		printf("key:        %s\n", vol->info.cmk_name);
+		printf("descriptor: sealed with version %s\n",
+		       vol->info.mac_version);
+		if (list_ret == 0) {
+			printf("%-36s %-9s %-20s %s\n", "VERSION", "STATE",
+			       "CREATED", "FILES");
+			for (size_t i = 0; i < count; i++)
+				printf("%-36s %-9s %-20s %zu\n", versions[i].id,
+				       versions[i].enabled ? "enabled"
+							   : "disabled",
+				       when_text(versions[i].created, when,
+						 sizeof(when)),
+				       files_of(&a, versions[i].id));
+		}
+		if (unlisted)
+			printf("%zu files are wrapped with versions the key "
+			       "service does not list\n",
+			       unlisted);
+		printf("files:      %zu (%zu with unreadable headers)\n",
+		       a.handled, a.failed);
+		printf("%s\n", summary);
+		admin_report_failures(&a, "status");
+	}
+	if (list_ret)
+		status = exit_for(list_ret);
+	else if (!newest_enabled)
+		status = CMK_EXIT_KMS;
+out:
+	free(versions);
+	admin_destroy(&a);
+	cmk_volume_close(vol);
+	return status;
+}
