@@ -92,6 +92,13 @@ static int exit_for(int err)
 	}
 }
 
+/* The same for commands on a whole volume, where a missing file is the
+ * volume's descriptor (not a volume). */
+static int exit_for_volume_cmd(int err)
+{
+	return err == -ENOENT ? CMK_EXIT_VOLUME : exit_for(err);
+}
+
 static int fail(const struct cmk_err *err, int code)
 {
 	fprintf(stderr, "cmkfs: %s\n", err->msg[0] ? err->msg : "failed");
@@ -505,9 +512,9 @@ int main(int argc, char **argv)
 			return CMK_EXIT_CONFIG;
 		if (cmd[0] == 'r')
 			return cmk_cmd_rewrap(&conf, args.argv[0], args.jobs,
-					      exit_for);
+					      exit_for_volume_cmd);
 		return cmk_cmd_status(&conf, args.argv[0], args.jobs,
-				      args.json, exit_for);
+				      args.json, exit_for_volume_cmd);
 	}
 	fprintf(stderr, "cmkfs: unknown command '%s'\n", cmd);
 	usage(stderr);

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Key rotation with the local keystore, through real mounts: the admin's
+# story (tests/rotation_lib.sh), then rewrap killed with SIGKILL at random
+# moments (every file stays readable throughout, a rerun completes the
+# job) and rewrap while writers write. Needs root and /dev/fuse.
+. "$(dirname "$0")/fs/fs_lib.sh"
+. "$(dirname "$0")/rotation_lib.sh"
+
+ks=$T_DIR/keystore.json
+ROT_CONF=$T_DIR/c.conf
+ROT_CIPHER=$T_DIR/cipher
+ROT_MNT=$T_DIR/mnt
+ROT_WAIT=8
+fs_volume "$ROT_CONF" "$ks" "$ROT_CIPHER"
+t_conf "$ROT_CONF" "$ks" "recheck_interval = 2"
+
+kms_rotate() {
+  "$CMKFS" key rotate -c "$ROT_CONF" | sed -n 's/.* version \([0-9]*\) created.*/\1/p'
+}
+kms_disable() { "$CMKFS" key disable "$1" -c "$ROT_CONF" >/dev/null; }
+kms_enable() { "$CMKFS" key enable "$1" -c "$ROT_CONF" >/dev/null; }
+kms_break() { mv "$ks" "$ks.away"; }
+kms_unbreak() { mv "$ks.away" "$ks"; }
+
+rot_scenario
+fs_umount "$ROT_MNT"
+
+# --- rewrap killed at random moments -------------------------------------------
+# A volume of many small files; each round adds a CMK version and kills a
+# rewrap somewhere in its run. The volume stays mounted: after every kill
+# every file must read back, whichever slot its header now uses (the newest
+# versions are fetched on demand by the mount).
+kv=$T_DIR/kill
+fs_volume "$T_DIR/k.conf" "$T_DIR/k.json" "$kv"
+fs_mount "$T_DIR/k.conf" "$kv" "$ROT_MNT"
+"$PY" - "$ROT_MNT" <<'EOF'
+import os, sys
+root = sys.argv[1]
+for d in range(30):
+    os.mkdir(os.path.join(root, "d%d" % d))
+    for f in range(100):
+        with open(os.path.join(root, "d%d" % d, "f%d" % f), "wb") as out:
+            out.write(os.urandom(f * 37 % 5000))
+EOF
+(cd "$ROT_MNT" && find . -type f -print0 | xargs -0 sha256sum) > "$T_DIR/ksums"
+n=$(wc -l < "$T_DIR/ksums")
+kills=0
+partial=0
+for round in $(seq 24); do
+  "$CMKFS" key rotate -c "$T_DIR/k.conf" >/dev/null || t_fail "rotate in round $round"
+  "$CMKFS" rewrap -j 4 -c "$T_DIR/k.conf" "$kv" >/dev/null 2>&1 &
+  pid=$!
+  # Somewhere in the first 150 ms: before, during or after the walk.
+  sleep "0.$(printf '%03d' $((RANDOM % 150)))"
+  kill -9 "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  [ $? -eq 137 ] && kills=$((kills + 1))
+  # Some files moved, some not, one maybe mid-write: all readable.
+  st=$("$CMKFS" status --json -c "$T_DIR/k.conf" "$kv" | "$PY" -c '
+import json, sys
+s = json.load(sys.stdin)
+print(s["unreadable"], sum(1 for v in s["versions"] if v["files"]))')
+  set -- $st
+  [ "$1" = 0 ] || t_fail "round $round: $1 headers unreadable after SIGKILL"
+  [ "$2" -gt 1 ] && partial=$((partial + 1))
+  if out=$(cd "$ROT_MNT" && sha256sum --quiet -c "$T_DIR/ksums" 2>&1); then t_pass; else
+    t_fail "round $round: files unreadable after a killed rewrap: $(echo "$out" | head -3)"
+  fi
+done
+echo "killed $kills rewraps; $partial left files on more than one version"
+t_expect 0 "at least 20 rewraps killed ($kills)" -- test "$kills" -ge 20
+t_expect 0 "some kills landed mid-run ($partial)" -- test "$partial" -ge 1
+t_expect 0 "a rerun completes the job" -- "$CMKFS" rewrap -c "$T_DIR/k.conf" "$kv"
+t_contains "every file accounted for" ", 0 failed"
+t_expect 0 "status: all on the newest" -- "$CMKFS" status -c "$T_DIR/k.conf" "$kv"
+t_contains "nothing left to re-wrap" "older versions may be disabled"
+fs_remount "$T_DIR/k.conf" "$kv" "$ROT_MNT"
+if out=$(cd "$ROT_MNT" && sha256sum --quiet -c "$T_DIR/ksums" 2>&1); then t_pass; else
+  t_fail "after the final rewrap and a remount: $(echo "$out" | head -3)"
+fi
+
+# --- rewrap while writers write ------------------------------------------------------
+"$CMKFS" key rotate -c "$T_DIR/k.conf" >/dev/null
+"$PY" - "$ROT_MNT/busy" 6 > "$T_DIR/writer.out" 2>&1 <<'EOF' &
+import hashlib, os, sys, time
+root, secs = sys.argv[1], float(sys.argv[2])
+os.mkdir(root)
+end = time.time() + secs
+sums = {}
+i = 0
+while time.time() < end:
+    name = os.path.join(root, "w%d" % (i % 200))
+    data = os.urandom(1 + (i * 7919) % 70000)
+    mode = "ab" if i % 3 else "wb"
+    with open(name, mode) as f:
+        f.write(data)
+    old = sums.get(name, b"") if mode == "ab" else b""
+    sums[name] = old + data
+    i += 1
+bad = [n for n, d in sums.items() if open(n, "rb").read() != d]
+print("writes", i, "bad", len(bad))
+sys.exit(1 if bad else 0)
+EOF
+wpid=$!
+sleep 1
+t_expect 0 "rewrap while a writer writes" -- "$CMKFS" rewrap -j 8 -c "$T_DIR/k.conf" "$kv"
+t_contains "no failures" ", 0 failed"
+wait "$wpid" && t_pass || t_fail "the writer's files: $(cat "$T_DIR/writer.out")"
+fs_remount "$T_DIR/k.conf" "$kv" "$ROT_MNT"
+if out=$(cd "$ROT_MNT" && sha256sum --quiet -c "$T_DIR/ksums" 2>&1); then t_pass; else
+  t_fail "after rewrap with writers: $(echo "$out" | head -3)"
+fi
+t_expect 0 "a second rewrap moves the writer's new files too" -- "$CMKFS" rewrap -c "$T_DIR/k.conf" "$kv"
+t_expect 0 "status: all current" -- "$CMKFS" status -c "$T_DIR/k.conf" "$kv"
+t_contains "nothing left" "older versions may be disabled"
+
+# --- rewrap's refusals ----------------------------------------------------------------------
+t_expect 2 "rewrap without a volume" -- "$CMKFS" rewrap -c "$T_DIR/k.conf"
+t_expect 2 "-j out of range" -- "$CMKFS" rewrap -j 0 -c "$T_DIR/k.conf" "$kv"
+exec 8<"$kv/cmkfs.volume"
+flock -x 8
+t_expect 1 "a second rewrap at the same time" -- "$CMKFS" rewrap -c "$T_DIR/k.conf" "$kv"
+t_contains "says why" "another rewrap is running"
+exec 8<&-
+t_expect 6 "rewrap of a directory that is no volume" -- "$CMKFS" rewrap -c "$T_DIR/k.conf" "$T_DIR"
+
+fs_done
