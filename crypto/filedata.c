@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/tbuf.h"
 #include "crypto/layout.h"
 
 static int pread_full(int fd, uint8_t *buf, size_t len, uint64_t off)
@@ -104,7 +105,19 @@ static int read_plain(int fd, struct cmk_xts *xts, uint64_t size,
 	cmk_unit_get(size, cmk_unit_index(size, off + len - 1), &last);
 	start = first.backing_off;
 	span = (size_t)(last.backing_off + last.backing_len - start);
-	tmp = malloc(span);
+	/* Whole units, none tiny: their ciphertext has the plaintext's
+	 * length and place, so it is read into buf and decrypted there. */
+	if (!first.tiny && first.plain_off == off && span == len) {
+		ret = pread_full(fd, buf, len, start);
+		for (index = first.index; ret == 0 && index <= last.index;
+		     index++) {
+			cmk_unit_get(size, index, &unit);
+			ret = unit_decrypt(xts, &unit,
+					   buf + (unit.plain_off - off));
+		}
+		return ret;
+	}
+	tmp = cmk_tbuf(CMK_TBUF_READ, span);
 	if (!tmp)
 		return -ENOMEM;
 	ret = pread_full(fd, tmp, span, start);
@@ -123,7 +136,6 @@ static int read_plain(int fd, struct cmk_xts *xts, uint64_t size,
 		       cipher + unit_plain_skip(&unit) + (from - unit.plain_off),
 		       (size_t)(to - from));
 	}
-	free(tmp);
 	return ret;
 }
 
@@ -226,7 +238,7 @@ static int write_units(int fd, struct cmk_xts *xts, const struct old_view *view,
 	cmk_unit_get(new_size, hi, &last);
 	start = first.backing_off;
 	span = (size_t)(last.backing_off + last.backing_len - start);
-	out = malloc(span);
+	out = cmk_tbuf(CMK_TBUF_UNITS, span);
 	if (!out)
 		return -ENOMEM;
 	for (index = lo; ret == 0 && index <= hi; index++) {
@@ -258,7 +270,8 @@ static int write_units(int fd, struct cmk_xts *xts, const struct old_view *view,
 	}
 	if (ret == 0)
 		ret = pwrite_full(fd, out, span, start);
-	free(out);
+	else /* a unit may hold plaintext not yet encrypted */
+		memset(out, 0, span);
 	return ret;
 }
 

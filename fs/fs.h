@@ -50,6 +50,8 @@ struct fs_ctx {
 	struct fs_inode root;
 	double timeout;	   /* entry and attribute cache, seconds */
 	bool chown_new;	   /* running as root: new objects get the caller's ids */
+	bool writeback;	   /* ask for the kernel's writeback cache */
+	bool xattr;	   /* -o xattr: extended attributes passed through */
 	struct fuse_session *session; /* for cache invalidations */
 	bool debug;
 };

@@ -17,6 +17,7 @@
 #include <fuse_lowlevel.h>
 
 #include "common/log.h"
+#include "common/tbuf.h"
 #include "fs/fs.h"
 
 #define MAX_IO (1u << 20)
@@ -116,7 +117,8 @@ static int do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	struct fs_ctx *fs = userdata;
+
 	/* Large requests: one FUSE round trip per MiB instead of per 128 KiB. */
 	conn->max_write = MAX_IO;
 	if (conn->capable & FUSE_CAP_ASYNC_READ)
@@ -126,6 +128,15 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* O_TRUNC arrives with open() so that it is one operation. */
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	/* The kernel's writeback cache: writes land in the page cache and
+	 * come to us in large page-aligned runs, so that small or unaligned
+	 * application writes do not each cost a round trip and a unit
+	 * read-modify-write. The kernel then owns the file size and O_APPEND
+	 * (see handle_new()). */
+	if (fs->writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+	else
+		fs->writeback = false;
 	/* The kernel must not bypass us with splice into the backing file. */
 	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_WRITE;
 	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_MOVE;
@@ -270,7 +281,10 @@ static int handle_new(struct fs_ctx *fs, struct fs_inode *inode, int fd,
 	}
 	h->fd = fd;
 	h->inode = inode;
-	h->append = (flags & O_APPEND) != 0;
+	/* With the writeback cache the kernel puts appends at its own idea
+	 * of the end, and sends cached pages with their offsets: moving them
+	 * would misplace data. */
+	h->append = (flags & O_APPEND) != 0 && !fs->writeback;
 	fi->fh = (uintptr_t)h;
 	return 0;
 }
@@ -504,12 +518,13 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct fs_handle *h = handle_of(fi);
 	ssize_t n;
-	char *buf;
+	uint8_t *buf;
 
 	(void)ino;
 	if (size > MAX_IO)
 		size = MAX_IO;
-	buf = malloc(size ? size : 1);
+	/* This worker's own buffer, reused from read to read. */
+	buf = cmk_tbuf(CMK_TBUF_REPLY, size ? size : 1);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -531,8 +546,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (n < 0)
 		fuse_reply_err(req, (int)-n);
 	else
-		fuse_reply_buf(req, buf, (size_t)n);
-	free(buf);
+		fuse_reply_buf(req, (const char *)buf, (size_t)n);
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
@@ -1040,6 +1054,10 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 }
 
 /* --- extended attributes ------------------------------------------------------ */
+/* Only with -o xattr: names and values are kept, unencrypted, as the
+ * backing file's own extended attributes. Without it, ENOSYS tells the
+ * kernel once that there are none, and it stops asking (ls -l asks for two
+ * per file, and every write asks for security.capability). */
 static void reply_xattr(fuse_req_t req, char *value, size_t size, ssize_t n)
 {
 	if (n < 0)
@@ -1055,6 +1073,10 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 {
 	char path[64], *value = NULL;
 	ssize_t n;
+	if (!fs_of(req)->xattr) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 
 	proc_path(path, sizeof(path), inode_of(req, ino)->fd);
 	if (size && !(value = malloc(size))) {
@@ -1070,6 +1092,10 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
 	char path[64], *value = NULL;
 	ssize_t n;
+	if (!fs_of(req)->xattr) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 
 	proc_path(path, sizeof(path), inode_of(req, ino)->fd);
 	if (size && !(value = malloc(size))) {
@@ -1085,6 +1111,10 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			const char *value, size_t size, int flags)
 {
 	char path[64];
+	if (!fs_of(req)->xattr) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 
 	proc_path(path, sizeof(path), inode_of(req, ino)->fd);
 	fuse_reply_err(req,
@@ -1094,6 +1124,10 @@ static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	char path[64];
+	if (!fs_of(req)->xattr) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
 
 	proc_path(path, sizeof(path), inode_of(req, ino)->fd);
 	fuse_reply_err(req, removexattr(path, name) ? errno : 0);

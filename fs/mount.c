@@ -32,6 +32,8 @@ struct mount_opts {
 	bool debug;
 	bool allow_other;    /* asked for explicitly */
 	bool no_allow_other; /* keep a root mount private */
+	bool no_writeback;   /* no kernel writeback cache */
+	bool xattr;	     /* pass extended attributes through */
 	char fuse_opts[4096]; /* passed on to libfuse */
 };
 
@@ -61,6 +63,14 @@ static int parse_o(struct mount_opts *o, char *list)
 			o->allow_other = true;
 		else if (strcmp(opt, "debug") == 0)
 			o->debug = true;
+		else if (strcmp(opt, "no_writeback") == 0)
+			o->no_writeback = true;
+		else if (strcmp(opt, "writeback") == 0)
+			o->no_writeback = false;
+		else if (strcmp(opt, "xattr") == 0)
+			o->xattr = true;
+		else if (strcmp(opt, "no_xattr") == 0)
+			o->xattr = false;
 		else if (add_fuse_opt(o, opt))
 			return -E2BIG;
 	}
@@ -77,7 +87,11 @@ static void mount_usage(FILE *out)
 		"  -d            debug log (implies -f)\n"
 		"  -o OPTIONS    FUSE mount options (allow_other, ro, ...), and:\n"
 		"                config=CONF      the configuration file\n"
-		"                no_allow_other   keep a mount made by root private\n");
+		"                no_allow_other   keep a mount made by root private\n"
+		"                no_writeback     no kernel writeback cache (writes go\n"
+		"                                 to cmkfs as the application makes them)\n"
+		"                xattr            extended attributes, stored unencrypted\n"
+		"                                 as the backing files' own\n");
 }
 
 static int parse_mount_args(int argc, char **argv, struct mount_opts *o)
@@ -390,6 +404,8 @@ static int mount_volume(struct mount_opts *o_in)
 	memset(&fs, 0, sizeof(fs));
 	fs.timeout = 1.0;
 	fs.debug = o.debug;
+	fs.writeback = !o.no_writeback;
+	fs.xattr = o.xattr;
 	fs.chown_new = geteuid() == 0;
 	/* Keys and descriptor first: a wrong key never gets mounted. */
 	ret = cmk_volume_open(&conf, o.cipherdir, &fs.vol, &err);

@@ -284,6 +284,16 @@ both 'mkfifo "$D/fifo" && stat -c %F "$D/fifo"'
 T_OUT=$(timeout 10 cat "$m/fifo" 2>&1)
 [ "$T_OUT" = through-the-fifo ] && t_pass || t_fail "FIFO read: '$T_OUT'"
 rm -f "$m/fifo" "$ref/fifo"
+# Without -o xattr there are none (they would be stored unencrypted).
+T_OUT=$(setfattr -n user.x -v 1 "$m/attrs" 2>&1 || "$PY" -c '
+import os, sys
+try:
+    os.setxattr(sys.argv[1], "user.x", b"1")
+except OSError as e:
+    print(os.strerror(e.errno))' "$m/attrs")
+t_contains "no xattrs without -o xattr" "Operation not supported"
+fs_umount "$m"
+fs_mount "$conf" "$cipher" "$m" -o xattr || fs_abort "mount with -o xattr"
 py xattr "$m/attrs"
 py xattr "$m/dir"
 
