@@ -11,7 +11,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <fuse_lowlevel.h>
 
 #include "common/log.h"
@@ -22,6 +21,7 @@
 #include "fs/cli.h"
 #include "fs/fs.h"
 #include "fs/volume.h"
+#include "kms/curl_lib.h"
 #include "kms/keystore.h"
 #include "kms/kms.h"
 #include "version.h"
@@ -62,7 +62,16 @@ static void print_version(void)
 	       CMK_FORMAT_VERSION);
 	printf("libfuse %s\n", fuse_pkgversion());
 	printf("%s\n", cmk_crypto_version());
-	printf("libcurl %s\n", curl_version_info(CURLVERSION_NOW)->version);
+	{
+		struct cmk_err err = { 0 };
+		const struct cmk_curl *curl = cmk_curl_lib(&err);
+
+		if (curl)
+			printf("libcurl %s (loaded for HTTPS key services)\n",
+			       curl->version_info(CURLVERSION_NOW)->version);
+		else
+			printf("libcurl: %s\n", err.msg);
+	}
 }
 
 /* Maps an error from the key service or volume layer to an exit code. */

@@ -11,7 +11,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
+#include "kms/curl_lib.h"
 
 #include "crypto/crypto.h"
 #include "version.h"
@@ -45,17 +45,31 @@ struct http_try {
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static int global_result = -ENOMEM;
+static struct cmk_err global_err;
+static const struct cmk_curl *cl; /* libcurl, once loaded */
 
 static void global_init_once(void)
 {
+	const struct cmk_curl *lib = cmk_curl_lib(&global_err);
 	CURLcode rc;
 
+	if (!lib) {
+		global_result = global_err.code;
+		return;
+	}
 	/* Every block libcurl allocates (header lists with tokens, its
 	 * buffers) is wiped when it frees it. */
-	rc = curl_global_init_mem(CURL_GLOBAL_DEFAULT, cmk_wiping_malloc,
+	rc = lib->global_init_mem(CURL_GLOBAL_DEFAULT, cmk_wiping_malloc,
 				  cmk_wiping_free, cmk_wiping_realloc,
 				  cmk_wiping_strdup, cmk_wiping_calloc);
-	global_result = rc == CURLE_OK ? 0 : -ENOMEM;
+	if (rc != CURLE_OK) {
+		cmk_err_set(&global_err, -ENOMEM, "cannot set up libcurl: %s",
+			    lib->easy_strerror(rc));
+		global_result = -ENOMEM;
+		return;
+	}
+	cl = lib;
+	global_result = 0;
 }
 
 int cmk_http_global_init(void)
@@ -106,6 +120,32 @@ full:
 	return -ENOSPC;
 }
 
+/* An HTTP date in any of RFC 9110's three forms (IMF-fixdate, RFC 850,
+ * asctime), always GMT; -1 for anything else. */
+static time_t http_date(const char *s)
+{
+	static const char *const forms[] = {
+		"%a, %d %b %Y %H:%M:%S GMT", /* Sun, 06 Nov 1994 08:49:37 GMT */
+		"%A, %d-%b-%y %H:%M:%S GMT", /* Sunday, 06-Nov-94 08:49:37 GMT */
+		"%a %b %e %H:%M:%S %Y",	     /* Sun Nov  6 08:49:37 1994 */
+	};
+
+	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		struct tm tm;
+		const char *end;
+
+		memset(&tm, 0, sizeof(tm));
+		end = strptime(s, forms[i], &tm);
+		if (!end)
+			continue;
+		while (*end == ' ' || *end == '\t')
+			end++;
+		if (!*end)
+			return timegm(&tm);
+	}
+	return (time_t)-1;
+}
+
 long cmk_http_parse_retry_after(const char *value, time_t now)
 {
 	const long day = 86400;
@@ -128,7 +168,7 @@ long cmk_http_parse_retry_after(const char *value, time_t now)
 	if (!*p)
 		return -1;
 	/* An HTTP date: "Wed, 21 Oct 2015 07:28:00 GMT". */
-	when = curl_getdate(p, NULL);
+	when = http_date(p);
 	if (when == (time_t)-1)
 		return -1;
 	if (when <= now)
@@ -256,7 +296,7 @@ int cmk_http_new(const struct cmk_http_opts *opts, struct cmk_http **out,
 	*out = NULL;
 	ret = cmk_http_global_init();
 	if (ret)
-		return cmk_err_set(err, ret, "cannot set up libcurl");
+		return cmk_err_set(err, ret, "%s", global_err.msg);
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return cmk_err_set(err, -ENOMEM, "out of memory");
@@ -519,7 +559,7 @@ static const char *const fixed_headers[] = { "Expect:",
 #define SETOPT(opt, val)                                                     \
 	do {                                                                 \
 		if (rc == CURLE_OK)                                          \
-			rc = curl_easy_setopt(c, opt, val);                  \
+			rc = cl->easy_setopt(c, opt, val);                  \
 	} while (0)
 
 /* One try. Returns libcurl's code; *status is the HTTP status (0 without
@@ -543,12 +583,12 @@ static CURLcode try_once(struct cmk_http *h, const struct cmk_http_req *req,
 	errbuf[0] = '\0';
 	*status = 0;
 	*os_errno = 0;
-	c = curl_easy_init();
+	c = cl->easy_init();
 	if (!c)
 		return CURLE_OUT_OF_MEMORY;
 	for (size_t i = 0; i < sizeof(fixed_headers) / sizeof(*fixed_headers);
 	     i++) {
-		grown = curl_slist_append(list, fixed_headers[i]);
+		grown = cl->slist_append(list, fixed_headers[i]);
 		if (!grown) {
 			rc = CURLE_OUT_OF_MEMORY;
 			goto out;
@@ -557,7 +597,7 @@ static CURLcode try_once(struct cmk_http *h, const struct cmk_http_req *req,
 	}
 	for (size_t i = 0; req->headers && req->headers[i]; i++) {
 		/* libcurl copies the line with cmk_wiping_strdup(). */
-		grown = curl_slist_append(list, req->headers[i]);
+		grown = cl->slist_append(list, req->headers[i]);
 		if (!grown) {
 			rc = CURLE_OUT_OF_MEMORY;
 			goto out;
@@ -599,12 +639,12 @@ static CURLcode try_once(struct cmk_http *h, const struct cmk_http_req *req,
 	}
 	if (rc != CURLE_OK)
 		goto out;
-	rc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-	curl_easy_getinfo(c, CURLINFO_OS_ERRNO, os_errno);
+	rc = cl->easy_perform(c);
+	cl->easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+	cl->easy_getinfo(c, CURLINFO_OS_ERRNO, os_errno);
 out:
-	curl_easy_cleanup(c);
-	curl_slist_free_all(list);
+	cl->easy_cleanup(c);
+	cl->slist_free_all(list);
 	return rc;
 }
 
@@ -675,7 +715,7 @@ int cmk_http_request(struct cmk_http *h, const struct cmk_http_req *req,
 			else
 				snprintf(why, sizeof(why), "%s%s",
 					 errbuf[0] ? errbuf
-						   : curl_easy_strerror(rc),
+						   : cl->easy_strerror(rc),
 					 rc == CURLE_PEER_FAILED_VERIFICATION
 						 ? " (certificate refused: "
 						   "check the URL's host "

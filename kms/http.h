@@ -27,10 +27,11 @@
 #define CMK_HTTP_URL_MAX 2048		  /* longest URL we build or follow */
 #define CMK_HTTP_CAPTURE_MAX (16u * 1024u) /* a captured header's value */
 
-/* Once per program, from cmk_kms_global_init(): libcurl's global set-up,
- * with cmk_wiping_malloc() and friends as its allocators so that its
- * copies of tokens, secrets and answers are wiped when freed. Returns 0 or
- * -ENOMEM; later calls return the first result. */
+/* Once per program, from the first cmk_http_new(): loads libcurl
+ * (kms/curl_lib.c) and sets it up with cmk_wiping_malloc() and friends as
+ * its allocators so that its copies of tokens, secrets and answers are
+ * wiped when freed. Returns 0, -ELIBACC or -ENOMEM; later calls return the
+ * first result. */
 int cmk_http_global_init(void);
 
 struct cmk_http_opts {

@@ -36,9 +36,8 @@ static void global_init_once(void)
 	/* JSON documents carry keys (a keystore, a key service's reply):
 	 * every block jansson frees is wiped first. */
 	json_set_alloc_funcs(cmk_wiping_malloc, cmk_wiping_free);
-	/* libcurl's copies of tokens, client secrets and answers likewise.
-	 * A failure is reported by the first provider that needs HTTP. */
-	cmk_http_global_init();
+	/* libcurl is loaded, and pointed at the wiping allocator, by the
+	 * first HTTPS provider that needs it (cmk_http_new()). */
 }
 
 void cmk_kms_global_init(void)
