@@ -282,21 +282,25 @@ out:
 
 /* --- requests -------------------------------------------------------------- */
 
-/* GET on Barbican, authenticated as configured; accept NULL: JSON. */
+/* GET on Barbican, authenticated as configured. accept: an "Accept: ..."
+ * line, or NULL for the HTTP core's application/json (Barbican answers a
+ * secret's metadata only to exactly that, its payload otherwise). */
 static int bb_get(struct bb_state *st, const char *url, const char *accept,
 		  int64_t deadline, struct cmk_http_resp *resp,
 		  struct cmk_err *err)
 {
-	const char *headers[3] = { accept ? accept : "Accept: application/json",
-				   NULL, NULL };
+	const char *headers[3] = { NULL, NULL, NULL };
 	struct cmk_http_req req = { .method = "GET",
 				    .url = url,
 				    .headers = headers };
+	size_t n = 0;
 
+	if (accept)
+		headers[n++] = accept;
 	if (st->conf.auth == CMK_BARBICAN_AUTH_KEYSTONE)
 		return cmk_svc_authed_request(st->http, &st->token, &req, 401,
 					      deadline, resp, err);
-	headers[1] = st->project_header;
+	headers[n] = st->project_header;
 	return cmk_http_request(st->http, &req, deadline, resp, err);
 }
 

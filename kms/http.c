@@ -556,6 +556,15 @@ static bool status_transient(long status, const struct cmk_http_req *req)
 static const char *const fixed_headers[] = { "Expect:",
 					     "Accept: application/json" };
 
+/* True when the request brings a header line starting with name. */
+static bool has_header(const struct cmk_http_req *req, const char *name)
+{
+	for (size_t i = 0; req->headers && req->headers[i]; i++)
+		if (strncasecmp(req->headers[i], name, strlen(name)) == 0)
+			return true;
+	return false;
+}
+
 #define SETOPT(opt, val)                                                     \
 	do {                                                                 \
 		if (rc == CURLE_OK)                                          \
@@ -588,6 +597,11 @@ static CURLcode try_once(struct cmk_http *h, const struct cmk_http_req *req,
 		return CURLE_OUT_OF_MEMORY;
 	for (size_t i = 0; i < sizeof(fixed_headers) / sizeof(*fixed_headers);
 	     i++) {
+		/* A request's own Accept replaces ours: two would be joined
+		 * into one list, which a server may not take as either. */
+		if (strncasecmp(fixed_headers[i], "Accept:", 7) == 0 &&
+		    has_header(req, "Accept:"))
+			continue;
 		grown = cl->slist_append(list, fixed_headers[i]);
 		if (!grown) {
 			rc = CURLE_OUT_OF_MEMORY;

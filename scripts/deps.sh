@@ -8,9 +8,10 @@ CMKFS_BUILD_PACKAGES=(
   libfuse3-dev fuse3 libssl-dev openssl libcurl4-openssl-dev libinih-dev libjansson-dev
 )
 
-# Tests also use these (the Azure emulator is Python; its CA comes from
-# the openssl command; curl drives HTTP self-tests; attr gives setfattr).
-CMKFS_TEST_PACKAGES=(python3 curl openssl ca-certificates)
+# Tests also use these (the key-service emulators are Python; their CA
+# comes from the openssl command; curl drives HTTP self-tests), and a real
+# OpenStack Barbican server (barbican-api, for Debian's /usr/bin/python3).
+CMKFS_TEST_PACKAGES=(python3 curl openssl ca-certificates barbican-api)
 
 cmkfs_missing_packages() {
   local pkg
@@ -33,6 +34,12 @@ cmkfs_install_packages() {
   export DEBIAN_FRONTEND=noninteractive
   "${sudo[@]}" apt-get update -qq
   "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # The tests run Barbican themselves, on loopback only: the packaged
+  # service (0.0.0.0:9311) must not start on a machine running systemd.
+  if printf '%s\n' "${missing[@]}" | grep -qx barbican-api &&
+     command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    "${sudo[@]}" systemctl disable --now barbican-api >/dev/null 2>&1 || true
+  fi
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
