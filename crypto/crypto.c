@@ -124,6 +124,7 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_result;
 static EVP_CIPHER *cipher_xts;
 static EVP_CIPHER *cipher_gcm;
+static EVP_CIPHER *cipher_siv; /* optional: only encrypted names need it */
 static EVP_MD *md_sha256;
 static EVP_KDF *kdf_hkdf;
 
@@ -147,6 +148,9 @@ static void crypto_init_once(void)
 	cipher_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
 	md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 	kdf_hkdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+	/* Not fatal when missing: volumes with plaintext names work without
+	 * it, and cmk_siv_new() reports -ENOSYS. */
+	cipher_siv = EVP_CIPHER_fetch(NULL, "AES-256-SIV", NULL);
 	if (!cipher_xts || !cipher_gcm || !md_sha256 || !kdf_hkdf) {
 		init_result = -ENOSYS;
 		return;
@@ -337,7 +341,7 @@ int cmk_gcm_open(const uint8_t key[CMK_KEY_LEN],
 		       (uint8_t *)tag);
 }
 
-/* --- base64 ----------------------------------------------------------------- */
+/* --- base64 --------------------------------------------------------------- */
 int cmk_base64_encode(const uint8_t *in, size_t len, char *out,
 		      size_t out_size)
 {
@@ -389,7 +393,7 @@ out:
 	return ret;
 }
 
-/* --- AES-256-XTS ------------------------------------------------------------ */
+/* --- AES-256-XTS ---------------------------------------------------------- */
 struct cmk_xts {
 	pthread_mutex_t lock; /* an EVP context is not shareable */
 	EVP_CIPHER_CTX *enc;
@@ -450,4 +454,111 @@ void cmk_xts_free(struct cmk_xts *xts)
 	EVP_CIPHER_CTX_free(xts->dec);
 	pthread_mutex_destroy(&xts->lock);
 	free(xts);
+}
+
+/* --- AES-256-SIV ---------------------------------------------------------- */
+struct cmk_siv {
+	/* OpenSSL's SIV context is good for one operation after its key is
+	 * set (the S2V state is consumed), and setting the key is the dear
+	 * part (a CMAC fetch, two key schedules, one CMAC): the template is
+	 * keyed once and every operation runs on a copy of it. The lock
+	 * guards the template only while it is copied; OpenSSL does not
+	 * promise that concurrent copies from one context are safe. */
+	pthread_mutex_t lock;
+	EVP_CIPHER_CTX *template;
+};
+
+int cmk_siv_new(const uint8_t key[CMK_SIV_KEY_LEN], struct cmk_siv **out)
+{
+	struct cmk_siv *siv;
+
+	pthread_once(&init_once, crypto_init_once);
+	if (!cipher_siv)
+		return -ENOSYS;
+	siv = calloc(1, sizeof(*siv));
+	if (!siv)
+		return -ENOMEM;
+	pthread_mutex_init(&siv->lock, NULL);
+	siv->template = EVP_CIPHER_CTX_new();
+	if (!siv->template ||
+	    !EVP_CipherInit_ex(siv->template, cipher_siv, NULL, key, NULL, 1)) {
+		cmk_siv_free(siv);
+		return -EIO;
+	}
+	*out = siv;
+	return 0;
+}
+
+static int siv_run(struct cmk_siv *siv, bool encrypt, const void *aad,
+		   size_t aad_len, const uint8_t *in, size_t len,
+		   uint8_t *tag, uint8_t *out)
+{
+	EVP_CIPHER_CTX *ctx;
+	int out_len = 0;
+	int ret = -EIO;
+	int ok;
+
+	if (aad_len == 0 || len == 0 || aad_len > INT32_MAX || len > INT32_MAX)
+		return -EINVAL;
+	ctx = EVP_CIPHER_CTX_new();
+	if (!ctx)
+		return -ENOMEM;
+	pthread_mutex_lock(&siv->lock);
+	ok = EVP_CIPHER_CTX_copy(ctx, siv->template);
+	pthread_mutex_unlock(&siv->lock);
+	/* The template is keyed for encryption; -1 keeps the key. */
+	if (!ok || !EVP_CipherInit_ex(ctx, NULL, NULL, NULL, NULL, encrypt))
+		goto out;
+	/* A decryption needs the tag before the data: the SIV is the IV. */
+	if (!encrypt && !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG,
+					     CMK_SIV_TAG_LEN, tag))
+		goto out;
+	/* One update with out == NULL is one associated-data string. */
+	if (!EVP_CipherUpdate(ctx, NULL, &out_len, aad, (int)aad_len))
+		goto out;
+	/* SIV takes the whole message in one update. OpenSSL reports a
+	 * failed tag check here or in the final call, by version. */
+	if (!EVP_CipherUpdate(ctx, out, &out_len, in, (int)len) ||
+	    (size_t)out_len != len ||
+	    !EVP_CipherFinal_ex(ctx, out + out_len, &out_len)) {
+		ret = encrypt ? -EIO : -EBADMSG;
+		goto out;
+	}
+	if (encrypt && !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG,
+					    CMK_SIV_TAG_LEN, tag))
+		goto out;
+	ret = 0;
+out:
+	if (ret && !encrypt)
+		cmk_cleanse(out, len); /* never hand out unauthenticated data */
+	EVP_CIPHER_CTX_free(ctx);
+	return ret;
+}
+
+int cmk_siv_encrypt(struct cmk_siv *siv, const void *aad, size_t aad_len,
+		    const uint8_t *in, size_t len, uint8_t *out)
+{
+	return siv_run(siv, true, aad, aad_len, in, len, out,
+		       out + CMK_SIV_TAG_LEN);
+}
+
+int cmk_siv_decrypt(struct cmk_siv *siv, const void *aad, size_t aad_len,
+		    const uint8_t *in, size_t len, uint8_t *out)
+{
+	uint8_t tag[CMK_SIV_TAG_LEN];
+
+	if (len <= CMK_SIV_TAG_LEN)
+		return -EBADMSG;
+	memcpy(tag, in, CMK_SIV_TAG_LEN);
+	return siv_run(siv, false, aad, aad_len, in + CMK_SIV_TAG_LEN,
+		       len - CMK_SIV_TAG_LEN, tag, out);
+}
+
+void cmk_siv_free(struct cmk_siv *siv)
+{
+	if (!siv)
+		return;
+	EVP_CIPHER_CTX_free(siv->template);
+	pthread_mutex_destroy(&siv->lock);
+	free(siv);
 }

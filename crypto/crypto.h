@@ -19,6 +19,8 @@
 #define CMK_GCM_NONCE_LEN 12
 #define CMK_GCM_TAG_LEN 16
 #define CMK_SHA256_LEN 32
+#define CMK_SIV_KEY_LEN 64 /* AES-256-SIV: CMAC key, then CTR key */
+#define CMK_SIV_TAG_LEN 16
 
 /* Must run first in every program, before anything else allocates through
  * OpenSSL: installs OpenSSL allocators that wipe freed memory and sets up the
@@ -102,5 +104,25 @@ int cmk_xts_new(const uint8_t key[CMK_XTS_KEY_LEN], struct cmk_xts **out);
 int cmk_xts_crypt(struct cmk_xts *xts, bool encrypt, uint64_t tweak,
 		  const uint8_t *in, uint8_t *out, size_t len);
 void cmk_xts_free(struct cmk_xts *xts);
+
+/* AES-256-SIV (RFC 5297, deterministic authenticated encryption) with one
+ * associated-data string. The key is set up once; each call works on a
+ * private copy of the keyed context (OpenSSL's SIV context does one
+ * operation per key set-up), so one object is safe to share between
+ * threads. -ENOSYS when OpenSSL lacks AES-SIV. */
+struct cmk_siv;
+
+int cmk_siv_new(const uint8_t key[CMK_SIV_KEY_LEN], struct cmk_siv **out);
+/* out receives the synthetic IV (the tag, 16 bytes) then the ciphertext:
+ * len + CMK_SIV_TAG_LEN bytes. aad_len and len must be at least 1 (an empty
+ * string would not enter the computation at all in OpenSSL). */
+int cmk_siv_encrypt(struct cmk_siv *siv, const void *aad, size_t aad_len,
+		    const uint8_t *in, size_t len, uint8_t *out);
+/* in is tag || ciphertext (len > CMK_SIV_TAG_LEN bytes); out receives len -
+ * CMK_SIV_TAG_LEN bytes of plaintext. -EBADMSG when the tag does not verify
+ * (wrong key, associated data or tampered input); out is then wiped. */
+int cmk_siv_decrypt(struct cmk_siv *siv, const void *aad, size_t aad_len,
+		    const uint8_t *in, size_t len, uint8_t *out);
+void cmk_siv_free(struct cmk_siv *siv);
 
 #endif

@@ -46,12 +46,46 @@ static const uint8_t volume_magic[8] = { 'C', 'M', 'K', 'F', 'S', 'V', 'O', 'L' 
 #define V_NAME 49
 #define V_MACVER_LEN (V_NAME + CMK_NAME_MAX)
 #define V_MACVER (V_MACVER_LEN + 1)
-#define V_RESERVED2 (V_MACVER + CMK_VERSION_MAX)
+#define V_RESERVED2 (V_MACVER + CMK_VERSION_MAX) /* up to the slots */
+#define V_SLOTS CMK_VSLOT_OFF(0)
+#define V_SLOTS_END CMK_VSLOT_OFF(CMK_SLOT_COUNT)
+#define V_RESERVED3 V_SLOTS_END /* up to the MAC */
 #define V_MAC (CMK_VOLUME_SIZE - CMK_SHA256_LEN)
+#define V_FIXED_LEN V_NAME_LEN /* magic .. volume id: the slots' AAD */
+
+/* The slot code serves headers and descriptors alike; the larger fixed
+ * part sizes the associated-data buffer. */
+#define SLOT_AAD_MAX (H_FIXED_LEN + S_AAD_LEN)
 
 static const char info_dek_wrap[] = "cmkfs v1 dek wrap";
 static const char info_xts[] = "cmkfs v1 xts key";
 static const char info_volume_mac[] = "cmkfs v1 volume mac";
+static const char info_name_wrap[] = "cmkfs v1 name key wrap";
+
+/* Where a slot lives and what binds it: a header's DEK slots and a
+ * descriptor's name-key slots differ only in these. */
+struct slot_owner {
+	const uint8_t *fixed; /* start of the container: the AAD prefix */
+	size_t fixed_len;
+	const uint8_t *salt;  /* CMK_ID_LEN bytes: file id or volume id */
+	const char *info;     /* HKDF info of the wrapping key */
+};
+
+static void header_owner(const uint8_t *hdr, struct slot_owner *o)
+{
+	o->fixed = hdr;
+	o->fixed_len = H_FIXED_LEN;
+	o->salt = hdr + H_FILE_ID;
+	o->info = info_dek_wrap;
+}
+
+static void volume_owner(const uint8_t *buf, struct slot_owner *o)
+{
+	o->fixed = buf;
+	o->fixed_len = V_FIXED_LEN;
+	o->salt = buf + V_VOLUME_ID;
+	o->info = info_name_wrap;
+}
 
 static void put16(uint8_t *p, uint16_t v)
 {
@@ -126,11 +160,9 @@ static bool get_string(const uint8_t *len_byte, const uint8_t *field,
 	return strlen(out) == len;
 }
 
-/* --- file header --------------------------------------------------------- */
-static void parse_slot(const uint8_t *hdr, int index,
-		       struct cmk_slot_info *slot)
+/* --- key slots (headers and descriptors) ------------------------------- */
+static void parse_slot(const uint8_t *s, struct cmk_slot_info *slot)
 {
-	const uint8_t *s = hdr + CMK_SLOT_OFF(index);
 	uint8_t sum[CMK_SHA256_LEN];
 
 	memset(slot, 0, sizeof(*slot));
@@ -164,11 +196,125 @@ static void parse_slot(const uint8_t *hdr, int index,
 	slot->state = CMK_SLOT_VALID;
 }
 
+/* Parses both slots starting at first; returns the active one or -1. */
+static int parse_slots(const uint8_t *first, struct cmk_slot_info *slots)
+{
+	int active = -1;
+
+	for (int i = 0; i < CMK_SLOT_COUNT; i++) {
+		parse_slot(first + (size_t)i * CMK_SLOT_SIZE, &slots[i]);
+		if (slots[i].state == CMK_SLOT_VALID &&
+		    (active < 0 || slots[i].seq > slots[active].seq))
+			active = i;
+	}
+	return active;
+}
+
+static const char *slot_problem(const struct cmk_slot_info *slot)
+{
+	return slot->problem ? slot->problem : "empty";
+}
+
+/* The wrapping key: HKDF-SHA256(cmk, salt = file id or volume id). */
+static int derive_kek(const struct slot_owner *o,
+		      const uint8_t cmk[CMK_KEY_LEN], uint8_t **kek)
+{
+	int ret;
+
+	*kek = cmk_secure_alloc(CMK_KEY_LEN);
+	if (!*kek)
+		return -ENOMEM;
+	ret = cmk_hkdf_sha256(cmk, CMK_KEY_LEN, o->salt, CMK_ID_LEN, o->info,
+			      *kek, CMK_KEY_LEN);
+	if (ret) {
+		cmk_secure_free(*kek, CMK_KEY_LEN);
+		*kek = NULL;
+	}
+	return ret;
+}
+
+/* AAD: the container's fixed part, then the slot's first 76 bytes. */
+static size_t slot_aad(const struct slot_owner *o, const uint8_t *s,
+		       uint8_t aad[SLOT_AAD_MAX])
+{
+	memcpy(aad, o->fixed, o->fixed_len);
+	memcpy(aad + o->fixed_len, s, S_AAD_LEN);
+	return o->fixed_len + S_AAD_LEN;
+}
+
+/* Builds a sealed slot in a scratch buffer and copies it to dst in one go,
+ * so that dst changes only when sealing succeeded. */
+static int seal_slot(const struct slot_owner *o, uint8_t *dst, uint64_t seq,
+		     const char *cmk_version, const uint8_t cmk[CMK_KEY_LEN],
+		     const uint8_t key[CMK_KEY_LEN], const uint8_t *nonce)
+{
+	uint8_t s[CMK_SLOT_SIZE];
+	uint8_t aad[SLOT_AAD_MAX];
+	size_t vlen, aad_len;
+	uint8_t *kek = NULL;
+	int ret;
+
+	if (seq == 0 || !cmk_version_id_valid(cmk_version))
+		return -EINVAL;
+	vlen = strlen(cmk_version);
+	memset(s, 0, sizeof(s));
+	put64(s + S_SEQ, seq);
+	s[S_VLEN] = (uint8_t)vlen;
+	memcpy(s + S_VERSION, cmk_version, vlen);
+	if (nonce)
+		memcpy(s + S_NONCE, nonce, CMK_GCM_NONCE_LEN);
+	else
+		cmk_random(s + S_NONCE, CMK_GCM_NONCE_LEN);
+	ret = derive_kek(o, cmk, &kek);
+	if (ret)
+		return ret;
+	aad_len = slot_aad(o, s, aad);
+	ret = cmk_gcm_seal(kek, s + S_NONCE, aad, aad_len, key, CMK_KEY_LEN,
+			   s + S_WRAPPED, s + S_TAG);
+	cmk_secure_free(kek, CMK_KEY_LEN);
+	if (ret)
+		return ret;
+	ret = cmk_sha256(s, S_CHECKSUM, s + S_CHECKSUM);
+	if (ret)
+		return ret;
+	memcpy(dst, s, CMK_SLOT_SIZE);
+	return 0;
+}
+
+static int open_slot(const struct slot_owner *o, const uint8_t *s,
+		     const uint8_t cmk[CMK_KEY_LEN], uint8_t key[CMK_KEY_LEN])
+{
+	uint8_t aad[SLOT_AAD_MAX];
+	size_t aad_len;
+	uint8_t *kek = NULL;
+	int ret;
+
+	ret = derive_kek(o, cmk, &kek);
+	if (ret)
+		return ret;
+	aad_len = slot_aad(o, s, aad);
+	ret = cmk_gcm_open(kek, s + S_NONCE, aad, aad_len, s + S_WRAPPED,
+			   CMK_KEY_LEN, s + S_TAG, key);
+	cmk_secure_free(kek, CMK_KEY_LEN);
+	return ret;
+}
+
+static void next_slot(const struct cmk_slot_info *slots, int active,
+		      int *slot, uint64_t *seq)
+{
+	uint64_t max_seq = 0;
+
+	for (int i = 0; i < CMK_SLOT_COUNT; i++)
+		if (slots[i].state == CMK_SLOT_VALID && slots[i].seq > max_seq)
+			max_seq = slots[i].seq;
+	*slot = active < 0 ? 0 : 1 - active;
+	*seq = max_seq + 1;
+}
+
+/* --- file header --------------------------------------------------------- */
 int cmk_header_parse(const uint8_t *buf, size_t len,
 		     struct cmk_header_info *info, struct cmk_err *err)
 {
-	int i;
-
 	memset(info, 0, sizeof(*info));
 	info->active = -1;
 	if (len < CMK_HEADER_SIZE)
@@ -206,20 +352,12 @@ int cmk_header_parse(const uint8_t *buf, size_t len,
 		return cmk_err_set(err, -EBADMSG,
 				   "header bytes %u-%u are not zero",
 				   H_RESERVED2, CMK_TINY_AREA_OFF - 1);
-	for (i = 0; i < CMK_SLOT_COUNT; i++) {
-		parse_slot(buf, i, &info->slots[i]);
-		if (info->slots[i].state == CMK_SLOT_VALID &&
-		    (info->active < 0 ||
-		     info->slots[i].seq > info->slots[info->active].seq))
-			info->active = i;
-	}
+	info->active = parse_slots(buf + CMK_SLOT_OFF(0), info->slots);
 	if (info->active < 0)
 		return cmk_err_set(err, -EBADMSG,
 				   "no valid key slot (slot 0: %s; slot 1: %s)",
-				   info->slots[0].problem ? info->slots[0].problem
-							  : "empty",
-				   info->slots[1].problem ? info->slots[1].problem
-							  : "empty");
+				   slot_problem(&info->slots[0]),
+				   slot_problem(&info->slots[1]));
 	return 0;
 }
 
@@ -237,103 +375,36 @@ void cmk_header_init(uint8_t hdr[CMK_HEADER_SIZE],
 	memcpy(hdr + H_FILE_ID, file_id, CMK_ID_LEN);
 }
 
-/* The key that wraps this file's DEK: HKDF-SHA256(cmk, salt = file id). */
-static int derive_kek(const uint8_t *hdr, const uint8_t cmk[CMK_KEY_LEN],
-		      uint8_t **kek)
-{
-	int ret;
-
-	*kek = cmk_secure_alloc(CMK_KEY_LEN);
-	if (!*kek)
-		return -ENOMEM;
-	ret = cmk_hkdf_sha256(cmk, CMK_KEY_LEN, hdr + H_FILE_ID, CMK_ID_LEN,
-			      info_dek_wrap, *kek, CMK_KEY_LEN);
-	if (ret) {
-		cmk_secure_free(*kek, CMK_KEY_LEN);
-		*kek = NULL;
-	}
-	return ret;
-}
-
-static void slot_aad(const uint8_t *hdr, int slot,
-		     uint8_t aad[H_FIXED_LEN + S_AAD_LEN])
-{
-	memcpy(aad, hdr, H_FIXED_LEN);
-	memcpy(aad + H_FIXED_LEN, hdr + CMK_SLOT_OFF(slot), S_AAD_LEN);
-}
-
 int cmk_header_seal_slot(uint8_t hdr[CMK_HEADER_SIZE], int slot, uint64_t seq,
 			 const char *cmk_version,
 			 const uint8_t cmk[CMK_KEY_LEN],
 			 const uint8_t dek[CMK_KEY_LEN], const uint8_t *nonce)
 {
-	uint8_t s[CMK_SLOT_SIZE];
-	uint8_t aad[H_FIXED_LEN + S_AAD_LEN];
-	size_t vlen = strlen(cmk_version);
-	uint8_t *kek = NULL;
-	int ret;
+	struct slot_owner o;
 
-	if (slot < 0 || slot >= CMK_SLOT_COUNT || seq == 0 ||
-	    !cmk_version_id_valid(cmk_version))
+	if (slot < 0 || slot >= CMK_SLOT_COUNT)
 		return -EINVAL;
-	memset(s, 0, sizeof(s));
-	put64(s + S_SEQ, seq);
-	s[S_VLEN] = (uint8_t)vlen;
-	memcpy(s + S_VERSION, cmk_version, vlen);
-	if (nonce)
-		memcpy(s + S_NONCE, nonce, CMK_GCM_NONCE_LEN);
-	else
-		cmk_random(s + S_NONCE, CMK_GCM_NONCE_LEN);
-	ret = derive_kek(hdr, cmk, &kek);
-	if (ret)
-		return ret;
-	memcpy(aad, hdr, H_FIXED_LEN);
-	memcpy(aad + H_FIXED_LEN, s, S_AAD_LEN);
-	ret = cmk_gcm_seal(kek, s + S_NONCE, aad, sizeof(aad), dek,
-			   CMK_KEY_LEN, s + S_WRAPPED, s + S_TAG);
-	cmk_secure_free(kek, CMK_KEY_LEN);
-	if (ret)
-		return ret;
-	ret = cmk_sha256(s, S_CHECKSUM, s + S_CHECKSUM);
-	if (ret)
-		return ret;
-	memcpy(hdr + CMK_SLOT_OFF(slot), s, CMK_SLOT_SIZE);
-	return 0;
+	header_owner(hdr, &o);
+	return seal_slot(&o, hdr + CMK_SLOT_OFF(slot), seq, cmk_version, cmk,
+			 dek, nonce);
 }
 
 int cmk_header_open_slot(const uint8_t hdr[CMK_HEADER_SIZE], int slot,
 			 const uint8_t cmk[CMK_KEY_LEN],
 			 uint8_t dek[CMK_KEY_LEN])
 {
-	const uint8_t *s = hdr + CMK_SLOT_OFF(slot);
-	uint8_t aad[H_FIXED_LEN + S_AAD_LEN];
-	uint8_t *kek = NULL;
-	int ret;
+	struct slot_owner o;
 
 	if (slot < 0 || slot >= CMK_SLOT_COUNT)
 		return -EINVAL;
-	ret = derive_kek(hdr, cmk, &kek);
-	if (ret)
-		return ret;
-	slot_aad(hdr, slot, aad);
-	ret = cmk_gcm_open(kek, s + S_NONCE, aad, sizeof(aad), s + S_WRAPPED,
-			   CMK_KEY_LEN, s + S_TAG, dek);
-	cmk_secure_free(kek, CMK_KEY_LEN);
-	return ret;
+	header_owner(hdr, &o);
+	return open_slot(&o, hdr + CMK_SLOT_OFF(slot), cmk, dek);
 }
 
 void cmk_header_next_slot(const struct cmk_header_info *info, int *slot,
 			  uint64_t *seq)
 {
-	uint64_t max_seq = 0;
-	int i;
-
-	for (i = 0; i < CMK_SLOT_COUNT; i++)
-		if (info->slots[i].state == CMK_SLOT_VALID &&
-		    info->slots[i].seq > max_seq)
-			max_seq = info->slots[i].seq;
-	*slot = info->active < 0 ? 0 : 1 - info->active;
-	*seq = max_seq + 1;
+	next_slot(info->slots, info->active, slot, seq);
 }
 
 int cmk_xts_for_file(const uint8_t dek[CMK_KEY_LEN],
@@ -376,6 +447,7 @@ void cmk_volume_info_new(struct cmk_volume_info *vi, const char *cmk_name,
 	cmk_random(vi->volume_id, CMK_ID_LEN);
 	snprintf(vi->cmk_name, sizeof(vi->cmk_name), "%s", cmk_name);
 	snprintf(vi->mac_version, sizeof(vi->mac_version), "%s", mac_version);
+	vi->name_active = -1;
 }
 
 static int volume_mac(const uint8_t *buf, const uint8_t cmk[CMK_KEY_LEN],
@@ -394,16 +466,23 @@ static int volume_mac(const uint8_t *buf, const uint8_t cmk[CMK_KEY_LEN],
 	return ret;
 }
 
-int cmk_volume_encode(uint8_t buf[CMK_VOLUME_SIZE],
-		      const struct cmk_volume_info *vi,
-		      const uint8_t cmk[CMK_KEY_LEN])
+int cmk_volume_encode_fields(uint8_t buf[CMK_VOLUME_SIZE],
+			     const struct cmk_volume_info *vi)
 {
 	size_t name_len = strlen(vi->cmk_name);
 	size_t ver_len = strlen(vi->mac_version);
 
-	if (!name_valid(vi->cmk_name) || !cmk_version_id_valid(vi->mac_version))
+	if (!name_valid(vi->cmk_name) ||
+	    !cmk_version_id_valid(vi->mac_version) ||
+	    (vi->flags & ~CMK_VOLUME_FLAGS_KNOWN))
 		return -EINVAL;
-	memset(buf, 0, CMK_VOLUME_SIZE);
+	/* Everything but the slots is rewritten; the slots survive only
+	 * where the flags say they exist, so a descriptor without encrypted
+	 * names never carries stale slot bytes. */
+	memset(buf, 0, V_SLOTS);
+	if (!(vi->flags & CMK_VOLUME_FLAG_ENC_NAMES))
+		memset(buf + V_SLOTS, 0, V_SLOTS_END - V_SLOTS);
+	memset(buf + V_SLOTS_END, 0, CMK_VOLUME_SIZE - V_SLOTS_END);
 	memcpy(buf + V_MAGIC, volume_magic, sizeof(volume_magic));
 	put16(buf + V_VERSION, vi->format_version);
 	put16(buf + V_SUITE, vi->suite);
@@ -415,13 +494,92 @@ int cmk_volume_encode(uint8_t buf[CMK_VOLUME_SIZE],
 	memcpy(buf + V_NAME, vi->cmk_name, name_len);
 	buf[V_MACVER_LEN] = (uint8_t)ver_len;
 	memcpy(buf + V_MACVER, vi->mac_version, ver_len);
+	return 0;
+}
+
+int cmk_volume_seal_name_slot(uint8_t buf[CMK_VOLUME_SIZE], int slot,
+			      uint64_t seq, const char *cmk_version,
+			      const uint8_t cmk[CMK_KEY_LEN],
+			      const uint8_t name_key[CMK_KEY_LEN],
+			      const uint8_t *nonce)
+{
+	struct slot_owner o;
+
+	/* The slot's AAD is the fixed part: it must be final already, and
+	 * a slot in a descriptor without the flag would make it unreadable. */
+	if (slot < 0 || slot >= CMK_SLOT_COUNT ||
+	    memcmp(buf + V_MAGIC, volume_magic, sizeof(volume_magic)) != 0 ||
+	    !(get32(buf + V_FLAGS) & CMK_VOLUME_FLAG_ENC_NAMES))
+		return -EINVAL;
+	volume_owner(buf, &o);
+	return seal_slot(&o, buf + CMK_VSLOT_OFF(slot), seq, cmk_version, cmk,
+			 name_key, nonce);
+}
+
+int cmk_volume_open_name_slot(const uint8_t buf[CMK_VOLUME_SIZE], int slot,
+			      const uint8_t cmk[CMK_KEY_LEN],
+			      uint8_t name_key[CMK_KEY_LEN])
+{
+	struct slot_owner o;
+
+	if (slot < 0 || slot >= CMK_SLOT_COUNT)
+		return -EINVAL;
+	volume_owner(buf, &o);
+	return open_slot(&o, buf + CMK_VSLOT_OFF(slot), cmk, name_key);
+}
+
+void cmk_volume_next_name_slot(const struct cmk_volume_info *vi, int *slot,
+			       uint64_t *seq)
+{
+	next_slot(vi->name_slots, vi->name_active, slot, seq);
+}
+
+int cmk_volume_mac(uint8_t buf[CMK_VOLUME_SIZE],
+		   const uint8_t cmk[CMK_KEY_LEN])
+{
+	struct cmk_volume_info vi;
+
+	if (cmk_volume_parse(buf, CMK_VOLUME_SIZE, &vi, NULL) != 0)
+		return -EINVAL;
 	return volume_mac(buf, cmk, buf + V_MAC);
+}
+
+int cmk_volume_encode(uint8_t buf[CMK_VOLUME_SIZE],
+		      const struct cmk_volume_info *vi,
+		      const uint8_t cmk[CMK_KEY_LEN])
+{
+	int ret = cmk_volume_encode_fields(buf, vi);
+
+	if (ret)
+		return ret;
+	return cmk_volume_mac(buf, cmk);
+}
+
+int cmk_volume_create(uint8_t buf[CMK_VOLUME_SIZE],
+		      const struct cmk_volume_info *vi,
+		      const uint8_t cmk[CMK_KEY_LEN],
+		      const uint8_t *name_key)
+{
+	bool names = vi->flags & CMK_VOLUME_FLAG_ENC_NAMES;
+	int ret;
+
+	if (names && !name_key)
+		return -EINVAL;
+	memset(buf, 0, CMK_VOLUME_SIZE);
+	ret = cmk_volume_encode_fields(buf, vi);
+	if (ret == 0 && names)
+		ret = cmk_volume_seal_name_slot(buf, 0, 1, vi->mac_version,
+						cmk, name_key, NULL);
+	if (ret == 0)
+		ret = cmk_volume_mac(buf, cmk);
+	return ret;
 }
 
 int cmk_volume_parse(const uint8_t *buf, size_t len,
 		     struct cmk_volume_info *vi, struct cmk_err *err)
 {
 	memset(vi, 0, sizeof(*vi));
+	vi->name_active = -1;
 	if (len != CMK_VOLUME_SIZE)
 		return cmk_err_set(err, -EBADMSG,
 				   "volume descriptor has %zu bytes, not %u",
@@ -446,13 +604,16 @@ int cmk_volume_parse(const uint8_t *buf, size_t len,
 				   "unsupported cipher suite %u, unit size %u "
 				   "or header size %u",
 				   vi->suite, vi->unit_size, vi->header_size);
-	if (vi->flags != 0)
+	if (vi->flags & ~CMK_VOLUME_FLAGS_KNOWN)
 		return cmk_err_set(err, -EPROTONOSUPPORT,
 				   "volume uses features this cmkfs does not "
 				   "know (flags 0x%x)",
 				   vi->flags);
 	if (!all_zero(buf + V_RESERVED1, V_VOLUME_ID - V_RESERVED1) ||
-	    !all_zero(buf + V_RESERVED2, V_MAC - V_RESERVED2))
+	    !all_zero(buf + V_RESERVED2, V_SLOTS - V_RESERVED2) ||
+	    !all_zero(buf + V_RESERVED3, V_MAC - V_RESERVED3) ||
+	    (!(vi->flags & CMK_VOLUME_FLAG_ENC_NAMES) &&
+	     !all_zero(buf + V_SLOTS, V_SLOTS_END - V_SLOTS)))
 		return cmk_err_set(err, -EBADMSG,
 				   "volume descriptor has non-zero reserved "
 				   "bytes");
@@ -467,6 +628,16 @@ int cmk_volume_parse(const uint8_t *buf, size_t len,
 		return cmk_err_set(err, -EBADMSG,
 				   "volume descriptor has a malformed key "
 				   "version");
+	if (vi->flags & CMK_VOLUME_FLAG_ENC_NAMES) {
+		vi->name_active = parse_slots(buf + V_SLOTS, vi->name_slots);
+		if (vi->name_active < 0)
+			return cmk_err_set(err, -EBADMSG,
+					   "volume descriptor has no valid "
+					   "name-key slot (slot 0: %s; slot 1: "
+					   "%s)",
+					   slot_problem(&vi->name_slots[0]),
+					   slot_problem(&vi->name_slots[1]));
+	}
 	return 0;
 }
 

@@ -88,7 +88,15 @@ void cmk_header_next_slot(const struct cmk_header_info *info, int *slot,
 int cmk_xts_for_file(const uint8_t dek[CMK_KEY_LEN],
 		     const uint8_t file_id[CMK_ID_LEN], struct cmk_xts **out);
 
-/* --- volume descriptor ------------------------------------------------- */
+/* --- volume descriptor -------------------------------------------------
+ * Feature flags (descriptor bytes 20-23). A reader refuses unknown bits. */
+#define CMK_VOLUME_FLAG_ENC_NAMES 0x1u /* encrypted file names */
+#define CMK_VOLUME_FLAGS_KNOWN CMK_VOLUME_FLAG_ENC_NAMES
+
+/* The two name-key slots of a descriptor with CMK_VOLUME_FLAG_ENC_NAMES:
+ * laid out like header key slots, in the reserved area. */
+#define CMK_VSLOT_OFF(i) (512u + (unsigned)(i) * CMK_SLOT_SIZE)
+
 struct cmk_volume_info {
 	uint16_t format_version;
 	uint16_t suite;
@@ -98,20 +106,90 @@ struct cmk_volume_info {
 	uint8_t volume_id[CMK_ID_LEN];
 	char cmk_name[CMK_NAME_MAX + 1];
 	char mac_version[CMK_VERSION_MAX + 1]; /* CMK version of the MAC */
+	/* Filled by cmk_volume_parse(); all EMPTY and name_active -1 without
+	 * CMK_VOLUME_FLAG_ENC_NAMES. Ignored by the encoders. */
+	struct cmk_slot_info name_slots[CMK_SLOT_COUNT];
+	int name_active; /* valid name slot with the highest sequence number */
 };
 
-/* Fills the format fields of a new volume with a random id. */
+/* Fills the format fields of a new volume with a random id and flags 0
+ * (plaintext names); callers that want encrypted names set
+ * CMK_VOLUME_FLAG_ENC_NAMES in vi->flags. */
 void cmk_volume_info_new(struct cmk_volume_info *vi, const char *cmk_name,
 			 const char *mac_version);
-/* Encodes and MACs a descriptor under cmk (version vi->mac_version). */
+
+/* Writing a descriptor is three steps, in this order, because the slots'
+ * associated data is the descriptor's fixed part and the MAC covers the
+ * slots:
+ *   1. cmk_volume_encode_fields(buf, vi)   the fields, reserved bytes zero
+ *   2. cmk_volume_seal_name_slot(buf, ...) zero, one or two name slots
+ *   3. cmk_volume_mac(buf, cmk)            the MAC, always last
+ * Step 1 keeps the 512 bytes of the name slots when vi->flags has
+ * CMK_VOLUME_FLAG_ENC_NAMES (and zeroes them otherwise), so a re-MAC or a
+ * re-wrap starts from a copy of the current descriptor. Typical uses:
+ *  - new volume: cmk_volume_create();
+ *  - new MAC version (rotation): copy the descriptor into buf, set
+ *    vi.mac_version, encode_fields, seal the name key into the slot and
+ *    sequence number given by cmk_volume_next_name_slot() under the new
+ *    version, then mac with the new version's CMK. */
+
+/* Step 1: writes every byte but the name slots and the MAC (which becomes
+ * zero). -EINVAL for a malformed key name or version, or unknown flags. */
+int cmk_volume_encode_fields(uint8_t buf[CMK_VOLUME_SIZE],
+			     const struct cmk_volume_info *vi);
+/* Step 2: wraps the 32-byte name key under cmk (version cmk_version) into
+ * name slot `slot` with sequence number seq. nonce NULL means a fresh
+ * random nonce (test vectors pass one). Only the slot's bytes change; buf's
+ * fields must be written already (-EINVAL unless it holds a descriptor with
+ * CMK_VOLUME_FLAG_ENC_NAMES). */
+int cmk_volume_seal_name_slot(uint8_t buf[CMK_VOLUME_SIZE], int slot,
+			      uint64_t seq, const char *cmk_version,
+			      const uint8_t cmk[CMK_KEY_LEN],
+			      const uint8_t name_key[CMK_KEY_LEN],
+			      const uint8_t *nonce);
+/* Step 3: MACs bytes 0-4063 under cmk, which must be the CMK of the version
+ * named in buf's MAC-version field. -EINVAL, and no MAC, when buf would not
+ * parse (e.g. names encrypted but no valid name slot): a descriptor that
+ * cannot be read is never produced. */
+int cmk_volume_mac(uint8_t buf[CMK_VOLUME_SIZE],
+		   const uint8_t cmk[CMK_KEY_LEN]);
+/* Steps 1 and 3: the whole descriptor when names are not encrypted, or a
+ * new MAC over the slots already in buf when they are. */
 int cmk_volume_encode(uint8_t buf[CMK_VOLUME_SIZE],
 		      const struct cmk_volume_info *vi,
 		      const uint8_t cmk[CMK_KEY_LEN]);
-/* Structural checks only (no key): -EBADMSG / -EPROTONOSUPPORT. */
+/* A new volume's descriptor: fields; with CMK_VOLUME_FLAG_ENC_NAMES,
+ * name_key sealed into slot 0 with sequence number 1 under
+ * vi->mac_version (slot 1 empty); the MAC. name_key may be NULL without
+ * the flag. */
+int cmk_volume_create(uint8_t buf[CMK_VOLUME_SIZE],
+		      const struct cmk_volume_info *vi,
+		      const uint8_t cmk[CMK_KEY_LEN],
+		      const uint8_t *name_key);
+
+/* Structural checks only (no key): -EBADMSG for a damaged descriptor
+ * (including encrypted names without a valid name slot, or non-zero slot
+ * bytes without them), -EPROTONOSUPPORT for a newer format version or
+ * unknown flags. Damaged name slots next to a valid one are reported in
+ * vi->name_slots, not refused (a torn re-wrap). */
 int cmk_volume_parse(const uint8_t *buf, size_t len,
 		     struct cmk_volume_info *vi, struct cmk_err *err);
-/* Checks the MAC: -EKEYREJECTED when cmk is not the volume's key. */
+/* Checks the MAC: -EKEYREJECTED when cmk is not the volume's key. Readers
+ * parse, verify, and only then open the active name slot. */
 int cmk_volume_verify(const uint8_t buf[CMK_VOLUME_SIZE],
 		      const uint8_t cmk[CMK_KEY_LEN]);
+
+/* Unwraps the name key from one valid name slot (a reader opens
+ * vi->name_active only, for the reason header slots are: revoking the
+ * newer CMK version must revoke the names). -EBADMSG when the tag does not
+ * verify (wrong key or tampered descriptor). */
+int cmk_volume_open_name_slot(const uint8_t buf[CMK_VOLUME_SIZE], int slot,
+			      const uint8_t cmk[CMK_KEY_LEN],
+			      uint8_t name_key[CMK_KEY_LEN]);
+/* Which name slot a re-wrap writes (the one that is not active) and with
+ * which sequence number (one more than any valid slot's); slot 0 and 1
+ * when there is no valid slot. */
+void cmk_volume_next_name_slot(const struct cmk_volume_info *vi, int *slot,
+			       uint64_t *seq);
 
 #endif

@@ -1,0 +1,397 @@
+/* Name and symlink-target encryption: AES-256-SIV and strict base64url.
+ * Layouts mirror docs/FORMAT.md "Encrypted names". */
+#include "crypto/names.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SPECIAL_PREFIX "cmkfs."
+
+/* Domain tags: the first bytes of the associated data, so that a name can
+ * never be passed off as a symlink target or the reverse. */
+static const char aad_name_tag[4] = { 'n', 'a', 'm', 'e' };
+static const char aad_symlink_tag[7] = { 's', 'y', 'm', 'l', 'i', 'n', 'k' };
+#define NAME_AAD_LEN (sizeof(aad_name_tag) + CMK_DIRID_LEN)
+#define SYMLINK_AAD_LEN \
+	(sizeof(aad_symlink_tag) + CMK_ID_LEN + CMK_SYMLINK_NONCE_LEN)
+
+static const char info_siv[] = "cmkfs v1 name siv key";
+
+/* Raw (decoded) sizes. */
+#define NAME_RAW_MAX (CMK_SIV_TAG_LEN + CMK_NAME_PLAIN_MAX)
+#define SYMLINK_HEAD (CMK_SYMLINK_NONCE_LEN + CMK_SIV_TAG_LEN)
+#define SYMLINK_RAW_MAX (SYMLINK_HEAD + CMK_SYMLINK_PLAIN_MAX)
+
+struct cmk_names {
+	struct cmk_siv *siv;
+	uint8_t volume_id[CMK_ID_LEN];
+};
+
+/* --- base64url (RFC 4648 section 5, no padding) ------------------------- */
+static const char b64url[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* Characters for len bytes: ceil(8 * len / 6). */
+static size_t b64url_len(size_t len)
+{
+	return (4 * len + 2) / 3;
+}
+
+/* Writes b64url_len(len) characters and a NUL. */
+static void b64url_encode(const uint8_t *in, size_t len, char *out)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i + 3 <= len; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 | in[i + 1] << 8 | in[i + 2];
+
+		out[o++] = b64url[v >> 18];
+		out[o++] = b64url[(v >> 12) & 63];
+		out[o++] = b64url[(v >> 6) & 63];
+		out[o++] = b64url[v & 63];
+	}
+	if (len - i == 1) {
+		out[o++] = b64url[in[i] >> 2];
+		out[o++] = b64url[(in[i] & 3) << 4];
+	} else if (len - i == 2) {
+		uint32_t v = (uint32_t)in[i] << 8 | in[i + 1];
+
+		out[o++] = b64url[v >> 10];
+		out[o++] = b64url[(v >> 4) & 63];
+		out[o++] = b64url[(v & 15) << 2];
+	}
+	out[o] = '\0';
+}
+
+static int b64url_value(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '-')
+		return 62;
+	if (c == '_')
+		return 63;
+	return -1;
+}
+
+/* Strict decoding: the alphabet only (no '=', no white space), a length
+ * that some byte string has, and zero in the unused low bits of the last
+ * character, so that every byte string has exactly one encoding (a name
+ * must not have two backing names). Returns the decoded length or
+ * -EBADMSG; out must hold len * 3 / 4 bytes. */
+static int b64url_decode(const char *in, size_t len, uint8_t *out)
+{
+	uint32_t acc = 0;
+	size_t i, o = 0;
+	int bits = 0;
+
+	if (len % 4 == 1)
+		return -EBADMSG;
+	for (i = 0; i < len; i++) {
+		int v = b64url_value(in[i]);
+
+		if (v < 0)
+			return -EBADMSG;
+		acc = (acc << 6 | (uint32_t)v) & 0xffffff;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (uint8_t)(acc >> bits);
+		}
+	}
+	/* Left-over bits (2 or 4) must be zero. */
+	if (acc & ((1u << bits) - 1))
+		return -EBADMSG;
+	return (int)o;
+}
+
+/* --- the cipher ----------------------------------------------------------- */
+int cmk_names_new(const uint8_t name_key[CMK_KEY_LEN],
+		  const uint8_t volume_id[CMK_ID_LEN], struct cmk_names **out)
+{
+	struct cmk_names *names;
+	uint8_t *key;
+	int ret;
+
+	names = calloc(1, sizeof(*names));
+	key = cmk_secure_alloc(CMK_SIV_KEY_LEN);
+	if (!names || !key) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	memcpy(names->volume_id, volume_id, CMK_ID_LEN);
+	ret = cmk_hkdf_sha256(name_key, CMK_KEY_LEN, volume_id, CMK_ID_LEN,
+			      info_siv, key, CMK_SIV_KEY_LEN);
+	if (ret == 0)
+		ret = cmk_siv_new(key, &names->siv);
+	if (ret)
+		goto fail;
+	cmk_secure_free(key, CMK_SIV_KEY_LEN);
+	*out = names;
+	return 0;
+fail:
+	cmk_secure_free(key, CMK_SIV_KEY_LEN);
+	free(names);
+	return ret;
+}
+
+void cmk_names_free(struct cmk_names *names)
+{
+	if (!names)
+		return;
+	cmk_siv_free(names->siv);
+	free(names);
+}
+
+/* --- names ---------------------------------------------------------------- */
+bool cmk_name_valid(const char *name, size_t len)
+{
+	if (len == 0 || len > CMK_NAME_PLAIN_MAX)
+		return false;
+	if ((len == 1 && name[0] == '.') ||
+	    (len == 2 && name[0] == '.' && name[1] == '.'))
+		return false;
+	return !memchr(name, '/', len) && !memchr(name, '\0', len);
+}
+
+static void name_aad(const uint8_t dirid[CMK_DIRID_LEN],
+		     uint8_t aad[NAME_AAD_LEN])
+{
+	memcpy(aad, aad_name_tag, sizeof(aad_name_tag));
+	memcpy(aad + sizeof(aad_name_tag), dirid, CMK_DIRID_LEN);
+}
+
+int cmk_name_encrypt(struct cmk_names *names,
+		     const uint8_t dirid[CMK_DIRID_LEN], const char *name,
+		     size_t len, char *out, size_t out_size)
+{
+	uint8_t raw[NAME_RAW_MAX], aad[NAME_AAD_LEN];
+	size_t enc_len;
+	int ret;
+
+	if (len > CMK_NAME_PLAIN_MAX)
+		return -ENAMETOOLONG;
+	if (!cmk_name_valid(name, len))
+		return -EINVAL;
+	enc_len = b64url_len(CMK_SIV_TAG_LEN + len);
+	if (out_size < enc_len + 1)
+		return -ENAMETOOLONG;
+	name_aad(dirid, aad);
+	ret = cmk_siv_encrypt(names->siv, aad, sizeof(aad),
+			      (const uint8_t *)name, len, raw);
+	if (ret)
+		return ret;
+	b64url_encode(raw, CMK_SIV_TAG_LEN + len, out);
+	return (int)enc_len;
+}
+
+int cmk_name_decrypt(struct cmk_names *names,
+		     const uint8_t dirid[CMK_DIRID_LEN], const char *enc,
+		     size_t enc_len, char *out, size_t out_size)
+{
+	uint8_t raw[NAME_RAW_MAX], aad[NAME_AAD_LEN];
+	char plain[CMK_NAME_PLAIN_MAX];
+	size_t plain_len;
+	int n, ret;
+
+	if (enc_len < CMK_NAME_ENC_MIN || enc_len > CMK_NAME_ENC_MAX)
+		return -EBADMSG;
+	n = b64url_decode(enc, enc_len, raw);
+	if (n < 0)
+		return n;
+	plain_len = (size_t)n - CMK_SIV_TAG_LEN;
+	if (out_size < plain_len + 1)
+		return -ENAMETOOLONG;
+	name_aad(dirid, aad);
+	ret = cmk_siv_decrypt(names->siv, aad, sizeof(aad), raw, (size_t)n,
+			      (uint8_t *)plain);
+	if (ret)
+		return ret;
+	/* Authentic but not a name: only a writer holding the key makes
+	 * these, and none of ours does; refuse them like a forgery. */
+	if (!cmk_name_valid(plain, plain_len))
+		return -EBADMSG;
+	memcpy(out, plain, plain_len);
+	out[plain_len] = '\0';
+	return (int)plain_len;
+}
+
+/* --- long names ----------------------------------------------------------- */
+int cmk_name_long_backing(const char *enc, size_t enc_len,
+			  char out[CMK_LONG_LEN + 1])
+{
+	static const size_t prefix_len = sizeof(CMK_LONG_PREFIX) - 1;
+	uint8_t sum[CMK_SHA256_LEN];
+	int ret;
+
+	if (enc_len <= CMK_NAME_BACKING_MAX)
+		return -EINVAL;
+	ret = cmk_sha256(enc, enc_len, sum);
+	if (ret)
+		return ret;
+	memcpy(out, CMK_LONG_PREFIX, prefix_len);
+	b64url_encode(sum, sizeof(sum), out + prefix_len);
+	return CMK_LONG_LEN;
+}
+
+bool cmk_name_is_long(const char *backing)
+{
+	static const size_t prefix_len = sizeof(CMK_LONG_PREFIX) - 1;
+	uint8_t sum[CMK_SHA256_LEN + 1];
+
+	return strlen(backing) == CMK_LONG_LEN &&
+	       memcmp(backing, CMK_LONG_PREFIX, prefix_len) == 0 &&
+	       b64url_decode(backing + prefix_len, CMK_LONG_LEN - prefix_len,
+			     sum) == CMK_SHA256_LEN;
+}
+
+int cmk_name_long_check(const char *backing, const char *enc,
+			size_t enc_len)
+{
+	char want[CMK_LONG_LEN + 1];
+
+	/* The long form is the only one of an encoding longer than
+	 * NAME_MAX, and never used for a shorter one. */
+	if (enc_len <= CMK_NAME_BACKING_MAX || enc_len > CMK_NAME_ENC_MAX ||
+	    cmk_name_long_backing(enc, enc_len, want) != CMK_LONG_LEN ||
+	    strcmp(backing, want) != 0)
+		return -EBADMSG;
+	return 0;
+}
+
+int cmk_name_to_backing(struct cmk_names *names,
+			const uint8_t dirid[CMK_DIRID_LEN], const char *name,
+			size_t len, struct cmk_backing_name *out)
+{
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	ret = cmk_name_encrypt(names, dirid, name, len, out->enc,
+			       sizeof(out->enc));
+	if (ret < 0)
+		return ret;
+	out->enc_len = (size_t)ret;
+	if (out->enc_len <= CMK_NAME_BACKING_MAX) {
+		memcpy(out->name, out->enc, out->enc_len + 1);
+		out->len = out->enc_len;
+		return 0;
+	}
+	ret = cmk_name_long_backing(out->enc, out->enc_len, out->name);
+	if (ret < 0)
+		return ret;
+	out->len = CMK_LONG_LEN;
+	out->is_long = true;
+	memcpy(out->side, out->name, CMK_LONG_LEN);
+	memcpy(out->side + CMK_LONG_LEN, CMK_LONG_SUFFIX,
+	       sizeof(CMK_LONG_SUFFIX));
+	return 0;
+}
+
+bool cmk_name_is_special(const char *backing)
+{
+	return strncmp(backing, SPECIAL_PREFIX, strlen(SPECIAL_PREFIX)) == 0 &&
+	       !cmk_name_is_long(backing);
+}
+
+/* --- symlink targets ------------------------------------------------------ */
+static void symlink_aad(const struct cmk_names *names, const uint8_t *nonce,
+			uint8_t aad[SYMLINK_AAD_LEN])
+{
+	size_t off = sizeof(aad_symlink_tag);
+
+	memcpy(aad, aad_symlink_tag, off);
+	memcpy(aad + off, names->volume_id, CMK_ID_LEN);
+	memcpy(aad + off + CMK_ID_LEN, nonce, CMK_SYMLINK_NONCE_LEN);
+}
+
+int cmk_symlink_plain_len(size_t enc_len)
+{
+	size_t raw;
+
+	if (enc_len < CMK_SYMLINK_ENC_MIN || enc_len > CMK_SYMLINK_ENC_MAX ||
+	    enc_len % 4 == 1)
+		return -EBADMSG;
+	raw = enc_len * 3 / 4;
+	return (int)(raw - SYMLINK_HEAD);
+}
+
+int cmk_symlink_encrypt(struct cmk_names *names, const char *target,
+			size_t len, const uint8_t *nonce, char *out,
+			size_t out_size)
+{
+	uint8_t *raw, aad[SYMLINK_AAD_LEN];
+	size_t enc_len;
+	int ret;
+
+	if (len == 0 || memchr(target, '\0', len))
+		return -EINVAL;
+	if (len > CMK_SYMLINK_PLAIN_MAX)
+		return -ENAMETOOLONG;
+	enc_len = b64url_len(SYMLINK_HEAD + len);
+	if (out_size < enc_len + 1)
+		return -ENAMETOOLONG;
+	raw = malloc(SYMLINK_HEAD + len);
+	if (!raw)
+		return -ENOMEM;
+	/* The nonce makes equal targets look different; without it SIV
+	 * would show which symlinks point to the same place. */
+	if (nonce)
+		memcpy(raw, nonce, CMK_SYMLINK_NONCE_LEN);
+	else
+		cmk_random(raw, CMK_SYMLINK_NONCE_LEN);
+	symlink_aad(names, raw, aad);
+	ret = cmk_siv_encrypt(names->siv, aad, sizeof(aad),
+			      (const uint8_t *)target, len,
+			      raw + CMK_SYMLINK_NONCE_LEN);
+	if (ret == 0) {
+		b64url_encode(raw, SYMLINK_HEAD + len, out);
+		ret = (int)enc_len;
+	}
+	free(raw);
+	return ret;
+}
+
+int cmk_symlink_decrypt(struct cmk_names *names, const char *enc,
+			size_t enc_len, char *out, size_t out_size)
+{
+	uint8_t *raw, aad[SYMLINK_AAD_LEN];
+	size_t plain_len;
+	int n, ret;
+
+	n = cmk_symlink_plain_len(enc_len);
+	if (n < 0)
+		return n;
+	plain_len = (size_t)n;
+	if (out_size < plain_len + 1)
+		return -ENAMETOOLONG;
+	raw = malloc(enc_len * 3 / 4);
+	if (!raw)
+		return -ENOMEM;
+	n = b64url_decode(enc, enc_len, raw);
+	if (n < 0) {
+		ret = n;
+		goto out;
+	}
+	symlink_aad(names, raw, aad);
+	ret = cmk_siv_decrypt(names->siv, aad, sizeof(aad),
+			      raw + CMK_SYMLINK_NONCE_LEN,
+			      (size_t)n - CMK_SYMLINK_NONCE_LEN,
+			      (uint8_t *)out);
+	if (ret)
+		goto out;
+	if (memchr(out, '\0', plain_len)) {
+		cmk_cleanse(out, plain_len);
+		ret = -EBADMSG;
+		goto out;
+	}
+	out[plain_len] = '\0';
+	ret = (int)plain_len;
+out:
+	free(raw);
+	return ret;
+}

@@ -1,0 +1,143 @@
+/* Encrypted file names and symlink targets (volumes with
+ * CMK_VOLUME_FLAG_ENC_NAMES). docs/FORMAT.md "Encrypted names" describes
+ * every byte; keep them in step. No I/O here: the FUSE layer reads the
+ * directory ids and long-name side files and passes their bytes in.
+ *
+ * A name is encrypted with AES-256-SIV under a key derived from the
+ * volume's name key, bound to its directory by the directory's random id,
+ * and stored as unpadded base64url. SIV is deterministic, so a lookup
+ * encrypts the name and opens the result: no directory scan. */
+#ifndef CMKFS_CRYPTO_NAMES_H
+#define CMKFS_CRYPTO_NAMES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto/crypto.h"
+#include "crypto/format.h"
+
+/* Plaintext names: 1-255 bytes, any byte but '/' and NUL, not "." or "..".
+ * Their encoding: base64url(tag(16) || ciphertext(len)), no padding. */
+#define CMK_NAME_PLAIN_MAX 255
+#define CMK_NAME_ENC_MIN 23	/* encoding of a 1-byte name */
+#define CMK_NAME_ENC_MAX 362	/* encoding of a 255-byte name */
+/* The backing file system's NAME_MAX: longer encodings are stored under a
+ * long name (below). Plaintext names up to CMK_NAME_SHORT_MAX bytes are
+ * always stored under their encoding. */
+#define CMK_NAME_BACKING_MAX 255
+#define CMK_NAME_SHORT_MAX 175
+
+/* Every backing directory holds CMK_DIRID_FILE: exactly CMK_DIRID_LEN
+ * random bytes, the associated data of the names in that directory. */
+#define CMK_DIRID_FILE "cmkfs.dirid"
+#define CMK_DIRID_LEN 16
+
+/* A long name: CMK_LONG_PREFIX + base64url(SHA-256(encoding)), 54 bytes,
+ * with a side file of that name + CMK_LONG_SUFFIX (59 bytes) holding the
+ * whole encoding (no newline). */
+#define CMK_LONG_PREFIX "cmkfs.long."
+#define CMK_LONG_SUFFIX ".name"
+#define CMK_LONG_LEN 54
+#define CMK_LONG_SIDE_LEN 59
+
+/* Symlink targets: 1-CMK_SYMLINK_PLAIN_MAX bytes, no NUL. Their encoding,
+ * base64url(nonce(16) || tag(16) || ciphertext), is at most
+ * CMK_SYMLINK_ENC_MAX bytes (PATH_MAX - 1). */
+#define CMK_SYMLINK_NONCE_LEN 16
+#define CMK_SYMLINK_PLAIN_MAX 3039
+#define CMK_SYMLINK_ENC_MIN 44
+#define CMK_SYMLINK_ENC_MAX 4095
+
+/* The volume's name cipher. Thread-safe: one object serves every thread. */
+struct cmk_names;
+
+/* Derives the SIV key, HKDF-SHA256(name_key, salt = volume id, info
+ * "cmkfs v1 name siv key"), and keys the cipher with it. The derived key
+ * is wiped once OpenSSL holds it (like an XTS key, in memory that is
+ * wiped when freed). -ENOSYS when OpenSSL lacks AES-SIV. */
+int cmk_names_new(const uint8_t name_key[CMK_KEY_LEN],
+		  const uint8_t volume_id[CMK_ID_LEN], struct cmk_names **out);
+void cmk_names_free(struct cmk_names *names);
+
+/* True for a valid plaintext name of len bytes. */
+bool cmk_name_valid(const char *name, size_t len);
+
+/* Encrypts name (len bytes, not NUL-terminated) for the directory dirid.
+ * Writes the NUL-terminated encoding to out and returns its length (23 to
+ * 362); -EINVAL for an invalid name, -ENAMETOOLONG for a name longer than
+ * 255 bytes or when out_size cannot hold the encoding and its NUL
+ * (CMK_NAME_ENC_MAX + 1 always can). */
+int cmk_name_encrypt(struct cmk_names *names,
+		     const uint8_t dirid[CMK_DIRID_LEN], const char *name,
+		     size_t len, char *out, size_t out_size);
+/* The reverse: enc is an encoding of enc_len bytes (not NUL-terminated).
+ * Writes the NUL-terminated name to out and returns its length; -EBADMSG
+ * for anything that is not an encoding made by this volume for this
+ * directory (bad base64url, padding, non-canonical bits, wrong length,
+ * failed tag, invalid plaintext name), -ENAMETOOLONG when out_size cannot
+ * hold the name and its NUL (CMK_NAME_PLAIN_MAX + 1 always can). */
+int cmk_name_decrypt(struct cmk_names *names,
+		     const uint8_t dirid[CMK_DIRID_LEN], const char *enc,
+		     size_t enc_len, char *out, size_t out_size);
+
+/* The long name of an encoding longer than CMK_NAME_BACKING_MAX bytes:
+ * writes CMK_LONG_LEN bytes and a NUL to out; returns CMK_LONG_LEN, or
+ * -EINVAL for an encoding short enough to be stored as it is (each name
+ * has one backing name). */
+int cmk_name_long_backing(const char *enc, size_t enc_len,
+			  char out[CMK_LONG_LEN + 1]);
+/* True when backing is a long name (the prefix and 43 base64url
+ * characters, nothing else). */
+bool cmk_name_is_long(const char *backing);
+/* Checks that enc, read from backing's side file, belongs to it: 0, or
+ * -EBADMSG (a side file that was swapped, edited or torn). */
+int cmk_name_long_check(const char *backing, const char *enc,
+			size_t enc_len);
+
+/* Where a name lives in its backing directory. */
+struct cmk_backing_name {
+	char enc[CMK_NAME_ENC_MAX + 1]; /* the encoding, NUL-terminated */
+	size_t enc_len;
+	/* The directory entry: the encoding itself, or its long name. */
+	char name[CMK_NAME_BACKING_MAX + 1];
+	size_t len;
+	bool is_long;
+	/* For a long name, its side file (name + CMK_LONG_SUFFIX), which
+	 * holds enc; empty otherwise. */
+	char side[CMK_LONG_SIDE_LEN + 1];
+};
+
+/* cmk_name_encrypt(), then the backing names; same errors. */
+int cmk_name_to_backing(struct cmk_names *names,
+			const uint8_t dirid[CMK_DIRID_LEN], const char *name,
+			size_t len, struct cmk_backing_name *out);
+
+/* True for the backing names that are not entries and are hidden from
+ * listings: every name that begins with "cmkfs." except long names, that
+ * is CMK_DIRID_FILE, the side files of long names, and, in the root,
+ * CMK_VOLUME_FILE and its temporary files. Encodings never contain '.', so
+ * no plaintext name maps onto these (and no name has to be refused). "."
+ * and ".." are not special: the caller handles them as usual. */
+bool cmk_name_is_special(const char *backing);
+
+/* Encrypts a symlink target of len bytes (1-CMK_SYMLINK_PLAIN_MAX, no NUL)
+ * with a random nonce (nonce NULL; test vectors pass one). Writes the
+ * NUL-terminated encoding to out and returns its length; -EINVAL for an
+ * empty target or one with a NUL, -ENAMETOOLONG for a longer target or
+ * when out_size cannot hold the encoding and its NUL
+ * (CMK_SYMLINK_ENC_MAX + 1 always can). */
+int cmk_symlink_encrypt(struct cmk_names *names, const char *target,
+			size_t len, const uint8_t *nonce, char *out,
+			size_t out_size);
+/* The reverse; -EBADMSG for anything tampered or foreign, -ENAMETOOLONG
+ * when out_size cannot hold the target and its NUL
+ * (CMK_SYMLINK_PLAIN_MAX + 1 always can). */
+int cmk_symlink_decrypt(struct cmk_names *names, const char *enc,
+			size_t enc_len, char *out, size_t out_size);
+/* The length of the target that an encoding of enc_len bytes holds (for
+ * st_size, from lstat of the backing symlink, without reading it), or
+ * -EBADMSG for a length no encoding has. */
+int cmk_symlink_plain_len(size_t enc_len);
+
+#endif
