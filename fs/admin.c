@@ -136,7 +136,9 @@ static int admin_walk(struct admin *a, unsigned int jobs,
 	a->start = now_s();
 	if (a->tty)
 		shown = pthread_create(&progress, NULL, progress_main, a) == 0;
-	ret = cmk_walk(a->vol->dir_fd, jobs, on_file, on_dir_error, a,
+	ret = cmk_walk(a->vol->dir_fd,
+		       (a->vol->info.flags & CMK_VOLUME_FLAG_ENC_NAMES) != 0,
+		       jobs, on_file, on_dir_error, a,
 		       &a->progress, err);
 	if (shown) {
 		pthread_mutex_lock(&a->lock);

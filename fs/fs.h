@@ -33,6 +33,11 @@ struct fs_inode {
 	 * held too. NULL while open: its CMK version was revoked (EACCES). */
 	struct cmk_xts *xts;
 	char version[CMK_VERSION_MAX + 1]; /* the CMK version of xts */
+
+	/* Directories of a volume with encrypted names: the directory id,
+	 * read once (under open_lock); it never changes, even on rename. */
+	bool have_dirid;
+	uint8_t dirid[CMK_DIRID_LEN];
 };
 
 struct fs_handle {

@@ -70,22 +70,180 @@ static void backing_name(struct fs_inode *inode, char *out, size_t len)
 static bool reserved_name(struct fs_ctx *fs, fuse_ino_t parent,
 			  const char *name)
 {
-	(void)fs;
-	return parent == FUSE_ROOT_ID &&
+	/* With encrypted names no plaintext name maps onto ours. */
+	return !fs->vol->names && parent == FUSE_ROOT_ID &&
 	       strncmp(name, CMK_VOLUME_FILE, strlen(CMK_VOLUME_FILE)) == 0;
 }
 
-/* A regular file's plaintext size is its backing length less the header. */
-static void plain_attr(struct stat *st)
+/* --- names ------------------------------------------------------------------- */
+
+static bool is_dot(const char *name)
 {
-	if (S_ISREG(st->st_mode))
+	return name[0] == '.' &&
+	       (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
+}
+
+/* A name as its backing directory holds it: the name itself with
+ * plaintext names; its encryption (or long name) otherwise. */
+struct fs_name {
+	const char *entry; /* for the *at() calls */
+	bool is_long;	   /* bn.side names the side file */
+	struct cmk_backing_name bn;
+};
+
+/* The directory id of a backing directory, read once per inode. */
+static int dir_id(struct fs_inode *dir, uint8_t dirid[CMK_DIRID_LEN])
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&dir->open_lock);
+	if (!dir->have_dirid) {
+		ret = cmk_volume_read_dirid(dir->fd, dir->dirid);
+		dir->have_dirid = ret == 0;
+	}
+	if (ret == 0)
+		memcpy(dirid, dir->dirid, CMK_DIRID_LEN);
+	pthread_mutex_unlock(&dir->open_lock);
+	return ret;
+}
+
+/* Resolves name in dir. Returns 0 or a positive errno: EIO for a backing
+ * directory without a usable id (logged), ENAMETOOLONG, EINVAL. */
+static int name_of(struct fs_ctx *fs, struct fs_inode *dir, const char *name,
+		   struct fs_name *out)
+{
+	uint8_t dirid[CMK_DIRID_LEN];
+	char where[PATH_MAX];
+	int ret;
+
+	out->is_long = false;
+	if (!fs->vol->names) {
+		out->entry = name;
+		return 0;
+	}
+	ret = dir_id(dir, dirid);
+	if (ret) {
+		backing_name(dir, where, sizeof(where));
+		cmk_log(LOG_ERR, "%s: no usable %s (%s): its entries cannot "
+				 "be named",
+			where, CMK_DIRID_FILE, strerror(-ret));
+		return EIO;
+	}
+	ret = cmk_name_to_backing(fs->vol->names, dirid, name, strlen(name),
+				  &out->bn);
+	if (ret)
+		return -ret;
+	out->entry = out->bn.name;
+	out->is_long = out->bn.is_long;
+	return 0;
+}
+
+/* A long name's side file, written before its entry appears. Its content
+ * is fixed by the name and the directory, so one that exists is kept. */
+static int name_side_write(struct fs_inode *dir, const struct fs_name *n)
+{
+	char have[CMK_NAME_ENC_MAX + 1];
+	ssize_t got;
+	int fd, err = 0;
+
+	if (!n->is_long)
+		return 0;
+	fd = openat(dir->fd, n->bn.side, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		got = read(fd, have, sizeof(have));
+		close(fd);
+		if (got == (ssize_t)n->bn.enc_len &&
+		    memcmp(have, n->bn.enc, n->bn.enc_len) == 0)
+			return 0;
+	}
+	fd = openat(dir->fd, n->bn.side,
+		    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0444);
+	if (fd < 0)
+		return errno;
+	if (write(fd, n->bn.enc, n->bn.enc_len) != (ssize_t)n->bn.enc_len)
+		err = errno ? errno : EIO;
+	if (close(fd) && !err)
+		err = errno;
+	return err;
+}
+
+/* Removes a long name's side file once its entry is gone. */
+static void name_side_drop(struct fs_inode *dir, const struct fs_name *n)
+{
+	if (n->is_long)
+		unlinkat(dir->fd, n->bn.side, 0);
+}
+
+/* The plaintext name of a backing entry of dir (dir_fd: an open
+ * descriptor of it) into out: 1 for an entry to list, 0 for one to skip
+ * (ours, or not a name of this volume: logged). */
+static int name_from_backing(struct fs_ctx *fs, struct fs_inode *dir,
+			     int dir_fd, const char *entry,
+			     char out[CMK_NAME_PLAIN_MAX + 1])
+{
+	char enc[CMK_NAME_ENC_MAX + 1], where[PATH_MAX];
+	uint8_t dirid[CMK_DIRID_LEN];
+	const char *what = "not a name of this volume";
+	size_t enc_len;
+	ssize_t got;
+	int fd, ret;
+
+	if (cmk_name_is_special(entry))
+		return 0;
+	ret = dir_id(dir, dirid);
+	if (ret) {
+		what = "its directory has no usable " CMK_DIRID_FILE;
+		goto skip;
+	}
+	if (cmk_name_is_long(entry)) {
+		char side[CMK_LONG_SIDE_LEN + 1];
+
+		snprintf(side, sizeof(side), "%s%s", entry, CMK_LONG_SUFFIX);
+		fd = openat(dir_fd, side, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		got = fd >= 0 ? read(fd, enc, sizeof(enc) - 1) : -1;
+		if (fd >= 0)
+			close(fd);
+		if (got <= 0 ||
+		    cmk_name_long_check(entry, enc, (size_t)got) != 0) {
+			what = "a long name whose side file is missing or "
+			       "does not match";
+			goto skip;
+		}
+		enc_len = (size_t)got;
+	} else {
+		enc_len = strlen(entry);
+		if (enc_len >= sizeof(enc))
+			goto skip;
+		memcpy(enc, entry, enc_len);
+	}
+	if (cmk_name_decrypt(fs->vol->names, dirid, enc, enc_len, out,
+			     CMK_NAME_PLAIN_MAX + 1) >= 0)
+		return 1;
+skip:
+	backing_name(dir, where, sizeof(where));
+	cmk_log(LOG_WARNING, "%s: skipping entry '%.80s': %s", where, entry,
+		what);
+	return 0;
+}
+
+/* A regular file's plaintext size is its backing length less the header;
+ * an encrypted symlink's is its target's. */
+static void plain_attr(struct fs_ctx *fs, struct stat *st)
+{
+	if (S_ISREG(st->st_mode)) {
 		st->st_size = st->st_size >= (off_t)CMK_HEADER_SIZE
 				      ? st->st_size - (off_t)CMK_HEADER_SIZE
 				      : 0;
+	} else if (S_ISLNK(st->st_mode) && fs->vol->names) {
+		int len = cmk_symlink_plain_len((size_t)st->st_size);
+
+		st->st_size = len > 0 ? len : 0;
+	}
 }
 
-static int do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name,
-		     struct fuse_entry_param *e)
+/* Looks up a backing entry of parent by its backing name. */
+static int lookup_entry(fuse_req_t req, fuse_ino_t parent, const char *entry,
+			struct fuse_entry_param *e)
 {
 	struct fs_ctx *fs = fs_of(req);
 	struct fs_inode *inode;
@@ -94,9 +252,7 @@ static int do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name,
 	memset(e, 0, sizeof(*e));
 	e->attr_timeout = fs->timeout;
 	e->entry_timeout = fs->timeout;
-	if (reserved_name(fs, parent, name))
-		return ENOENT;
-	fd = openat(inode_of(req, parent)->fd, name,
+	fd = openat(inode_of(req, parent)->fd, entry,
 		    O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return errno;
@@ -110,9 +266,25 @@ static int do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name,
 		close(fd);
 		return ENOMEM;
 	}
-	plain_attr(&e->attr);
+	plain_attr(fs, &e->attr);
 	e->ino = ino_of(fs, inode);
 	return 0;
+}
+
+static int do_lookup(fuse_req_t req, fuse_ino_t parent, const char *name,
+		     struct fuse_entry_param *e)
+{
+	struct fs_ctx *fs = fs_of(req);
+	struct fs_name n;
+	int err;
+
+	memset(e, 0, sizeof(*e));
+	if (reserved_name(fs, parent, name))
+		return ENOENT;
+	err = name_of(fs, inode_of(req, parent), name, &n);
+	if (err)
+		return err;
+	return lookup_entry(req, parent, n.entry, e);
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -186,7 +358,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_err(req, errno);
 		return;
 	}
-	plain_attr(&st);
+	plain_attr(fs_of(req), &st);
 	fuse_reply_attr(req, &st, fs_of(req)->timeout);
 }
 
@@ -292,9 +464,11 @@ static int handle_new(struct fs_ctx *fs, struct fs_inode *inode, int fd,
 /* Opens an existing regular file for a handle: backing file, cipher, and
  * O_TRUNC done by cmkfs (never by the backing file, which holds the
  * header). Returns 0 or a positive errno. */
-static int open_existing(struct fs_ctx *fs, struct fs_inode *inode,
+static int open_existing(fuse_req_t req, struct fs_inode *inode,
 			 struct fuse_file_info *fi)
 {
+	struct fs_ctx *fs = fs_of(req);
+	struct stat st;
 	int fd, err;
 
 	fd = backing_open(inode, fi->flags);
@@ -308,6 +482,19 @@ static int open_existing(struct fs_ctx *fs, struct fs_inode *inode,
 		pthread_rwlock_unlock(&inode->data_lock);
 		if (err == EBADMSG)
 			err = EIO;
+		/* The kernel leaves O_TRUNC to us (atomic O_TRUNC) and so does
+		 * not clear set-id bits as a truncate by anyone but root
+		 * does; we truncate as root, so clear them here. */
+		if (err == 0 && fuse_req_ctx(req)->uid != 0 &&
+		    fstat(fd, &st) == 0 &&
+		    ((st.st_mode & S_ISUID) ||
+		     (st.st_mode & (S_ISGID | S_IXGRP)) ==
+			     (S_ISGID | S_IXGRP)))
+			fchmod(fd, st.st_mode & 07777 &
+					   ~(mode_t)(S_ISUID |
+						     ((st.st_mode & S_IXGRP)
+							      ? S_ISGID
+							      : 0)));
 		if (err) {
 			data_detach(inode);
 			free(handle_of(fi));
@@ -327,7 +514,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, inode->type == S_IFDIR ? EISDIR : EINVAL);
 		return;
 	}
-	err = open_existing(fs_of(req), inode, fi);
+	err = open_existing(req, inode, fi);
 	if (err)
 		fuse_reply_err(req, err);
 	else
@@ -359,15 +546,19 @@ static int own_new(fuse_req_t req, int parent_fd, int fd, const char *name)
  * appears: an O_TMPFILE file, header written, owned, then linked. A crash
  * never leaves a named file without a header. */
 static int create_backing(fuse_req_t req, struct fs_inode *parent,
-			  const char *name, mode_t mode, int flags,
+			  const struct fs_name *n, mode_t mode, int flags,
 			  struct cmk_xts **xts, char *version, bool *created)
 {
 	struct fs_ctx *fs = fs_of(req);
 	struct cmk_err cerr = { 0 };
+	const char *name = n->entry;
 	char path[64];
 	int fd, err;
 
 	*created = false;
+	err = name_side_write(parent, n);
+	if (err)
+		return -err;
 	fd = openat(parent->fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC,
 		    mode & 07777);
 	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
@@ -424,17 +615,21 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	char version[CMK_VERSION_MAX + 1] = "";
 	struct cmk_xts *xts = NULL;
 	bool created = false;
+	struct fs_name n;
 	int fd, err;
 
 	if (reserved_name(fs, parent, name)) {
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	fd = create_backing(req, dir, name, mode, fi->flags, &xts, version,
+	err = name_of(fs, dir, name, &n);
+	if (err)
+		goto fail;
+	fd = create_backing(req, dir, &n, mode, fi->flags, &xts, version,
 			    &created);
 	if (fd == -EEXIST && !(fi->flags & O_EXCL)) {
 		/* Someone else created it first: open the existing file. */
-		err = do_lookup(req, parent, name, &e);
+		err = lookup_entry(req, parent, n.entry, &e);
 		if (err)
 			goto fail;
 		inode = inode_of(req, e.ino);
@@ -443,7 +638,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 			err = EISDIR;
 			goto fail;
 		}
-		err = open_existing(fs, inode, fi);
+		err = open_existing(req, inode, fi);
 		if (err) {
 			fs_inode_unref(fs, inode, 1);
 			goto fail;
@@ -455,7 +650,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		err = -fd;
 		goto fail;
 	}
-	err = do_lookup(req, parent, name, &e);
+	err = lookup_entry(req, parent, n.entry, &e);
 	if (err) {
 		cmk_xts_free(xts);
 		close(fd);
@@ -735,34 +930,53 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 
 /* --- namespace ----------------------------------------------------------------- */
 static void reply_new_entry(fuse_req_t req, fuse_ino_t parent,
-			    const char *name, int err)
+			    const struct fs_name *n, int err)
 {
 	struct fuse_entry_param e;
 
 	if (!err)
-		err = do_lookup(req, parent, name, &e);
+		err = lookup_entry(req, parent, n->entry, &e);
 	if (err)
 		fuse_reply_err(req, err);
 	else
 		fuse_reply_entry(req, &e);
 }
 
+/* The backing entry for a new name in parent, its side file written:
+ * 0 or a positive errno (EPERM for our own names). */
+static int new_name(fuse_req_t req, fuse_ino_t parent, const char *name,
+		    struct fs_name *n)
+{
+	struct fs_ctx *fs = fs_of(req);
+	struct fs_inode *dir = inode_of(req, parent);
+	int err;
+
+	if (reserved_name(fs, parent, name))
+		return EPERM;
+	err = name_of(fs, dir, name, n);
+	if (!err)
+		err = name_side_write(dir, n);
+	return err;
+}
+
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode, dev_t rdev)
 {
 	struct fs_inode *dir = inode_of(req, parent);
-	int err = 0;
+	struct fs_name n;
+	int err;
 
-	if (reserved_name(fs_of(req), parent, name)) {
-		fuse_reply_err(req, EPERM);
+	err = new_name(req, parent, name, &n);
+	if (err) {
+		fuse_reply_err(req, err);
 		return;
 	}
 	if (S_ISREG(mode)) {
 		/* A regular file needs a header: create and close it. */
 		struct cmk_xts *xts = NULL;
 		bool created;
-		int fd = create_backing(req, dir, name, mode, O_EXCL, &xts,
-					NULL, &created);
+		int fd = create_backing(req, dir, &n, mode, O_EXCL, &xts, NULL,
+					&created);
 
 		if (fd < 0) {
 			err = -fd;
@@ -770,42 +984,99 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
 			cmk_xts_free(xts);
 			close(fd);
 		}
-	} else if (mknodat(dir->fd, name, mode, rdev)) {
+	} else if (mknodat(dir->fd, n.entry, mode, rdev)) {
 		err = errno;
-	} else if ((err = own_new(req, dir->fd, -1, name))) {
-		unlinkat(dir->fd, name, 0);
+	} else if ((err = own_new(req, dir->fd, -1, n.entry))) {
+		unlinkat(dir->fd, n.entry, 0);
 	}
-	reply_new_entry(req, parent, name, err);
+	reply_new_entry(req, parent, &n, err);
+}
+
+/* mkdir of an encrypted-names volume: under a temporary name of ours
+ * first, with its directory id inside, then renamed into place, so that
+ * no visible directory ever lacks an id. */
+static int mkdir_with_id(fuse_req_t req, struct fs_inode *dir,
+			 const char *entry, mode_t mode)
+{
+	uint8_t dirid[CMK_DIRID_LEN], rnd[8];
+	char tmp[64];
+	int sub, err = 0;
+
+	cmk_random(rnd, sizeof(rnd));
+	snprintf(tmp, sizeof(tmp), "cmkfs.tmp.%02x%02x%02x%02x%02x%02x%02x%02x",
+		 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6],
+		 rnd[7]);
+	if (mkdirat(dir->fd, tmp, mode))
+		return errno;
+	sub = openat(dir->fd, tmp, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+					   O_CLOEXEC);
+	if (sub < 0)
+		err = errno;
+	else
+		err = -cmk_volume_new_dirid(sub, dirid);
+	if (!err)
+		err = own_new(req, dir->fd, -1, tmp);
+	/* chown cleared nothing on a directory; the mode is as asked. */
+	if (!err && renameat2(dir->fd, tmp, dir->fd, entry, RENAME_NOREPLACE))
+		err = errno;
+	if (err) {
+		if (sub >= 0)
+			unlinkat(sub, CMK_DIRID_FILE, 0);
+		unlinkat(dir->fd, tmp, AT_REMOVEDIR);
+	}
+	if (sub >= 0)
+		close(sub);
+	return err;
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 		     mode_t mode)
 {
 	struct fs_inode *dir = inode_of(req, parent);
-	int err = 0;
+	struct fs_name n;
+	int err;
 
-	if (reserved_name(fs_of(req), parent, name))
-		err = EPERM;
-	else if (mkdirat(dir->fd, name, mode))
+	err = new_name(req, parent, name, &n);
+	if (err)
+		;
+	else if (fs_of(req)->vol->names)
+		err = mkdir_with_id(req, dir, n.entry, mode);
+	else if (mkdirat(dir->fd, n.entry, mode))
 		err = errno;
-	else if ((err = own_new(req, dir->fd, -1, name)))
-		unlinkat(dir->fd, name, AT_REMOVEDIR);
-	reply_new_entry(req, parent, name, err);
+	else if ((err = own_new(req, dir->fd, -1, n.entry)))
+		unlinkat(dir->fd, n.entry, AT_REMOVEDIR);
+	reply_new_entry(req, parent, &n, err);
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 		       const char *name)
 {
+	struct fs_ctx *fs = fs_of(req);
 	struct fs_inode *dir = inode_of(req, parent);
-	int err = 0;
+	char enc[CMK_SYMLINK_ENC_MAX + 1];
+	const char *target = link;
+	struct fs_name n;
+	int err;
 
-	if (reserved_name(fs_of(req), parent, name))
-		err = EPERM;
-	else if (symlinkat(link, dir->fd, name))
+	err = new_name(req, parent, name, &n);
+	if (!err && fs->vol->names) {
+		/* Longer targets would not fit the backing file system's
+		 * PATH_MAX once encrypted. */
+		int len = cmk_symlink_encrypt(fs->vol->names, link,
+					      strlen(link), NULL, enc,
+					      sizeof(enc));
+
+		if (len < 0)
+			err = -len;
+		target = enc;
+	}
+	if (err)
+		;
+	else if (symlinkat(target, dir->fd, n.entry))
 		err = errno;
-	else if ((err = own_new(req, dir->fd, -1, name)))
-		unlinkat(dir->fd, name, 0);
-	reply_new_entry(req, parent, name, err);
+	else if ((err = own_new(req, dir->fd, -1, n.entry)))
+		unlinkat(dir->fd, n.entry, 0);
+	reply_new_entry(req, parent, &n, err);
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent,
@@ -813,34 +1084,112 @@ static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t parent,
 {
 	struct fs_inode *inode = inode_of(req, ino);
 	char path[64];
-	int err = 0;
+	struct fs_name n;
+	int err;
 
-	if (reserved_name(fs_of(req), parent, name)) {
-		fuse_reply_err(req, EPERM);
+	err = new_name(req, parent, name, &n);
+	if (err) {
+		fuse_reply_err(req, err);
 		return;
 	}
 	proc_path(path, sizeof(path), inode->fd);
-	if (linkat(AT_FDCWD, path, inode_of(req, parent)->fd, name,
+	if (linkat(AT_FDCWD, path, inode_of(req, parent)->fd, n.entry,
 		   AT_SYMLINK_FOLLOW))
 		err = errno;
-	reply_new_entry(req, parent, name, err);
+	reply_new_entry(req, parent, &n, err);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	int err = reserved_name(fs_of(req), parent, name) ? ENOENT : 0;
+	struct fs_ctx *fs = fs_of(req);
+	struct fs_inode *dir = inode_of(req, parent);
+	struct fs_name n;
+	int err = reserved_name(fs, parent, name) ? ENOENT : 0;
 
-	if (!err && unlinkat(inode_of(req, parent)->fd, name, 0))
+	if (!err)
+		err = name_of(fs, dir, name, &n);
+	if (!err && unlinkat(dir->fd, n.entry, 0))
 		err = errno;
+	if (!err)
+		name_side_drop(dir, &n);
 	fuse_reply_err(req, err);
+}
+
+/* Removes a backing directory that holds, apart from our own files (its
+ * id, stray side files), nothing: those go first, and the id comes back
+ * if the directory turns out not to be empty after all. */
+static int rmdir_with_id(struct fs_inode *dir, const char *entry)
+{
+	uint8_t dirid[CMK_DIRID_LEN];
+	bool have_id = false;
+	struct dirent *de;
+	int fd, sub, err = 0;
+	DIR *dp;
+
+	fd = openat(dir->fd, entry,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	sub = dup(fd);
+	dp = sub >= 0 ? fdopendir(sub) : NULL;
+	if (!dp) {
+		err = errno;
+		if (sub >= 0)
+			close(sub);
+		close(fd);
+		return err;
+	}
+	while (!err && (de = readdir(dp)))
+		if (!is_dot(de->d_name) && !cmk_name_is_special(de->d_name))
+			err = ENOTEMPTY;
+	if (!err) {
+		have_id = cmk_volume_read_dirid(fd, dirid) == 0;
+		rewinddir(dp);
+		while ((de = readdir(dp)))
+			if (!is_dot(de->d_name) &&
+			    cmk_name_is_special(de->d_name))
+				unlinkat(fd, de->d_name, 0);
+		if (unlinkat(dir->fd, entry, AT_REMOVEDIR)) {
+			err = errno;
+			/* Someone got in first: the directory keeps its id. */
+			if (have_id) {
+				int id_fd = openat(fd, CMK_DIRID_FILE,
+						   O_WRONLY | O_CREAT |
+							   O_EXCL | O_CLOEXEC,
+						   0444);
+
+				if (id_fd >= 0) {
+					if (write(id_fd, dirid,
+						  sizeof(dirid)) !=
+					    (ssize_t)sizeof(dirid))
+						err = EIO;
+					close(id_fd);
+				}
+			}
+		}
+	}
+	closedir(dp);
+	close(fd);
+	return err;
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	int err = reserved_name(fs_of(req), parent, name) ? ENOENT : 0;
+	struct fs_ctx *fs = fs_of(req);
+	struct fs_inode *dir = inode_of(req, parent);
+	struct fs_name n;
+	int err = reserved_name(fs, parent, name) ? ENOENT : 0;
 
-	if (!err && unlinkat(inode_of(req, parent)->fd, name, AT_REMOVEDIR))
+	if (!err)
+		err = name_of(fs, dir, name, &n);
+	if (err)
+		;
+	else if (fs->vol->names)
+		err = rmdir_with_id(dir, n.entry);
+	else if (unlinkat(dir->fd, n.entry, AT_REMOVEDIR))
 		err = errno;
+	if (!err)
+		name_side_drop(dir, &n);
 	fuse_reply_err(req, err);
 }
 
@@ -849,21 +1198,36 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		      unsigned int flags)
 {
 	struct fs_ctx *fs = fs_of(req);
+	struct fs_inode *from = inode_of(req, parent);
+	struct fs_inode *to = inode_of(req, newparent);
+	struct fs_name a, b;
 	int err = 0;
 
 	if (reserved_name(fs, parent, name) ||
 	    reserved_name(fs, newparent, newname))
 		err = EPERM;
-	else if (renameat2(inode_of(req, parent)->fd, name,
-			   inode_of(req, newparent)->fd, newname, flags))
+	if (!err)
+		err = name_of(fs, from, name, &a);
+	if (!err)
+		err = name_of(fs, to, newname, &b);
+	/* The new name's side file first; the old one's last, unless the
+	 * old name still stands (an exchange) or is the same entry. */
+	if (!err)
+		err = name_side_write(to, &b);
+	if (!err && renameat2(from->fd, a.entry, to->fd, b.entry, flags))
 		err = errno;
+	if (!err && !(flags & RENAME_EXCHANGE) &&
+	    !(from == to && strcmp(a.entry, b.entry) == 0))
+		name_side_drop(from, &a);
 	fuse_reply_err(req, err);
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
-	char buf[PATH_MAX + 1];
+	struct fs_ctx *fs = fs_of(req);
+	char buf[PATH_MAX + 1], plain[CMK_SYMLINK_PLAIN_MAX + 1];
 	ssize_t n = readlinkat(inode_of(req, ino)->fd, "", buf, sizeof(buf));
+	int len;
 
 	if (n < 0) {
 		fuse_reply_err(req, errno);
@@ -874,7 +1238,23 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 		return;
 	}
 	buf[n] = '\0';
-	fuse_reply_readlink(req, buf);
+	if (!fs->vol->names) {
+		fuse_reply_readlink(req, buf);
+		return;
+	}
+	len = cmk_symlink_decrypt(fs->vol->names, buf, (size_t)n, plain,
+				  sizeof(plain));
+	if (len < 0) {
+		char where[PATH_MAX];
+
+		backing_name(inode_of(req, ino), where, sizeof(where));
+		cmk_log(LOG_ERR, "%s: the symlink's target is not one of this "
+				 "volume's (tampered or foreign)",
+			where);
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	fuse_reply_readlink(req, plain);
 }
 
 /* --- directories ------------------------------------------------------------- */
@@ -908,12 +1288,6 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	fuse_reply_open(req, fi);
 }
 
-static bool is_dot(const char *name)
-{
-	return name[0] == '.' &&
-	       (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
-}
-
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		       off_t offset, struct fuse_file_info *fi, bool plus)
 {
@@ -935,9 +1309,10 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		d->offset = offset;
 	}
 	for (;;) {
+		char plain[CMK_NAME_PLAIN_MAX + 1];
 		fuse_ino_t entry_ino = 0;
+		const char *name, *entry;
 		size_t entsize;
-		const char *name;
 		off_t next;
 
 		if (!d->entry) {
@@ -950,11 +1325,17 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		}
 		next = d->entry->d_off;
 		name = d->entry->d_name;
-		if (reserved_name(fs, ino, name)) {
+		if (reserved_name(fs, ino, name) ||
+		    (fs->vol->names && !is_dot(name) &&
+		     !name_from_backing(fs, inode_of(req, ino),
+					dirfd(d->dp), name, plain))) {
 			d->entry = NULL;
 			d->offset = next;
 			continue;
 		}
+		entry = name;
+		if (fs->vol->names && !is_dot(name))
+			name = plain;
 		if (plus) {
 			struct fuse_entry_param e;
 
@@ -963,7 +1344,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 				e.attr.st_ino = d->entry->d_ino;
 				e.attr.st_mode = (mode_t)d->entry->d_type << 12;
 			} else {
-				err = do_lookup(req, ino, name, &e);
+				err = lookup_entry(req, ino, entry, &e);
 				if (err == ENOENT) { /* gone meanwhile */
 					err = 0;
 					d->entry = NULL;

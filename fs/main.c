@@ -32,12 +32,17 @@ static void usage(FILE *out)
 		"usage: cmkfs COMMAND [OPTIONS] ...\n"
 		"\n"
 		"Commands:\n"
-		"  init -c CONF CIPHERDIR          create a volume in an empty directory\n"
+		"  init [--plaintext-names] -c CONF CIPHERDIR\n"
+		"                                  create a volume in an empty directory\n"
+		"                                  (file names encrypted unless asked)\n"
 		"  mount [-f] [-o OPTS] -c CONF CIPHERDIR MOUNTPOINT\n"
 		"                                  mount a volume (returns once it is up)\n"
 		"  CIPHERDIR MOUNTPOINT -o config=CONF[,OPTS]\n"
 		"                                  the same, as mount.fuse3 and fstab call it\n"
-		"  info -c CONF BACKINGFILE...     show a backing file's header (no key material)\n"
+		"  info -c CONF FILE...            show a backing file's header (no key material);\n"
+		"                                  FILE may also be CIPHERDIR/PLAINPATH\n"
+		"  path -c CONF CIPHERDIR PLAINPATH\n"
+		"                                  the backing path of a path in the volume\n"
 		"  key create -c CONF              create the local keystore with version 1\n"
 		"  key rotate -c CONF              add a new CMK version (used for new files)\n"
 		"  key list -c CONF                list the CMK versions\n"
@@ -118,6 +123,7 @@ struct cmd_args {
 	const char *conf_path;
 	unsigned int jobs; /* -j: rewrap and status threads */
 	bool json;	   /* --json */
+	bool plaintext_names; /* init --plaintext-names */
 	int argc;	   /* positional arguments */
 	char **argv;
 };
@@ -143,6 +149,7 @@ static int parse_args(int argc, char **argv, struct cmd_args *args)
 		{ "config", required_argument, NULL, 'c' },
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "json", no_argument, NULL, 'J' },
+		{ "plaintext-names", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -153,6 +160,7 @@ static int parse_args(int argc, char **argv, struct cmd_args *args)
 	/* Header I/O waits on the disk: more threads than CPUs help. */
 	args->jobs = cpus > 0 && cpus < 16 ? 4 * (unsigned int)cpus : 64;
 	args->json = false;
+	args->plaintext_names = false;
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "+c:j:h", longopts, NULL)) !=
 	       -1) {
@@ -168,6 +176,9 @@ static int parse_args(int argc, char **argv, struct cmd_args *args)
 			break;
 		case 'J':
 			args->json = true;
+			break;
+		case 'P':
+			args->plaintext_names = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -195,6 +206,8 @@ static int parse_args(int argc, char **argv, struct cmd_args *args)
 				}
 			} else if (strcmp(pos[i], "--json") == 0) {
 				args->json = true;
+			} else if (strcmp(pos[i], "--plaintext-names") == 0) {
+				args->plaintext_names = true;
 			} else if (pos[i][0] == '-' && pos[i][1]) {
 				fprintf(stderr, "cmkfs: unknown option %s\n",
 					pos[i]);
@@ -231,7 +244,8 @@ static int cmd_init(struct cmd_args *args)
 	}
 	if (load_conf(args->conf_path, &conf))
 		return CMK_EXIT_CONFIG;
-	ret = cmk_volume_init(&conf, args->argv[0], version, &err);
+	ret = cmk_volume_init(&conf, args->argv[0], !args->plaintext_names,
+			      version, &err);
 	if (ret)
 		return fail(&err, exit_for(ret));
 	printf("cmkfs: created a volume in %s with key version %s\n",
@@ -326,6 +340,66 @@ static int info_one(const char *path, struct cmk_keyring *kr)
 	return CMK_EXIT_OK;
 }
 
+/* The volume a plaintext path points into: the nearest directory above
+ * path that holds a volume descriptor. Splits path into that directory
+ * (cipherdir) and the rest (plain). false when there is none. */
+static bool split_plain_path(const char *path, char *cipherdir, size_t size,
+			     const char **plain)
+{
+	char probe[PATH_MAX];
+	size_t len = strlen(path);
+
+	if (len >= sizeof(probe) || len >= size)
+		return false;
+	memcpy(cipherdir, path, len + 1);
+	while (len > 0) {
+		char *slash = strrchr(cipherdir, '/');
+
+		if (!slash)
+			return false;
+		*slash = '\0';
+		len = (size_t)(slash - cipherdir);
+		snprintf(probe, sizeof(probe), "%s/%s",
+			 len ? cipherdir : "", CMK_VOLUME_FILE);
+		if (access(probe, F_OK) == 0) {
+			if (!len)
+				snprintf(cipherdir, size, "/");
+			*plain = path + len + 1;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* `cmkfs path -c CONF CIPHERDIR PLAINPATH`. */
+static int cmd_path(struct cmd_args *args)
+{
+	struct cmk_volume *vol = NULL;
+	struct cmk_err err = { 0 };
+	struct cmk_conf conf;
+	char out[PATH_MAX];
+	int ret;
+
+	if (args->argc != 2) {
+		fprintf(stderr, "usage: cmkfs path -c CONF CIPHERDIR "
+				"PLAINPATH\n");
+		return CMK_EXIT_USAGE;
+	}
+	if (load_conf(args->conf_path, &conf))
+		return CMK_EXIT_CONFIG;
+	ret = cmk_volume_open(&conf, args->argv[0], &vol, &err);
+	if (ret == 0)
+		ret = cmk_volume_backing_path(vol, args->argv[1], out,
+					      sizeof(out), &err);
+	cmk_volume_close(vol);
+	if (ret == -EINVAL || ret == -ENAMETOOLONG)
+		return fail(&err, CMK_EXIT_USAGE);
+	if (ret)
+		return fail(&err, exit_for_volume_cmd(ret));
+	printf("%s/%s\n", args->argv[0], out);
+	return CMK_EXIT_OK;
+}
+
 static int cmd_info(struct cmd_args *args)
 {
 	struct cmk_keyring *kr = NULL;
@@ -349,8 +423,35 @@ static int cmd_info(struct cmd_args *args)
 		kr = NULL;
 	}
 	for (int i = 0; i < args->argc; i++) {
-		int rc = info_one(args->argv[i], kr);
+		char cipherdir[PATH_MAX], backing[PATH_MAX], rel[PATH_MAX];
+		const char *path = args->argv[i], *plain = NULL;
+		struct cmk_volume *vol = NULL;
+		int rc;
 
+		/* Not a backing file: a plaintext path into a volume. */
+		if (access(path, F_OK) != 0 &&
+		    split_plain_path(path, cipherdir, sizeof(cipherdir),
+				     &plain)) {
+			rc = cmk_volume_open(&conf, cipherdir, &vol, &err);
+			if (rc == 0)
+				rc = cmk_volume_backing_path(vol, plain, rel,
+							     sizeof(rel), &err);
+			cmk_volume_close(vol);
+			if (rc) {
+				status = fail(&err, exit_for_volume_cmd(rc));
+				continue;
+			}
+			if (snprintf(backing, sizeof(backing), "%s/%s",
+				     cipherdir, rel) >= (int)sizeof(backing)) {
+				fprintf(stderr, "cmkfs: %s: path too long\n",
+					path);
+				status = CMK_EXIT_USAGE;
+				continue;
+			}
+			printf("%s is %s\n", path, backing);
+			path = backing;
+		}
+		rc = info_one(path, kr);
 		if (rc != CMK_EXIT_OK)
 			status = rc;
 	}
@@ -509,6 +610,8 @@ int main(int argc, char **argv)
 		return cmd_info(&args);
 	if (!strcmp(cmd, "key"))
 		return cmd_key(&args);
+	if (!strcmp(cmd, "path"))
+		return cmd_path(&args);
 	if (!strcmp(cmd, "rewrap") || !strcmp(cmd, "status")) {
 		struct cmk_conf conf;
 

@@ -145,13 +145,53 @@ static int dir_is_empty(int dir_fd, const char *path, struct cmk_err *err)
 	return ret;
 }
 
-int cmk_volume_init(const struct cmk_conf *conf, const char *cipherdir,
-		    char version_out[CMK_VERSION_MAX + 1], struct cmk_err *err)
+int cmk_volume_new_dirid(int dir_fd, uint8_t dirid[CMK_DIRID_LEN])
 {
+	int fd, ret = 0;
+
+	cmk_random(dirid, CMK_DIRID_LEN);
+	fd = openat(dir_fd, CMK_DIRID_FILE,
+		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0444);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, dirid, CMK_DIRID_LEN) != CMK_DIRID_LEN)
+		ret = -EIO;
+	if (close(fd) != 0 && ret == 0)
+		ret = -errno;
+	if (ret)
+		unlinkat(dir_fd, CMK_DIRID_FILE, 0);
+	return ret;
+}
+
+int cmk_volume_read_dirid(int dir_fd, uint8_t dirid[CMK_DIRID_LEN])
+{
+	uint8_t buf[CMK_DIRID_LEN + 1];
+	size_t got = 0;
+	int fd, ret;
+
+	fd = openat(dir_fd, CMK_DIRID_FILE,
+		    O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	ret = pread_exact(fd, buf, sizeof(buf), 0, &got);
+	close(fd);
+	if (ret)
+		return ret;
+	if (got != CMK_DIRID_LEN)
+		return -EBADMSG;
+	memcpy(dirid, buf, CMK_DIRID_LEN);
+	return 0;
+}
+
+int cmk_volume_init(const struct cmk_conf *conf, const char *cipherdir,
+		    bool enc_names, char version_out[CMK_VERSION_MAX + 1],
+		    struct cmk_err *err)
+{
+	uint8_t dirid[CMK_DIRID_LEN];
 	struct cmk_volume_info vi;
 	uint8_t buf[CMK_VOLUME_SIZE];
 	struct cmk_kms *kms = NULL;
-	uint8_t *cmk = NULL;
+	uint8_t *keys = NULL, *cmk, *name_key;
 	int dir_fd = -1;
 	int ret;
 
@@ -168,25 +208,45 @@ int cmk_volume_init(const struct cmk_conf *conf, const char *cipherdir,
 	ret = cmk_kms_open(conf, &kms, err);
 	if (ret)
 		goto out;
-	cmk = cmk_secure_alloc(CMK_KEY_LEN);
-	if (!cmk) {
+	keys = cmk_secure_alloc(2 * CMK_KEY_LEN);
+	if (!keys) {
 		ret = cmk_err_set(err, -ENOMEM, "out of locked memory");
 		goto out;
 	}
+	cmk = keys;
+	name_key = keys + CMK_KEY_LEN;
 	ret = cmk_kms_fetch(kms, NULL, cmk, version_out, err);
 	if (ret)
 		goto out;
 	cmk_volume_info_new(&vi, cmk_kms_key_name(kms), version_out);
-	ret = cmk_volume_encode(buf, &vi, cmk);
+	if (enc_names) {
+		vi.flags |= CMK_VOLUME_FLAG_ENC_NAMES;
+		cmk_random(name_key, CMK_KEY_LEN);
+	}
+	ret = cmk_volume_create(buf, &vi, cmk, enc_names ? name_key : NULL);
 	if (ret) {
 		cmk_err_set(err, ret, "cannot encode the volume descriptor "
 				      "(key name '%s')",
 			    cmk_kms_key_name(kms));
 		goto out;
 	}
+	/* The root's directory id before the descriptor: a volume never
+	 * exists without it. */
+	if (enc_names) {
+		ret = cmk_volume_new_dirid(dir_fd, dirid);
+		if (ret == 0 && fsync(dir_fd) != 0)
+			ret = -errno;
+		if (ret) {
+			cmk_err_set(err, ret, "%s/%s: %s", cipherdir,
+				    CMK_DIRID_FILE, strerror(-ret));
+			goto out;
+		}
+	}
 	ret = write_descriptor(dir_fd, cipherdir, buf, err);
+	if (ret && enc_names)
+		unlinkat(dir_fd, CMK_DIRID_FILE, 0);
 out:
-	cmk_secure_free(cmk, CMK_KEY_LEN);
+	cmk_secure_free(keys, 2 * CMK_KEY_LEN);
 	cmk_kms_close(kms);
 	if (dir_fd >= 0)
 		close(dir_fd);
@@ -267,6 +327,60 @@ fail:
 	return ret;
 }
 
+static int volume_fetch_missing(struct cmk_volume *vol, const char *version,
+				struct cmk_err *err);
+
+/* The CMK of version into cmk: from the keyring, else fetched on demand. */
+static int volume_cmk(struct cmk_volume *vol, const char *version,
+		      uint8_t *cmk, struct cmk_err *err)
+{
+	int ret;
+
+	if (cmk_keyring_get(vol->keyring, version, cmk) == 0)
+		return 0;
+	ret = volume_fetch_missing(vol, version, err);
+	if (ret == 0 && cmk_keyring_get(vol->keyring, version, cmk) != 0)
+		ret = cmk_err_set(err, -ENOKEY, "CMK version %s went away",
+				  version);
+	return ret;
+}
+
+/* Unwraps the name key from the descriptor's active name slot and sets up
+ * the name cipher. */
+static int open_names(struct cmk_volume *vol, struct cmk_err *err)
+{
+	const char *version =
+		vol->info.name_slots[vol->info.name_active].cmk_version;
+	uint8_t *keys = cmk_secure_alloc(2 * CMK_KEY_LEN);
+	int ret;
+
+	if (!keys)
+		return cmk_err_set(err, -ENOMEM, "out of locked memory");
+	ret = volume_cmk(vol, version, keys, err);
+	if (ret) {
+		cmk_err_prefix(err, "%s: the name key is wrapped with CMK "
+				    "version %s: ",
+			       vol->path, version);
+		goto out;
+	}
+	ret = cmk_volume_open_name_slot(vol->descriptor, vol->info.name_active,
+					keys, keys + CMK_KEY_LEN);
+	if (ret) {
+		cmk_err_set(err, ret, "%s/%s: the name key does not unwrap "
+				      "with CMK version %s",
+			    vol->path, CMK_VOLUME_FILE, version);
+		goto out;
+	}
+	ret = cmk_names_new(keys + CMK_KEY_LEN, vol->info.volume_id,
+			    &vol->names);
+	if (ret)
+		cmk_err_set(err, ret, "cannot set up the name cipher "
+				      "(AES-256-SIV)");
+out:
+	cmk_secure_free(keys, 2 * CMK_KEY_LEN);
+	return ret;
+}
+
 int cmk_volume_open(const struct cmk_conf *conf, const char *cipherdir,
 		    struct cmk_volume **out, struct cmk_err *err)
 {
@@ -307,6 +421,11 @@ int cmk_volume_open(const struct cmk_conf *conf, const char *cipherdir,
 		cmk_err_set(err, ret, "cannot check the volume descriptor");
 	if (ret)
 		goto fail;
+	if (vol->info.flags & CMK_VOLUME_FLAG_ENC_NAMES) {
+		ret = open_names(vol, err);
+		if (ret)
+			goto fail;
+	}
 	cmk_secure_free(cmk, CMK_KEY_LEN);
 	*out = vol;
 	return 0;
@@ -322,6 +441,7 @@ void cmk_volume_close(struct cmk_volume *vol)
 		return;
 	if (vol->dir_fd > 0)
 		close(vol->dir_fd);
+	cmk_names_free(vol->names);
 	cmk_keyring_free(vol->keyring);
 	cmk_kms_close(vol->kms);
 	pthread_mutex_destroy(&vol->fetch_lock);
@@ -510,6 +630,99 @@ int cmk_volume_open_file(struct cmk_volume *vol, int fd, struct cmk_xts **xts,
 	return ret;
 }
 
+int cmk_volume_backing_path(struct cmk_volume *vol, const char *plain,
+			    char *out, size_t size, struct cmk_err *err)
+{
+	struct cmk_backing_name bn;
+	uint8_t dirid[CMK_DIRID_LEN];
+	char part[CMK_NAME_PLAIN_MAX + 1];
+	const char *p = plain, *end;
+	size_t off = 0, len;
+	int dir_fd, next, ret = 0;
+
+	out[0] = '\0';
+	dir_fd = fcntl(vol->dir_fd, F_DUPFD_CLOEXEC, 0);
+	if (dir_fd < 0)
+		return cmk_err_set(err, -errno, "%s: %s", vol->path,
+				   strerror(errno));
+	while (*p) {
+		while (*p == '/')
+			p++;
+		end = p + strcspn(p, "/");
+		len = (size_t)(end - p);
+		if (len == 0)
+			break;
+		if (len == 1 && *p == '.') {
+			p = end;
+			continue;
+		}
+		if (len == 2 && p[0] == '.' && p[1] == '.') {
+			ret = cmk_err_set(err, -EINVAL, "%s: '..' is not "
+							"allowed",
+					  plain);
+			break;
+		}
+		if (len > CMK_NAME_PLAIN_MAX) {
+			ret = cmk_err_set(err, -ENAMETOOLONG, "%s: a name "
+							      "longer than "
+							      "255 bytes",
+					  plain);
+			break;
+		}
+		memcpy(part, p, len);
+		part[len] = '\0';
+		if (vol->names) {
+			ret = cmk_volume_read_dirid(dir_fd, dirid);
+			if (ret) {
+				cmk_err_set(err, ret == -ENOENT ? -EBADMSG : ret,
+					    "%s: a directory on the way has no "
+					    "usable %s",
+					    plain, CMK_DIRID_FILE);
+				ret = err->code;
+				break;
+			}
+			ret = cmk_name_to_backing(vol->names, dirid, part, len,
+						  &bn);
+			if (ret) {
+				cmk_err_set(err, ret, "%s: not a valid name: "
+						      "'%s'",
+					    plain, part);
+				break;
+			}
+		} else {
+			snprintf(bn.name, sizeof(bn.name), "%s", part);
+		}
+		if (off + strlen(bn.name) + 2 > size) {
+			ret = cmk_err_set(err, -ENAMETOOLONG,
+					  "%s: the backing path is too long",
+					  plain);
+			break;
+		}
+		off += (size_t)snprintf(out + off, size - off, "%s%s",
+					off ? "/" : "", bn.name);
+		p = end;
+		while (*p == '/')
+			p++;
+		if (!*p)
+			break;
+		next = openat(dir_fd, bn.name,
+			      O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0) {
+			ret = cmk_err_set(err, -errno, "%s: '%s' is not a "
+						       "directory of the "
+						       "volume: %s",
+					  plain, part, strerror(errno));
+			break;
+		}
+		close(dir_fd);
+		dir_fd = next;
+	}
+	close(dir_fd);
+	if (ret == 0 && off == 0)
+		snprintf(out, size, ".");
+	return ret;
+}
+
 int cmk_volume_file_version(struct cmk_volume *vol, int fd,
 			    char version[CMK_VERSION_MAX + 1],
 			    struct cmk_err *err)
@@ -586,21 +799,52 @@ out:
 int cmk_volume_remac(struct cmk_volume *vol, struct cmk_err *err)
 {
 	struct cmk_volume_info vi = vol->info;
+	bool names = vi.flags & CMK_VOLUME_FLAG_ENC_NAMES;
 	uint8_t buf[CMK_VOLUME_SIZE];
-	uint8_t *cmk = cmk_secure_alloc(CMK_KEY_LEN);
-	int dir_fd = -1, ret;
+	uint8_t *keys = cmk_secure_alloc(3 * CMK_KEY_LEN);
+	uint8_t *cmk = keys, *old_cmk = keys + CMK_KEY_LEN;
+	uint8_t *name_key = keys + 2 * CMK_KEY_LEN;
+	const char *name_version = NULL;
+	int dir_fd = -1, ret, slot;
+	uint64_t seq;
 
-	if (!cmk)
+	if (!keys)
 		return cmk_err_set(err, -ENOMEM, "out of locked memory");
 	if (cmk_keyring_get_newest(vol->keyring, vi.mac_version, cmk) != 0) {
 		ret = cmk_err_set(err, -EACCES, "no enabled CMK version is held");
 		goto out;
 	}
-	if (strcmp(vi.mac_version, vol->info.mac_version) == 0) {
+	if (names)
+		name_version = vi.name_slots[vi.name_active].cmk_version;
+	if (strcmp(vi.mac_version, vol->info.mac_version) == 0 &&
+	    (!names || strcmp(name_version, vi.mac_version) == 0)) {
 		ret = 0;
 		goto out;
 	}
-	ret = cmk_volume_encode(buf, &vi, cmk);
+	/* From the descriptor as read: the name slots stay as they are
+	 * unless the name key moves to the new version. */
+	memcpy(buf, vol->descriptor, CMK_VOLUME_SIZE);
+	ret = cmk_volume_encode_fields(buf, &vi);
+	if (ret == 0 && names && strcmp(name_version, vi.mac_version) != 0) {
+		ret = volume_cmk(vol, name_version, old_cmk, err);
+		if (ret == 0)
+			ret = cmk_volume_open_name_slot(vol->descriptor,
+							vi.name_active,
+							old_cmk, name_key);
+		cmk_volume_next_name_slot(&vi, &slot, &seq);
+		if (ret == 0)
+			ret = cmk_volume_seal_name_slot(buf, slot, seq,
+							vi.mac_version, cmk,
+							name_key, NULL);
+		if (ret) {
+			if (!err->msg[0])
+				cmk_err_set(err, ret, "cannot re-wrap the name "
+						      "key");
+			goto out;
+		}
+	}
+	if (ret == 0)
+		ret = cmk_volume_mac(buf, cmk);
 	if (ret) {
 		cmk_err_set(err, ret, "cannot encode the volume descriptor");
 		goto out;
@@ -613,12 +857,14 @@ int cmk_volume_remac(struct cmk_volume *vol, struct cmk_err *err)
 		goto out;
 	}
 	ret = write_descriptor(dir_fd, vol->path, buf, err);
-	if (ret == 0)
-		vol->info = vi;
+	if (ret == 0) {
+		memcpy(vol->descriptor, buf, CMK_VOLUME_SIZE);
+		cmk_volume_parse(buf, CMK_VOLUME_SIZE, &vol->info, NULL);
+	}
 out:
 	if (dir_fd >= 0)
 		close(dir_fd);
-	cmk_secure_free(cmk, CMK_KEY_LEN);
+	cmk_secure_free(keys, 3 * CMK_KEY_LEN);
 	return ret;
 }
 

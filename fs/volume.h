@@ -4,6 +4,7 @@
 #define CMKFS_FS_VOLUME_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/err.h"
@@ -11,6 +12,7 @@
 #include "crypto/filedata.h"
 #include "crypto/format.h"
 #include "crypto/keyring.h"
+#include "crypto/names.h"
 #include "kms/kms.h"
 
 #define CMK_VOLUME_REFUSED_MAX 64 /* versions remembered as refused */
@@ -22,6 +24,9 @@ struct cmk_volume {
 	uint8_t descriptor[CMK_VOLUME_SIZE]; /* as read */
 	struct cmk_kms *kms;
 	struct cmk_keyring *keyring;
+	/* The name cipher of a volume with encrypted names (set by
+	 * cmk_volume_open()); NULL: plaintext names. */
+	struct cmk_names *names;
 	/* Versions the key service refused on demand: asked for once, until
 	 * the next re-check forgets them. Under fetch_lock, which also makes
 	 * concurrent opens of one missing version fetch it once. */
@@ -36,9 +41,19 @@ enum cmk_rewrap_outcome {
 	CMK_REWRAP_CURRENT, /* already wrapped with the newest: untouched */
 };
 
-/* `cmkfs init`: writes the descriptor into an empty (or new) directory. */
+/* `cmkfs init`: writes the descriptor into an empty (or new) directory;
+ * with enc_names, a random name key sealed in it and the root's
+ * directory id (CMK_DIRID_FILE) first. */
 int cmk_volume_init(const struct cmk_conf *conf, const char *cipherdir,
-		    char version_out[CMK_VERSION_MAX + 1], struct cmk_err *err);
+		    bool enc_names, char version_out[CMK_VERSION_MAX + 1],
+		    struct cmk_err *err);
+
+/* Writes a new directory id file into the backing directory dir_fd
+ * (O_EXCL: an existing one is never replaced); the id in dirid. */
+int cmk_volume_new_dirid(int dir_fd, uint8_t dirid[CMK_DIRID_LEN]);
+/* Reads a backing directory's id: -ENOENT when it has none, -EBADMSG for
+ * a file of the wrong size. */
+int cmk_volume_read_dirid(int dir_fd, uint8_t dirid[CMK_DIRID_LEN]);
 
 /* Opens the key service, fetches every enabled CMK version into a keyring,
  * and checks the descriptor: -EKEYREJECTED when the volume belongs to
@@ -63,6 +78,14 @@ int cmk_volume_new_file(struct cmk_volume *vol, int fd, struct cmk_xts **xts,
  * version, as does cmk_volume_new_file()'s. */
 int cmk_volume_open_file(struct cmk_volume *vol, int fd, struct cmk_xts **xts,
 			 char version[CMK_VERSION_MAX + 1], struct cmk_err *err);
+
+/* The backing path, relative to the cipher directory, of plain, a path
+ * in the volume as applications see it ("photos/anna.jpg"; "." and empty
+ * parts skipped, ".." refused). Every directory on the way must exist; the
+ * last part need not. -ENOENT, -EINVAL, -ENAMETOOLONG, -EBADMSG (a
+ * directory without a usable id). */
+int cmk_volume_backing_path(struct cmk_volume *vol, const char *plain,
+			    char *out, size_t size, struct cmk_err *err);
 
 /* Re-wraps the DEK of the open backing file fd under the keyring's newest
  * version, through the header's inactive slot (its 256 bytes are the only

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "crypto/format.h" /* CMK_VOLUME_FILE */
+#include "crypto/names.h"
 
 #define WALK_QUEUE 1024
 
@@ -38,6 +39,7 @@ struct walk {
 	cmk_walk_error_fn on_error;
 	void *ctx;
 	struct cmk_walk_progress *progress;
+	bool enc_names;
 };
 
 void cmk_walk_join(const char *dir_path, const char *name, char *out,
@@ -125,6 +127,8 @@ static void walk_dir(struct walk *w, struct walk_dir *dir, bool root)
 		if (root && !strncmp(name, CMK_VOLUME_FILE,
 				     strlen(CMK_VOLUME_FILE)))
 			continue;
+		if (w->enc_names && cmk_name_is_special(name))
+			continue;
 		if (de->d_type == DT_DIR) {
 			/* On the heap: the tree may be deep. */
 			size_t len = strlen(dir->path) + strlen(name) + 2;
@@ -157,7 +161,8 @@ static void walk_dir(struct walk *w, struct walk_dir *dir, bool root)
 	closedir(d);
 }
 
-int cmk_walk(int root_fd, unsigned int jobs, cmk_walk_file_fn on_file,
+int cmk_walk(int root_fd, bool enc_names, unsigned int jobs,
+	     cmk_walk_file_fn on_file,
 	     cmk_walk_error_fn on_error, void *ctx,
 	     struct cmk_walk_progress *progress, struct cmk_err *err)
 {
@@ -183,6 +188,7 @@ int cmk_walk(int root_fd, unsigned int jobs, cmk_walk_file_fn on_file,
 	w->on_error = on_error;
 	w->ctx = ctx;
 	w->progress = progress;
+	w->enc_names = enc_names;
 	root->fd = fcntl(root_fd, F_DUPFD_CLOEXEC, 0);
 	root->path = strdup("");
 	root->refs = 1;

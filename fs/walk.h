@@ -26,9 +26,12 @@ struct cmk_walk_progress {
 };
 
 /* Walks the tree under root_fd (a directory descriptor), skipping the
- * volume descriptor and its temporary files in the root. Returns once
- * every file was handled: 0, or -errno when the walk could not run. */
-int cmk_walk(int root_fd, unsigned int jobs, cmk_walk_file_fn on_file,
+ * volume descriptor and its temporary files in the root and, with
+ * enc_names, every name of cmkfs's own (directory ids, long-name side
+ * files, unfinished directories). Returns once every file was handled: 0,
+ * or -errno when the walk could not run. */
+int cmk_walk(int root_fd, bool enc_names, unsigned int jobs,
+	     cmk_walk_file_fn on_file,
 	     cmk_walk_error_fn on_error, void *ctx,
 	     struct cmk_walk_progress *progress, struct cmk_err *err);
 

@@ -11,7 +11,7 @@ t_contains "--version names libfuse" "libfuse 3."
 t_contains "--version names OpenSSL" "OpenSSL 3."
 t_contains "--version names libcurl" "libcurl"
 t_expect 0 "--help" -- "$CMKFS" --help
-t_contains "--help lists init" "init -c CONF CIPHERDIR"
+t_contains "--help lists init" "init [--plaintext-names] -c CONF CIPHERDIR"
 t_expect 2 "no command" -- "$CMKFS"
 t_expect 2 "unknown command" -- "$CMKFS" frobnicate
 

@@ -89,7 +89,7 @@ int main(void)
 	CHECK_EQ_INT(cmk_volume_open(&conf, path_in("cipher"), &vol, &err),
 		     -ENOENT);
 	CHECK_STR_CONTAINS(err.msg, "not a cmkfs volume");
-	CHECK_EQ_INT(cmk_volume_init(&conf, path_in("cipher"), version, &err),
+	CHECK_EQ_INT(cmk_volume_init(&conf, path_in("cipher"), false, version, &err),
 		     0);
 	CHECK(strcmp(version, "1") == 0);
 

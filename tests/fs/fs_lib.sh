@@ -40,12 +40,27 @@ fs_is_mounted() {
   awk -v m="$1" '$2 == m { found = 1 } END { exit !found }' /proc/self/mounts
 }
 
+# Which kind of volume fs_volume makes: FS_NAMES=encrypted (the default
+# of cmkfs init) or plain (--plaintext-names). ctest runs each filesystem
+# test on both.
+FS_NAMES=${FS_NAMES:-encrypted}
+declare -A FS_CONF_OF  # cipher directory -> its config
+
 # fs_volume CONF KEYSTORE CIPHERDIR: a new keystore and a volume in it.
 fs_volume() {
-  local out
+  local out opt=()
+  [ "$FS_NAMES" = plain ] && opt=(--plaintext-names)
   t_conf "$1" "$2"
   out=$("$CMKFS" key create -c "$1" 2>&1) || fs_abort "key create -c $1: $out"
-  out=$("$CMKFS" init -c "$1" "$3" 2>&1) || fs_abort "init $3: $out"
+  out=$("$CMKFS" init "${opt[@]}" -c "$1" "$3" 2>&1) || fs_abort "init $3: $out"
+  FS_CONF_OF[$3]=$1
+}
+
+# fs_bpath CIPHERDIR PLAINPATH: the backing path of a path in the volume
+# (cmkfs path; the last part need not exist yet).
+fs_bpath() {
+  "$CMKFS" path -c "${FS_CONF_OF[$1]}" "$1" "$2" ||
+    fs_abort "cmkfs path $1 $2 failed"
 }
 
 # fs_daemon_pid MOUNTPOINT: the pid of the cmkfs process serving it (the
@@ -190,7 +205,7 @@ fs_backing_sizes() {
   while IFS= read -r -d '' rel; do
     rel=${rel#"$m"/}
     ps=$(stat -c %s "$m/$rel")
-    bs=$(stat -c %s "$c/$rel" 2>/dev/null)
+    bs=$(stat -c %s "$(fs_bpath "$c" "$rel")" 2>/dev/null)
     if [ "$bs" != $((ps + 4096)) ]; then
       t_fail "backing file of $rel is ${bs:-missing} bytes for $ps bytes of plaintext"
       bad=1

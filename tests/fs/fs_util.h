@@ -291,10 +291,25 @@ static inline size_t fs_first_diff(const uint8_t *a, const uint8_t *b,
 static inline int fs_check_backing(const struct fs_env *e, const char *rel,
 				   off_t plain_size)
 {
-	char path[4096];
+	char path[4096] = "", cmd[8192] = "";
 	struct stat st;
+	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%s", e->cipher, rel);
+	/* `cmkfs path` knows where the name lives (encrypted or not). */
+	fs_quote(cmd, sizeof(cmd), e->cmkfs);
+	strncat(cmd, "path -c ", sizeof(cmd) - strlen(cmd) - 1);
+	fs_quote(cmd, sizeof(cmd), e->conf);
+	fs_quote(cmd, sizeof(cmd), e->cipher);
+	fs_quote(cmd, sizeof(cmd), rel);
+	f = popen(cmd, "r");
+	if (!f || !fgets(path, sizeof(path), f)) {
+		fprintf(stderr, "cmkfs path %s failed\n", rel);
+		if (f)
+			pclose(f);
+		return -1;
+	}
+	pclose(f);
+	path[strcspn(path, "\n")] = '\0';
 	if (stat(path, &st) != 0) {
 		fprintf(stderr, "backing file %s: %s\n", path, strerror(errno));
 		return -1;

@@ -31,8 +31,9 @@ fs_mount "$conf" "$cipher" "$m" || fs_abort "cannot mount the volume"
 cp "$T_DIR/good.plain" "$m/good"
 printf 'tiny' > "$m/good-tiny"
 fs_umount "$m"
-[ "$(stat -c %s "$cipher/good")" = $((20000 + 4096)) ] || fs_abort "good backing file has the wrong size"
-good_sum=$(sha256sum < "$cipher/good")
+bgood=$(fs_bpath "$cipher" good)
+[ "$(stat -c %s "$bgood")" = $((20000 + 4096)) ] || fs_abort "good backing file has the wrong size"
+good_sum=$(sha256sum < "$bgood")
 
 # flip FILE OFFSET: inverts one byte in place.
 flip() {
@@ -46,20 +47,21 @@ KINDS="foreign short truncated tampered othervol"
 
 # make_bad NAME KIND: a bad backing file, written straight into CIPHERDIR.
 make_bad() {
-  local f=$cipher/$1
+  local f
+  f=$(fs_bpath "$cipher" "$1")
   case $2 in
     foreign) head -c 10000 /dev/urandom > "$f" ;;
     short) head -c 100 /dev/urandom > "$f" ;;
-    truncated) cp "$cipher/good" "$f"; truncate -s 2000 "$f" ;;
-    tampered) cp "$cipher/good" "$f"; flip "$f" 100
-              [ "$(cmp -l "$cipher/good" "$f" | wc -l)" = 1 ] || fs_abort "flip did not flip one byte" ;;
-    othervol) cp "$other_cipher/theirs" "$f" ;;
+    truncated) cp "$bgood" "$f"; truncate -s 2000 "$f" ;;
+    tampered) cp "$bgood" "$f"; flip "$f" 100
+              [ "$(cmp -l "$bgood" "$f" | wc -l)" = 1 ] || fs_abort "flip did not flip one byte" ;;
+    othervol) cp "$(fs_bpath "$other_cipher" theirs)" "$f" ;;
   esac
 }
 
 for k in $KINDS; do make_bad "pre-$k" "$k"; done
 # The control: an untouched copy of a good backing file is a good file.
-cp "$cipher/good" "$cipher/copy-of-good"
+cp "$bgood" "$(fs_bpath "$cipher" copy-of-good)"
 
 fs_mount_fg "$conf" "$cipher" "$m" "$log" || fs_abort "foreground mount failed"
 for k in $KINDS; do make_bad "live-$k" "$k"; done
@@ -71,17 +73,19 @@ t_expect 0 "the untouched copy of a good file reads" -- cmp "$m/copy-of-good" "$
 n=0
 for name in $(for k in $KINDS; do echo "pre-$k live-$k"; done); do
   n=$((n + 1))
-  sum=$(sha256sum < "$cipher/$name")
+  bname=$(fs_bpath "$cipher" "$name")
+  sum=$(sha256sum < "$bname")
   t_expect 1 "cat of $name" -- sh -c 'cat "$1" > /dev/null' sh "$m/$name"
   t_contains "reading $name fails with EIO" "Input/output error"
   T_OUT=$( { echo more >> "$m/$name"; } 2>&1 ) &&
     t_fail "appending to $name succeeded" || t_pass
   T_OUT=$(dd if=/dev/zero of="$m/$name" bs=1 count=1 seek=5 conv=notrunc status=none 2>&1) &&
     t_fail "writing into $name succeeded" || t_pass
-  [ "$(sha256sum < "$cipher/$name")" = "$sum" ] && t_pass ||
+  [ "$(sha256sum < "$bname")" = "$sum" ] && t_pass ||
     t_fail "the backing file $name changed after reads and writes through the mount"
-  line=$(grep -F -m1 -- "$name" "$log")
-  rest=${line//"$cipher/$name"/}; rest=${rest//"$name"/}
+  # The log names the backing file (its name is encrypted or not).
+  line=$(grep -F -m1 -- "${bname##*/}" "$log")
+  rest=${line//"$bname"/}; rest=${rest//"${bname##*/}"/}
   if [ -z "$line" ]; then
     t_fail "the log has no line naming $name; log: $(cat "$log")"
   elif [ "${#rest}" -lt 12 ]; then
@@ -100,8 +104,8 @@ done
 kill -0 "${FS_FG_PID[$m]}" 2>/dev/null && t_pass || t_fail "the daemon died"
 # A damaged file can still be removed through the mount.
 t_expect 0 "rm of a bad file" -- rm "$m/pre-foreign"
-[ ! -e "$cipher/pre-foreign" ] && t_pass || t_fail "rm left the bad backing file"
-[ "$(sha256sum < "$cipher/good")" = "$good_sum" ] && t_pass || t_fail "the good backing file changed"
+[ ! -e "$(fs_bpath "$cipher" pre-foreign)" ] && t_pass || t_fail "rm left the bad backing file"
+[ "$(sha256sum < "$bgood")" = "$good_sum" ] && t_pass || t_fail "the good backing file changed"
 fs_umount "$m"
 
 # --- Mounts that must be refused -----------------------------------------
@@ -126,7 +130,7 @@ t_contains "the wrong key message names the key" "key"
 refused 5 "mount -f with the wrong key" "$other_conf" "$cipher" -f
 [ "$(sha256sum < "$cipher/cmkfs.volume")" = "$desc_sum" ] && t_pass ||
   t_fail "a refused mount changed the volume descriptor"
-[ "$(sha256sum < "$cipher/good")" = "$good_sum" ] && t_pass ||
+[ "$(sha256sum < "$bgood")" = "$good_sum" ] && t_pass ||
   t_fail "a refused mount changed a backing file"
 mkdir -p "$T_DIR/empty" "$T_DIR/plain"
 echo x > "$T_DIR/plain/file"

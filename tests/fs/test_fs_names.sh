@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Encrypted file names through a real mount: no plaintext name anywhere in
+# the backing tree; every name length from 1 to 255; names with every byte
+# value but '/' and NUL; long names (stored under a hash with a side file)
+# created, renamed, linked and removed without leftovers; tampered, foreign
+# and swapped backing names left out of listings with one log line each;
+# symlink targets encrypted; directory ids; cmkfs path and cmkfs info with
+# plaintext paths. (Every other filesystem test runs on both kinds of
+# volume; this one is about the names themselves.)
+. "$(dirname "$0")/fs_lib.sh"
+FS_NAMES=encrypted
+
+conf=$T_DIR/cmkfs.conf
+cipher=$T_DIR/cipher
+m=$T_DIR/mnt
+log=$T_DIR/daemon.log
+fs_volume "$conf" "$T_DIR/keystore.json" "$cipher"
+fs_mount_fg "$conf" "$cipher" "$m" "$log" || fs_abort "no mount"
+
+py() { "$PY" - "$@"; }
+
+# --- names of every length and every byte ------------------------------------
+py "$m" <<'EOF' || t_fail "names of every length and byte value"
+import os, sys
+m = sys.argv[1]
+os.mkdir(os.path.join(m, "lengths"))
+os.mkdir(os.path.join(m, "bytes"))
+bad = []
+for n in range(1, 256):
+    name = ("PLAINMARK" + "x" * 300)[:n] if n >= 9 else "q" * n
+    p = os.path.join(m, "lengths", name)
+    with open(p, "wb") as f:
+        f.write(b"%d" % n)
+names = set(os.listdir(os.path.join(m, "lengths")))
+for n in range(1, 256):
+    name = ("PLAINMARK" + "x" * 300)[:n] if n >= 9 else "q" * n
+    if name not in names:
+        bad.append("length %d missing from the listing" % n)
+    elif open(os.path.join(m, "lengths", name), "rb").read() != b"%d" % n:
+        bad.append("length %d reads back wrong" % n)
+if len(names) != 255:
+    bad.append("listing has %d names" % len(names))
+# every byte value but '/' and NUL, in a name ("." and ".." are not names)
+want = set()
+for b in range(1, 256):
+    if b == ord("/"):
+        continue
+    name = b"b" + bytes([b]) + b"-PLAINMARK"
+    with open(os.path.join(m.encode(), b"bytes", name), "wb") as f:
+        f.write(bytes([b]))
+    want.add(name)
+got = set(os.listdir(os.path.join(m.encode(), b"bytes")))
+if got != want:
+    bad.append("byte names differ: %d listed, %d written" % (len(got), len(want)))
+for name in want:
+    if open(os.path.join(m.encode(), b"bytes", name), "rb").read() != name[1:2]:
+        bad.append("byte name %r reads back wrong" % name)
+try:
+    open(os.path.join(m, "lengths", "y" * 256), "w")
+    bad.append("a 256-byte name was accepted")
+except OSError as e:
+    if e.errno != 36:
+        bad.append("a 256-byte name: errno %d" % e.errno)
+print("\n".join(bad), file=sys.stderr)
+sys.exit(1 if bad else 0)
+EOF
+t_pass
+
+# --- long names: create, rename, link, unlink, rmdir ----------------------------
+long1=$(printf 'L%.0s' $(seq 200))
+long2=$(printf 'M%.0s' $(seq 255))
+mkdir -p "$m/ld/a" "$m/ld/b"
+echo one > "$m/ld/a/$long1"
+t_expect 0 "a long name reads back" -- grep -qx one "$m/ld/a/$long1"
+b=$(fs_bpath "$cipher" "ld/a/$long1")
+case ${b##*/} in cmkfs.long.*) t_pass ;; *) t_fail "a 200-byte name is not stored as a long name: $b" ;; esac
+[ -f "$b.name" ] && t_pass || t_fail "the long name has no side file"
+mv "$m/ld/a/$long1" "$m/ld/b/$long2"
+t_expect 0 "renamed long to long across directories" -- grep -qx one "$m/ld/b/$long2"
+[ ! -e "$b" ] && [ ! -e "$b.name" ] && t_pass || t_fail "the old long name or its side file remained"
+ln "$m/ld/b/$long2" "$m/ld/a/$long1"
+t_expect 0 "a hard link under a long name" -- test "$(stat -c %h "$m/ld/a/$long1")" = 2
+mv "$m/ld/a/$long1" "$m/ld/a/short"
+t_expect 0 "renamed long to short" -- grep -qx one "$m/ld/a/short"
+mv "$m/ld/a/short" "$m/ld/a/$long1"
+t_expect 0 "renamed short to long" -- grep -qx one "$m/ld/a/$long1"
+echo two > "$m/ld/a/other"
+"$PY" -c 'import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+r = libc.renameat2(-100, sys.argv[1].encode(), -100, sys.argv[2].encode(), 2)
+sys.exit(0 if r == 0 else 1)' "$m/ld/a/$long1" "$m/ld/a/other" &&
+  t_pass || t_fail "RENAME_EXCHANGE of a long and a short name"
+t_expect 0 "after the exchange" -- sh -c "grep -qx two '$m/ld/a/$long1' && grep -qx one '$m/ld/a/other'"
+rm "$m/ld/a/$long1" "$m/ld/b/$long2" "$m/ld/a/other"
+mkdir "$m/ld/b/$long1"
+t_expect 0 "a directory with a long name" -- test -d "$m/ld/b/$long1"
+rmdir "$m/ld/b/$long1" "$m/ld/a" "$m/ld/b"
+t_expect 0 "rmdir of the emptied directories" -- test -z "$(ls -A "$m/ld")"
+left=$(find "$(fs_bpath "$cipher" ld)" -mindepth 1 ! -name cmkfs.dirid)
+t_expect 0 "no leftovers in the backing directory: $left" -- test -z "$left"
+mkdir "$m/ld/full" && touch "$m/ld/full/x"
+T_OUT=$(rmdir "$m/ld/full" 2>&1)
+t_contains "rmdir of a non-empty directory" "not empty"
+[ -f "$(fs_bpath "$cipher" ld/full)/cmkfs.dirid" ] && t_pass || t_fail "a failed rmdir lost the directory id"
+
+# --- symlinks -------------------------------------------------------------------------
+ln -s "lengths/PLAINMARKxxx" "$m/link"
+t_expect 0 "a symlink reads back" -- test "$(readlink "$m/link")" = lengths/PLAINMARKxxx
+t_expect 0 "its size is the target's" -- test "$(stat -c %s "$m/link")" = 20
+t_expect 0 "and it resolves" -- grep -qx 12 "$m/link"
+mv "$m/link" "$m/lengths/link"
+t_expect 0 "a moved symlink keeps its target" -- test "$(readlink "$m/lengths/link")" = lengths/PLAINMARKxxx
+
+# --- nothing in plaintext ---------------------------------------------------------------
+found=$(cd "$cipher" && find . | grep -a -e PLAINMARK -e lengths -e bytes -e qqq)
+t_expect 0 "no plaintext name in any backing path: $found" -- test -z "$found"
+found=$(find "$cipher" -type l -exec readlink {} \; | grep -a PLAINMARK)
+t_expect 0 "no plaintext symlink target" -- test -z "$found"
+t_expect 0 "every backing directory has an id" -- \
+  test "$(find "$cipher" -type d | wc -l)" = "$(find "$cipher" -name cmkfs.dirid | wc -l)"
+
+# --- cmkfs path and cmkfs info with plaintext paths -------------------------------
+t_expect 0 "cmkfs path" -- "$CMKFS" path -c "$conf" "$cipher" lengths/PLAINMARKx
+bp=$T_OUT
+[ -f "$bp" ] && t_pass || t_fail "cmkfs path gave $bp, which is not a file"
+t_expect 0 "cmkfs info with a plaintext path" -- "$CMKFS" info -c "$conf" "$cipher/lengths/PLAINMARKx"
+t_contains "names the backing file" "$bp"
+t_contains "shows the header" "plaintext size: 2 bytes"
+t_expect 6 "cmkfs path through a missing directory" -- "$CMKFS" path -c "$conf" "$cipher" no/such/file
+t_expect 2 "cmkfs path with .." -- "$CMKFS" path -c "$conf" "$cipher" ../x
+
+# --- tampered and foreign names ------------------------------------------------------
+bdir=$(fs_bpath "$cipher" lengths)
+victim=$(fs_bpath "$cipher" lengths/qqqq)
+sib=$(fs_bpath "$cipher" bytes)
+# a flipped character, an unrelated name, a name from another directory
+ename=${victim##*/}
+first=${ename:0:1}; [ "$first" = A ] && repl=B || repl=A
+mv "$victim" "$bdir/$repl${ename:1}"
+echo junk > "$bdir/not-base64-at-all"
+cp "$(fs_bpath "$cipher" bytes/b1-PLAINMARK)" "$bdir/$(basename "$(fs_bpath "$cipher" bytes/b1-PLAINMARK)")"
+# a long name whose side file was swapped for another's
+echo one > "$m/lengths/$long1"; echo two > "$m/lengths/$long2"
+l1=$(fs_bpath "$cipher" "lengths/$long1"); l2=$(fs_bpath "$cipher" "lengths/$long2")
+cp "$l2.name" "$l1.name"
+: > "$log.mark"
+t_expect 0 "listing a directory with bad names" -- ls "$m/lengths"
+printf '%s\n' "$T_OUT" | grep -qx qqqq && t_fail "the tampered name is listed" || t_pass
+t_contains "the other names are listed" "PLAINMARKxxxxx"
+t_contains "the intact long name is listed" "$long2"
+t_not_contains "the swapped long name is left out" "$long1"
+n=$(grep -c "skipping entry" "$log")
+[ "$n" -ge 4 ] && t_pass || t_fail "$n log lines for 4 bad names: $(cat "$log")"
+t_expect 0 "the mount still works" -- grep -qx 12 "$m/lengths/PLAINMARKxxx"
+
+# --- an unfinished mkdir is invisible ----------------------------------------------------
+mkdir "$(fs_bpath "$cipher" .)/cmkfs.tmp.0011223344556677"
+t_not_contains "no cmkfs.* name is listed" "cmkfs."
+T_OUT=$(ls -A "$m")
+t_not_contains "no cmkfs.* name in the root either" "cmkfs."
+
+fs_done
