@@ -11,7 +11,12 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "fs/name_cache.h"
 #include "fs/volume.h"
+
+/* Decrypted names kept for listing directories again: about 4 MiB for
+ * names of usual lengths, 17 MiB at most. */
+#define NAME_CACHE_SLOTS 32768
 
 struct fuse_session;
 
@@ -53,6 +58,7 @@ struct fs_ctx {
 	size_t bucket_count;
 	size_t inode_count;
 	struct fs_inode root;
+	struct cmk_name_cache *name_cache; /* encrypted names only */
 	double timeout;	   /* entry and attribute cache, seconds */
 	bool chown_new;	   /* running as root: new objects get the caller's ids */
 	bool writeback;	   /* ask for the kernel's writeback cache */

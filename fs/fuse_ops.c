@@ -195,6 +195,8 @@ static int name_from_backing(struct fs_ctx *fs, struct fs_inode *dir,
 		what = "its directory has no usable " CMK_DIRID_FILE;
 		goto skip;
 	}
+	if (cmk_name_cache_get(fs->name_cache, dirid, entry, out))
+		return 1;
 	if (cmk_name_is_long(entry)) {
 		char side[CMK_LONG_SIDE_LEN + 1];
 
@@ -217,8 +219,10 @@ static int name_from_backing(struct fs_ctx *fs, struct fs_inode *dir,
 		memcpy(enc, entry, enc_len);
 	}
 	if (cmk_name_decrypt(fs->vol->names, dirid, enc, enc_len, out,
-			     CMK_NAME_PLAIN_MAX + 1) >= 0)
+			     CMK_NAME_PLAIN_MAX + 1) >= 0) {
+		cmk_name_cache_put(fs->name_cache, dirid, entry, out);
 		return 1;
+	}
 skip:
 	backing_name(dir, where, sizeof(where));
 	cmk_log(LOG_WARNING, "%s: skipping entry '%.80s': %s", where, entry,
