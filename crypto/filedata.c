@@ -249,6 +249,14 @@ static int write_units(int fd, struct cmk_xts *xts, const struct old_view *view,
 		cipher = out + (unit.backing_off - start);
 		plain = cipher + unit_plain_skip(&unit);
 		u_end = unit.plain_off + unit.plain_len;
+		if (!unit.tiny && off <= unit.plain_off && u_end <= off + len) {
+			/* Wholly new: encrypted straight from the caller's
+			 * buffer, without a copy. */
+			ret = cmk_xts_crypt(xts, true, unit.tweak,
+					    data + (unit.plain_off - off),
+					    cipher, unit.backing_len);
+			continue;
+		}
 		if (unit.tiny)
 			memset(cipher, 0, CMK_TINY_AREA_LEN);
 		if (!(off <= unit.plain_off && u_end <= off + len)) {
