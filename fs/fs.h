@@ -14,9 +14,11 @@
 #include "fs/name_cache.h"
 #include "fs/volume.h"
 
-/* Decrypted names kept for listing directories again: about 4 MiB for
- * names of usual lengths, 17 MiB at most. */
-#define NAME_CACHE_SLOTS 32768
+/* Decrypted names kept for listing directories again (about 4 MiB for
+ * names of usual lengths, 17 MiB at most), and encrypted ones for lookups
+ * and the creates that follow them. */
+#define NAME_CACHE_PLAIN_SLOTS 32768
+#define NAME_CACHE_BACKING_SLOTS 4096
 
 struct fuse_session;
 
@@ -58,7 +60,11 @@ struct fs_ctx {
 	size_t bucket_count;
 	size_t inode_count;
 	struct fs_inode root;
-	struct cmk_name_cache *name_cache; /* encrypted names only */
+	/* Encrypted names only: backing entry -> plaintext name, and
+	 * plaintext name -> backing entry (short names: long ones need their
+	 * encoding for the side file). */
+	struct cmk_name_cache *plain_names;
+	struct cmk_name_cache *backing_names;
 	double timeout;	   /* entry and attribute cache, seconds */
 	bool chown_new;	   /* running as root: new objects get the caller's ids */
 	bool writeback;	   /* ask for the kernel's writeback cache */

@@ -129,12 +129,17 @@ static int name_of(struct fs_ctx *fs, struct fs_inode *dir, const char *name,
 			where, CMK_DIRID_FILE, strerror(-ret));
 		return EIO;
 	}
+	out->entry = out->bn.name;
+	if (cmk_name_cache_get(fs->backing_names, dirid, name, out->bn.name))
+		return 0;
 	ret = cmk_name_to_backing(fs->vol->names, dirid, name, strlen(name),
 				  &out->bn);
 	if (ret)
 		return -ret;
-	out->entry = out->bn.name;
 	out->is_long = out->bn.is_long;
+	if (!out->is_long)
+		cmk_name_cache_put(fs->backing_names, dirid, name,
+				   out->bn.name);
 	return 0;
 }
 
@@ -195,7 +200,7 @@ static int name_from_backing(struct fs_ctx *fs, struct fs_inode *dir,
 		what = "its directory has no usable " CMK_DIRID_FILE;
 		goto skip;
 	}
-	if (cmk_name_cache_get(fs->name_cache, dirid, entry, out))
+	if (cmk_name_cache_get(fs->plain_names, dirid, entry, out))
 		return 1;
 	if (cmk_name_is_long(entry)) {
 		char side[CMK_LONG_SIDE_LEN + 1];
@@ -220,7 +225,7 @@ static int name_from_backing(struct fs_ctx *fs, struct fs_inode *dir,
 	}
 	if (cmk_name_decrypt(fs->vol->names, dirid, enc, enc_len, out,
 			     CMK_NAME_PLAIN_MAX + 1) >= 0) {
-		cmk_name_cache_put(fs->name_cache, dirid, entry, out);
+		cmk_name_cache_put(fs->plain_names, dirid, entry, out);
 		return 1;
 	}
 skip:

@@ -416,7 +416,8 @@ static int mount_volume(struct mount_opts *o_in)
 	if (fs_table_init(&fs) != 0)
 		goto out;
 	if (fs.vol->names &&
-	    cmk_name_cache_new(NAME_CACHE_SLOTS, &fs.name_cache) != 0)
+	    (cmk_name_cache_new(NAME_CACHE_PLAIN_SLOTS, &fs.plain_names) ||
+	     cmk_name_cache_new(NAME_CACHE_BACKING_SLOTS, &fs.backing_names)))
 		goto out;
 	fs.root.fd = open(o.cipherdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	struct stat st;
@@ -503,7 +504,8 @@ out_session:
 out:
 	fuse_opt_free_args(&args);
 	fs_table_destroy(&fs);
-	cmk_name_cache_free(fs.name_cache);
+	cmk_name_cache_free(fs.plain_names);
+	cmk_name_cache_free(fs.backing_names);
 	if (fs.root.fd > 0)
 		close(fs.root.fd);
 	/* Keys are wiped here. */

@@ -1,7 +1,6 @@
 #include "fs/name_cache.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +11,9 @@
 
 struct nc_entry {
 	uint8_t dirid[CMK_DIRID_LEN];
-	uint16_t entry_len;
-	uint16_t plain_len;
-	char data[]; /* entry, NUL, plain, NUL */
+	uint16_t key_len;
+	uint16_t value_len;
+	char data[]; /* key, NUL, value, NUL */
 };
 
 struct cmk_name_cache {
@@ -62,7 +61,7 @@ void cmk_name_cache_free(struct cmk_name_cache *cache)
 /* FNV-1a over the seed, the directory id and the name, then a final mix
  * so that the low bits (the slot) depend on every input byte. */
 static size_t slot_of(const struct cmk_name_cache *cache,
-		      const uint8_t dirid[CMK_DIRID_LEN], const char *entry,
+		      const uint8_t dirid[CMK_DIRID_LEN], const char *key,
 		      size_t len)
 {
 	uint64_t h = 0xcbf29ce484222325ull ^ cache->seed;
@@ -70,7 +69,7 @@ static size_t slot_of(const struct cmk_name_cache *cache,
 	for (size_t i = 0; i < CMK_DIRID_LEN; i++)
 		h = (h ^ dirid[i]) * 0x100000001b3ull;
 	for (size_t i = 0; i < len; i++)
-		h = (h ^ (uint8_t)entry[i]) * 0x100000001b3ull;
+		h = (h ^ (uint8_t)key[i]) * 0x100000001b3ull;
 	h ^= h >> 33;
 	h *= 0xff51afd7ed558ccdull;
 	h ^= h >> 33;
@@ -78,21 +77,21 @@ static size_t slot_of(const struct cmk_name_cache *cache,
 }
 
 bool cmk_name_cache_get(struct cmk_name_cache *cache,
-			const uint8_t dirid[CMK_DIRID_LEN], const char *entry,
-			char plain[CMK_NAME_PLAIN_MAX + 1])
+			const uint8_t dirid[CMK_DIRID_LEN], const char *key,
+			char value[CMK_NAME_CACHE_MAX + 1])
 {
-	size_t len = strlen(entry);
-	size_t slot = slot_of(cache, dirid, entry, len);
+	size_t len = strlen(key);
+	size_t slot = slot_of(cache, dirid, key, len);
 	pthread_mutex_t *lock = &cache->locks[slot & (LOCK_STRIPES - 1)];
 	struct nc_entry *e;
 	bool hit = false;
 
 	pthread_mutex_lock(lock);
 	e = cache->slots[slot];
-	if (e && e->entry_len == len &&
+	if (e && e->key_len == len &&
 	    memcmp(e->dirid, dirid, CMK_DIRID_LEN) == 0 &&
-	    memcmp(e->data, entry, len) == 0) {
-		memcpy(plain, e->data + len + 1, (size_t)e->plain_len + 1);
+	    memcmp(e->data, key, len) == 0) {
+		memcpy(value, e->data + len + 1, (size_t)e->value_len + 1);
 		hit = true;
 	}
 	pthread_mutex_unlock(lock);
@@ -100,27 +99,27 @@ bool cmk_name_cache_get(struct cmk_name_cache *cache,
 }
 
 void cmk_name_cache_put(struct cmk_name_cache *cache,
-			const uint8_t dirid[CMK_DIRID_LEN], const char *entry,
-			const char *plain)
+			const uint8_t dirid[CMK_DIRID_LEN], const char *key,
+			const char *value)
 {
-	size_t len = strlen(entry), plain_len = strlen(plain);
+	size_t len = strlen(key), value_len = strlen(value);
 	struct nc_entry *e, *old;
 	pthread_mutex_t *lock;
 	size_t slot;
 
-	if (len > NAME_MAX || plain_len > CMK_NAME_PLAIN_MAX)
+	if (len > CMK_NAME_CACHE_MAX || value_len > CMK_NAME_CACHE_MAX)
 		return;
 	/* Allocated outside the lock; a failed allocation only means a
 	 * miss next time. */
-	e = malloc(sizeof(*e) + len + plain_len + 2);
+	e = malloc(sizeof(*e) + len + value_len + 2);
 	if (!e)
 		return;
 	memcpy(e->dirid, dirid, CMK_DIRID_LEN);
-	e->entry_len = (uint16_t)len;
-	e->plain_len = (uint16_t)plain_len;
-	memcpy(e->data, entry, len + 1);
-	memcpy(e->data + len + 1, plain, plain_len + 1);
-	slot = slot_of(cache, dirid, entry, len);
+	e->key_len = (uint16_t)len;
+	e->value_len = (uint16_t)value_len;
+	memcpy(e->data, key, len + 1);
+	memcpy(e->data + len + 1, value, value_len + 1);
+	slot = slot_of(cache, dirid, key, len);
 	lock = &cache->locks[slot & (LOCK_STRIPES - 1)];
 	pthread_mutex_lock(lock);
 	old = cache->slots[slot];

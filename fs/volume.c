@@ -454,7 +454,10 @@ int cmk_volume_new_file(struct cmk_volume *vol, int fd, struct cmk_xts **xts,
 	char version[CMK_VERSION_MAX + 1];
 	uint8_t hdr[CMK_HEADER_SIZE];
 	uint8_t file_id[CMK_ID_LEN];
-	uint8_t *keys = cmk_secure_alloc(2 * CMK_KEY_LEN);
+	/* cmk, dek, then the random file id (not a secret: it is drawn with
+	 * the dek, one call to the generator instead of two). */
+	const size_t keys_len = 2 * CMK_KEY_LEN + CMK_ID_LEN;
+	uint8_t *keys = cmk_secure_alloc(keys_len);
 	uint8_t *cmk = keys, *dek = keys + CMK_KEY_LEN;
 	size_t done = 0;
 	int ret;
@@ -469,8 +472,8 @@ int cmk_volume_new_file(struct cmk_volume *vol, int fd, struct cmk_xts **xts,
 	}
 	/* Equal XTS key halves (probability 2^-256) mean: draw again. */
 	do {
-		cmk_random(file_id, sizeof(file_id));
-		cmk_random(dek, CMK_KEY_LEN);
+		cmk_random(dek, CMK_KEY_LEN + CMK_ID_LEN);
+		memcpy(file_id, dek + CMK_KEY_LEN, CMK_ID_LEN);
 		ret = cmk_xts_for_file(dek, file_id, xts);
 	} while (ret == -EINVAL);
 	if (ret) {
@@ -497,7 +500,7 @@ int cmk_volume_new_file(struct cmk_volume *vol, int fd, struct cmk_xts **xts,
 		strcpy(version_out, version);
 	}
 out:
-	cmk_secure_free(keys, 2 * CMK_KEY_LEN);
+	cmk_secure_free(keys, keys_len);
 	return ret;
 }
 

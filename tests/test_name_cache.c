@@ -1,5 +1,5 @@
-/* The cache of decrypted names: hits only for the same directory id and
- * backing name, replacement within a slot, limits, and concurrent use. */
+/* The cache of name translations: hits only for the same directory id and
+ * name, replacement within a slot, limits, and concurrent use. */
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,7 +17,7 @@ static void test_basics(void)
 {
 	struct cmk_name_cache *cache;
 	uint8_t d1[CMK_DIRID_LEN], d2[CMK_DIRID_LEN];
-	char plain[CMK_NAME_PLAIN_MAX + 1], entry[300], name[300];
+	char plain[CMK_NAME_CACHE_MAX + 1], entry[300], name[300];
 
 	dirid_of(1, d1);
 	dirid_of(2, d2);
@@ -63,7 +63,7 @@ static void test_bounded(void)
 {
 	struct cmk_name_cache *cache;
 	uint8_t d[CMK_DIRID_LEN];
-	char plain[CMK_NAME_PLAIN_MAX + 1], entry[64], name[64];
+	char plain[CMK_NAME_CACHE_MAX + 1], entry[64], name[64];
 	unsigned hits = 0, wrong = 0;
 
 	dirid_of(7, d);
@@ -96,7 +96,7 @@ struct worker {
 static void *work(void *arg)
 {
 	struct worker *w = arg;
-	char plain[CMK_NAME_PLAIN_MAX + 1], entry[64], name[64];
+	char plain[CMK_NAME_CACHE_MAX + 1], entry[64], name[64];
 	uint8_t d[CMK_DIRID_LEN];
 
 	for (unsigned i = 0; i < 200000; i++) {
