@@ -232,7 +232,7 @@ int cmk_hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt,
 		    size_t salt_len, const char *info, uint8_t *out,
 		    size_t out_len)
 {
-	OSSL_PARAM params[5];
+	OSSL_PARAM params[5], *p = params;
 	EVP_KDF_CTX *kctx;
 	int ret = 0;
 
@@ -240,15 +240,18 @@ int cmk_hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt,
 	kctx = EVP_KDF_CTX_new(kdf_hkdf);
 	if (!kctx)
 		return -ENOMEM;
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
-						     "SHA256", 0);
-	params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
-						      (void *)ikm, ikm_len);
-	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
-						      (void *)salt, salt_len);
-	params[3] = OSSL_PARAM_construct_octet_string(
+	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
+						"SHA256", 0);
+	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
+						 (void *)ikm, ikm_len);
+	/* No salt is RFC 5869's all-zero salt; OpenSSL refuses an empty
+	 * one but uses zeros when the parameter is left out. */
+	if (salt_len)
+		*p++ = OSSL_PARAM_construct_octet_string(
+			OSSL_KDF_PARAM_SALT, (void *)salt, salt_len);
+	*p++ = OSSL_PARAM_construct_octet_string(
 		OSSL_KDF_PARAM_INFO, (void *)info, strlen(info));
-	params[4] = OSSL_PARAM_construct_end();
+	*p = OSSL_PARAM_construct_end();
 	if (EVP_KDF_derive(kctx, out, out_len, params) != 1)
 		ret = -EIO;
 	EVP_KDF_CTX_free(kctx);

@@ -34,6 +34,21 @@ static void hkdf_rfc5869_case1(void)
 	CHECK(memcmp(okm, want, sizeof(want)) == 0);
 }
 
+/* RFC 5869 test case 3: no salt, no info. */
+static void hkdf_rfc5869_case3(void)
+{
+	uint8_t ikm[22], okm[42], want[42];
+
+	memset(ikm, 0x0b, sizeof(ikm));
+	unhex("8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d"
+	      "9d201395faa4b61a96c8",
+	      want);
+	CHECK_EQ_INT(cmk_hkdf_sha256(ikm, sizeof(ikm), NULL, 0, "", okm,
+				     sizeof(okm)),
+		     0);
+	CHECK(memcmp(okm, want, sizeof(want)) == 0);
+}
+
 /* IEEE 1619-2007 vector 10: AES-256, data unit sequence number 0xff (the
  * tweak, little-endian as in cmkfs), 512 bytes. */
 static void xts_ieee1619_vector10(void)
@@ -168,6 +183,7 @@ int main(void)
 {
 	CHECK(cmk_crypto_init(NULL) >= 0);
 	hkdf_rfc5869_case1();
+	hkdf_rfc5869_case3();
 	xts_ieee1619_vector10();
 	gcm_nist_case16();
 	hmac_rfc4231_case2();
