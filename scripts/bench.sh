@@ -28,7 +28,7 @@
 #
 # Environment:
 #   QUICK=1            small sizes, 2 rounds (about 2-3 minutes)
-#   ROUNDS=3 SEQ_MB=512 CORPUS_FILES=2000 FIO_MB=256 FIO_RUNTIME=10
+#   ROUNDS=(number of systems) SEQ_MB=512 CORPUS_FILES=2000 FIO_MB=256 FIO_RUNTIME=10
 #   SYSTEMS="plain passthrough_ll gocryptfs cmkfs cmkfs_plainnames"
 #                      (a subset is fine)
 #   WORKLOADS="seq corpus fio tree"   (a subset is fine)
@@ -55,7 +55,10 @@ if [ "${QUICK:-0}" = 1 ]; then
   ROUNDS=${ROUNDS:-2} SEQ_MB=${SEQ_MB:-32} CORPUS_FILES=${CORPUS_FILES:-100}
   FIO_MB=${FIO_MB:-32} FIO_RUNTIME=${FIO_RUNTIME:-2}
 fi
-ROUNDS=${ROUNDS:-3}
+# As many rounds as systems by default: with the order rotated each round,
+# every system then runs once in every position (on a disk whose inode
+# allocator slows down with recent deletions, position matters).
+ROUNDS=${ROUNDS:-$(wc -w <<<"${SYSTEMS:-plain passthrough_ll gocryptfs cmkfs cmkfs_plainnames}")}
 SEQ_MB=${SEQ_MB:-512}
 CORPUS_FILES=${CORPUS_FILES:-2000}
 FIO_MB=${FIO_MB:-256}
