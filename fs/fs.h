@@ -70,6 +70,9 @@ struct fs_ctx {
 	bool writeback;	   /* ask for the kernel's writeback cache */
 	bool xattr;	   /* -o xattr: extended attributes passed through */
 	struct fuse_session *session; /* for cache invalidations */
+	const char *mountpoint;
+	long readahead_kb;	/* to set once INIT is done; 0: leave it */
+	bool readahead_set;	/* atomic */
 	bool debug;
 };
 
@@ -92,5 +95,7 @@ size_t fs_revoke_open_files(struct fs_ctx *fs);
 
 /* mount.c */
 int cmk_mount_main(int argc, char **argv);
+/* Sets the readahead of the mount on mountpoint to kb KiB (best effort). */
+void fs_set_readahead(const char *mountpoint, long kb);
 
 #endif

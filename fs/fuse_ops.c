@@ -323,10 +323,22 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_MOVE;
 }
 
+/* The first request after INIT: the kernel has taken our INIT answer,
+ * which resets the mount's readahead, so it can be raised now. */
+static void after_init(struct fs_ctx *fs)
+{
+	if (fs->readahead_kb &&
+	    !__atomic_exchange_n(&fs->readahead_set, true, __ATOMIC_RELAXED))
+		fs_set_readahead(fs->mountpoint, fs->readahead_kb);
+}
+
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fuse_entry_param e;
-	int err = do_lookup(req, parent, name, &e);
+	int err;
+
+	after_init(fs_of(req));
+	err = do_lookup(req, parent, name, &e);
 
 	if (err == ENOENT) {
 		/* A negative entry, cached like a positive one. */
@@ -362,6 +374,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	struct stat st;
 
 	(void)fi;
+	after_init(fs_of(req));
 	if (fstatat(inode_of(req, ino)->fd, "", &st,
 		    AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)) {
 		fuse_reply_err(req, errno);

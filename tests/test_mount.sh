@@ -42,6 +42,19 @@ grep " $mnt " /proc/self/mounts | grep -q "allow_other" &&
   t_fail "no_allow_other still allows others" || t_pass
 fs_umount "$mnt"
 
+# Readahead: 1 MiB by default (set once the kernel has our INIT answer,
+# which resets it), as asked with -o readahead=KB, refused when malformed.
+ra_of() { stat "$1/." >/dev/null && cat "/sys/class/bdi/$(mountpoint -d "$1")/read_ahead_kb"; }
+fs_mount "$conf" "$cipher" "$mnt"
+[ "$(ra_of "$mnt")" = 1024 ] && t_pass || t_fail "default readahead: $(ra_of "$mnt") KiB"
+fs_umount "$mnt"
+fs_mount "$conf" "$cipher" "$mnt" -o readahead=256
+[ "$(ra_of "$mnt")" = 256 ] && t_pass || t_fail "readahead=256: $(ra_of "$mnt") KiB"
+fs_umount "$mnt"
+T_OUT=$("$CMKFS" mount -o readahead=lots -c "$conf" "$cipher" "$mnt" 2>&1)
+t_contains "a malformed readahead is refused" "readahead takes a size in KiB"
+fs_is_mounted "$mnt" && { t_fail "mounted with a malformed readahead"; fs_umount "$mnt"; } || t_pass
+
 # Foreground: SIGTERM and SIGINT unmount cleanly and exit 0.
 for sig in TERM INT; do
   "$CMKFS" mount -f -c "$conf" "$cipher" "$mnt" 2>"$T_DIR/fg.log" &
