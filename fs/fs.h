@@ -14,9 +14,9 @@
 #include "fs/name_cache.h"
 #include "fs/volume.h"
 
-/* Decrypted names kept for listing directories again (about 4 MiB for
- * names of usual lengths, 17 MiB at most), and encrypted ones for lookups
- * and the creates that follow them. */
+/* Decrypted names kept for listing directories again, and encrypted ones
+ * for lookups and the creates that follow them: together about 4 MiB with
+ * names of usual lengths, 20 MiB at most (255-byte names both sides). */
 #define NAME_CACHE_PLAIN_SLOTS 32768
 #define NAME_CACHE_BACKING_SLOTS 4096
 

@@ -327,7 +327,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
  * which resets the mount's readahead, so it can be raised now. */
 static void after_init(struct fs_ctx *fs)
 {
+	/* A load first: an exchange on every request would bounce the
+	 * cache line between the worker threads. */
 	if (fs->readahead_kb &&
+	    !__atomic_load_n(&fs->readahead_set, __ATOMIC_RELAXED) &&
 	    !__atomic_exchange_n(&fs->readahead_set, true, __ATOMIC_RELAXED))
 		fs_set_readahead(fs->mountpoint, fs->readahead_kb);
 }
