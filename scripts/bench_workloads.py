@@ -63,17 +63,10 @@ def cmd_pool(path, mib, seed):
             f.write(rng.randbytes(MIB))
 
 
-def chunk(pool, i):
-    """The 1 MiB block number I of a sequential file (cycles the pool)."""
-    nchunks = len(pool) // MIB
-    off = (i % nchunks) * MIB
-    return memoryview(pool)[off:off + MIB]
-
-
-def chunk_bytes(pool, i):
-    nchunks = len(pool) // MIB
-    off = (i % nchunks) * MIB
-    return pool[off:off + MIB]
+def chunk_off(pool, i):
+    """Where in the pool the 1 MiB block number I of a sequential file
+    comes from (it cycles the pool)."""
+    return (i % (len(pool) // MIB)) * MIB
 
 
 def cmd_seqwrite(pool_path, path, mib, *syncdirs):
@@ -83,7 +76,8 @@ def cmd_seqwrite(pool_path, path, mib, *syncdirs):
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         for i in range(mib):
-            write_all(fd, chunk(pool, i))
+            off = chunk_off(pool, i)
+            write_all(fd, memoryview(pool)[off:off + MIB])
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -110,7 +104,8 @@ def cmd_seqread(pool_path, path, mib):
                     break
                 got += n
             # bytearray == bytes is a memcmp (a memoryview compare is slow)
-            if got != MIB or buf != chunk_bytes(pool, i):
+            off = chunk_off(pool, i)
+            if got != MIB or buf != pool[off:off + MIB]:
                 bad = i
                 break
         extra = os.read(fd, 1)
