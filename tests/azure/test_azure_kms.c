@@ -150,6 +150,14 @@ count_copies(const char *needle, size_t len, size_t *locked)
 			n++;
 			if (cmk_secure_is_locked((const void *)p))
 				(*locked)++;
+			else
+				/* Where it is tells whose buffer it was. */
+				fprintf(stderr,
+					"test_azure_kms: unlocked copy at "
+					"offset %#lx of mapping %s",
+					(unsigned long)((const char *)p -
+							(const char *)start),
+					line);
 		}
 	}
 	fclose(maps);
