@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/fault.h"
 #include "common/log.h"
 #include "fs/admin.h"
 #include "fs/cli.h"
@@ -201,6 +202,8 @@ static void rewrap_file(void *ctx, int dir_fd, const char *dir_path,
 		return;
 	}
 	ret = cmk_volume_rewrap_fd(a->vol, fd, &outcome, &err);
+	if (ret == 0 && outcome == CMK_REWRAP_DONE)
+		ret = cmk_fault("rewrap.file"); /* tests: a kill right here */
 	close(fd);
 	__atomic_add_fetch(&a->handled, 1, __ATOMIC_RELAXED);
 	if (ret)
@@ -249,6 +252,8 @@ int cmk_cmd_rewrap(const struct cmk_conf *conf, const char *cipherdir,
 		cmk_secure_free(cmk, CMK_KEY_LEN);
 	}
 	ret = admin_walk(&a, jobs, rewrap_file, &err);
+	if (ret == 0)
+		ret = cmk_fault("rewrap.walked");
 	if (ret) {
 		fprintf(stderr, "cmkfs: %s: %s\n", cipherdir, err.msg);
 		status = exit_for(ret);
