@@ -46,3 +46,31 @@ void cmk_err_clear(struct cmk_err *err)
 		err->msg[0] = '\0';
 	}
 }
+
+void cmk_printable(const char *in, char *out, size_t size)
+{
+	size_t n = 0;
+
+	if (size == 0)
+		return;
+	for (const unsigned char *c = (const unsigned char *)in; *c; c++) {
+		char esc[5];
+		size_t len;
+
+		if (*c < 0x20 || *c == 0x7f) {
+			snprintf(esc, sizeof(esc), "\\x%02x", *c);
+			len = 4;
+		} else if (*c == '\\') {
+			esc[0] = esc[1] = '\\';
+			len = 2;
+		} else {
+			esc[0] = (char)*c;
+			len = 1;
+		}
+		if (n + len >= size)
+			break;
+		memcpy(out + n, esc, len);
+		n += len;
+	}
+	out[n] = '\0';
+}

@@ -26,4 +26,10 @@ int cmk_err_prefix(struct cmk_err *err, const char *fmt, ...)
 
 void cmk_err_clear(struct cmk_err *err);
 
+/* Copies the NUL-terminated in to out (size bytes, always terminated),
+ * escaping what a terminal or a log would act on: control bytes as \xNN
+ * and a backslash as \\. UTF-8 and other bytes >= 0x80 pass. Cut short
+ * at a character boundary when out is too small. */
+void cmk_printable(const char *in, char *out, size_t size);
+
 #endif

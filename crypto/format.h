@@ -23,6 +23,7 @@
 #define CMK_SLOT_OFF(i) (64u + (unsigned)(i) * CMK_SLOT_SIZE)
 
 #define CMK_VOLUME_FILE "cmkfs.volume"
+#define CMK_VOLUME_BACKUP "cmkfs.volume.backup" /* the second copy */
 #define CMK_VOLUME_SIZE 4096u
 
 /* 1-64 characters from [0-9A-Za-z._-]. */

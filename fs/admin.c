@@ -53,7 +53,10 @@ struct admin {
 	struct cmk_walk_progress progress;
 	size_t handled; /* atomic */
 	size_t failed;	/* under lock */
-	char *failures[FAILURES_SHOWN];
+	struct {
+		char *path; /* backing, relative to the cipher directory */
+		char *why;
+	} failures[FAILURES_SHOWN];
 	/* rewrap */
 	size_t rewrapped, current; /* atomic */
 	char newest[CMK_VERSION_MAX + 1];
@@ -65,6 +68,7 @@ struct admin {
 	size_t n_counts;
 	/* progress display */
 	bool tty;
+	bool progress_json; /* JSON lines on stdout instead */
 	bool stop;
 	pthread_cond_t cond;
 	double start;
@@ -73,13 +77,14 @@ struct admin {
 static void admin_fail(struct admin *a, const char *dir_path,
 		       const char *name, const char *why)
 {
-	char path[PATH_MAX], line[PATH_MAX + CMK_ERR_MSG_MAX];
+	char path[PATH_MAX];
 
 	cmk_walk_join(dir_path, name, path, sizeof(path));
-	snprintf(line, sizeof(line), "%s: %s", path, why);
 	pthread_mutex_lock(&a->lock);
-	if (a->failed < FAILURES_SHOWN)
-		a->failures[a->failed] = strdup(line);
+	if (a->failed < FAILURES_SHOWN) {
+		a->failures[a->failed].path = strdup(path);
+		a->failures[a->failed].why = strdup(why);
+	}
 	a->failed++;
 	pthread_mutex_unlock(&a->lock);
 }
@@ -87,6 +92,17 @@ static void admin_fail(struct admin *a, const char *dir_path,
 static void on_dir_error(void *ctx, const char *path, int error)
 {
 	admin_fail(ctx, "", path, strerror(error));
+}
+
+static void progress_json_line(struct admin *a, size_t done, size_t found,
+			       bool all, double t)
+{
+	printf("{\"version\": 1, \"event\": \"progress\", \"files_done\": "
+	       "%zu, \"files_found\": %zu, \"walk_done\": %s, "
+	       "\"elapsed_s\": %.3f}\n",
+	       done, found, all ? "true" : "false", t);
+	fflush(stdout);
+	(void)a;
 }
 
 static void *progress_main(void *arg)
@@ -105,16 +121,22 @@ static void *progress_main(void *arg)
 		char left[32] = "";
 		int width = 30, fill;
 
-		fill = found ? (int)((double)width * done / found) : 0;
-		if (all && rate > 0)
-			snprintf(left, sizeof(left), ", %.0f s left",
-				 (double)(found - done) / rate);
-		fprintf(stderr, "\r[%.*s%*s] %zu/%s%zu files, %.0f/s%s   ",
-			fill, "##############################", width - fill, "",
-			done, all ? "" : ">=", found, rate, left);
-		fflush(stderr);
+		if (a->progress_json) {
+			progress_json_line(a, done, found, all, t);
+		} else {
+			fill = found ? (int)((double)width * done / found) : 0;
+			if (all && rate > 0)
+				snprintf(left, sizeof(left), ", %.0f s left",
+					 (double)(found - done) / rate);
+			fprintf(stderr,
+				"\r[%.*s%*s] %zu/%s%zu files, %.0f/s%s   ",
+				fill, "##############################",
+				width - fill, "", done, all ? "" : ">=",
+				found, rate, left);
+			fflush(stderr);
+		}
 		clock_gettime(CLOCK_REALTIME, &when);
-		when.tv_nsec += 250 * 1000000L;
+		when.tv_nsec += (a->progress_json ? 500 : 250) * 1000000L;
 		if (when.tv_nsec >= 1000000000L) {
 			when.tv_sec++;
 			when.tv_nsec -= 1000000000L;
@@ -122,7 +144,8 @@ static void *progress_main(void *arg)
 		pthread_cond_timedwait(&a->cond, &a->lock, &when);
 	}
 	pthread_mutex_unlock(&a->lock);
-	fprintf(stderr, "\r%*s\r", 78, "");
+	if (!a->progress_json)
+		fprintf(stderr, "\r%*s\r", 78, "");
 	return NULL;
 }
 
@@ -135,7 +158,7 @@ static int admin_walk(struct admin *a, unsigned int jobs,
 	int ret;
 
 	a->start = now_s();
-	if (a->tty)
+	if (a->tty || a->progress_json)
 		shown = pthread_create(&progress, NULL, progress_main, a) == 0;
 	ret = cmk_walk(a->vol->dir_fd,
 		       (a->vol->info.flags & CMK_VOLUME_FLAG_ENC_NAMES) != 0,
@@ -160,20 +183,70 @@ static void admin_init(struct admin *a, struct cmk_volume *vol)
 	pthread_cond_init(&a->cond, NULL);
 }
 
+/* Where a failed file is, as applications see it, and where it is in
+ * the backing store. */
+static void failure_paths(struct admin *a, size_t i, char *plain,
+			  size_t plain_size, char *backing, size_t backing_size)
+{
+	char raw[PATH_MAX];
+	const char *rel = a->failures[i].path ? a->failures[i].path : "?";
+
+	cmk_volume_plain_path(a->vol, rel, raw, sizeof(raw));
+	cmk_printable(raw, plain, plain_size);
+	cmk_printable(rel, backing, backing_size);
+}
+
 static void admin_report_failures(struct admin *a, const char *cmd)
 {
-	for (size_t i = 0; i < a->failed && i < FAILURES_SHOWN; i++)
-		fprintf(stderr, "cmkfs %s: %s\n", cmd,
-			a->failures[i] ? a->failures[i] : "(out of memory)");
+	char plain[PATH_MAX], backing[PATH_MAX], why[CMK_ERR_MSG_MAX];
+
+	for (size_t i = 0; i < a->failed && i < FAILURES_SHOWN; i++) {
+		failure_paths(a, i, plain, sizeof(plain), backing,
+			      sizeof(backing));
+		cmk_printable(a->failures[i].why ? a->failures[i].why
+						 : "(out of memory)",
+			      why, sizeof(why));
+		if (strcmp(plain, backing) == 0)
+			fprintf(stderr, "cmkfs %s: %s: %s\n", cmd, plain, why);
+		else
+			fprintf(stderr, "cmkfs %s: %s (backing file %s): %s\n",
+				cmd, plain, backing, why);
+	}
 	if (a->failed > FAILURES_SHOWN)
 		fprintf(stderr, "cmkfs %s: ... and %zu more failures\n", cmd,
 			a->failed - FAILURES_SHOWN);
 }
 
+/* The same as a JSON array of {path, backing_path, error}. */
+static json_t *admin_failures_json(struct admin *a)
+{
+	char plain[PATH_MAX], backing[PATH_MAX];
+	json_t *list = json_array();
+
+	for (size_t i = 0; i < a->failed && i < FAILURES_SHOWN; i++) {
+		char raw[PATH_MAX];
+		const char *rel = a->failures[i].path ? a->failures[i].path
+						      : "?";
+
+		(void)plain;
+		(void)backing;
+		cmk_volume_plain_path(a->vol, rel, raw, sizeof(raw));
+		json_array_append_new(
+			list, json_pack("{s:s%, s:s, s:s}", "path", raw,
+					strlen(raw), "backing_path", rel,
+					"error",
+					a->failures[i].why ? a->failures[i].why
+							   : "out of memory"));
+	}
+	return list;
+}
+
 static void admin_destroy(struct admin *a)
 {
-	for (size_t i = 0; i < a->failed && i < FAILURES_SHOWN; i++)
-		free(a->failures[i]);
+	for (size_t i = 0; i < a->failed && i < FAILURES_SHOWN; i++) {
+		free(a->failures[i].path);
+		free(a->failures[i].why);
+	}
 	free(a->counts);
 	pthread_cond_destroy(&a->cond);
 	pthread_mutex_destroy(&a->lock);
@@ -214,8 +287,44 @@ static void rewrap_file(void *ctx, int dir_fd, const char *dir_path,
 		__atomic_add_fetch(&a->current, 1, __ATOMIC_RELAXED);
 }
 
+/* One admin command at a time on a volume (rewrap, fsck --repair): an
+ * exclusive flock on the cipher directory itself, which stays while the
+ * descriptor is replaced. -EWOULDBLOCK when another holds it. */
+int cmk_admin_lock(struct cmk_volume *vol, int *fd_out)
+{
+	int fd = openat(vol->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int ret = -errno;
+
+		close(fd);
+		return ret;
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+static void rewrap_summary_json(struct admin *a, double took, int status)
+{
+	json_t *root = json_pack(
+		"{s:i, s:s, s:I, s:I, s:I, s:I, s:s, s:f, s:o, s:i}",
+		"version", 1, "event", "done", "files",
+		(json_int_t)(a->rewrapped + a->current + a->failed),
+		"rewrapped", (json_int_t)a->rewrapped, "current",
+		(json_int_t)a->current, "failed", (json_int_t)a->failed,
+		"cmk_version", a->newest, "elapsed_s", took, "failures",
+		admin_failures_json(a), "exit_code", status);
+
+	if (root && json_dumpf(root, stdout, JSON_COMPACT) == 0)
+		putchar('\n');
+	fflush(stdout);
+	json_decref(root);
+}
+
 int cmk_cmd_rewrap(const struct cmk_conf *conf, const char *cipherdir,
-		   unsigned int jobs, int (*exit_for)(int))
+		   unsigned int jobs, bool progress_json)
 {
 	struct cmk_volume *vol = NULL;
 	struct cmk_err err = { 0 };
@@ -226,17 +335,19 @@ int cmk_cmd_rewrap(const struct cmk_conf *conf, const char *cipherdir,
 	ret = cmk_volume_open(conf, cipherdir, &vol, &err);
 	if (ret) {
 		fprintf(stderr, "cmkfs: %s\n", err.msg);
-		return exit_for(ret);
+		return cmk_exit_for_volume(ret);
 	}
 	admin_init(&a, vol);
-	/* One rewrap at a time per volume. */
-	lock_fd = openat(vol->dir_fd, CMK_VOLUME_FILE, O_RDONLY | O_CLOEXEC);
-	if (lock_fd < 0 || flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+	a.progress_json = progress_json;
+	a.tty = a.tty && !progress_json;
+	ret = cmk_admin_lock(vol, &lock_fd);
+	if (ret) {
 		fprintf(stderr, "cmkfs: %s: %s\n", cipherdir,
-			errno == EWOULDBLOCK ? "another rewrap is running"
-					     : strerror(errno));
-		status = errno == EWOULDBLOCK ? CMK_EXIT_FAILURE
-					      : CMK_EXIT_VOLUME;
+			ret == -EWOULDBLOCK ? "another rewrap or fsck --repair "
+					      "is running"
+					    : strerror(-ret));
+		status = ret == -EWOULDBLOCK ? CMK_EXIT_FAILURE
+					     : CMK_EXIT_VOLUME;
 		goto out;
 	}
 	{
@@ -256,7 +367,7 @@ int cmk_cmd_rewrap(const struct cmk_conf *conf, const char *cipherdir,
 		ret = cmk_fault("rewrap.walked");
 	if (ret) {
 		fprintf(stderr, "cmkfs: %s: %s\n", cipherdir, err.msg);
-		status = exit_for(ret);
+		status = cmk_exit_for(ret);
 		goto out;
 	}
 	/* Durable before it says so: one sync of the file system. */
@@ -270,18 +381,22 @@ int cmk_cmd_rewrap(const struct cmk_conf *conf, const char *cipherdir,
 	ret = cmk_volume_remac(vol, &err);
 	if (ret) {
 		fprintf(stderr, "cmkfs: %s: %s\n", cipherdir, err.msg);
-		status = exit_for(ret);
+		status = cmk_exit_for(ret);
 		goto out;
 	}
 	took = now_s() - a.start;
-	admin_report_failures(&a, "rewrap");
-	printf("cmkfs rewrap: %zu files in %.1f s (%.0f files/s): %zu "
-	       "re-wrapped to CMK version %s, %zu already current, %zu "
-	       "failed\n",
-	       a.rewrapped + a.current + a.failed, took, took > 0 ? a.handled / took : 0.0, a.rewrapped, a.newest,
-	       a.current, a.failed);
 	if (a.failed)
 		status = CMK_EXIT_VOLUME;
+	admin_report_failures(&a, "rewrap");
+	if (progress_json)
+		rewrap_summary_json(&a, took, status);
+	else
+		printf("cmkfs rewrap: %zu files in %.1f s (%.0f files/s): %zu "
+		       "re-wrapped to CMK version %s, %zu already current, "
+		       "%zu failed\n",
+		       a.rewrapped + a.current + a.failed, took,
+		       took > 0 ? a.handled / took : 0.0, a.rewrapped,
+		       a.newest, a.current, a.failed);
 out:
 	if (root_fd >= 0)
 		close(root_fd);
@@ -362,21 +477,30 @@ static const char *when_text(int64_t t, char *buf, size_t size)
 }
 
 int cmk_cmd_status(const struct cmk_conf *conf, const char *cipherdir,
-		   unsigned int jobs, bool json, int (*exit_for)(int))
+		   unsigned int jobs, bool json)
 {
 	struct cmk_kms_version *versions = NULL;
 	struct cmk_volume *vol = NULL;
-	struct cmk_err err = { 0 }, list_err = { 0 };
+	struct cmk_err err = { 0 }, list_err = { 0 }, key_err = { 0 };
 	const char *newest_enabled = NULL;
 	size_t count = 0, old_files = 0, unlisted = 0;
 	char summary[CMK_ERR_MSG_MAX + 64], when[32];
 	struct admin a;
-	int ret, list_ret, status = CMK_EXIT_OK;
+	int ret, list_ret, key_ret, status = CMK_EXIT_OK;
 
 	ret = cmk_volume_peek(conf, cipherdir, &vol, &err);
 	if (ret) {
 		fprintf(stderr, "cmkfs: %s\n", err.msg);
-		return exit_for(ret);
+		return cmk_exit_for_volume(ret);
+	}
+	/* The configured key must be the volume's, as for mount. When the
+	 * key service cannot give a key (no version enabled, unreachable),
+	 * status still reports what it can. */
+	key_ret = cmk_volume_unlock(vol, &key_err);
+	if (key_ret == -EKEYREJECTED) {
+		fprintf(stderr, "cmkfs: %s\n", key_err.msg);
+		cmk_volume_close(vol);
+		return CMK_EXIT_WRONG_KEY;
 	}
 	admin_init(&a, vol);
 	a.tty = a.tty && !json;
@@ -385,7 +509,7 @@ int cmk_cmd_status(const struct cmk_conf *conf, const char *cipherdir,
 	ret = admin_walk(&a, jobs, status_file, &err);
 	if (ret) {
 		fprintf(stderr, "cmkfs: %s: %s\n", cipherdir, err.msg);
-		status = exit_for(ret);
+		status = cmk_exit_for(ret);
 		goto out;
 	}
 	for (size_t i = 0; list_ret == 0 && i < count; i++)
@@ -410,6 +534,10 @@ int cmk_cmd_status(const struct cmk_conf *conf, const char *cipherdir,
 			 "no version of the key is enabled: the volume cannot "
 			 "be mounted, and a mount gives EACCES on every open "
 			 "and create");
+	else if (a.failed)
+		snprintf(summary, sizeof(summary),
+			 "%zu file%s unreadable headers: run cmkfs fsck",
+			 a.failed, a.failed == 1 ? " has" : "s have");
 	else if (old_files)
 		snprintf(summary, sizeof(summary),
 			 "%zu file%s not yet wrapped with the newest enabled "
@@ -422,14 +550,26 @@ int cmk_cmd_status(const struct cmk_conf *conf, const char *cipherdir,
 			 "every file is wrapped with the newest enabled "
 			 "version %s: older versions may be disabled",
 			 newest_enabled);
+	if (list_ret)
+		status = cmk_exit_for_kms(list_ret);
+	else if (!newest_enabled)
+		status = CMK_EXIT_KMS;
+	else if (a.failed)
+		status = CMK_EXIT_VOLUME;
 	if (json) {
 		json_t *root = json_object(), *vs = json_array(),
 		       *un = json_object();
 
+		json_object_set_new(root, "version", json_integer(1));
 		json_object_set_new(root, "volume", json_string(cipherdir));
 		json_object_set_new(root, "key", json_string(vol->info.cmk_name));
 		json_object_set_new(root, "descriptor_version",
 				    json_string(vol->info.mac_version));
+		json_object_set_new(root, "key_checked",
+				    json_boolean(key_ret == 0));
+		json_object_set_new(root, "key_check_error",
+				    key_ret ? json_string(key_err.msg)
+					    : json_null());
 		json_object_set_new(root, "key_service_error",
 				    list_ret ? json_string(list_err.msg)
 					     : json_null());
@@ -473,15 +613,24 @@ int cmk_cmd_status(const struct cmk_conf *conf, const char *cipherdir,
 				    json_integer((json_int_t)old_files));
 		json_object_set_new(root, "unreadable",
 				    json_integer((json_int_t)a.failed));
+		json_object_set_new(root, "unreadable_files",
+				    admin_failures_json(&a));
 		json_object_set_new(root, "summary", json_string(summary));
+		json_object_set_new(root, "exit_code", json_integer(status));
 		if (json_dumpf(root, stdout, JSON_INDENT(2)) == 0)
 			putchar('\n');
 		json_decref(root);
 	} else {
 		printf("volume:     %s\n", cipherdir);
 		printf("key:        %s\n", vol->info.cmk_name);
-		printf("descriptor: sealed with version %s\n",
-		       vol->info.mac_version);
+		if (key_ret == 0)
+			printf("descriptor: sealed with version %s, verified "
+			       "with the configured key\n",
+			       vol->info.mac_version);
+		else
+			printf("descriptor: sealed with version %s, NOT "
+			       "verified: %s\n",
+			       vol->info.mac_version, key_err.msg);
 		if (list_ret == 0) {
 			printf("%-36s %-9s %-20s %s\n", "VERSION", "STATE",
 			       "CREATED", "FILES");
@@ -502,10 +651,6 @@ int cmk_cmd_status(const struct cmk_conf *conf, const char *cipherdir,
 		printf("%s\n", summary);
 		admin_report_failures(&a, "status");
 	}
-	if (list_ret)
-		status = exit_for(list_ret);
-	else if (!newest_enabled)
-		status = CMK_EXIT_KMS;
 out:
 	free(versions);
 	admin_destroy(&a);

@@ -1,5 +1,5 @@
-/* The admin commands over a whole volume (fs/admin.c). Each returns an
- * exit code; exit_for maps a -errno to one. */
+/* The admin commands over a whole volume (fs/admin.c, fs/fsck.c). Each
+ * returns an exit code (fs/cli.h). */
 #ifndef CMKFS_FS_ADMIN_H
 #define CMKFS_FS_ADMIN_H
 
@@ -10,10 +10,19 @@
 /* `cmkfs rewrap`: every file's DEK re-wrapped under the newest enabled
  * CMK version, then one sync, then the descriptor sealed anew. */
 int cmk_cmd_rewrap(const struct cmk_conf *conf, const char *cipherdir,
-		   unsigned int jobs, int (*exit_for)(int));
+		   unsigned int jobs, bool progress_json);
 
 /* `cmkfs status`: the key's versions and how many files each wraps. */
 int cmk_cmd_status(const struct cmk_conf *conf, const char *cipherdir,
-		   unsigned int jobs, bool json, int (*exit_for)(int));
+		   unsigned int jobs, bool json);
+
+/* `cmkfs fsck [--repair]`: exit codes as e2fsck's (enum cmk_fsck_exit). */
+int cmk_cmd_fsck(const struct cmk_conf *conf, const char *cipherdir,
+		 unsigned int jobs, bool repair);
+
+struct cmk_volume;
+/* The lock rewrap and fsck --repair hold: 0 and *fd_out (close it to
+ * release), -EWOULDBLOCK when another command holds it, else -errno. */
+int cmk_admin_lock(struct cmk_volume *vol, int *fd_out);
 
 #endif

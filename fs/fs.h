@@ -92,6 +92,8 @@ extern const struct fuse_lowlevel_ops cmk_fuse_ops;
  * longer holds; their reads and writes give EACCES from then on. Returns
  * how many. */
 size_t fs_revoke_open_files(struct fs_ctx *fs);
+/* libfuse's version, for cmkfs --version. */
+const char *fs_fuse_version(void);
 
 /* mount.c */
 int cmk_mount_main(int argc, char **argv);

@@ -18,6 +18,7 @@
 
 #include "common/log.h"
 #include "common/tbuf.h"
+#include "fs/backing_names.h"
 #include "fs/fs.h"
 
 #define MAX_IO (1u << 20)
@@ -98,7 +99,7 @@ static int dir_id(struct fs_inode *dir, uint8_t dirid[CMK_DIRID_LEN])
 
 	pthread_mutex_lock(&dir->open_lock);
 	if (!dir->have_dirid) {
-		ret = cmk_volume_read_dirid(dir->fd, dir->dirid);
+		ret = cmk_bn_read_dirid(dir->fd, dir->dirid);
 		dir->have_dirid = ret == 0;
 	}
 	if (ret == 0)
@@ -124,7 +125,8 @@ static int name_of(struct fs_ctx *fs, struct fs_inode *dir, const char *name,
 	ret = dir_id(dir, dirid);
 	if (ret) {
 		backing_name(dir, where, sizeof(where));
-		cmk_log(LOG_ERR, "%s: no usable %s (%s): its entries cannot "
+		cmk_log(LOG_ERR, CMK_MSG_DIRID,
+			"%s: no usable %s (%s): its entries cannot "
 				 "be named",
 			where, CMK_DIRID_FILE, strerror(-ret));
 		return EIO;
@@ -143,40 +145,17 @@ static int name_of(struct fs_ctx *fs, struct fs_inode *dir, const char *name,
 	return 0;
 }
 
-/* A long name's side file, written before its entry appears. Its content
- * is fixed by the name and the directory, so one that exists is kept. */
+/* A long name's side file, written before its entry appears. */
 static int name_side_write(struct fs_inode *dir, const struct fs_name *n)
 {
-	char have[CMK_NAME_ENC_MAX + 1];
-	ssize_t got;
-	int fd, err = 0;
-
-	if (!n->is_long)
-		return 0;
-	fd = openat(dir->fd, n->bn.side, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd >= 0) {
-		got = read(fd, have, sizeof(have));
-		close(fd);
-		if (got == (ssize_t)n->bn.enc_len &&
-		    memcmp(have, n->bn.enc, n->bn.enc_len) == 0)
-			return 0;
-	}
-	fd = openat(dir->fd, n->bn.side,
-		    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0444);
-	if (fd < 0)
-		return errno;
-	if (write(fd, n->bn.enc, n->bn.enc_len) != (ssize_t)n->bn.enc_len)
-		err = errno ? errno : EIO;
-	if (close(fd) && !err)
-		err = errno;
-	return err;
+	return n->is_long ? -cmk_bn_side_write(dir->fd, &n->bn) : 0;
 }
 
 /* Removes a long name's side file once its entry is gone. */
 static void name_side_drop(struct fs_inode *dir, const struct fs_name *n)
 {
 	if (n->is_long)
-		unlinkat(dir->fd, n->bn.side, 0);
+		cmk_bn_side_drop(dir->fd, &n->bn);
 }
 
 /* The plaintext name of a backing entry of dir (dir_fd: an open
@@ -186,52 +165,27 @@ static int name_from_backing(struct fs_ctx *fs, struct fs_inode *dir,
 			     int dir_fd, const char *entry,
 			     char out[CMK_NAME_PLAIN_MAX + 1])
 {
-	char enc[CMK_NAME_ENC_MAX + 1], where[PATH_MAX];
+	const char *what = "";
 	uint8_t dirid[CMK_DIRID_LEN];
-	const char *what = "not a name of this volume";
-	size_t enc_len;
-	ssize_t got;
-	int fd, ret;
+	char where[PATH_MAX];
 
 	if (cmk_name_is_special(entry))
 		return 0;
-	ret = dir_id(dir, dirid);
-	if (ret) {
+	if (dir_id(dir, dirid) != 0) {
 		what = "its directory has no usable " CMK_DIRID_FILE;
 		goto skip;
 	}
 	if (cmk_name_cache_get(fs->plain_names, dirid, entry, out))
 		return 1;
-	if (cmk_name_is_long(entry)) {
-		char side[CMK_LONG_SIDE_LEN + 1];
-
-		snprintf(side, sizeof(side), "%s%s", entry, CMK_LONG_SUFFIX);
-		fd = openat(dir_fd, side, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-		got = fd >= 0 ? read(fd, enc, sizeof(enc) - 1) : -1;
-		if (fd >= 0)
-			close(fd);
-		if (got <= 0 ||
-		    cmk_name_long_check(entry, enc, (size_t)got) != 0) {
-			what = "a long name whose side file is missing or "
-			       "does not match";
-			goto skip;
-		}
-		enc_len = (size_t)got;
-	} else {
-		enc_len = strlen(entry);
-		if (enc_len >= sizeof(enc))
-			goto skip;
-		memcpy(enc, entry, enc_len);
-	}
-	if (cmk_name_decrypt(fs->vol->names, dirid, enc, enc_len, out,
-			     CMK_NAME_PLAIN_MAX + 1) >= 0) {
+	if (cmk_bn_decode(fs->vol->names, dir_fd, dirid, entry, out, &what) ==
+	    0) {
 		cmk_name_cache_put(fs->plain_names, dirid, entry, out);
 		return 1;
 	}
 skip:
 	backing_name(dir, where, sizeof(where));
-	cmk_log(LOG_WARNING, "%s: skipping entry '%.80s': %s", where, entry,
-		what);
+	cmk_log(LOG_WARNING, CMK_MSG_NAME_SKIPPED,
+		"%s: skipping entry '%.80s': %s", where, entry, what);
 	return 0;
 }
 
@@ -414,7 +368,8 @@ static int data_attach(struct fs_ctx *fs, struct fs_inode *inode, int fd)
 			 * anything else wrong with the file is EIO. */
 			if (ret != -EACCES) {
 				backing_name(inode, name, sizeof(name));
-				cmk_log(LOG_ERR, "%s: %s", name, err.msg);
+				cmk_log(LOG_ERR, CMK_MSG_FILE_UNREADABLE, "%s: %s",
+					name, err.msg);
 			}
 			ret = ret == -EACCES ? EACCES : EIO;
 		} else {
@@ -623,7 +578,8 @@ static int create_backing(fuse_req_t req, struct fs_inode *parent,
 		if (err == EEXIST && !(flags & O_EXCL))
 			return -EEXIST; /* caller opens the existing file */
 		if (err != EEXIST)
-			cmk_log(LOG_ERR, "cannot create '%s': %s", name,
+			cmk_log(LOG_ERR, CMK_MSG_CREATE_FAILED,
+				"cannot create '%s': %s", name,
 				cerr.msg[0] ? cerr.msg : strerror(err));
 		return -err;
 	}
@@ -759,7 +715,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		char name[PATH_MAX];
 
 		backing_name(h->inode, name, sizeof(name));
-		cmk_log(LOG_ERR, "%s: backing file is shorter than a header",
+		cmk_log(LOG_ERR, CMK_MSG_FILE_UNREADABLE,
+			"%s: backing file is shorter than a header",
 			name);
 		n = -EIO;
 	}
@@ -1038,7 +995,7 @@ static int mkdir_with_id(fuse_req_t req, struct fs_inode *dir,
 	if (sub < 0)
 		err = errno;
 	else
-		err = -cmk_volume_new_dirid(sub, dirid);
+		err = -cmk_bn_new_dirid(sub, dirid, false);
 	if (!err)
 		err = own_new(req, dir->fd, -1, tmp);
 	/* chown cleared nothing on a directory; the mode is as asked. */
@@ -1168,7 +1125,7 @@ static int rmdir_with_id(struct fs_inode *dir, const char *entry)
 		if (!is_dot(de->d_name) && !cmk_name_is_special(de->d_name))
 			err = ENOTEMPTY;
 	if (!err) {
-		have_id = cmk_volume_read_dirid(fd, dirid) == 0;
+		have_id = cmk_bn_read_dirid(fd, dirid) == 0;
 		rewinddir(dp);
 		while ((de = readdir(dp)))
 			if (!is_dot(de->d_name) &&
@@ -1273,7 +1230,8 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 		char where[PATH_MAX];
 
 		backing_name(inode_of(req, ino), where, sizeof(where));
-		cmk_log(LOG_ERR, "%s: the symlink's target is not one of this "
+		cmk_log(LOG_ERR, CMK_MSG_FILE_UNREADABLE,
+			"%s: the symlink's target is not one of this "
 				 "volume's (tampered or foreign)",
 			where);
 		fuse_reply_err(req, EIO);
@@ -1574,3 +1532,8 @@ const struct fuse_lowlevel_ops cmk_fuse_ops = {
 	.setxattr = op_setxattr,
 	.removexattr = op_removexattr,
 };
+
+const char *fs_fuse_version(void)
+{
+	return fuse_pkgversion();
+}

@@ -1,7 +1,11 @@
-/* The cmkfs command line: init, info, key ..., mount. */
+/* The cmkfs command line: one table of commands, each with its own help,
+ * options and operands; the mount.fuse3 form "cmkfs CIPHERDIR MOUNTPOINT
+ * -o ..." when the first word is no command. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <fuse_lowlevel.h>
-
+#include "common/io.h"
 #include "common/log.h"
 #include "conf/conf.h"
 #include "crypto/crypto.h"
@@ -21,112 +24,106 @@
 #include "fs/cli.h"
 #include "fs/fs.h"
 #include "fs/volume.h"
-#include "kms/curl_lib.h"
+#include "kms/http.h"
 #include "kms/keystore.h"
 #include "kms/kms.h"
 #include "version.h"
 
-static void usage(FILE *out)
+/* Options a command may take. */
+enum {
+	OPT_CONF = 1 << 0,	     /* -c CONF, --config[=]CONF */
+	OPT_JOBS = 1 << 1,	     /* -j JOBS */
+	OPT_JSON = 1 << 2,	     /* --json */
+	OPT_PLAINTEXT = 1 << 3,	     /* --plaintext-names */
+	OPT_REPAIR = 1 << 4,	     /* --repair */
+	OPT_PROGRESS_JSON = 1 << 5,  /* --progress-json */
+	OPT_NEW_PASS = 1 << 6,	     /* --new-passphrase-file FILE */
+	OPT_UNSEAL = 1 << 7,	     /* --unseal */
+};
+
+struct cmd_args {
+	const struct command *cmd;
+	const char *conf_path;
+	unsigned int jobs;
+	bool json;
+	bool plaintext_names;
+	bool repair;
+	bool progress_json;
+	bool unseal;
+	const char *new_pass_file;
+	int argc; /* operands */
+	char **argv;
+};
+
+struct command {
+	const char *name;
+	const char *synopsis; /* after "cmkfs " */
+	const char *summary;  /* one line, for cmkfs --help */
+	const char *help;     /* cmkfs COMMAND --help, after the synopsis */
+	unsigned options;
+	const char *operands;		/* what they are, for messages */
+	int min_operands, max_operands; /* -1: any number */
+	int usage_exit;			/* fsck follows e2fsck: 16 */
+	int (*run)(struct cmd_args *args);
+};
+
+static const struct command commands[];
+
+/* --- usage ------------------------------------------------------------------ */
+
+/* One line saying what was wrong and a hint; never the whole help. */
+static int usage_error(const struct command *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int usage_error(const struct command *cmd, const char *fmt, ...)
 {
-	fprintf(out,
-		"usage: cmkfs COMMAND [OPTIONS] ...\n"
-		"\n"
-		"Commands:\n"
-		"  init [--plaintext-names] -c CONF CIPHERDIR\n"
-		"                                  create a volume in an empty directory\n"
-		"                                  (file names encrypted unless asked)\n"
-		"  mount [-f] [-o OPTS] -c CONF CIPHERDIR MOUNTPOINT\n"
-		"                                  mount a volume (returns once it is up)\n"
-		"  CIPHERDIR MOUNTPOINT -o config=CONF[,OPTS]\n"
-		"                                  the same, as mount.fuse3 and fstab call it\n"
-		"  info -c CONF FILE...            show a backing file's header (no key material);\n"
-		"                                  FILE may also be CIPHERDIR/PLAINPATH\n"
-		"  path -c CONF CIPHERDIR PLAINPATH\n"
-		"                                  the backing path of a path in the volume\n"
-		"  key create -c CONF              create the local keystore with version 1\n"
-		"  key rotate -c CONF              add a new CMK version (used for new files)\n"
-		"  key list -c CONF                list the CMK versions\n"
-		"  key disable VERSION -c CONF     disable a CMK version\n"
-		"  key enable VERSION -c CONF      enable a CMK version again\n"
-		"  rewrap [-j JOBS] -c CONF CIPHERDIR\n"
-		"                                  re-wrap every file's key with the newest\n"
-		"                                  CMK version (no data re-encrypted)\n"
-		"  status [--json] -c CONF CIPHERDIR\n"
-		"                                  the key's versions and the files of each\n"
-		"  --version                       versions of cmkfs and its libraries\n"
-		"  --help                          this text\n"
-		"\n"
-		"-c CONF defaults to " CMK_CONF_DEFAULT_PATH ".\n"
-		"Exit codes: 0 ok, 1 other failure, 2 usage, 3 configuration,\n"
-		"4 key service, 5 wrong key, 6 volume or file.\n");
+	va_list ap;
+
+	fprintf(stderr, "cmkfs: %s%s", cmd ? cmd->name : "",
+		cmd ? ": " : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	if (cmd)
+		fprintf(stderr, "\nTry 'cmkfs %s --help'.\n", cmd->name);
+	else
+		fprintf(stderr, "\nTry 'cmkfs --help'.\n");
+	return cmd ? cmd->usage_exit : CMK_EXIT_USAGE;
+}
+
+static void command_help(const struct command *cmd)
+{
+	printf("usage: cmkfs %s\n\n%s", cmd->synopsis, cmd->help);
+	if (cmd->options & OPT_CONF)
+		printf("\n  -c, --config CONF   the configuration (default %s)\n",
+		       CMK_CONF_DEFAULT_PATH);
+	printf("  -h, --help          this text\n");
+}
+
+static void main_help(void)
+{
+	printf("usage: cmkfs COMMAND [OPTIONS] [OPERANDS]\n"
+	       "       cmkfs CIPHERDIR MOUNTPOINT -o config=CONF[,OPTIONS]\n"
+	       "\nCommands:\n");
+	for (const struct command *c = commands; c->name; c++)
+		printf("  %-8s %s\n", c->name, c->summary);
+	printf("\n'cmkfs COMMAND --help' describes a command; man cmkfs(8) "
+	       "and cmkfs.conf(5) say more.\n"
+	       "Exit codes: 0 ok, 1 other failure, 2 usage, 3 configuration, "
+	       "4 key service,\n5 wrong key, 6 volume or file, 7 mount point "
+	       "(fsck: 0, 1, 4, 8, 16 as e2fsck).\n");
 }
 
 static void print_version(void)
 {
 	printf("cmkfs %s (on-disk format %d)\n", CMKFS_VERSION,
 	       CMK_FORMAT_VERSION);
-	printf("libfuse %s\n", fuse_pkgversion());
+	printf("libfuse %s\n", fs_fuse_version());
 	printf("%s\n", cmk_crypto_version());
-	{
-		struct cmk_err err = { 0 };
-		const struct cmk_curl *curl = cmk_curl_lib(&err);
-
-		if (curl)
-			printf("libcurl %s (loaded for HTTPS key services)\n",
-			       curl->version_info(CURLVERSION_NOW)->version);
-		else
-			printf("libcurl: %s\n", err.msg);
-	}
+	printf("libcurl %s\n", cmk_http_curl_version());
 }
 
-/* Maps an error from the key service or volume layer to an exit code. */
-static int exit_for(int err)
-{
-	switch (err) {
-	case -EKEYREJECTED:
-		return CMK_EXIT_WRONG_KEY;
-	case -EACCES:
-	case -ENOKEY:
-	case -EKEYREVOKED:
-	case -ECONNREFUSED:
-	case -EHOSTUNREACH:
-	case -ETIMEDOUT:
-	case -ENXIO:
-	case -EPROTO:	/* a malformed or hostile answer from the service */
-	case -EINVAL:	/* a key value that is not 32 bytes */
-		return CMK_EXIT_KMS;
-	case -EBADMSG:
-	case -EIO:
-	case -ENOTEMPTY:
-	case -ENOTDIR:
-	case -EPROTONOSUPPORT:
-		return CMK_EXIT_VOLUME;
-	default:
-		return CMK_EXIT_FAILURE;
-	}
-}
-
-/* The same for commands on a whole volume, where a missing file is the
- * volume's descriptor (not a volume). */
-static int exit_for_volume_cmd(int err)
-{
-	return err == -ENOENT ? CMK_EXIT_VOLUME : exit_for(err);
-}
-
-static int fail(const struct cmk_err *err, int code)
-{
-	fprintf(stderr, "cmkfs: %s\n", err->msg[0] ? err->msg : "failed");
-	return code;
-}
-
-struct cmd_args {
-	const char *conf_path;
-	unsigned int jobs; /* -j: rewrap and status threads */
-	bool json;	   /* --json */
-	bool plaintext_names; /* init --plaintext-names */
-	int argc;	   /* positional arguments */
-	char **argv;
-};
+/* --- options ------------------------------------------------------------------ */
 
 /* -j's value: 1 to CMK_WALK_JOBS_MAX. */
 static bool parse_jobs(const char *s, unsigned int *out)
@@ -142,37 +139,106 @@ static bool parse_jobs(const char *s, unsigned int *out)
 	return true;
 }
 
-/* Parses "-c CONF" (anywhere) and collects the positional arguments. */
-static int parse_args(int argc, char **argv, struct cmd_args *args)
+static const char *option_name(int opt)
+{
+	switch (opt) {
+	case 'c':
+		return "-c";
+	case 'j':
+		return "-j";
+	case 'J':
+		return "--json";
+	case 'P':
+		return "--plaintext-names";
+	case 'R':
+		return "--repair";
+	case 'G':
+		return "--progress-json";
+	case 'N':
+		return "--new-passphrase-file";
+	case 'U':
+		return "--unseal";
+	default:
+		return "?";
+	}
+}
+
+static unsigned option_bit(int opt)
+{
+	switch (opt) {
+	case 'c':
+		return OPT_CONF;
+	case 'j':
+		return OPT_JOBS;
+	case 'J':
+		return OPT_JSON;
+	case 'P':
+		return OPT_PLAINTEXT;
+	case 'R':
+		return OPT_REPAIR;
+	case 'G':
+		return OPT_PROGRESS_JSON;
+	case 'N':
+		return OPT_NEW_PASS;
+	case 'U':
+		return OPT_UNSEAL;
+	default:
+		return 0;
+	}
+}
+
+/* Options may stand anywhere among the operands (GNU getopt permutes
+ * them); "--" ends them. Returns 0, 1 after --help, or an exit code for a
+ * usage error (already reported). */
+static int parse_args(const struct command *cmd, int argc, char **argv,
+		      struct cmd_args *args)
 {
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "json", no_argument, NULL, 'J' },
 		{ "plaintext-names", no_argument, NULL, 'P' },
+		{ "repair", no_argument, NULL, 'R' },
+		{ "progress-json", no_argument, NULL, 'G' },
+		{ "new-passphrase-file", required_argument, NULL, 'N' },
+		{ "unseal", no_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	int opt;
 
+	memset(args, 0, sizeof(*args));
+	args->cmd = cmd;
 	args->conf_path = CMK_CONF_DEFAULT_PATH;
 	/* Header I/O waits on the disk: more threads than CPUs help. */
 	args->jobs = cpus > 0 && cpus < 16 ? 4 * (unsigned int)cpus : 64;
-	args->json = false;
-	args->plaintext_names = false;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+c:j:h", longopts, NULL)) !=
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":c:j:h", longopts, NULL)) !=
 	       -1) {
+		if (opt == 'h') {
+			command_help(cmd);
+			return 1;
+		}
+		if (opt == '?')
+			return usage_error(cmd, "unknown option '%s'",
+					   argv[optind - 1]);
+		if (opt == ':')
+			return usage_error(cmd, "option '%s' needs a value",
+					   argv[optind - 1]);
+		if (!(cmd->options & option_bit(opt)))
+			return usage_error(cmd, "%s is not an option of %s",
+					   option_name(opt), cmd->name);
 		switch (opt) {
 		case 'c':
 			args->conf_path = optarg;
 			break;
 		case 'j':
-			if (!parse_jobs(optarg, &args->jobs)) {
-				fprintf(stderr, "cmkfs: -j takes 1 to 64\n");
-				return -EINVAL;
-			}
+			if (!parse_jobs(optarg, &args->jobs))
+				return usage_error(cmd, "-j takes 1 to 64, "
+							"not '%s'",
+						   optarg);
 			break;
 		case 'J':
 			args->json = true;
@@ -180,44 +246,39 @@ static int parse_args(int argc, char **argv, struct cmd_args *args)
 		case 'P':
 			args->plaintext_names = true;
 			break;
-		case 'h':
-			usage(stdout);
-			exit(CMK_EXIT_OK);
-		default:
-			return -EINVAL;
+		case 'R':
+			args->repair = true;
+			break;
+		case 'G':
+			args->progress_json = true;
+			break;
+		case 'N':
+			args->new_pass_file = optarg;
+			break;
+		case 'U':
+			args->unseal = true;
+			break;
 		}
 	}
 	args->argc = argc - optind;
 	args->argv = argv + optind;
-	/* Options after positional arguments ("init DIR -c CONF"). */
-	if (args->argc > 0 && optind < argc) {
-		int rest = args->argc;
-		char **pos = args->argv;
-
-		args->argc = 0;
-		for (int i = 0; i < rest; i++) {
-			if (strcmp(pos[i], "-c") == 0 && i + 1 < rest) {
-				args->conf_path = pos[++i];
-			} else if (strcmp(pos[i], "-j") == 0 && i + 1 < rest) {
-				if (!parse_jobs(pos[++i], &args->jobs)) {
-					fprintf(stderr,
-						"cmkfs: -j takes 1 to 64\n");
-					return -EINVAL;
-				}
-			} else if (strcmp(pos[i], "--json") == 0) {
-				args->json = true;
-			} else if (strcmp(pos[i], "--plaintext-names") == 0) {
-				args->plaintext_names = true;
-			} else if (pos[i][0] == '-' && pos[i][1]) {
-				fprintf(stderr, "cmkfs: unknown option %s\n",
-					pos[i]);
-				return -EINVAL;
-			} else {
-				args->argv[args->argc++] = pos[i];
-			}
-		}
-	}
+	if (args->argc < cmd->min_operands)
+		return usage_error(cmd, "missing operand: %s %s", cmd->name,
+				   cmd->operands);
+	if (cmd->max_operands >= 0 && args->argc > cmd->max_operands)
+		return usage_error(cmd, "unexpected operand '%s'",
+				   args->argv[cmd->max_operands]);
 	return 0;
+}
+
+static int fail(const struct cmk_err *err, int code)
+{
+	char shown[CMK_ERR_MSG_MAX];
+
+	cmk_printable(err->msg[0] ? err->msg : "failed", shown,
+		      sizeof(shown));
+	fprintf(stderr, "cmkfs: %s\n", shown);
+	return code;
 }
 
 static int load_conf(const char *path, struct cmk_conf *conf)
@@ -231,6 +292,8 @@ static int load_conf(const char *path, struct cmk_conf *conf)
 	return 0;
 }
 
+/* --- init, path, info ---------------------------------------------------------- */
+
 static int cmd_init(struct cmd_args *args)
 {
 	char version[CMK_VERSION_MAX + 1];
@@ -238,18 +301,39 @@ static int cmd_init(struct cmd_args *args)
 	struct cmk_conf conf;
 	int ret;
 
-	if (args->argc != 1) {
-		fprintf(stderr, "usage: cmkfs init -c CONF CIPHERDIR\n");
-		return CMK_EXIT_USAGE;
-	}
 	if (load_conf(args->conf_path, &conf))
 		return CMK_EXIT_CONFIG;
 	ret = cmk_volume_init(&conf, args->argv[0], !args->plaintext_names,
 			      version, &err);
 	if (ret)
-		return fail(&err, exit_for(ret));
+		return fail(&err, cmk_exit_for(ret));
 	printf("cmkfs: created a volume in %s with key version %s\n",
 	       args->argv[0], version);
+	return CMK_EXIT_OK;
+}
+
+/* `cmkfs path -c CONF CIPHERDIR PLAINPATH`. */
+static int cmd_path(struct cmd_args *args)
+{
+	struct cmk_volume *vol = NULL;
+	struct cmk_err err = { 0 };
+	struct cmk_conf conf;
+	char out[PATH_MAX];
+	int ret;
+
+	if (load_conf(args->conf_path, &conf))
+		return CMK_EXIT_CONFIG;
+	ret = cmk_volume_open(&conf, args->argv[0], &vol, &err);
+	if (ret)
+		return fail(&err, cmk_exit_for_volume(ret));
+	ret = cmk_volume_backing_path(vol, args->argv[1], out, sizeof(out),
+				      &err);
+	cmk_volume_close(vol);
+	if (ret == -EINVAL || ret == -ENAMETOOLONG)
+		return fail(&err, CMK_EXIT_USAGE);
+	if (ret)
+		return fail(&err, cmk_exit_for_volume(ret));
+	printf("%s/%s\n", args->argv[0], out);
 	return CMK_EXIT_OK;
 }
 
@@ -259,36 +343,31 @@ static void hex(char *out, const uint8_t *p, size_t len)
 		sprintf(out + 2 * i, "%02x", p[i]);
 }
 
-/* Prints one backing file's header; checks which slots the key service's
- * versions unwrap when a keyring is at hand. */
-static int info_one(const char *path, struct cmk_keyring *kr)
+/* Prints one backing file's header; checks which slot the volume's keys
+ * unwrap when the volume is open. */
+static int info_one(const char *path, struct cmk_volume *vol)
 {
 	uint8_t hdr[CMK_HEADER_SIZE];
 	struct cmk_header_info info;
 	struct cmk_err err = { 0 };
 	char idhex[2 * CMK_ID_LEN + 1];
 	struct stat st;
-	ssize_t got;
+	size_t got = 0;
 	int fd, ret;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		fprintf(stderr, "cmkfs: %s: %s\n", path, strerror(errno));
-		return CMK_EXIT_VOLUME;
-	}
-	got = pread(fd, hdr, sizeof(hdr), 0);
-	ret = got < 0 ? -errno : 0;
-	if (ret == 0 && fstat(fd, &st) != 0)
-		ret = -errno;
+	fd = cmk_open_regular(AT_FDCWD, path, O_RDONLY, &st, &err);
+	if (fd < 0)
+		return fail(&err, CMK_EXIT_VOLUME);
+	ret = cmk_read_full(fd, hdr, sizeof(hdr), 0, &got);
 	close(fd);
 	if (ret) {
 		fprintf(stderr, "cmkfs: %s: %s\n", path, strerror(-ret));
 		return CMK_EXIT_VOLUME;
 	}
-	ret = cmk_header_parse(hdr, (size_t)got, &info, &err);
+	ret = cmk_header_parse(hdr, got, &info, &err);
 	if (ret && info.format_version == 0) {
-		fprintf(stderr, "cmkfs: %s: %s\n", path, err.msg);
-		return CMK_EXIT_VOLUME;
+		cmk_err_prefix(&err, "%s: ", path);
+		return fail(&err, CMK_EXIT_VOLUME);
 	}
 	printf("%s:\n", path);
 	printf("  format:         cmkfs %u, cipher suite %u (AES-256-XTS data, "
@@ -296,7 +375,11 @@ static int info_one(const char *path, struct cmk_keyring *kr)
 	       info.format_version, info.suite, info.unit_size,
 	       info.header_size);
 	hex(idhex, info.volume_id, CMK_ID_LEN);
-	printf("  volume id:      %s\n", idhex);
+	printf("  volume id:      %s%s\n", idhex,
+	       vol && memcmp(info.volume_id, vol->info.volume_id,
+			     CMK_ID_LEN) != 0
+		       ? " (NOT this volume's)"
+		       : "");
 	hex(idhex, info.file_id, CMK_ID_LEN);
 	printf("  file id:        %s\n", idhex);
 	printf("  plaintext size: %lld bytes\n",
@@ -310,7 +393,8 @@ static int info_one(const char *path, struct cmk_keyring *kr)
 			printf("  slot %d:         damaged: %s\n", i,
 			       slot->problem);
 		else
-			printf("  slot %d:         sequence %llu, CMK version %s%s\n",
+			printf("  slot %d:         sequence %llu, CMK version "
+			       "%s%s\n",
 			       i, (unsigned long long)slot->seq,
 			       slot->cmk_version,
 			       i == info.active ? " (active)" : "");
@@ -319,12 +403,12 @@ static int info_one(const char *path, struct cmk_keyring *kr)
 		printf("  status:         unreadable: %s\n", err.msg);
 		return CMK_EXIT_VOLUME;
 	}
-	if (kr) {
+	if (vol) {
 		uint8_t *dek = cmk_secure_alloc(CMK_KEY_LEN);
 		int slot_used = -1;
 
-		ret = dek ? cmk_keyring_unwrap(kr, hdr, &info, dek, &slot_used,
-					       &err)
+		ret = dek ? cmk_keyring_unwrap(vol->keyring, hdr, &info, dek,
+					       &slot_used, &err)
 			  : -ENOMEM;
 		cmk_secure_free(dek, CMK_KEY_LEN);
 		if (ret == 0) {
@@ -334,20 +418,21 @@ static int info_one(const char *path, struct cmk_keyring *kr)
 		} else {
 			printf("  key:            does not unwrap: %s\n",
 			       err.msg);
-			return exit_for(ret);
+			return cmk_exit_for(ret);
 		}
 	}
 	return CMK_EXIT_OK;
 }
 
-/* The volume a plaintext path points into: the nearest directory above
- * path that holds a volume descriptor. Splits path into that directory
- * (cipherdir) and the rest (plain). false when there is none. */
-static bool split_plain_path(const char *path, char *cipherdir, size_t size,
-			     const char **plain)
+/* The volume a path points into: the nearest directory above path that
+ * holds a volume descriptor. Splits path into that directory (cipherdir)
+ * and the rest (*rest). false when there is none. */
+static bool find_volume(const char *path, char *cipherdir, size_t size,
+			const char **rest)
 {
 	char probe[PATH_MAX];
 	size_t len = strlen(path);
+	struct stat st;
 
 	if (len >= sizeof(probe) || len >= size)
 		return false;
@@ -355,142 +440,227 @@ static bool split_plain_path(const char *path, char *cipherdir, size_t size,
 	while (len > 0) {
 		char *slash = strrchr(cipherdir, '/');
 
-		if (!slash)
+		if (!slash) {
+			/* A relative path: its first part is in ".". */
+			if (lstat(CMK_VOLUME_FILE, &st) == 0) {
+				snprintf(cipherdir, size, ".");
+				*rest = path;
+				return true;
+			}
 			return false;
+		}
 		*slash = '\0';
 		len = (size_t)(slash - cipherdir);
-		snprintf(probe, sizeof(probe), "%s/%s",
-			 len ? cipherdir : "", CMK_VOLUME_FILE);
-		if (access(probe, F_OK) == 0) {
+		snprintf(probe, sizeof(probe), "%s/%s", len ? cipherdir : "",
+			 CMK_VOLUME_FILE);
+		if (lstat(probe, &st) == 0) {
 			if (!len)
 				snprintf(cipherdir, size, "/");
-			*plain = path + len + 1;
+			*rest = path + len + 1;
 			return true;
 		}
 	}
 	return false;
 }
 
-/* `cmkfs path -c CONF CIPHERDIR PLAINPATH`. */
-static int cmd_path(struct cmd_args *args)
-{
-	struct cmk_volume *vol = NULL;
-	struct cmk_err err = { 0 };
-	struct cmk_conf conf;
-	char out[PATH_MAX];
-	int ret;
-
-	if (args->argc != 2) {
-		fprintf(stderr, "usage: cmkfs path -c CONF CIPHERDIR "
-				"PLAINPATH\n");
-		return CMK_EXIT_USAGE;
-	}
-	if (load_conf(args->conf_path, &conf))
-		return CMK_EXIT_CONFIG;
-	ret = cmk_volume_open(&conf, args->argv[0], &vol, &err);
-	if (ret == 0)
-		ret = cmk_volume_backing_path(vol, args->argv[1], out,
-					      sizeof(out), &err);
-	cmk_volume_close(vol);
-	if (ret == -EINVAL || ret == -ENAMETOOLONG)
-		return fail(&err, CMK_EXIT_USAGE);
-	if (ret)
-		return fail(&err, exit_for_volume_cmd(ret));
-	printf("%s/%s\n", args->argv[0], out);
-	return CMK_EXIT_OK;
-}
-
 static int cmd_info(struct cmd_args *args)
 {
-	struct cmk_keyring *kr = NULL;
-	struct cmk_kms *kms = NULL;
-	struct cmk_err err = { 0 };
 	struct cmk_conf conf;
 	int status = CMK_EXIT_OK;
 
-	if (args->argc < 1) {
-		fprintf(stderr, "usage: cmkfs info -c CONF BACKINGFILE...\n");
-		return CMK_EXIT_USAGE;
-	}
 	if (load_conf(args->conf_path, &conf))
 		return CMK_EXIT_CONFIG;
-	/* Without the key service the header is still worth showing. */
-	if (cmk_kms_open(&conf, &kms, &err) != 0 || cmk_keyring_new(&kr) != 0 ||
-	    cmk_volume_load_keyring(kms, kr, &err) != 0) {
-		fprintf(stderr, "cmkfs: warning: keys not checked: %s\n",
-			err.msg);
-		cmk_keyring_free(kr);
-		kr = NULL;
-	}
 	for (int i = 0; i < args->argc; i++) {
 		char cipherdir[PATH_MAX], backing[PATH_MAX], rel[PATH_MAX];
-		const char *path = args->argv[i], *plain = NULL;
+		const char *path = args->argv[i], *rest = NULL;
 		struct cmk_volume *vol = NULL;
+		struct cmk_err err = { 0 };
+		struct stat st;
 		int rc;
 
-		/* Not a backing file: a plaintext path into a volume. */
-		if (access(path, F_OK) != 0 &&
-		    split_plain_path(path, cipherdir, sizeof(cipherdir),
-				     &plain)) {
-			rc = cmk_volume_open(&conf, cipherdir, &vol, &err);
-			if (rc == 0)
-				rc = cmk_volume_backing_path(vol, plain, rel,
-							     sizeof(rel), &err);
-			cmk_volume_close(vol);
-			if (rc) {
-				status = fail(&err, exit_for_volume_cmd(rc));
+		if (!find_volume(path, cipherdir, sizeof(cipherdir), &rest)) {
+			if (lstat(path, &st) != 0) {
+				fprintf(stderr, "cmkfs: %s: %s\n", path,
+					strerror(errno));
+				status = CMK_EXIT_VOLUME;
 				continue;
 			}
-			if (snprintf(backing, sizeof(backing), "%s/%s",
-				     cipherdir, rel) >= (int)sizeof(backing)) {
-				fprintf(stderr, "cmkfs: %s: path too long\n",
-					path);
-				status = CMK_EXIT_USAGE;
+			/* A backing file outside any volume: its header is
+			 * still worth showing, without keys. */
+			fprintf(stderr, "cmkfs: warning: %s is in no volume "
+					"(no %s above it): keys not checked\n",
+				path, CMK_VOLUME_FILE);
+			rc = info_one(path, NULL);
+			if (rc != CMK_EXIT_OK)
+				status = rc;
+			continue;
+		}
+		/* The configured key must be the volume's, as for mount. */
+		rc = cmk_volume_open(&conf, cipherdir, &vol, &err);
+		if (rc == -EKEYREJECTED || rc == -ENOENT || rc == -EBADMSG) {
+			status = fail(&err, cmk_exit_for_volume(rc));
+			continue;
+		}
+		if (rc) {
+			fprintf(stderr, "cmkfs: warning: keys not checked: "
+					"%s\n",
+				err.msg);
+			vol = NULL;
+		}
+		/* Not a backing file: a plaintext path into the volume. */
+		if (lstat(path, &st) != 0 && vol) {
+			rc = cmk_volume_backing_path(vol, rest, rel,
+						     sizeof(rel), &err);
+			if (rc == 0 &&
+			    snprintf(backing, sizeof(backing), "%s/%s",
+				     cipherdir, rel) >= (int)sizeof(backing))
+				rc = cmk_err_set(&err, -ENAMETOOLONG,
+						 "%s: path too long", path);
+			if (rc) {
+				status = fail(&err, cmk_exit_for_volume(rc));
+				cmk_volume_close(vol);
 				continue;
 			}
 			printf("%s is %s\n", path, backing);
 			path = backing;
 		}
-		rc = info_one(path, kr);
+		rc = info_one(path, vol);
 		if (rc != CMK_EXIT_OK)
 			status = rc;
+		cmk_volume_close(vol);
 	}
-	cmk_keyring_free(kr);
-	cmk_kms_close(kms);
 	return status;
+}
+
+/* --- key ---------------------------------------------------------------------- */
+
+static int key_list(struct cmk_conf *conf, bool json, struct cmk_err *err)
+{
+	struct cmk_kms_version *versions = NULL;
+	struct cmk_kms *kms = NULL;
+	size_t count = 0;
+	int ret;
+
+	ret = cmk_kms_open(conf, &kms, err);
+	if (ret == 0)
+		ret = cmk_kms_list_versions(kms, &versions, &count, err);
+	if (ret == 0 && json) {
+		json_t *root = json_object(), *list = json_array();
+
+		json_object_set_new(root, "version", json_integer(1));
+		json_object_set_new(root, "key",
+				    json_string(cmk_kms_key_name(kms)));
+		for (size_t i = 0; i < count; i++)
+			json_array_append_new(
+				list,
+				json_pack("{s:s, s:b, s:o}", "id",
+					  versions[i].id, "enabled",
+					  versions[i].enabled, "created",
+					  versions[i].created
+						  ? json_integer(
+							    versions[i].created)
+						  : json_null()));
+		json_object_set_new(root, "versions", list);
+		if (json_dumpf(root, stdout, JSON_INDENT(2)) == 0)
+			putchar('\n');
+		json_decref(root);
+	} else if (ret == 0) {
+		printf("key '%s':\n", cmk_kms_key_name(kms));
+		printf("%-36s %-9s %s\n", "VERSION", "STATE", "CREATED");
+		for (size_t i = 0; i < count; i++) {
+			char when[32] = "-";
+			time_t t = (time_t)versions[i].created;
+			struct tm tm;
+
+			if (t && gmtime_r(&t, &tm))
+				strftime(when, sizeof(when),
+					 "%Y-%m-%dT%H:%M:%SZ", &tm);
+			printf("%-36s %-9s %s\n", versions[i].id,
+			       versions[i].enabled ? "enabled" : "disabled",
+			       when);
+		}
+	}
+	free(versions);
+	cmk_kms_close(kms);
+	return ret;
+}
+
+static int key_passwd(struct cmd_args *args, struct cmk_conf *conf,
+		      struct cmk_err *err)
+{
+	uint8_t *pass = NULL;
+	size_t len = 0;
+	int ret;
+
+	if (args->unseal && args->new_pass_file)
+		return usage_error(args->cmd, "--unseal and "
+					      "--new-passphrase-file exclude "
+					      "each other");
+	if (!args->unseal) {
+		ret = cmk_keystore_read_passphrase(
+			args->new_pass_file, "the new passphrase of keystore",
+			&pass, &len, err);
+		if (ret)
+			return fail(err, CMK_EXIT_FAILURE);
+	}
+	ret = cmk_keystore_passwd(conf, pass, len, err);
+	cmk_secure_free(pass, CMK_KEYSTORE_PASS_MAX);
+	if (ret)
+		return fail(err, cmk_exit_for_kms(ret));
+	if (args->unseal)
+		printf("cmkfs: keystore %s is no longer sealed; remove "
+		       "passphrase_file and passphrase_prompt from %s\n",
+		       conf->file.keystore, conf->path);
+	else
+		printf("cmkfs: keystore %s is sealed with the new "
+		       "passphrase; %s\n",
+		       conf->file.keystore,
+		       args->new_pass_file
+			       ? "point passphrase_file in the configuration "
+				 "at it"
+			       : "set passphrase_prompt = yes (or a "
+				 "passphrase_file) in the configuration");
+	return CMK_EXIT_OK;
 }
 
 static int cmd_key(struct cmd_args *args)
 {
+	static const struct {
+		const char *name;
+		int operands; /* after the subcommand */
+		unsigned options;
+	} subs[] = {
+		{ "create", 0, 0 },	    { "rotate", 0, 0 },
+		{ "list", 0, OPT_JSON },    { "disable", 1, 0 },
+		{ "enable", 1, 0 },
+		{ "passwd", 0, OPT_NEW_PASS | OPT_UNSEAL },
+	};
 	char version[CMK_VERSION_MAX + 1];
 	struct cmk_err err = { 0 };
 	struct cmk_conf conf;
-	const char *sub;
+	const char *sub = args->argv[0];
+	size_t i;
 	int ret;
 
-	if (args->argc < 1) {
-		fprintf(stderr, "usage: cmkfs key create|rotate|list|"
-				"disable VERSION|enable VERSION -c CONF\n");
-		return CMK_EXIT_USAGE;
-	}
-	sub = args->argv[0];
-	bool needs_version = !strcmp(sub, "disable") || !strcmp(sub, "enable");
-	if ((needs_version && args->argc != 2) ||
-	    (!needs_version && args->argc != 1)) {
-		fprintf(stderr, "usage: cmkfs key %s%s -c CONF\n", sub,
-			needs_version ? " VERSION" : "");
-		return CMK_EXIT_USAGE;
-	}
-	if (strcmp(sub, "create") && strcmp(sub, "rotate") &&
-	    strcmp(sub, "list") && !needs_version) {
-		fprintf(stderr, "cmkfs: unknown key command '%s'\n", sub);
-		return CMK_EXIT_USAGE;
-	}
+	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+		if (strcmp(sub, subs[i].name) == 0)
+			break;
+	if (i == sizeof(subs) / sizeof(subs[0]))
+		return usage_error(args->cmd, "unknown key command '%s'", sub);
+	if (args->argc - 1 < subs[i].operands)
+		return usage_error(args->cmd, "%s: missing VERSION", sub);
+	if (args->argc - 1 > subs[i].operands)
+		return usage_error(args->cmd, "%s: unexpected operand '%s'",
+				   sub, args->argv[1 + subs[i].operands]);
+	if ((args->json && !(subs[i].options & OPT_JSON)) ||
+	    ((args->new_pass_file || args->unseal) &&
+	     !(subs[i].options & OPT_NEW_PASS)))
+		return usage_error(args->cmd, "%s takes no such option", sub);
 	if (load_conf(args->conf_path, &conf))
 		return CMK_EXIT_CONFIG;
 	if (conf.provider != CMK_PROVIDER_FILE && strcmp(sub, "list") != 0) {
-		fprintf(stderr, "cmkfs: key %s works on the local keystore only; "
-				"manage this key in its key service\n",
+		fprintf(stderr, "cmkfs: key %s works on the local keystore "
+				"only; manage this key in its key service\n",
 			sub);
 		return CMK_EXIT_USAGE;
 	}
@@ -506,7 +676,7 @@ static int cmd_key(struct cmd_args *args)
 			printf("cmkfs: key '%s' version %s created; new files "
 			       "use it from the next mount\n",
 			       conf.file.key_name, version);
-	} else if (needs_version) {
+	} else if (!strcmp(sub, "disable") || !strcmp(sub, "enable")) {
 		bool enable = !strcmp(sub, "enable");
 
 		ret = cmk_keystore_set_enabled(&conf, args->argv[1], enable,
@@ -515,43 +685,139 @@ static int cmd_key(struct cmd_args *args)
 			printf("cmkfs: key '%s' version %s %s\n",
 			       conf.file.key_name, args->argv[1],
 			       enable ? "enabled" : "disabled");
+	} else if (!strcmp(sub, "passwd")) {
+		return key_passwd(args, &conf, &err);
 	} else {
-		struct cmk_kms_version *versions = NULL;
-		struct cmk_kms *kms = NULL;
-		size_t count = 0;
-
-		ret = cmk_kms_open(&conf, &kms, &err);
-		if (ret == 0)
-			ret = cmk_kms_list_versions(kms, &versions, &count,
-						    &err);
-		if (ret == 0) {
-			printf("key '%s':\n", cmk_kms_key_name(kms));
-			printf("%-36s %-9s %s\n", "VERSION", "STATE",
-			       "CREATED");
-			for (size_t i = 0; i < count; i++) {
-				char when[32] = "-";
-				time_t t = (time_t)versions[i].created;
-				struct tm tm;
-
-				if (t && gmtime_r(&t, &tm))
-					strftime(when, sizeof(when),
-						 "%Y-%m-%dT%H:%M:%SZ", &tm);
-				printf("%-36s %-9s %s\n", versions[i].id,
-				       versions[i].enabled ? "enabled"
-							   : "disabled",
-				       when);
-			}
-		}
-		free(versions);
-		cmk_kms_close(kms);
+		ret = key_list(&conf, args->json, &err);
 	}
 	if (ret)
-		return fail(&err, ret == -EEXIST || ret == -ENOENT
-					  ? CMK_EXIT_KMS
-					  : exit_for(ret) == CMK_EXIT_FAILURE
-						    ? CMK_EXIT_KMS
-						    : exit_for(ret));
+		return fail(&err, cmk_exit_for_kms(ret));
 	return CMK_EXIT_OK;
+}
+
+/* --- commands over a whole volume ------------------------------------------------ */
+
+static int cmd_rewrap(struct cmd_args *args)
+{
+	struct cmk_conf conf;
+
+	if (load_conf(args->conf_path, &conf))
+		return CMK_EXIT_CONFIG;
+	return cmk_cmd_rewrap(&conf, args->argv[0], args->jobs,
+			      args->progress_json);
+}
+
+static int cmd_status(struct cmd_args *args)
+{
+	struct cmk_conf conf;
+
+	if (load_conf(args->conf_path, &conf))
+		return CMK_EXIT_CONFIG;
+	return cmk_cmd_status(&conf, args->argv[0], args->jobs, args->json);
+}
+
+static int cmd_fsck(struct cmd_args *args)
+{
+	struct cmk_conf conf;
+	struct cmk_err err = { 0 };
+
+	if (cmk_conf_load(args->conf_path, &conf, &err) != 0)
+		return fail(&err, CMK_FSCK_OPERATIONAL);
+	return cmk_cmd_fsck(&conf, args->argv[0], args->jobs, args->repair);
+}
+
+static int cmd_mount(struct cmd_args *args)
+{
+	(void)args;
+	return CMK_EXIT_FAILURE; /* dispatched before parsing: see main() */
+}
+
+static const struct command commands[] = {
+	{ "init", "init [--plaintext-names] [-c CONF] CIPHERDIR",
+	  "create a volume in an empty (or new) directory",
+	  "Creates a volume: writes the volume descriptor (and its copy) into\n"
+	  "CIPHERDIR, which must be empty or absent, sealed with the newest\n"
+	  "version of the configured key. File names are encrypted unless\n"
+	  "asked otherwise; the choice cannot change later.\n\n"
+	  "  --plaintext-names   keep file names readable in CIPHERDIR\n",
+	  OPT_CONF | OPT_PLAINTEXT, "CIPHERDIR", 1, 1, CMK_EXIT_USAGE, cmd_init },
+	{ "mount",
+	  "mount [-f] [-d] [-o OPTIONS] [-c CONF] CIPHERDIR MOUNTPOINT",
+	  "mount a volume (returns once the mount is up)", "", OPT_CONF,
+	  "CIPHERDIR MOUNTPOINT", 2, 2, CMK_EXIT_USAGE, cmd_mount },
+	{ "info", "info [-c CONF] FILE...",
+	  "show a backing file's header (never key material)",
+	  "Shows the header of each backing FILE: format, volume and file ids,\n"
+	  "plaintext size, both key slots and which one the key service's\n"
+	  "versions unwrap. FILE is a backing file or CIPHERDIR/PLAINPATH.\n",
+	  OPT_CONF, "FILE...", 1, -1, CMK_EXIT_USAGE, cmd_info },
+	{ "path", "path [-c CONF] CIPHERDIR PLAINPATH",
+	  "print the backing path of a path in the volume",
+	  "Prints where PLAINPATH (as applications see it) is stored in\n"
+	  "CIPHERDIR. Every directory on the way must exist.\n",
+	  OPT_CONF, "CIPHERDIR PLAINPATH", 2, 2, CMK_EXIT_USAGE, cmd_path },
+	{ "status", "status [--json] [-j JOBS] [-c CONF] CIPHERDIR",
+	  "key versions and how many files each one wraps",
+	  "Lists the key's versions in the key service and how many files\n"
+	  "each wraps, and names every file whose header cannot be read (by\n"
+	  "its plaintext path where the names decrypt). Exits 6 when a\n"
+	  "header is unreadable, 4 when the key service cannot be asked.\n\n"
+	  "  --json              one JSON document on stdout\n"
+	  "  -j, --jobs JOBS     threads reading headers (1-64)\n",
+	  OPT_CONF | OPT_JSON | OPT_JOBS, "CIPHERDIR", 1, 1, CMK_EXIT_USAGE,
+	  cmd_status },
+	{ "rewrap", "rewrap [-j JOBS] [--progress-json] [-c CONF] CIPHERDIR",
+	  "re-wrap every file's key with the newest key version",
+	  "Re-wraps every file's data key with the newest enabled version of\n"
+	  "the key, through the header's spare key slot: no data is read or\n"
+	  "re-encrypted. Safe while mounted and when killed: a rerun finishes\n"
+	  "the job.\n\n"
+	  "  -j, --jobs JOBS     threads re-wrapping headers (1-64)\n"
+	  "  --progress-json     JSON progress lines on stdout, then a summary\n",
+	  OPT_CONF | OPT_JOBS | OPT_PROGRESS_JSON, "CIPHERDIR", 1, 1,
+	  CMK_EXIT_USAGE,
+	  cmd_rewrap },
+	{ "fsck", "fsck [--repair] [-j JOBS] [-c CONF] CIPHERDIR",
+	  "check a volume (and repair what is safe)",
+	  "Checks both descriptor copies, every header (both key slots),\n"
+	  "every encrypted name against its directory id, long-name side\n"
+	  "files, directory ids and symlink targets; names problems by their\n"
+	  "plaintext paths. --repair fixes only what is safe (orphaned side\n"
+	  "files, a damaged spare key slot, a missing or stale descriptor\n"
+	  "copy) and never deletes data; it is refused while the volume is\n"
+	  "mounted here. Exit codes as e2fsck: 0 clean, 1 errors fixed, 4\n"
+	  "errors left, 8 operational error, 16 usage.\n\n"
+	  "  --repair            fix what is safe to fix\n"
+	  "  -j, --jobs JOBS     threads reading headers (1-64)\n",
+	  OPT_CONF | OPT_REPAIR | OPT_JOBS, "CIPHERDIR", 1, 1, CMK_FSCK_USAGE,
+	  cmd_fsck },
+	{ "key",
+	  "key create|rotate|list [--json]|disable VERSION|enable VERSION|\n"
+	  "           passwd [--new-passphrase-file FILE | --unseal] "
+	  "[-c CONF]",
+	  "manage the key's versions (the local keystore)",
+	  "  create     create the local keystore with version 1\n"
+	  "  rotate     add a new version (used for new files from the next "
+	  "mount)\n"
+	  "  list       list the key's versions (any key service); --json\n"
+	  "  disable    disable a version: its files become unreadable\n"
+	  "  enable     enable a version again\n"
+	  "  passwd     seal the keystore with a passphrase, change it, or\n"
+	  "             remove it (--unseal); the current passphrase comes from\n"
+	  "             the configuration, the new one from --new-passphrase-\n"
+	  "             file FILE or the terminal (asked twice)\n",
+	  OPT_CONF | OPT_JSON | OPT_NEW_PASS | OPT_UNSEAL,
+	  "create|rotate|list|disable|enable|passwd", 1, 2,
+	  CMK_EXIT_USAGE, cmd_key },
+	{ NULL, NULL, NULL, NULL, 0, NULL, 0, 0, 0, NULL },
+};
+
+static const struct command *find_command(const char *name)
+{
+	for (const struct command *c = commands; c->name; c++)
+		if (strcmp(c->name, name) == 0)
+			return c;
+	return NULL;
 }
 
 /* Secrets must not reach a core dump: no dumps at all. */
@@ -565,70 +831,58 @@ static void harden_process(void)
 
 int main(int argc, char **argv)
 {
+	const struct command *cmd;
 	struct cmk_err err = { 0 };
 	struct cmd_args args;
-	const char *cmd;
 	int ret;
 
 	harden_process();
-	/* mount sets up its locked key memory in the daemon process itself. */
-	if (argc >= 2 && !strcmp(argv[1], "mount"))
-		return cmk_mount_main(argc - 1, argv + 1);
-	struct stat st;
-	if (argc >= 3 && argv[1][0] != '-' && stat(argv[1], &st) == 0 &&
-	    S_ISDIR(st.st_mode))
-		return cmk_mount_main(argc, argv);
-
-	ret = cmk_crypto_init(&err);
-	if (ret < 0)
-		return fail(&err, CMK_EXIT_FAILURE);
-	if (ret > 0)
-		cmk_log(LOG_WARNING, "%s", err.msg);
-	cmk_kms_global_init();
-
-	if (argc < 2) {
-		usage(stderr);
-		return CMK_EXIT_USAGE;
-	}
-	cmd = argv[1];
-	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") ||
-	    !strcmp(cmd, "help")) {
-		usage(stdout);
+	if (argc < 2)
+		return usage_error(NULL, "no command given");
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		main_help();
 		return CMK_EXIT_OK;
 	}
-	if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
+	if (!strcmp(argv[1], "help")) {
+		cmd = argc > 2 ? find_command(argv[2]) : NULL;
+		if (argc > 2 && !cmd)
+			return usage_error(NULL, "no command '%s'", argv[2]);
+		if (cmd && cmd->run == cmd_mount)
+			return cmk_mount_main(2, (char *[]){ "mount", "--help",
+							     NULL });
+		if (cmd)
+			command_help(cmd);
+		else
+			main_help();
+		return CMK_EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
 		print_version();
 		return CMK_EXIT_OK;
 	}
-	if (parse_args(argc - 1, argv + 1, &args) != 0) {
-		usage(stderr);
-		return CMK_EXIT_USAGE;
-	}
-	if (!strcmp(cmd, "init"))
-		return cmd_init(&args);
-	if (!strcmp(cmd, "info"))
-		return cmd_info(&args);
-	if (!strcmp(cmd, "key"))
-		return cmd_key(&args);
-	if (!strcmp(cmd, "path"))
-		return cmd_path(&args);
-	if (!strcmp(cmd, "rewrap") || !strcmp(cmd, "status")) {
-		struct cmk_conf conf;
+	cmd = find_command(argv[1]);
+	/* Command names win over paths: "cmkfs status" is the command even
+	 * where a directory of that name exists. mount sets up its locked
+	 * key memory in the daemon process itself. */
+	if (cmd && cmd->run == cmd_mount)
+		return cmk_mount_main(argc - 1, argv + 1);
+	if (!cmd && argc >= 3 && argv[1][0] != '-')
+		return cmk_mount_main(argc, argv); /* mount.fuse3's form */
+	if (!cmd)
+		return usage_error(NULL, "unknown command '%s'", argv[1]);
+	ret = parse_args(cmd, argc - 1, argv + 1, &args);
+	if (ret == 1)
+		return CMK_EXIT_OK;
+	if (ret)
+		return ret;
 
-		if (args.argc != 1) {
-			fprintf(stderr, "usage: cmkfs %s %s-c CONF CIPHERDIR\n",
-				cmd, cmd[0] == 'r' ? "[-j JOBS] " : "[--json] ");
-			return CMK_EXIT_USAGE;
-		}
-		if (load_conf(args.conf_path, &conf))
-			return CMK_EXIT_CONFIG;
-		if (cmd[0] == 'r')
-			return cmk_cmd_rewrap(&conf, args.argv[0], args.jobs,
-					      exit_for_volume_cmd);
-		return cmk_cmd_status(&conf, args.argv[0], args.jobs,
-				      args.json, exit_for_volume_cmd);
-	}
-	fprintf(stderr, "cmkfs: unknown command '%s'\n", cmd);
-	usage(stderr);
-	return CMK_EXIT_USAGE;
+	ret = cmk_crypto_init(&err);
+	if (ret < 0)
+		return fail(&err, cmd->usage_exit == CMK_FSCK_USAGE
+					  ? CMK_FSCK_OPERATIONAL
+					  : CMK_EXIT_FAILURE);
+	if (ret > 0)
+		cmk_log(LOG_WARNING, 0, "%s", err.msg);
+	cmk_kms_global_init();
+	return cmd->run(&args);
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -34,6 +35,10 @@ struct mount_opts {
 	bool no_allow_other; /* keep a root mount private */
 	bool no_writeback;   /* no kernel writeback cache */
 	bool xattr;	     /* pass extended attributes through */
+	bool suid;	     /* honour set-id bits (default: nosuid) */
+	bool dev;	     /* honour device files (default: nodev) */
+	bool nonempty;	     /* mount over a directory that is not empty */
+	const char *logfile; /* -o logfile=PATH */
 	long readahead_kb;   /* the mount's readahead; 0: the kernel's */
 	char fuse_opts[4096]; /* passed on to libfuse */
 };
@@ -110,17 +115,50 @@ void fs_set_readahead(const char *mountpoint, long kb)
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	len = snprintf(value, sizeof(value), "%ld", kb);
 	if (fd < 0 || write(fd, value, (size_t)len) != len)
-		cmk_log(LOG_DEBUG, "cannot set the readahead of %s: %s",
+		cmk_log(LOG_DEBUG, CMK_MSG_GENERAL, "cannot set the readahead of %s: %s",
 			mountpoint, strerror(errno));
 	if (fd >= 0)
 		close(fd);
 }
 
+/* mount.fuse3 appends "dev" and "suid" to the options it passes on,
+ * unless "nodev" or "nosuid" is among them, so that in the fstab form
+ * they would mean nothing. That tail is dropped: what remains is what the
+ * operator wrote. (mount(8) itself passes no "suid" or "dev" it was
+ * given; allow_suid and allow_dev get through.) */
+static void drop_mount_fuse_tail(char *list)
+{
+	bool nodev = false, nosuid = false;
+	char tail[16] = "", copy[4096];
+	size_t len = strlen(list), tlen;
+	char *save = NULL;
+
+	if (len >= sizeof(copy))
+		return;
+	strcpy(copy, list);
+	for (char *opt = strtok_r(copy, ",", &save); opt;
+	     opt = strtok_r(NULL, ",", &save)) {
+		nodev |= strcmp(opt, "nodev") == 0;
+		nosuid |= strcmp(opt, "nosuid") == 0;
+	}
+	snprintf(tail, sizeof(tail), "%s%s%s", nodev ? "" : "dev",
+		 !nodev && !nosuid ? "," : "", nosuid ? "" : "suid");
+	tlen = strlen(tail);
+	if (tlen == 0 || len < tlen || strcmp(list + len - tlen, tail) != 0)
+		return;
+	if (len == tlen)
+		list[0] = '\0';
+	else if (list[len - tlen - 1] == ',')
+		list[len - tlen - 1] = '\0';
+}
+
 /* Splits one -o argument; keeps cmkfs's own options, passes the rest. */
-static int parse_o(struct mount_opts *o, char *list)
+static int parse_o(struct mount_opts *o, char *list, bool fstab_form)
 {
 	char *save = NULL;
 
+	if (fstab_form)
+		drop_mount_fuse_tail(list);
 	for (char *opt = strtok_r(list, ",", &save); opt;
 	     opt = strtok_r(NULL, ",", &save)) {
 		if (strncmp(opt, "config=", 7) == 0)
@@ -139,7 +177,32 @@ static int parse_o(struct mount_opts *o, char *list)
 			o->xattr = true;
 		else if (strcmp(opt, "no_xattr") == 0)
 			o->xattr = false;
-		else if (strncmp(opt, "readahead=", 10) == 0) {
+		else if (strcmp(opt, "suid") == 0 ||
+			 strcmp(opt, "allow_suid") == 0)
+			o->suid = true;
+		else if (strcmp(opt, "nosuid") == 0)
+			o->suid = false;
+		else if (strcmp(opt, "dev") == 0 ||
+			 strcmp(opt, "allow_dev") == 0)
+			o->dev = true;
+		else if (strcmp(opt, "nodev") == 0)
+			o->dev = false;
+		else if (strcmp(opt, "nonempty") == 0)
+			o->nonempty = true;
+		else if (strncmp(opt, "logfile=", 8) == 0 && opt[8] == '/')
+			o->logfile = opt + 8;
+		else if (strncmp(opt, "logfile=", 8) == 0) {
+			fprintf(stderr, "cmkfs: mount: -o %s: logfile takes an "
+					"absolute path\n",
+				opt);
+			return -EINVAL;
+		} else if (strncmp(opt, "fsname=", 7) == 0 ||
+			   strncmp(opt, "subtype=", 8) == 0) {
+			fprintf(stderr, "cmkfs: mount: -o %s: cmkfs sets the "
+					"source and type itself\n",
+				opt);
+			return -EINVAL;
+		} else if (strncmp(opt, "readahead=", 10) == 0) {
 			char *end;
 
 			errno = 0;
@@ -147,14 +210,16 @@ static int parse_o(struct mount_opts *o, char *list)
 			if (errno || end == opt + 10 || *end ||
 			    o->readahead_kb < 0 || o->readahead_kb > 65536) {
 				fprintf(stderr,
-					"cmkfs: -o %s: readahead takes a size "
-					"in KiB from 0 (the kernel's) to "
+					"cmkfs: mount: -o %s: readahead takes a "
+					"size in KiB from 0 (the kernel's) to "
 					"65536\n",
 					opt);
 				return -EINVAL;
 			}
-		} else if (add_fuse_opt(o, opt))
+		} else if (add_fuse_opt(o, opt)) {
+			fprintf(stderr, "cmkfs: mount: too many options\n");
 			return -E2BIG;
+		}
 	}
 	return 0;
 }
@@ -162,27 +227,53 @@ static int parse_o(struct mount_opts *o, char *list)
 static void mount_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: cmkfs mount [-f] [-o OPTIONS] -c CONF CIPHERDIR MOUNTPOINT\n"
+		"usage: cmkfs mount [-f] [-d] [-o OPTIONS] [-c CONF] CIPHERDIR "
+		"MOUNTPOINT\n"
 		"       cmkfs CIPHERDIR MOUNTPOINT -o config=CONF[,OPTIONS]\n"
 		"\n"
-		"  -f            stay in the foreground, log to stderr\n"
-		"  -d            debug log (implies -f)\n"
-		"  -o OPTIONS    FUSE mount options (allow_other, ro, ...), and:\n"
-		"                config=CONF      the configuration file\n"
-		"                no_allow_other   keep a mount made by root private\n"
-		"                no_writeback     no kernel writeback cache (writes go\n"
-		"                                 to cmkfs as the application makes them)\n"
-		"                xattr            extended attributes, stored unencrypted\n"
-		"                                 as the backing files' own\n"
-		"                readahead=KB     the mount's readahead (default 1024,\n"
-		"                                 0: the kernel's 128)\n");
+		"Mounts the volume in CIPHERDIR on MOUNTPOINT and returns once "
+		"the mount\nis up (exit 0). The second form is how mount(8), "
+		"mount.fuse3 and\n/etc/fstab call it (type fuse.cmkfs).\n"
+		"\n"
+		"  -c, --config CONF  the configuration (default "
+		CMK_CONF_DEFAULT_PATH ")\n"
+		"  -f                 stay in the foreground, log to stderr\n"
+		"  -d                 debug log (implies -f)\n"
+		"  -o OPTIONS         comma-separated; FUSE's own (ro, noatime, "
+		"...) and:\n"
+		"     config=CONF        the configuration\n"
+		"     no_allow_other     keep a mount made by root private\n"
+		"     no_writeback       no kernel writeback cache\n"
+		"     readahead=KB       the mount's readahead (default 1024; 0: "
+		"the kernel's)\n"
+		"     xattr              extended attributes, stored unencrypted\n"
+		"     suid, dev          honour set-id bits, device files "
+		"(default: nosuid,nodev;\n"
+		"                        in /etc/fstab allow_suid, allow_dev: "
+		"mount(8) keeps\n"
+		"                        suid and dev to itself)\n"
+		"     nonempty           mount over a directory that is not "
+		"empty\n"
+		"     logfile=PATH       log to PATH (default: the journal, "
+		"syslog or stderr)\n"
+		"  -h, --help         this text\n");
 }
 
-static int parse_mount_args(int argc, char **argv, struct mount_opts *o)
+/* One line saying what was wrong and a hint, as every command does. */
+static int mount_usage_error(const char *what, const char *arg)
+{
+	fprintf(stderr, "cmkfs: mount: %s%s%s%s\nTry 'cmkfs mount --help'.\n",
+		what, arg ? " '" : "", arg ? arg : "", arg ? "'" : "");
+	return -EINVAL;
+}
+
+static int parse_mount_args(int argc, char **argv, struct mount_opts *o,
+			    bool fstab_form)
 {
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "foreground", no_argument, NULL, 'f' },
+		{ "debug", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -193,18 +284,16 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *o)
 	o->conf_path = CMK_CONF_DEFAULT_PATH;
 	o->readahead_kb = 1024;
 	optind = 1;
+	opterr = 0;
 	/* "-" in front: positional arguments come back as opt 1, in order,
 	 * wherever they stand among the options. */
-	while ((opt = getopt_long(argc, argv, "-c:fdo:h", longopts, NULL)) !=
+	while ((opt = getopt_long(argc, argv, "-:c:fdo:hv", longopts, NULL)) !=
 	       -1) {
 		switch (opt) {
 		case 1:
-			if (npos == 2) {
-				fprintf(stderr,
-					"cmkfs: unexpected argument '%s'\n",
-					optarg);
-				return -EINVAL;
-			}
+			if (npos == 2)
+				return mount_usage_error("unexpected operand",
+							 optarg);
 			pos[npos++] = optarg;
 			break;
 		case 'c':
@@ -217,26 +306,37 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *o)
 			o->debug = o->foreground = true;
 			break;
 		case 'o':
-			if (parse_o(o, optarg))
+			if (parse_o(o, optarg, fstab_form))
 				return -EINVAL;
 			break;
+		case 'v':
+			break; /* mount(8)'s verbose flag, passed along */
 		case 'h':
 			mount_usage(stdout);
 			exit(CMK_EXIT_OK);
+		case ':':
+			return mount_usage_error("option needs a value",
+						 argv[optind - 1]);
 		default:
-			return -EINVAL;
+			return mount_usage_error("unknown option",
+						 argv[optind - 1]);
 		}
 	}
 	if (npos != 2)
-		return -EINVAL;
+		return mount_usage_error(npos ? "missing MOUNTPOINT"
+					      : "missing CIPHERDIR and "
+						"MOUNTPOINT",
+					 NULL);
 	/* Absolute paths: the daemon leaves the working directory, and the
 	 * unmount at exit needs the mount point's real name. */
-	if (!realpath(pos[0], o->cipherdir_buf) ||
-	    !realpath(pos[1], o->mountpoint_buf)) {
-		fprintf(stderr, "cmkfs: %s: %s\n",
-			realpath(pos[0], o->cipherdir_buf) ? pos[1] : pos[0],
-			strerror(errno));
+	if (!realpath(pos[0], o->cipherdir_buf)) {
+		fprintf(stderr, "cmkfs: %s: %s\n", pos[0], strerror(errno));
 		return -ENOENT;
+	}
+	if (!realpath(pos[1], o->mountpoint_buf)) {
+		fprintf(stderr, "cmkfs: mount point %s: %s\n", pos[1],
+			strerror(errno));
+		return -ENOTDIR;
 	}
 	o->cipherdir = o->cipherdir_buf;
 	o->mountpoint = o->mountpoint_buf;
@@ -245,20 +345,71 @@ static int parse_mount_args(int argc, char **argv, struct mount_opts *o)
 	return 0;
 }
 
-static int exit_for_volume(int err)
+/* True when something is mounted on path (read from mountinfo: a stat
+ * of a dead FUSE mount would hang). */
+static bool is_mount_point(const char *path)
 {
-	switch (err) {
-	case -EKEYREJECTED:
-		return CMK_EXIT_WRONG_KEY;
-	case -ENOENT:
-	case -ENOTDIR:
-	case -EBADMSG:
-	case -EPROTONOSUPPORT:
-	case -EIO:
-		return CMK_EXIT_VOLUME;
-	default:
-		return CMK_EXIT_KMS;
+	unsigned major, minor;
+
+	return mount_dev(path, &major, &minor) == 0;
+}
+
+/* The mount point must be a directory, not a mount point already (a
+ * second mount would hide the first), and empty unless -o nonempty: files
+ * hidden under a mount are easy to lose. Exit code or 0. */
+static int check_mountpoint(const struct mount_opts *o)
+{
+	struct dirent *de;
+	struct stat st;
+	DIR *d;
+
+	if (is_mount_point(o->mountpoint)) {
+		fprintf(stderr, "cmkfs: mount point %s is mounted already "
+				"(unmount it first)\n",
+			o->mountpoint);
+		return CMK_EXIT_MOUNTPOINT;
 	}
+	if (stat(o->mountpoint, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "cmkfs: mount point %s: %s\n", o->mountpoint,
+			errno ? strerror(errno) : "not a directory");
+		return CMK_EXIT_MOUNTPOINT;
+	}
+	if (o->nonempty)
+		return 0;
+	d = opendir(o->mountpoint);
+	if (!d) {
+		fprintf(stderr, "cmkfs: mount point %s: %s\n", o->mountpoint,
+			strerror(errno));
+		return CMK_EXIT_MOUNTPOINT;
+	}
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			break;
+	closedir(d);
+	if (de) {
+		fprintf(stderr, "cmkfs: mount point %s is not empty (mount "
+				"with -o nonempty to mount over it anyway)\n",
+			o->mountpoint);
+		return CMK_EXIT_MOUNTPOINT;
+	}
+	return 0;
+}
+
+/* The cipher directory as the mount's source (fsname), with the commas
+ * and backslashes that libfuse's option parser would split on escaped. */
+static int fsname_opt(const char *cipherdir, char *out, size_t size)
+{
+	size_t n = (size_t)snprintf(out, size, "fsname=");
+
+	for (const char *c = cipherdir; *c; c++) {
+		if (n + 3 >= size)
+			return -ENAMETOOLONG;
+		if (*c == ',' || *c == '\\')
+			out[n++] = '\\';
+		out[n++] = *c;
+	}
+	out[n] = '\0';
+	return 0;
 }
 
 /* Background mode forks before any key is fetched, because memory locks
@@ -317,8 +468,10 @@ static int fork_daemon(void)
 	return CMK_EXIT_FAILURE;
 }
 
-/* Cuts the daemon loose from the terminal once the mount is up. */
-static void detach_stdio(void)
+/* Cuts the daemon loose from the terminal once the mount is up. stderr
+ * stays when the log goes there: with no journal and no syslog (a
+ * container, early boot), it is the only place left. */
+static void detach_stdio(bool keep_stderr)
 {
 	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 
@@ -326,7 +479,8 @@ static void detach_stdio(void)
 	if (fd >= 0) {
 		dup2(fd, STDIN_FILENO);
 		dup2(fd, STDOUT_FILENO);
-		dup2(fd, STDERR_FILENO);
+		if (!keep_stderr)
+			dup2(fd, STDERR_FILENO);
 		if (fd > STDERR_FILENO)
 			close(fd);
 	}
@@ -372,12 +526,13 @@ static void *recheck_main(void *arg)
 		cmk_err_clear(&err);
 		ret = cmk_volume_recheck(vol, &revoked, &err);
 		if (ret) {
-			cmk_log(LOG_WARNING, "key service re-check failed; no "
+			cmk_log(LOG_WARNING, CMK_MSG_KMS_UNREACHABLE,
+				"key service re-check failed; no "
 					     "key revoked: %s",
 				err.msg);
 		} else if (revoked) {
 			cut = fs_revoke_open_files(rc->fs);
-			cmk_log(LOG_WARNING,
+			cmk_log(LOG_WARNING, CMK_MSG_KEY_REVOKED,
 				"%zu CMK version%s revoked; %zu open file%s "
 				"cut off",
 				revoked, revoked == 1 ? "" : "s", cut,
@@ -385,7 +540,8 @@ static void *recheck_main(void *arg)
 		}
 		if (ret == 0 && cmk_keyring_versions(vol->keyring, ids, 1) == 0) {
 			if (!none_logged)
-				cmk_log(LOG_ERR, "no enabled CMK version "
+				cmk_log(LOG_ERR, CMK_MSG_KEY_NONE_LEFT,
+					"no enabled CMK version "
 						 "remains: every open and "
 						 "create gives EACCES");
 			none_logged = true;
@@ -414,7 +570,7 @@ static void recheck_start(struct recheck *rc, struct fs_ctx *fs,
 	pthread_cond_init(&rc->cond, &attr);
 	pthread_condattr_destroy(&attr);
 	if (pthread_create(&rc->thread, NULL, recheck_main, rc) != 0) {
-		cmk_log(LOG_ERR, "cannot start the key re-check: revocation "
+		cmk_log(LOG_ERR, CMK_MSG_GENERAL, "cannot start the key re-check: revocation "
 				 "takes effect at the next mount only");
 		return;
 	}
@@ -441,13 +597,19 @@ int cmk_mount_main(int argc, char **argv)
 	struct mount_opts o;
 	int status, ret;
 
-	ret = parse_mount_args(argc, argv, &o);
+	/* "cmkfs mount ..." or mount.fuse3's "cmkfs CIPHERDIR MNT -o ...". */
+	ret = parse_mount_args(argc, argv, &o, strcmp(argv[0], "mount") != 0);
 	if (ret == -ENOENT)
 		return CMK_EXIT_VOLUME;
-	if (ret != 0) {
-		mount_usage(stderr);
+	if (ret == -ENOTDIR)
+		return CMK_EXIT_MOUNTPOINT;
+	if (ret != 0)
 		return CMK_EXIT_USAGE;
-	}
+	status = check_mountpoint(&o);
+	if (status)
+		return status;
+	if (o.debug)
+		cmk_log_set_level(LOG_DEBUG);
 	if (!o.foreground) {
 		status = fork_daemon();
 		if (status >= 0)
@@ -460,7 +622,7 @@ int cmk_mount_main(int argc, char **argv)
 		return CMK_EXIT_FAILURE;
 	}
 	if (ret > 0)
-		cmk_log(LOG_WARNING, "%s", err.msg);
+		cmk_log(LOG_WARNING, CMK_MSG_GENERAL, "%s", err.msg);
 	cmk_kms_global_init();
 	status = mount_volume(&o);
 	report_status(status);
@@ -477,7 +639,7 @@ static int mount_volume(struct mount_opts *o_in)
 	struct cmk_conf conf;
 	struct recheck recheck = { 0 };
 	struct fs_ctx fs;
-	char base_opts[256];
+	char fsname[2 * PATH_MAX + 16], base_opts[sizeof(fsname) + 128];
 	int status = CMK_EXIT_FAILURE;
 	int ret;
 
@@ -485,6 +647,16 @@ static int mount_volume(struct mount_opts *o_in)
 	if (ret) {
 		fprintf(stderr, "cmkfs: %s\n", err.msg);
 		return CMK_EXIT_CONFIG;
+	}
+	/* Where the daemon's lines will go; in the foreground, stderr. */
+	if (!o.foreground || o.logfile) {
+		ret = cmk_log_open_daemon(o.logfile, &err);
+		if (ret) {
+			fprintf(stderr, "cmkfs: %s\n", err.msg);
+			return CMK_EXIT_USAGE;
+		}
+	} else {
+		cmk_log_set_daemon_prefix(true);
 	}
 	memset(&fs, 0, sizeof(fs));
 	fs.timeout = 1.0;
@@ -498,7 +670,8 @@ static int mount_volume(struct mount_opts *o_in)
 	ret = cmk_volume_open(&conf, o.cipherdir, &fs.vol, &err);
 	if (ret) {
 		fprintf(stderr, "cmkfs: %s\n", err.msg);
-		return exit_for_volume(ret);
+		return ret == -EIO || ret == -ENOTDIR ? CMK_EXIT_VOLUME
+						      : cmk_exit_for_volume(ret);
 	}
 	if (fs_table_init(&fs) != 0)
 		goto out;
@@ -522,9 +695,17 @@ static int mount_volume(struct mount_opts *o_in)
 	pthread_mutex_init(&fs.root.open_lock, NULL);
 
 	/* Root mounts serve other users: the kernel enforces permissions
-	 * (default_permissions) and others may enter (allow_other). */
+	 * (default_permissions) and others may enter (allow_other). Set-id
+	 * bits and device files planted in the backing store mean nothing
+	 * unless asked for. The source is the cipher directory. */
+	if (fsname_opt(o.cipherdir, fsname, sizeof(fsname)) != 0) {
+		fprintf(stderr, "cmkfs: %s: path too long\n", o.cipherdir);
+		status = CMK_EXIT_VOLUME;
+		goto out;
+	}
 	snprintf(base_opts, sizeof(base_opts),
-		 "fsname=cmkfs,subtype=cmkfs,default_permissions%s",
+		 "%s,subtype=cmkfs,default_permissions,%s,%s%s", fsname,
+		 o.suid ? "suid" : "nosuid", o.dev ? "dev" : "nodev",
 		 (o.allow_other || (geteuid() == 0 && !o.no_allow_other))
 			 ? ",allow_other"
 			 : "");
@@ -536,6 +717,8 @@ static int mount_volume(struct mount_opts *o_in)
 		goto out;
 	if (o.debug && fuse_opt_add_arg(&args, "-d"))
 		goto out;
+	cmk_log(LOG_DEBUG, CMK_MSG_GENERAL, "FUSE options: %s%s%s", base_opts,
+		o.fuse_opts[0] ? "," : "", o.fuse_opts);
 
 	/* The kernel already applied the caller's umask to every mode. */
 	umask(0);
@@ -555,12 +738,11 @@ static int mount_volume(struct mount_opts *o_in)
 			o.mountpoint);
 		goto out_handlers;
 	}
-	if (!o.foreground) {
-		cmk_log_to_syslog(true);
-		detach_stdio();
-	}
-	cmk_log(LOG_INFO, "mounted %s on %s (key '%s')", o.cipherdir,
-		o.mountpoint, fs.vol->info.cmk_name);
+	if (!o.foreground)
+		detach_stdio(cmk_log_target() == CMK_LOG_STDERR);
+	cmk_log(LOG_INFO, CMK_MSG_MOUNTED,
+		"mounted %s on %s (key '%s'); logging to %s", o.cipherdir,
+		o.mountpoint, fs.vol->info.cmk_name, cmk_log_target_name());
 	/* The parent exits 0 only now, with the mount up. */
 	report_status(CMK_EXIT_OK);
 	loop_cfg = fuse_loop_cfg_create();
@@ -579,11 +761,11 @@ static int mount_volume(struct mount_opts *o_in)
 		 ? CMK_EXIT_OK
 		 : CMK_EXIT_FAILURE;
 	if (status != CMK_EXIT_OK)
-		cmk_log(LOG_ERR, "the FUSE session ended with error %d", ret);
+		cmk_log(LOG_ERR, CMK_MSG_SESSION, "the FUSE session ended with error %d", ret);
 	fuse_loop_cfg_destroy(loop_cfg);
 out_unmount:
 	fuse_session_unmount(se);
-	cmk_log(LOG_INFO, "unmounted %s", o.mountpoint);
+	cmk_log(LOG_INFO, CMK_MSG_UNMOUNTED, "unmounted %s", o.mountpoint);
 out_handlers:
 	fuse_remove_signal_handlers(se);
 out_session:

@@ -9,26 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/fault.h"
+#include "common/io.h"
 #include "common/log.h"
-
-static int pread_exact(int fd, uint8_t *buf, size_t len, off_t off,
-		       size_t *got)
-{
-	*got = 0;
-	while (*got < len) {
-		ssize_t n = pread(fd, buf + *got, len - *got, off + (off_t)*got);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			break;
-		*got += (size_t)n;
-	}
-	return 0;
-}
+#include "fs/backing_names.h"
 
 int cmk_volume_load_keyring(struct cmk_kms *kms, struct cmk_keyring *kr,
 			    struct cmk_err *err)
@@ -58,7 +42,7 @@ int cmk_volume_load_keyring(struct cmk_kms *kms, struct cmk_keyring *kr,
 		if (!versions[i].enabled || strcmp(versions[i].id, newest) == 0)
 			continue;
 		if (cmk_kms_fetch(kms, versions[i].id, cmk, NULL, &fetch_err)) {
-			cmk_log(LOG_WARNING, "skipping CMK version %s: %s",
+			cmk_log(LOG_WARNING, CMK_MSG_KEY_REFUSED, "skipping CMK version %s: %s",
 				versions[i].id, fetch_err.msg);
 			continue;
 		}
@@ -75,48 +59,69 @@ out:
 	return ret;
 }
 
-/* Writes the descriptor atomically: a temporary file, fsync, rename,
- * fsync of the directory. */
-static int write_descriptor(int dir_fd, const char *dir_path,
-			    const uint8_t *buf, struct cmk_err *err)
+/* Replaces one descriptor copy atomically: a temporary file, fsync,
+ * rename, fsync of the directory. */
+static int write_copy(int dir_fd, const char *dir_path, const char *name,
+		      const uint8_t *buf, struct cmk_err *err)
 {
 	char tmp[64];
-	int fd, ret = 0;
-	ssize_t n;
+	int fd, ret;
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", CMK_VOLUME_FILE,
 		 (long)getpid());
-	fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	unlinkat(dir_fd, tmp, 0); /* one left by a crash of this pid */
+	fd = openat(dir_fd, tmp,
+		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return cmk_err_set(err, -errno, "%s/%s: %s", dir_path, tmp,
 				   strerror(errno));
-	n = write(fd, buf, CMK_VOLUME_SIZE);
-	if (n != (ssize_t)CMK_VOLUME_SIZE) {
-		ret = n < 0 ? -errno : -EIO;
-		goto fail;
-	}
-	if (fsync(fd) != 0) {
+	ret = cmk_write_full(fd, buf, CMK_VOLUME_SIZE, 0);
+	if (ret == 0 && fsync(fd) != 0)
 		ret = -errno;
-		goto fail;
-	}
-	close(fd);
-	fd = -1;
-	if (renameat(dir_fd, tmp, dir_fd, CMK_VOLUME_FILE) != 0) {
+	if (close(fd) != 0 && ret == 0)
 		ret = -errno;
-		goto fail;
+	if (ret == 0 && renameat(dir_fd, tmp, dir_fd, name) != 0)
+		ret = -errno;
+	if (ret) {
+		unlinkat(dir_fd, tmp, 0);
+		return cmk_err_set(err, ret, "%s/%s: %s", dir_path, name,
+				   strerror(-ret));
 	}
 	if (fsync(dir_fd) != 0)
-		ret = -errno;
-	if (ret)
-		return cmk_err_set(err, ret, "%s: fsync: %s", dir_path,
-				   strerror(-ret));
+		return cmk_err_set(err, -errno, "%s: fsync: %s", dir_path,
+				   strerror(errno));
 	return 0;
-fail:
-	if (fd >= 0)
-		close(fd);
-	unlinkat(dir_fd, tmp, 0);
-	return cmk_err_set(err, ret, "%s/%s: %s", dir_path, CMK_VOLUME_FILE,
-			   strerror(-ret));
+}
+
+/* Writes both copies of the descriptor, the primary first: a crash
+ * between them leaves two copies that each verify, the primary newer. */
+static int write_descriptor(int dir_fd, const char *dir_path,
+			    const uint8_t *buf, struct cmk_err *err)
+{
+	int ret = write_copy(dir_fd, dir_path, CMK_VOLUME_FILE, buf, err);
+
+	if (ret == 0)
+		ret = cmk_fault("descriptor.primary");
+	if (ret == 0)
+		ret = write_copy(dir_fd, dir_path, CMK_VOLUME_BACKUP, buf, err);
+	return ret;
+}
+
+int cmk_volume_write_copy(struct cmk_volume *vol, int which,
+			  struct cmk_err *err)
+{
+	int dir_fd, ret;
+
+	/* vol->dir_fd is O_PATH: fsync needs a real descriptor. */
+	dir_fd = openat(vol->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir_fd < 0)
+		return cmk_err_set(err, -errno, "%s: %s", vol->path,
+				   strerror(errno));
+	ret = write_copy(dir_fd, vol->path,
+			 which == 0 ? CMK_VOLUME_FILE : CMK_VOLUME_BACKUP,
+			 vol->descriptor, err);
+	close(dir_fd);
+	return ret;
 }
 
 static int dir_is_empty(int dir_fd, const char *path, struct cmk_err *err)
@@ -143,44 +148,6 @@ static int dir_is_empty(int dir_fd, const char *path, struct cmk_err *err)
 	}
 	closedir(dir);
 	return ret;
-}
-
-int cmk_volume_new_dirid(int dir_fd, uint8_t dirid[CMK_DIRID_LEN])
-{
-	int fd, ret = 0;
-
-	cmk_random(dirid, CMK_DIRID_LEN);
-	fd = openat(dir_fd, CMK_DIRID_FILE,
-		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0444);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, dirid, CMK_DIRID_LEN) != CMK_DIRID_LEN)
-		ret = -EIO;
-	if (close(fd) != 0 && ret == 0)
-		ret = -errno;
-	if (ret)
-		unlinkat(dir_fd, CMK_DIRID_FILE, 0);
-	return ret;
-}
-
-int cmk_volume_read_dirid(int dir_fd, uint8_t dirid[CMK_DIRID_LEN])
-{
-	uint8_t buf[CMK_DIRID_LEN + 1];
-	size_t got = 0;
-	int fd, ret;
-
-	fd = openat(dir_fd, CMK_DIRID_FILE,
-		    O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	if (fd < 0)
-		return -errno;
-	ret = pread_exact(fd, buf, sizeof(buf), 0, &got);
-	close(fd);
-	if (ret)
-		return ret;
-	if (got != CMK_DIRID_LEN)
-		return -EBADMSG;
-	memcpy(dirid, buf, CMK_DIRID_LEN);
-	return 0;
 }
 
 int cmk_volume_init(const struct cmk_conf *conf, const char *cipherdir,
@@ -233,7 +200,7 @@ int cmk_volume_init(const struct cmk_conf *conf, const char *cipherdir,
 	/* The root's directory id before the descriptor: a volume never
 	 * exists without it. */
 	if (enc_names) {
-		ret = cmk_volume_new_dirid(dir_fd, dirid);
+		ret = cmk_bn_new_dirid(dir_fd, dirid, true);
 		if (ret == 0 && fsync(dir_fd) != 0)
 			ret = -errno;
 		if (ret) {
@@ -243,8 +210,11 @@ int cmk_volume_init(const struct cmk_conf *conf, const char *cipherdir,
 		}
 	}
 	ret = write_descriptor(dir_fd, cipherdir, buf, err);
-	if (ret && enc_names)
-		unlinkat(dir_fd, CMK_DIRID_FILE, 0);
+	if (ret) {
+		unlinkat(dir_fd, CMK_VOLUME_FILE, 0);
+		if (enc_names)
+			unlinkat(dir_fd, CMK_DIRID_FILE, 0);
+	}
 out:
 	cmk_secure_free(keys, 2 * CMK_KEY_LEN);
 	cmk_kms_close(kms);
@@ -253,38 +223,92 @@ out:
 	return ret;
 }
 
-static int read_descriptor(struct cmk_volume *vol, uint8_t *buf,
-			   struct cmk_err *err)
+/* Reads and parses one descriptor copy into vol->copies[which]. */
+static void read_copy(struct cmk_volume *vol, int which)
 {
+	struct cmk_volume_copy *c = &vol->copies[which];
+	const char *name = which == 0 ? CMK_VOLUME_FILE : CMK_VOLUME_BACKUP;
+	uint8_t buf[CMK_VOLUME_SIZE + 1];
+	struct cmk_err err = { 0 };
+	struct stat st;
 	size_t got = 0;
 	int fd, ret;
 
-	fd = openat(vol->dir_fd, CMK_VOLUME_FILE, O_RDONLY | O_CLOEXEC);
+	fd = cmk_open_regular(vol->dir_fd, name, O_RDONLY, &st, &err);
 	if (fd < 0) {
-		ret = -errno;
-		if (ret == -ENOENT)
-			return cmk_err_set(err, -ENOENT,
-					   "%s is not a cmkfs volume (no %s; "
-					   "create one with cmkfs init)",
-					   vol->path, CMK_VOLUME_FILE);
-		return cmk_err_set(err, ret, "%s/%s: %s", vol->path,
-				   CMK_VOLUME_FILE, strerror(-ret));
+		c->state = fd;
+		snprintf(c->problem, sizeof(c->problem), "%s",
+			 fd == -ENOENT ? "missing" : err.msg);
+		return;
 	}
-	ret = pread_exact(fd, buf, CMK_VOLUME_SIZE + 1, 0, &got);
+	if (st.st_size != CMK_VOLUME_SIZE) {
+		close(fd);
+		c->state = -EBADMSG;
+		snprintf(c->problem, sizeof(c->problem),
+			 "%lld bytes long, where a descriptor has %d",
+			 (long long)st.st_size, CMK_VOLUME_SIZE);
+		return;
+	}
+	ret = cmk_read_full(fd, buf, sizeof(buf), 0, &got);
 	close(fd);
-	if (ret)
-		return cmk_err_set(err, ret, "%s/%s: %s", vol->path,
-				   CMK_VOLUME_FILE, strerror(-ret));
-	ret = cmk_volume_parse(buf, got, &vol->info, err);
-	if (ret)
-		cmk_err_prefix(err, "%s/%s: ", vol->path, CMK_VOLUME_FILE);
-	return ret;
+	if (ret) {
+		c->state = ret;
+		snprintf(c->problem, sizeof(c->problem), "%s", strerror(-ret));
+		return;
+	}
+	ret = cmk_volume_parse(buf, got, &c->info, &err);
+	c->state = ret;
+	if (ret) {
+		snprintf(c->problem, sizeof(c->problem), "%s", err.msg);
+		return;
+	}
+	memcpy(c->bytes, buf, CMK_VOLUME_SIZE);
+}
+
+/* Makes copy which the one in use. */
+static void use_copy(struct cmk_volume *vol, int which)
+{
+	vol->used_copy = which;
+	vol->info = vol->copies[which].info;
+	memcpy(vol->descriptor, vol->copies[which].bytes, CMK_VOLUME_SIZE);
+}
+
+/* Reads both copies and uses the first that parses: 0, or the primary's
+ * error when neither does. */
+static int read_descriptor(struct cmk_volume *vol, struct cmk_err *err)
+{
+	struct cmk_volume_copy *primary = &vol->copies[0];
+
+	read_copy(vol, 0);
+	read_copy(vol, 1);
+	if (primary->state == 0) {
+		use_copy(vol, 0);
+		return 0;
+	}
+	if (vol->copies[1].state == 0) {
+		use_copy(vol, 1);
+		cmk_log(LOG_WARNING, CMK_MSG_GENERAL,
+			"%s/%s: %s; using its copy %s (cmkfs fsck --repair "
+			"restores it)",
+			vol->path, CMK_VOLUME_FILE, primary->problem,
+			CMK_VOLUME_BACKUP);
+		return 0;
+	}
+	if (primary->state == -ENOENT)
+		return cmk_err_set(err, -ENOENT,
+				   "%s is not a cmkfs volume (no %s; create "
+				   "one with cmkfs init)",
+				   vol->path, CMK_VOLUME_FILE);
+	return cmk_err_set(err,
+			   primary->state == -EPROTONOSUPPORT ? -EPROTONOSUPPORT
+							      : -EBADMSG,
+			   "%s/%s: %s", vol->path, CMK_VOLUME_FILE,
+			   primary->problem);
 }
 
 int cmk_volume_peek(const struct cmk_conf *conf, const char *cipherdir,
 		    struct cmk_volume **out, struct cmk_err *err)
 {
-	uint8_t buf[CMK_VOLUME_SIZE + 1];
 	struct cmk_volume *vol;
 	int ret;
 
@@ -300,10 +324,9 @@ int cmk_volume_peek(const struct cmk_conf *conf, const char *cipherdir,
 		goto fail;
 	}
 	/* The descriptor first: a directory that is no volume needs no key. */
-	ret = read_descriptor(vol, buf, err);
+	ret = read_descriptor(vol, err);
 	if (ret)
 		goto fail;
-	memcpy(vol->descriptor, buf, CMK_VOLUME_SIZE);
 	ret = cmk_kms_open(conf, &vol->kms, err);
 	if (ret)
 		goto fail;
@@ -381,58 +404,100 @@ out:
 	return ret;
 }
 
+/* Checks the descriptor copies with the key service's versions and uses
+ * the first that verifies. Both are checked, so that a damaged one is
+ * told from a wrong key: a wrong key verifies neither. */
+static int verify_descriptor(struct cmk_volume *vol, struct cmk_err *err)
+{
+	uint8_t *cmk = cmk_secure_alloc(CMK_KEY_LEN);
+	struct cmk_err fetch_err = { 0 };
+	int found = -1, fetch_ret = 0, rejected = 0, present = 0;
+
+	if (!cmk)
+		return cmk_err_set(err, -ENOMEM, "out of locked memory");
+	for (int which = 0; which < CMK_VOLUME_COPIES; which++) {
+		struct cmk_volume_copy *c = &vol->copies[which];
+		struct cmk_err e = { 0 };
+		int ret;
+
+		if (c->state != 0)
+			continue;
+		present++;
+		if (strcmp(c->info.cmk_name, vol->info.cmk_name) != 0) {
+			c->verified = -EKEYREJECTED;
+			rejected++;
+			continue;
+		}
+		ret = volume_cmk(vol, c->info.mac_version, cmk, &e);
+		if (ret == 0)
+			ret = cmk_volume_verify(c->bytes, cmk);
+		c->verified = ret;
+		if (ret == 0 && found < 0)
+			found = which;
+		else if (ret == -EKEYREJECTED)
+			rejected++;
+		else if (ret && !fetch_ret) {
+			fetch_ret = ret;
+			fetch_err = e;
+			cmk_err_prefix(&fetch_err,
+				       "%s: the volume descriptor is sealed "
+				       "with CMK version %s: ",
+				       vol->path, c->info.mac_version);
+		}
+	}
+	cmk_secure_free(cmk, CMK_KEY_LEN);
+	if (found >= 0) {
+		if (found != vol->used_copy || vol->copies[0].verified)
+			cmk_log(LOG_WARNING, CMK_MSG_GENERAL,
+				"%s/%s does not verify; using its copy %s "
+				"(cmkfs fsck --repair restores it)",
+				vol->path, CMK_VOLUME_FILE, CMK_VOLUME_BACKUP);
+		use_copy(vol, found);
+		return 0;
+	}
+	/* A copy that could not be checked may be the good one. */
+	if (fetch_ret) {
+		*err = fetch_err;
+		return fetch_ret;
+	}
+	return cmk_err_set(err, -EKEYREJECTED,
+			   "%s/%s does not verify with key '%s' version %s: "
+			   "the volume was created with a different key%s",
+			   vol->path, CMK_VOLUME_FILE, vol->info.cmk_name,
+			   vol->info.mac_version,
+			   present > 1 ? " (or both descriptor copies are "
+					 "damaged)"
+				       : " (or the descriptor is damaged)");
+}
+
+int cmk_volume_unlock(struct cmk_volume *vol, struct cmk_err *err)
+{
+	int ret;
+
+	ret = cmk_volume_load_keyring(vol->kms, vol->keyring, err);
+	if (ret == 0)
+		ret = verify_descriptor(vol, err);
+	if (ret == 0 && (vol->info.flags & CMK_VOLUME_FLAG_ENC_NAMES))
+		ret = open_names(vol, err);
+	return ret;
+}
+
 int cmk_volume_open(const struct cmk_conf *conf, const char *cipherdir,
 		    struct cmk_volume **out, struct cmk_err *err)
 {
 	struct cmk_volume *vol = NULL;
-	uint8_t *cmk = NULL;
 	int ret;
 
 	ret = cmk_volume_peek(conf, cipherdir, &vol, err);
 	if (ret)
 		return ret;
-	ret = cmk_volume_load_keyring(vol->kms, vol->keyring, err);
-	if (ret)
-		goto fail;
-	cmk = cmk_secure_alloc(CMK_KEY_LEN);
-	if (!cmk) {
-		ret = cmk_err_set(err, -ENOMEM, "out of locked memory");
-		goto fail;
+	ret = cmk_volume_unlock(vol, err);
+	if (ret) {
+		cmk_volume_close(vol);
+		return ret;
 	}
-	if (cmk_keyring_get(vol->keyring, vol->info.mac_version, cmk) != 0) {
-		ret = cmk_kms_fetch(vol->kms, vol->info.mac_version, cmk, NULL,
-				    err);
-		if (ret) {
-			cmk_err_prefix(err,
-				       "%s: the volume descriptor is sealed "
-				       "with CMK version %s: ",
-				       cipherdir, vol->info.mac_version);
-			goto fail;
-		}
-	}
-	ret = cmk_volume_verify(vol->descriptor, cmk);
-	if (ret == -EKEYREJECTED)
-		cmk_err_set(err, ret,
-			    "%s/%s does not verify with key '%s' version %s: "
-			    "the volume was created with a different key",
-			    cipherdir, CMK_VOLUME_FILE, vol->info.cmk_name,
-			    vol->info.mac_version);
-	else if (ret)
-		cmk_err_set(err, ret, "cannot check the volume descriptor");
-	if (ret)
-		goto fail;
-	if (vol->info.flags & CMK_VOLUME_FLAG_ENC_NAMES) {
-		ret = open_names(vol, err);
-		if (ret)
-			goto fail;
-	}
-	cmk_secure_free(cmk, CMK_KEY_LEN);
 	*out = vol;
 	return 0;
-fail:
-	cmk_secure_free(cmk, CMK_KEY_LEN);
-	cmk_volume_close(vol);
-	return ret;
 }
 
 void cmk_volume_close(struct cmk_volume *vol)
@@ -546,18 +611,19 @@ static int volume_fetch_missing(struct cmk_volume *vol, const char *version,
 			cmk_err_set(err, ret, "cannot hold CMK version %s",
 				    version);
 		else
-			cmk_log(LOG_INFO, "CMK version %s fetched on demand",
+			cmk_log(LOG_INFO, CMK_MSG_KEY_FETCHED, "CMK version %s fetched on demand",
 				version);
 		goto out;
 	}
 	if (kms_unreachable(ret)) {
-		cmk_log(LOG_WARNING, "CMK version %s: %s", version,
+		cmk_log(LOG_WARNING, CMK_MSG_KMS_UNREACHABLE, "CMK version %s: %s", version,
 			fetch_err.msg);
 		ret = cmk_err_set(err, -EIO, "CMK version %s: %s", version,
 				  fetch_err.msg);
 		goto out;
 	}
-	cmk_log(LOG_WARNING, "CMK version %s refused: %s; its files give "
+	cmk_log(LOG_WARNING, CMK_MSG_KEY_REFUSED,
+		"CMK version %s refused: %s; its files give "
 			     "EACCES",
 		version, fetch_err.msg);
 	if (vol->n_refused < CMK_VOLUME_REFUSED_MAX)
@@ -578,7 +644,7 @@ static int read_header(struct cmk_volume *vol, int fd,
 	size_t got = 0;
 	int ret;
 
-	ret = pread_exact(fd, hdr, CMK_HEADER_SIZE, 0, &got);
+	ret = cmk_read_full(fd, hdr, CMK_HEADER_SIZE, 0, &got);
 	if (ret)
 		return cmk_err_set(err, ret, "cannot read the header: %s",
 				   strerror(-ret));
@@ -675,7 +741,7 @@ int cmk_volume_backing_path(struct cmk_volume *vol, const char *plain,
 		memcpy(part, p, len);
 		part[len] = '\0';
 		if (vol->names) {
-			ret = cmk_volume_read_dirid(dir_fd, dirid);
+			ret = cmk_bn_read_dirid(dir_fd, dirid);
 			if (ret) {
 				cmk_err_set(err, ret == -ENOENT ? -EBADMSG : ret,
 					    "%s: a directory on the way has no "
@@ -903,7 +969,7 @@ int cmk_volume_recheck(struct cmk_volume *vol, size_t *revoked,
 			continue;
 		if (cmk_keyring_remove(vol->keyring, held[i]) == 0) {
 			(*revoked)++;
-			cmk_log(LOG_WARNING,
+			cmk_log(LOG_WARNING, CMK_MSG_KEY_REVOKED,
 				"CMK version %s is %s in the key service: "
 				"wiped from memory, its files give EACCES",
 				held[i], k < count ? "disabled" : "gone");
@@ -916,13 +982,14 @@ int cmk_volume_recheck(struct cmk_volume *vol, size_t *revoked,
 			continue;
 		if (cmk_kms_fetch(vol->kms, versions[k].id, cmk, NULL,
 				  &fetch_err) != 0) {
-			cmk_log(LOG_WARNING, "CMK version %s: %s",
+			cmk_log(LOG_WARNING, CMK_MSG_KEY_REFUSED, "CMK version %s: %s",
 				versions[k].id, fetch_err.msg);
 			continue;
 		}
 		if (cmk_keyring_add(vol->keyring, versions[k].id, cmk, false) ==
 		    0)
-			cmk_log(LOG_NOTICE, "CMK version %s is enabled: held "
+			cmk_log(LOG_NOTICE, CMK_MSG_KEY_FETCHED,
+				"CMK version %s is enabled: held "
 					    "again",
 				versions[k].id);
 	}
@@ -941,5 +1008,76 @@ out:
 	free(held);
 	free(versions);
 	cmk_secure_free(cmk, CMK_KEY_LEN);
+	return ret;
+}
+
+void cmk_volume_plain_path(struct cmk_volume *vol, const char *rel, char *out,
+			   size_t size)
+{
+	char part[CMK_NAME_BACKING_MAX + 1], plain[CMK_NAME_PLAIN_MAX + 1];
+	uint8_t dirid[CMK_DIRID_LEN];
+	const char *p = rel, *why;
+	size_t off = 0;
+	int dir_fd;
+
+	out[0] = '\0';
+	if (!vol->names) {
+		snprintf(out, size, "%s", rel);
+		return;
+	}
+	dir_fd = fcntl(vol->dir_fd, F_DUPFD_CLOEXEC, 0);
+	while (*p && off < size) {
+		size_t len = strcspn(p, "/");
+		bool known = false;
+		int next;
+
+		if (len == 0 || len >= sizeof(part)) {
+			snprintf(out + off, size - off, "%s[backing %s]",
+				 off ? "/" : "", p);
+			break;
+		}
+		memcpy(part, p, len);
+		part[len] = '\0';
+		if (dir_fd >= 0 && cmk_bn_read_dirid(dir_fd, dirid) == 0 &&
+		    cmk_bn_kind(part, false) == CMK_BN_NAME &&
+		    cmk_bn_decode(vol->names, dir_fd, dirid, part, plain,
+				  &why) == 0)
+			known = true;
+		off += (size_t)snprintf(out + off, size - off,
+					known ? "%s%s" : "%s[backing %s]",
+					off ? "/" : "", known ? plain : part);
+		p += len;
+		if (*p == '/')
+			p++;
+		if (!*p || off >= size)
+			break;
+		next = dir_fd >= 0 ? openat(dir_fd, part,
+					    O_PATH | O_DIRECTORY | O_NOFOLLOW |
+						    O_CLOEXEC)
+				   : -1;
+		if (dir_fd >= 0)
+			close(dir_fd);
+		dir_fd = next;
+	}
+	if (dir_fd >= 0)
+		close(dir_fd);
+}
+
+int cmk_volume_check_file(struct cmk_volume *vol, int fd,
+			  struct cmk_header_info *info, struct cmk_err *err)
+{
+	uint8_t hdr[CMK_HEADER_SIZE];
+	uint8_t *dek;
+	int ret;
+
+	memset(info, 0, sizeof(*info));
+	ret = read_header(vol, fd, hdr, info, err);
+	if (ret)
+		return ret;
+	dek = cmk_secure_alloc(CMK_KEY_LEN);
+	if (!dek)
+		return cmk_err_set(err, -ENOMEM, "out of locked memory");
+	ret = unwrap_dek(vol, hdr, info, dek, err);
+	cmk_secure_free(dek, CMK_KEY_LEN);
 	return ret;
 }

@@ -16,12 +16,25 @@
 #include "kms/kms.h"
 
 #define CMK_VOLUME_REFUSED_MAX 64 /* versions remembered as refused */
+#define CMK_VOLUME_COPIES 2	  /* CMK_VOLUME_FILE and CMK_VOLUME_BACKUP */
+
+/* One copy of the descriptor, as read. */
+struct cmk_volume_copy {
+	int state;	/* 0: parsed; -ENOENT: missing; else -errno */
+	int verified;	/* 0: its MAC checked out (after unlocking); else
+			 * -EKEYREJECTED or why it could not be checked */
+	char problem[CMK_ERR_MSG_MAX];	/* why state is not 0 */
+	uint8_t bytes[CMK_VOLUME_SIZE]; /* when parsed */
+	struct cmk_volume_info info;	/* when parsed */
+};
 
 struct cmk_volume {
 	int dir_fd; /* CIPHERDIR, O_PATH */
 	char path[PATH_MAX];
 	struct cmk_volume_info info;
-	uint8_t descriptor[CMK_VOLUME_SIZE]; /* as read */
+	uint8_t descriptor[CMK_VOLUME_SIZE]; /* the copy in use, as read */
+	struct cmk_volume_copy copies[CMK_VOLUME_COPIES];
+	int used_copy; /* which of copies the volume uses */
 	struct cmk_kms *kms;
 	struct cmk_keyring *keyring;
 	/* The name cipher of a volume with encrypted names (set by
@@ -48,23 +61,32 @@ int cmk_volume_init(const struct cmk_conf *conf, const char *cipherdir,
 		    bool enc_names, char version_out[CMK_VERSION_MAX + 1],
 		    struct cmk_err *err);
 
-/* Writes a new directory id file into the backing directory dir_fd
- * (O_EXCL: an existing one is never replaced); the id in dirid. */
-int cmk_volume_new_dirid(int dir_fd, uint8_t dirid[CMK_DIRID_LEN]);
-/* Reads a backing directory's id: -ENOENT when it has none, -EBADMSG for
- * a file of the wrong size. */
-int cmk_volume_read_dirid(int dir_fd, uint8_t dirid[CMK_DIRID_LEN]);
 
 /* Opens the key service, fetches every enabled CMK version into a keyring,
  * and checks the descriptor: -EKEYREJECTED when the volume belongs to
  * another key. */
 int cmk_volume_open(const struct cmk_conf *conf, const char *cipherdir,
 		    struct cmk_volume **out, struct cmk_err *err);
-/* Like cmk_volume_open() but fetches no key: the descriptor is parsed (not
- * verified) and the key service opened, with an empty keyring. For status,
- * which must work when no version is enabled. */
+/* Like cmk_volume_open() but fetches no key: the descriptor copies are
+ * parsed (not verified; the first that parses is used) and the key service
+ * opened, with an empty keyring. For status, which must work when no
+ * version is enabled. */
 int cmk_volume_peek(const struct cmk_conf *conf, const char *cipherdir,
 		    struct cmk_volume **out, struct cmk_err *err);
+/* What cmk_volume_open() does after peeking: fetches the keys, checks the
+ * descriptor copies (the first that verifies is used; -EKEYREJECTED when
+ * none does, as with another key) and sets up the name cipher. */
+int cmk_volume_unlock(struct cmk_volume *vol, struct cmk_err *err);
+/* Rewrites descriptor copy which (0: CMK_VOLUME_FILE, 1:
+ * CMK_VOLUME_BACKUP) from the copy in use; for fsck --repair. */
+int cmk_volume_write_copy(struct cmk_volume *vol, int which,
+			  struct cmk_err *err);
+/* The plaintext path of rel, a path relative to the cipher directory as
+ * a walk of the backing store finds it, into out: decrypted as far as the
+ * names decrypt, the rest shown as "[backing NAME]". A volume with
+ * plaintext names gives rel itself. */
+void cmk_volume_plain_path(struct cmk_volume *vol, const char *rel, char *out,
+			   size_t size);
 void cmk_volume_close(struct cmk_volume *vol);
 
 /* Writes a fresh header (new file id and DEK, wrapped by the newest CMK
@@ -97,6 +119,14 @@ int cmk_volume_rewrap_fd(struct cmk_volume *vol, int fd,
 int cmk_volume_file_version(struct cmk_volume *vol, int fd,
 			    char version[CMK_VERSION_MAX + 1],
 			    struct cmk_err *err);
+
+/* fsck: reads, parses and checks the header of the backing file fd (this
+ * volume's id, and its active slot unwraps, fetching its version on
+ * demand); info gets both slots' states even when the header is refused.
+ * 0, -EBADMSG (damaged or foreign), -EACCES (the key service refuses its
+ * version), -EIO (the service cannot be asked), -ENOKEY. */
+int cmk_volume_check_file(struct cmk_volume *vol, int fd,
+			  struct cmk_header_info *info, struct cmk_err *err);
 
 /* Seals the volume descriptor anew with the keyring's newest version. */
 int cmk_volume_remac(struct cmk_volume *vol, struct cmk_err *err);

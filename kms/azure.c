@@ -388,7 +388,7 @@ static int az_token_get(void *ctx, int64_t deadline, char **token,
 	}
 	memcpy(*token, tok, tok_len + 1);
 	*token_lifetime = lifetime;
-	cmk_log(LOG_DEBUG, "azure: new token from %s, valid for %" PRId64 " s",
+	cmk_log(LOG_DEBUG, CMK_MSG_GENERAL, "azure: new token from %s, valid for %" PRId64 " s",
 		shown, lifetime);
 	ret = 0;
 out:

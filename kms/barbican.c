@@ -268,7 +268,7 @@ static int bb_keystone_token(void *ctx, int64_t deadline, char **token,
 		goto out;
 	}
 	memcpy(*token, resp.captured, resp.captured_len + 1);
-	cmk_log(LOG_DEBUG, "barbican: Keystone token from %s, valid for %" PRId64
+	cmk_log(LOG_DEBUG, CMK_MSG_GENERAL, "barbican: Keystone token from %s, valid for %" PRId64
 			   " s",
 		shown, *lifetime);
 	ret = 0;

@@ -11,7 +11,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "kms/curl_lib.h"
+#include <curl/curl.h>
 
 #include "crypto/crypto.h"
 #include "version.h"
@@ -46,30 +46,27 @@ struct http_try {
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static int global_result = -ENOMEM;
 static struct cmk_err global_err;
-static const struct cmk_curl *cl; /* libcurl, once loaded */
-
 static void global_init_once(void)
 {
-	const struct cmk_curl *lib = cmk_curl_lib(&global_err);
 	CURLcode rc;
 
-	if (!lib) {
-		global_result = global_err.code;
-		return;
-	}
 	/* Every block libcurl allocates (header lists with tokens, its
 	 * buffers) is wiped when it frees it. */
-	rc = lib->global_init_mem(CURL_GLOBAL_DEFAULT, cmk_wiping_malloc,
+	rc = curl_global_init_mem(CURL_GLOBAL_DEFAULT, cmk_wiping_malloc,
 				  cmk_wiping_free, cmk_wiping_realloc,
 				  cmk_wiping_strdup, cmk_wiping_calloc);
 	if (rc != CURLE_OK) {
 		cmk_err_set(&global_err, -ENOMEM, "cannot set up libcurl: %s",
-			    lib->easy_strerror(rc));
+			    curl_easy_strerror(rc));
 		global_result = -ENOMEM;
 		return;
 	}
-	cl = lib;
 	global_result = 0;
+}
+
+const char *cmk_http_curl_version(void)
+{
+	return curl_version_info(CURLVERSION_NOW)->version;
 }
 
 int cmk_http_global_init(void)
@@ -568,7 +565,7 @@ static bool has_header(const struct cmk_http_req *req, const char *name)
 #define SETOPT(opt, val)                                                     \
 	do {                                                                 \
 		if (rc == CURLE_OK)                                          \
-			rc = cl->easy_setopt(c, opt, val);                  \
+			rc = curl_easy_setopt(c, opt, val);                  \
 	} while (0)
 
 /* One try. Returns libcurl's code; *status is the HTTP status (0 without
@@ -592,7 +589,7 @@ static CURLcode try_once(struct cmk_http *h, const struct cmk_http_req *req,
 	errbuf[0] = '\0';
 	*status = 0;
 	*os_errno = 0;
-	c = cl->easy_init();
+	c = curl_easy_init();
 	if (!c)
 		return CURLE_OUT_OF_MEMORY;
 	for (size_t i = 0; i < sizeof(fixed_headers) / sizeof(*fixed_headers);
@@ -602,7 +599,7 @@ static CURLcode try_once(struct cmk_http *h, const struct cmk_http_req *req,
 		if (strncasecmp(fixed_headers[i], "Accept:", 7) == 0 &&
 		    has_header(req, "Accept:"))
 			continue;
-		grown = cl->slist_append(list, fixed_headers[i]);
+		grown = curl_slist_append(list, fixed_headers[i]);
 		if (!grown) {
 			rc = CURLE_OUT_OF_MEMORY;
 			goto out;
@@ -611,7 +608,7 @@ static CURLcode try_once(struct cmk_http *h, const struct cmk_http_req *req,
 	}
 	for (size_t i = 0; req->headers && req->headers[i]; i++) {
 		/* libcurl copies the line with cmk_wiping_strdup(). */
-		grown = cl->slist_append(list, req->headers[i]);
+		grown = curl_slist_append(list, req->headers[i]);
 		if (!grown) {
 			rc = CURLE_OUT_OF_MEMORY;
 			goto out;
@@ -653,12 +650,12 @@ static CURLcode try_once(struct cmk_http *h, const struct cmk_http_req *req,
 	}
 	if (rc != CURLE_OK)
 		goto out;
-	rc = cl->easy_perform(c);
-	cl->easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-	cl->easy_getinfo(c, CURLINFO_OS_ERRNO, os_errno);
+	rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+	curl_easy_getinfo(c, CURLINFO_OS_ERRNO, os_errno);
 out:
-	cl->easy_cleanup(c);
-	cl->slist_free_all(list);
+	curl_easy_cleanup(c);
+	curl_slist_free_all(list);
 	return rc;
 }
 
@@ -729,7 +726,7 @@ int cmk_http_request(struct cmk_http *h, const struct cmk_http_req *req,
 			else
 				snprintf(why, sizeof(why), "%s%s",
 					 errbuf[0] ? errbuf
-						   : cl->easy_strerror(rc),
+						   : curl_easy_strerror(rc),
 					 rc == CURLE_PEER_FAILED_VERIFICATION
 						 ? " (certificate refused: "
 						   "check the URL's host "

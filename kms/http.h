@@ -27,12 +27,14 @@
 #define CMK_HTTP_URL_MAX 2048		  /* longest URL we build or follow */
 #define CMK_HTTP_CAPTURE_MAX (16u * 1024u) /* a captured header's value */
 
-/* Once per program, from the first cmk_http_new(): loads libcurl
- * (kms/curl_lib.c) and sets it up with cmk_wiping_malloc() and friends as
- * its allocators so that its copies of tokens, secrets and answers are
- * wiped when freed. Returns 0, -ELIBACC or -ENOMEM; later calls return the
- * first result. */
+/* Once per program, from the first cmk_http_new(): sets libcurl up with
+ * cmk_wiping_malloc() and friends as its allocators so that its copies of
+ * tokens, secrets and answers are wiped when freed. Returns 0 or -ENOMEM;
+ * later calls return the first result. */
 int cmk_http_global_init(void);
+
+/* libcurl's version, for cmkfs --version. */
+const char *cmk_http_curl_version(void);
 
 struct cmk_http_opts {
 	const char *ca_file;  /* NULL or "": the system's CAs */

@@ -46,7 +46,7 @@
 #define KS_ID_DIGITS_MAX 18 /* ids stay well inside uint64_t */
 #define KS_SCRYPT_R 8
 #define KS_SCRYPT_P 1
-#define KS_PASS_MAX 1024    /* longest passphrase, in bytes */
+#define KS_PASS_MAX CMK_KEYSTORE_PASS_MAX /* longest passphrase, bytes */
 #define KS_JSON_FLAGS (JSON_INDENT(2))
 
 struct ks_seal {
@@ -1121,6 +1121,31 @@ static int check_absent(const char *path, struct cmk_err *err)
 
 /* --- administration ------------------------------------------------------ */
 
+/* A new seal: fresh salt, this build's scrypt cost, the key derived from
+ * pass into sk; *seal_json gets its JSON object. */
+static int new_seal(struct ks_sealkey *sk, const struct cmk_conf *conf,
+		    const uint8_t *pass, size_t pass_len, json_t **seal_json,
+		    struct cmk_err *err)
+{
+	struct ks_seal params = {
+		.n = create_scrypt_n,
+		.r = KS_SCRYPT_R,
+		.p = KS_SCRYPT_P,
+	};
+	char salt[4 * ((KS_SALT_LEN + 2) / 3) + 1];
+	int ret;
+
+	cmk_random(params.salt, KS_SALT_LEN);
+	ret = sealkey_get(sk, conf, pass, pass_len, &params, err);
+	if (ret)
+		return ret;
+	cmk_base64_encode(params.salt, KS_SALT_LEN, salt, sizeof(salt));
+	*seal_json = json_pack("{s:s, s:I, s:i, s:i, s:s}", "kdf", "scrypt",
+			       "n", (json_int_t)params.n, "r", (int)params.r,
+			       "p", (int)params.p, "salt", salt);
+	return *seal_json ? 0 : cmk_err_set(err, -ENOMEM, "out of memory");
+}
+
 int cmk_keystore_create(const struct cmk_conf *conf,
 			char new_version[CMK_VERSION_MAX + 1],
 			struct cmk_err *err)
@@ -1153,22 +1178,9 @@ int cmk_keystore_create(const struct cmk_conf *conf,
 	if (ret)
 		goto out;
 	if (pass) {
-		struct ks_seal params = {
-			.n = create_scrypt_n,
-			.r = KS_SCRYPT_R,
-			.p = KS_SCRYPT_P,
-		};
-		char salt[4 * ((KS_SALT_LEN + 2) / 3) + 1];
-
-		cmk_random(params.salt, KS_SALT_LEN);
-		ret = sealkey_get(&sk, conf, pass, pass_len, &params, err);
+		ret = new_seal(&sk, conf, pass, pass_len, &seal, err);
 		if (ret)
 			goto out;
-		cmk_base64_encode(params.salt, KS_SALT_LEN, salt,
-				  sizeof(salt));
-		seal = json_pack("{s:s, s:I, s:i, s:i, s:s}", "kdf", "scrypt",
-				 "n", (json_int_t)params.n, "r", (int)params.r,
-				 "p", (int)params.p, "salt", salt);
 	} else {
 		seal = json_null();
 	}
@@ -1316,6 +1328,105 @@ int cmk_keystore_set_enabled(const struct cmk_conf *conf, const char *version,
 out:
 	doc_free(&doc);
 	close(lock_fd);
+	return ret;
+}
+
+int cmk_keystore_read_passphrase(const char *file, const char *label,
+				 uint8_t **pass_out, size_t *len_out,
+				 struct cmk_err *err)
+{
+	struct cmk_conf conf;
+
+	/* get_passphrase() reads what a config names: make one that names
+	 * only this. */
+	memset(&conf, 0, sizeof(conf));
+	snprintf(conf.file.passphrase_file, sizeof(conf.file.passphrase_file),
+		 "%s", file ? file : "");
+	snprintf(conf.file.keystore, sizeof(conf.file.keystore), "%s", label);
+	conf.file.passphrase_prompt = !file;
+	return get_passphrase(&conf, !file, pass_out, len_out, err);
+}
+
+int cmk_keystore_passwd(const struct cmk_conf *conf, const uint8_t *new_pass,
+			size_t new_len, struct cmk_err *err)
+{
+	const char *path = conf->file.keystore;
+	struct ks_sealkey old_sk = { 0 }, new_sk = { 0 };
+	struct ks_doc doc = { 0 };
+	uint8_t *pass = NULL, *cmk = NULL;
+	json_t *seal = NULL;
+	size_t pass_len = 0;
+	int lock_fd = -1;
+	int ret;
+
+	cmk_kms_global_init();
+	ret = check_conf(conf, err);
+	if (ret)
+		return ret;
+	/* The current passphrase, asked before the lock. */
+	if (wants_seal(conf)) {
+		ret = get_passphrase(conf, false, &pass, &pass_len, err);
+		if (ret)
+			return ret;
+	}
+	ret = lock_keystore(path, &lock_fd, err);
+	if (ret)
+		goto out;
+	ret = doc_load(conf, &doc, err);
+	if (ret)
+		goto out;
+	cmk = cmk_secure_alloc(CMK_KEY_LEN);
+	if (!cmk) {
+		ret = cmk_err_set(err, -ENOMEM, "out of locked memory");
+		goto out;
+	}
+	if (doc.sealed) {
+		ret = sealkey_get(&old_sk, conf, pass, pass_len, &doc.seal,
+				  err);
+		if (ret)
+			goto out;
+	}
+	if (new_pass)
+		ret = new_seal(&new_sk, conf, new_pass, new_len, &seal, err);
+	else
+		seal = json_null();
+	if (ret)
+		goto out;
+	/* Every version opened with the old seal and written with the new
+	 * one: a wrong current passphrase stops here, before any write. */
+	for (size_t i = 0; i < doc.count; i++) {
+		json_t *key = NULL;
+
+		ret = version_key(&doc, &doc.v[i], conf->file.key_name,
+				  old_sk.key, cmk, path, err);
+		if (ret)
+			goto out;
+		ret = key_json(cmk, conf->file.key_name, doc.v[i].id,
+			       new_pass ? new_sk.key : NULL, &key);
+		if (ret == 0 && json_object_set_new(doc.v[i].obj, "key", key))
+			ret = -ENOMEM;
+		if (ret) {
+			cmk_err_set(err, ret, "%s: cannot encode version %s",
+				    path, doc.v[i].id);
+			goto out;
+		}
+	}
+	ret = json_object_set_new(doc.root, "seal", seal) ? -ENOMEM : 0;
+	seal = NULL;
+	if (ret) {
+		cmk_err_set(err, ret, "out of memory");
+		goto out;
+	}
+	ret = write_atomic(path, doc.root, false, err);
+out:
+	json_decref(seal);
+	doc_free(&doc);
+	if (lock_fd >= 0)
+		close(lock_fd);
+	sealkey_clear(&old_sk);
+	sealkey_clear(&new_sk);
+	cmk_secure_free(cmk, CMK_KEY_LEN);
+	cmk_secure_free(pass, KS_PASS_MAX);
 	return ret;
 }
 

@@ -4,6 +4,8 @@
 #define CMKFS_KMS_KEYSTORE_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "common/err.h"
 #include "conf/conf.h"
@@ -20,5 +22,22 @@ int cmk_keystore_rotate(const struct cmk_conf *conf,
 			struct cmk_err *err);
 int cmk_keystore_set_enabled(const struct cmk_conf *conf, const char *version,
 			     bool enabled, struct cmk_err *err);
+
+/* `cmkfs key passwd`: opens every version with the current passphrase
+ * (the one the config names; none for an unsealed keystore) and writes
+ * the keystore sealed anew under new_pass (new_len bytes) with a fresh
+ * salt, or unsealed when new_pass is NULL. -EKEYREJECTED for a wrong
+ * current passphrase; nothing is written then. */
+int cmk_keystore_passwd(const struct cmk_conf *conf, const uint8_t *new_pass,
+			size_t new_len, struct cmk_err *err);
+
+/* A passphrase into locked memory of the size cmk_keystore_passwd()
+ * accepts (free it with cmk_secure_free(*pass, CMK_KEYSTORE_PASS_MAX)):
+ * the content of file (its last newline dropped; owner-only, not empty),
+ * or, when file is NULL, asked twice on the terminal for label. */
+#define CMK_KEYSTORE_PASS_MAX 1024
+int cmk_keystore_read_passphrase(const char *file, const char *label,
+				 uint8_t **pass, size_t *len,
+				 struct cmk_err *err);
 
 #endif

@@ -287,7 +287,7 @@ int cmk_svc_authed_request(struct cmk_http *http, struct cmk_svc_token *t,
 		line = NULL;
 		if (ret || resp->status != refused_status || attempt)
 			return ret;
-		cmk_log(LOG_DEBUG, "token refused (HTTP %ld), getting a new one",
+		cmk_log(LOG_DEBUG, CMK_MSG_GENERAL, "token refused (HTTP %ld), getting a new one",
 			refused_status);
 		cmk_http_resp_free(resp);
 	}

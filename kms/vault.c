@@ -307,7 +307,7 @@ static int vt_approle_login(void *ctx, int64_t deadline, char **token,
 		goto out;
 	}
 	memcpy(*token, tok, tok_len + 1);
-	cmk_log(LOG_DEBUG, "vault: AppRole login at %s, token valid for %" PRId64
+	cmk_log(LOG_DEBUG, CMK_MSG_GENERAL, "vault: AppRole login at %s, token valid for %" PRId64
 			   " s",
 		shown, *lifetime);
 	ret = 0;

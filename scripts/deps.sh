@@ -6,12 +6,16 @@ set -euo pipefail
 CMKFS_BUILD_PACKAGES=(
   build-essential cmake pkg-config
   libfuse3-dev fuse3 libssl-dev openssl libcurl4-openssl-dev libinih-dev libjansson-dev
+  libsystemd-dev scdoc
 )
 
 # Tests also use these (the key-service emulators are Python; their CA
 # comes from the openssl command; curl drives HTTP self-tests), and a real
 # OpenStack Barbican server (barbican-api, for Debian's /usr/bin/python3).
 CMKFS_TEST_PACKAGES=(python3 curl openssl ca-certificates barbican-api)
+
+# scripts/package.sh builds the Debian package with these.
+CMKFS_PACKAGE_PACKAGES=(dpkg-dev debhelper lintian fakeroot)
 
 cmkfs_missing_packages() {
   local pkg
@@ -30,7 +34,14 @@ cmkfs_install_packages() {
   [ "${#missing[@]}" -eq 0 ] && return 0
   echo "cmkfs: installing missing packages: ${missing[*]}" >&2
   local sudo=()
-  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  if [ "$(id -u)" -ne 0 ]; then
+    if ! command -v sudo >/dev/null; then
+      echo "cmkfs: these packages are missing: ${missing[*]}" >&2
+      echo "cmkfs: install them as root (apt-get install ${missing[*]}), or run this script as root" >&2
+      return 1
+    fi
+    sudo=(sudo)
+  fi
   export DEBIAN_FRONTEND=noninteractive
   "${sudo[@]}" apt-get update -qq
   "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

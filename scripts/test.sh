@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs what is missing, builds with -Wall -Wextra -Werror, runs every test
 # with ctest, then builds and runs the whole suite once more under
-# AddressSanitizer and UndefinedBehaviorSanitizer. Exits non-zero on any
-# failure.
+# AddressSanitizer and UndefinedBehaviorSanitizer, then builds the Debian
+# package (lintian clean) and runs cmkfs from it, unpacked into an empty
+# directory. Exits non-zero on any failure.
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$top"
 . scripts/deps.sh
-cmkfs_install_packages "${CMKFS_BUILD_PACKAGES[@]}" "${CMKFS_TEST_PACKAGES[@]}"
+cmkfs_install_packages "${CMKFS_BUILD_PACKAGES[@]}" "${CMKFS_TEST_PACKAGES[@]}" \
+  "${CMKFS_PACKAGE_PACKAGES[@]}"
 
 jobs=$(nproc)
 status=0
@@ -25,6 +28,9 @@ echo "== build and test (ASan+UBSan) =="
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DCMKFS_SANITIZE=ON
+
+echo "== Debian package =="
+(./scripts/package.sh && ./scripts/package.sh --check) || status=1
 
 if [ "$status" -ne 0 ]; then
   echo "cmkfs: tests FAILED" >&2

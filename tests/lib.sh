@@ -19,10 +19,15 @@ t_fail() {
 }
 
 # t_expect CODE DESCRIPTION -- COMMAND...: runs COMMAND, checks its exit
-# code, keeps its stdout+stderr in $T_OUT.
+# code, keeps its stdout+stderr in $T_OUT. The output goes through a file
+# of its own, not a pipe: a mount daemon without syslog keeps the stderr it
+# was given, and a pipe would then never end.
+T_RUNS=0
 t_expect() {
   local want=$1 what=$2; shift 3
-  T_OUT=$("$@" 2>&1); local got=$?
+  T_RUNS=$((T_RUNS + 1))
+  "$@" > "$T_DIR/run.$T_RUNS.out" 2>&1; local got=$?
+  T_OUT=$(cat "$T_DIR/run.$T_RUNS.out")
   if [ "$got" -eq "$want" ]; then t_pass; else
     t_fail "$what: exit $got, expected $want; output: $T_OUT"
   fi

@@ -42,6 +42,68 @@ grep " $mnt " /proc/self/mounts | grep -q "allow_other" &&
   t_fail "no_allow_other still allows others" || t_pass
 fs_umount "$mnt"
 
+# --- safe mounts ---------------------------------------------------------------------
+# Whatever the form, the source is the cipher directory, the type is
+# fuse.cmkfs, and set-id bits and device files count for nothing unless
+# asked for: mount.fuse3 appends "dev,suid" on its own (the fstab form
+# below passes them as it does), which must not open the door.
+field() { awk -v m="$mnt" -v f="$1" '$2 == m { print $f }' /proc/self/mounts; }
+check_safe() {
+  local form=$1 opts
+  opts=$(field 4)
+  [ "$(field 1)" = "$cipher" ] && t_pass || t_fail "$form: the source is '$(field 1)', not $cipher"
+  [ "$(field 3)" = fuse.cmkfs ] && t_pass || t_fail "$form: type $(field 3)"
+  case ",$opts," in *,nosuid,*) t_pass ;; *) t_fail "$form: set-uid bits honoured ($opts)" ;; esac
+  case ",$opts," in *,nodev,*) t_pass ;; *) t_fail "$form: devices honoured ($opts)" ;; esac
+}
+fs_mount "$conf" "$cipher" "$mnt" && check_safe "cmkfs mount"
+fs_umount "$mnt"
+t_expect 0 "fstab form with mount.fuse3's dev,suid" -- "$CMKFS" "$cipher" "$mnt" -o "config=$conf,dev,suid"
+FS_MOUNTS+=("$mnt"); check_safe "fstab form"; fs_umount "$mnt"
+t_expect 0 "mount(8)" -- mount -t fuse -o "config=$conf" "$CMKFS#$cipher" "$mnt"
+FS_MOUNTS+=("$mnt"); check_safe "mount(8)"; fs_umount "$mnt"
+
+# A set-uid-root program planted in the volume runs as its caller; with
+# allow_suid (fstab's name: mount(8) keeps "suid" to itself) as root.
+pub=$(mktemp -d /tmp/cmkfs-suid.XXXXXX)
+chmod 755 "$pub"
+trap 't_cleanup; rm -rf "$pub"' EXIT
+mkdir "$pub/mnt"
+suid_run() { setpriv --reuid=65534 --regid=65534 --clear-groups "$pub/mnt/id" -u 2>&1; }
+if command -v setpriv >/dev/null; then
+  t_expect 0 "mount(8) for the set-uid check" -- mount -t fuse -o "config=$conf" "$CMKFS#$cipher" "$pub/mnt"
+  FS_MOUNTS+=("$pub/mnt")
+  cp /usr/bin/id "$pub/mnt/id" && chown root:root "$pub/mnt/id" && chmod 4755 "$pub/mnt/id"
+  [ "$(suid_run)" = 65534 ] && t_pass || t_fail "a set-uid-root file ran as $(suid_run) through the default mount"
+  fs_umount "$pub/mnt"
+  t_expect 0 "mount(8) with allow_suid" -- mount -t fuse -o "config=$conf,allow_suid" "$CMKFS#$cipher" "$pub/mnt"
+  FS_MOUNTS+=("$pub/mnt")
+  [ "$(suid_run)" = 0 ] && t_pass || t_fail "allow_suid: the set-uid file ran as $(suid_run), not root"
+  fs_umount "$pub/mnt"
+  fs_mount "$conf" "$cipher" "$pub/mnt" -o suid
+  [ "$(suid_run)" = 0 ] && t_pass || t_fail "cmkfs mount -o suid: the set-uid file ran as $(suid_run), not root"
+  rm -f "$pub/mnt/id"
+  fs_umount "$pub/mnt"
+else
+  t_fail "setpriv (util-linux) is missing: the set-uid check did not run"
+fi
+
+# The mount point: refused when it is mounted already, not empty, or not a
+# directory (exit 7), and nothing gets mounted.
+fs_mount "$conf" "$cipher" "$mnt"
+t_expect 7 "a second mount on the same directory" -- "$CMKFS" mount -c "$conf" "$cipher" "$mnt"
+t_contains "says it is mounted" "is mounted already"
+[ "$(awk -v m="$mnt" '$2 == m' /proc/self/mounts | wc -l)" = 1 ] && t_pass || t_fail "two mounts stacked"
+fs_umount "$mnt"
+touch "$mnt/left-behind"
+t_expect 7 "a non-empty mount point" -- "$CMKFS" mount -c "$conf" "$cipher" "$mnt"
+t_contains "says how to force it" "-o nonempty"
+fs_is_mounted "$mnt" && t_fail "mounted over a non-empty directory" || t_pass
+fs_mount "$conf" "$cipher" "$mnt" -o nonempty && t_pass
+fs_umount "$mnt"
+rm "$mnt/left-behind"
+t_expect 7 "a file as the mount point" -- "$CMKFS" mount -c "$conf" "$cipher" "$T_DIR/keystore.json"
+
 # Readahead: 1 MiB by default (set once the kernel has our INIT answer,
 # which resets it), as asked with -o readahead=KB, refused when malformed.
 ra_of() { stat "$1/." >/dev/null && cat "/sys/class/bdi/$(mountpoint -d "$1")/read_ahead_kb"; }

@@ -83,6 +83,19 @@ if out=$(cd "$ROT_MNT" && sha256sum --quiet -c "$T_DIR/ksums" 2>&1); then t_pass
   t_fail "after the final rewrap and a remount: $(echo "$out" | head -3)"
 fi
 
+# --- rewrap --progress-json: JSON lines, the last one the summary ---------------------
+"$CMKFS" key rotate -c "$T_DIR/k.conf" >/dev/null
+t_expect 0 "rewrap --progress-json" -- "$CMKFS" rewrap --progress-json -j 2 -c "$T_DIR/k.conf" "$kv"
+printf '%s\n' "$T_OUT" | "$PY" -c '
+import json, sys
+lines = [json.loads(l) for l in sys.stdin if l.strip()]
+assert all(l["version"] == 1 for l in lines), lines
+assert all(l["event"] == "progress" for l in lines[:-1]), lines
+done = lines[-1]
+assert done["event"] == "done" and done["failed"] == 0 and done["failures"] == [], done
+assert done["rewrapped"] == int(sys.argv[1]) and done["exit_code"] == 0, done
+' "$n" && t_pass || t_fail "rewrap --progress-json: $T_OUT"
+
 # --- rewrap while writers write ------------------------------------------------------
 "$CMKFS" key rotate -c "$T_DIR/k.conf" >/dev/null
 "$PY" - "$ROT_MNT/busy" 6 > "$T_DIR/writer.out" 2>&1 <<'EOF' &
@@ -121,10 +134,10 @@ t_contains "nothing left" "older versions may be disabled"
 # --- rewrap's refusals ----------------------------------------------------------------------
 t_expect 2 "rewrap without a volume" -- "$CMKFS" rewrap -c "$T_DIR/k.conf"
 t_expect 2 "-j out of range" -- "$CMKFS" rewrap -j 0 -c "$T_DIR/k.conf" "$kv"
-exec 8<"$kv/cmkfs.volume"
+exec 8<"$kv"   # rewrap and fsck --repair lock the cipher directory
 flock -x 8
 t_expect 1 "a second rewrap at the same time" -- "$CMKFS" rewrap -c "$T_DIR/k.conf" "$kv"
-t_contains "says why" "another rewrap is running"
+t_contains "says why" "another rewrap or fsck --repair is running"
 exec 8<&-
 t_expect 6 "rewrap of a directory that is no volume" -- "$CMKFS" rewrap -c "$T_DIR/k.conf" "$T_DIR"
 

@@ -85,7 +85,10 @@ fs_mount() {
   shift 3
   mkdir -p "$mnt"
   FS_MOUNTS+=("$mnt")
-  out=$("$CMKFS" mount -c "$conf" "$cipher" "$mnt" "$@" 2>&1); rc=$?
+  # To a file, not a pipe: see t_expect.
+  T_RUNS=$((T_RUNS + 1))
+  "$CMKFS" mount -c "$conf" "$cipher" "$mnt" "$@" > "$T_DIR/run.$T_RUNS.out" 2>&1; rc=$?
+  out=$(cat "$T_DIR/run.$T_RUNS.out")
   if [ "$rc" -ne 0 ]; then
     t_fail "mount $cipher on $mnt: exit $rc: $out"; return 1
   fi

@@ -1,0 +1,111 @@
+#include "common/io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+int cmk_read_full(int fd, void *buf, size_t len, off_t off, size_t *got)
+{
+	*got = 0;
+	while (*got < len) {
+		ssize_t n = pread(fd, (uint8_t *)buf + *got, len - *got,
+				  off + (off_t)*got);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		*got += (size_t)n;
+	}
+	return 0;
+}
+
+int cmk_write_full(int fd, const void *buf, size_t len, off_t off)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = off < 0 ? write(fd, (const uint8_t *)buf + done,
+					    len - done)
+				    : pwrite(fd, (const uint8_t *)buf + done,
+					     len - done, off + (off_t)done);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static const char *type_name(mode_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFDIR:
+		return "a directory";
+	case S_IFIFO:
+		return "a FIFO";
+	case S_IFSOCK:
+		return "a socket";
+	case S_IFCHR:
+		return "a character device";
+	case S_IFBLK:
+		return "a block device";
+	case S_IFLNK:
+		return "a symbolic link";
+	default:
+		return "not a regular file";
+	}
+}
+
+int cmk_open_regular(int dir_fd, const char *name, int flags, struct stat *st,
+		     struct cmk_err *err)
+{
+	struct stat own;
+	int fd, ret;
+
+	if (!st)
+		st = &own;
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer. */
+	fd = openat(dir_fd, name,
+		    flags | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		if (ret == -ELOOP)
+			return cmk_err_set(err, ret,
+					   "%s: a symbolic link, where a "
+					   "regular file should be",
+					   name);
+		if (ret == -EISDIR)
+			return cmk_err_set(err, -EINVAL,
+					   "%s: a directory, where a regular "
+					   "file should be",
+					   name);
+		return cmk_err_set(err, ret, "%s: %s", name, strerror(-ret));
+	}
+	if (fstat(fd, st) != 0) {
+		ret = -errno;
+		close(fd);
+		return cmk_err_set(err, ret, "%s: %s", name, strerror(-ret));
+	}
+	if (!S_ISREG(st->st_mode)) {
+		close(fd);
+		return cmk_err_set(err, -EINVAL,
+				   "%s: %s, where a regular file should be",
+				   name, type_name(st->st_mode));
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
+		ret = -errno;
+		close(fd);
+		return cmk_err_set(err, ret, "%s: %s", name, strerror(-ret));
+	}
+	return fd;
+}

@@ -1,0 +1,645 @@
+/* `cmkfs fsck [--repair] CIPHERDIR`: checks a volume in two passes. The
+ * first walks the directories in order and checks what names depend on:
+ * each directory's id, every encrypted name against it, long names and
+ * their side files, symlink targets, and cmkfs's own leftovers. The
+ * second reads every file's header in parallel (fs/walk.c): both key
+ * slots, this volume's id, the active slot unwrapped. The descriptor's
+ * two copies are checked first.
+ *
+ * --repair fixes only what cannot lose data: an orphaned side file (its
+ * entry is gone), a damaged spare key slot (the active one is whole), a
+ * missing, damaged or stale descriptor copy (rewritten from the one that
+ * verifies), a missing id of a directory with no entries, and the
+ * leftovers of an interrupted mkdir or descriptor update. Everything else
+ * is reported and left. Exit codes follow e2fsck(8). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/io.h"
+#include "common/log.h"
+#include "fs/admin.h"
+#include "fs/backing_names.h"
+#include "fs/cli.h"
+#include "fs/volume.h"
+#include "fs/walk.h"
+
+#define MKDIR_TMP_PREFIX "cmkfs.tmp."
+#define VOLUME_TMP_PREFIX CMK_VOLUME_FILE ".tmp."
+
+struct fsck {
+	struct cmk_volume *vol;
+	bool repair;
+	bool enc_names;
+	pthread_mutex_t lock; /* the counters and output, from workers */
+	size_t files, dirs, symlinks, others;
+	size_t found, fixed, unchecked;
+};
+
+/* One problem, by plaintext path where the names decrypt. fixed: what the
+ * repair did, NULL when left. */
+static void report(struct fsck *f, const char *rel, const char *problem,
+		   const char *fixed)
+{
+	char raw[PATH_MAX], plain[PATH_MAX], backing[PATH_MAX];
+	char why[CMK_ERR_MSG_MAX];
+
+	cmk_volume_plain_path(f->vol, rel[0] ? rel : ".", raw, sizeof(raw));
+	cmk_printable(raw, plain, sizeof(plain));
+	cmk_printable(rel[0] ? rel : ".", backing, sizeof(backing));
+	cmk_printable(problem, why, sizeof(why));
+	pthread_mutex_lock(&f->lock);
+	f->found++;
+	if (fixed)
+		f->fixed++;
+	if (strcmp(plain, backing) == 0)
+		printf("%s: %s", plain, why);
+	else
+		printf("%s (backing %s): %s", plain, backing, why);
+	if (fixed)
+		printf(" [FIXED: %s]\n", fixed);
+	else
+		printf(f->repair ? " [left as it is]\n" : "\n");
+	fflush(stdout);
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* --- the descriptor ----------------------------------------------------------- */
+
+static void check_descriptor(struct fsck *f)
+{
+	struct cmk_volume *vol = f->vol;
+	static const char *const names[CMK_VOLUME_COPIES] = {
+		CMK_VOLUME_FILE, CMK_VOLUME_BACKUP
+	};
+
+	for (int which = 0; which < CMK_VOLUME_COPIES; which++) {
+		const struct cmk_volume_copy *c = &vol->copies[which];
+		char problem[CMK_ERR_MSG_MAX + 64];
+		struct cmk_err err = { 0 };
+
+		if (which == vol->used_copy)
+			continue;
+		if (c->state == -ENOENT)
+			snprintf(problem, sizeof(problem),
+				 "descriptor copy %s is missing", names[which]);
+		else if (c->state)
+			snprintf(problem, sizeof(problem),
+				 "descriptor copy %s is damaged: %s",
+				 names[which], c->problem);
+		else if (c->verified)
+			snprintf(problem, sizeof(problem),
+				 "descriptor copy %s does not verify with the "
+				 "key",
+				 names[which]);
+		else if (memcmp(c->bytes, vol->descriptor,
+				CMK_VOLUME_SIZE) != 0)
+			snprintf(problem, sizeof(problem),
+				 "descriptor copy %s is stale (an update was "
+				 "interrupted)",
+				 names[which]);
+		else
+			continue;
+		if (f->repair && cmk_volume_write_copy(vol, which, &err) == 0) {
+			report(f, names[which], problem,
+			       "rewritten from the copy that verifies");
+		} else {
+			if (f->repair)
+				snprintf(problem + strlen(problem),
+					 sizeof(problem) - strlen(problem),
+					 " (cannot rewrite it: %s)", err.msg);
+			report(f, names[which], problem, NULL);
+		}
+	}
+}
+
+/* --- names -------------------------------------------------------------------- */
+
+struct entry {
+	char *name;
+	unsigned char type; /* DT_* */
+	enum cmk_bn_kind kind;
+	bool side_used;	    /* a side file whose long name exists */
+};
+
+static void free_entries(struct entry *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(e[i].name);
+	free(e);
+}
+
+/* The entries of a directory, with their types (lstat where readdir does
+ * not tell). -errno when it cannot be read. */
+static int read_entries(int dir_fd, bool root, struct entry **out, size_t *n)
+{
+	int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct entry *list = NULL;
+	size_t count = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+
+	d = fd >= 0 ? fdopendir(fd) : NULL;
+	if (!d) {
+		int ret = -errno;
+
+		if (fd >= 0)
+			close(fd);
+		return ret;
+	}
+	while ((de = readdir(d))) {
+		struct stat st;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (count == cap) {
+			struct entry *grown;
+
+			cap = cap ? 2 * cap : 64;
+			grown = realloc(list, cap * sizeof(*list));
+			if (!grown) {
+				closedir(d);
+				free_entries(list, count);
+				return -ENOMEM;
+			}
+			list = grown;
+		}
+		list[count].name = strdup(de->d_name);
+		if (!list[count].name) {
+			closedir(d);
+			free_entries(list, count);
+			return -ENOMEM;
+		}
+		list[count].type = de->d_type;
+		if (de->d_type == DT_UNKNOWN &&
+		    fstatat(dir_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+			list[count].type = IFTODT(st.st_mode);
+		list[count].kind = cmk_bn_kind(de->d_name, root);
+		list[count].side_used = false;
+		count++;
+	}
+	closedir(d);
+	*out = list;
+	*n = count;
+	return 0;
+}
+
+static void join(const char *dir, const char *name, char *out, size_t size)
+{
+	cmk_walk_join(dir, name, out, size);
+}
+
+/* A directory left by a mkdir that was interrupted before its rename:
+ * holds at most its id. Removed when repairing. */
+static void check_mkdir_leftover(struct fsck *f, int dir_fd, const char *rel,
+				 const char *name)
+{
+	struct entry *list = NULL;
+	size_t n = 0;
+	bool only_id = true;
+	int sub;
+
+	sub = openat(dir_fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+					   O_CLOEXEC);
+	if (sub < 0 || read_entries(sub, false, &list, &n) != 0) {
+		if (sub >= 0)
+			close(sub);
+		report(f, rel, "an unfinished directory of an interrupted "
+			       "mkdir, unreadable",
+		       NULL);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		only_id &= list[i].kind == CMK_BN_DIRID;
+	free_entries(list, n);
+	if (!only_id) {
+		close(sub);
+		report(f, rel, "an unfinished directory of an interrupted mkdir "
+			       "that holds entries",
+		       NULL);
+		return;
+	}
+	if (f->repair && (unlinkat(sub, CMK_DIRID_FILE, 0) == 0 ||
+			  errno == ENOENT) &&
+	    unlinkat(dir_fd, name, AT_REMOVEDIR) == 0)
+		report(f, rel, "an empty directory left by an interrupted mkdir",
+		       "removed");
+	else
+		report(f, rel, "an empty directory left by an interrupted mkdir",
+		       NULL);
+	close(sub);
+}
+
+static void check_symlink(struct fsck *f, int dir_fd, const char *rel,
+			  const char *name)
+{
+	char enc[CMK_SYMLINK_ENC_MAX + 2], plain[CMK_SYMLINK_PLAIN_MAX + 1];
+	ssize_t n = readlinkat(dir_fd, name, enc, sizeof(enc) - 1);
+
+	if (n < 0) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "symlink unreadable: %s",
+			 strerror(errno));
+		report(f, rel, why, NULL);
+		return;
+	}
+	if (cmk_symlink_decrypt(f->vol->names, enc, (size_t)n, plain,
+				sizeof(plain)) < 0)
+		report(f, rel, "the symlink's target is not one of this "
+			       "volume's (tampered or foreign): it reads as "
+			       "EIO",
+		       NULL);
+}
+
+static void check_dir(struct fsck *f, int dir_fd, const char *rel, bool root);
+
+/* One directory of a volume with encrypted names. */
+static void check_names(struct fsck *f, int dir_fd, const char *rel,
+			bool root, struct entry *list, size_t n)
+{
+	uint8_t dirid[CMK_DIRID_LEN];
+	char path[PATH_MAX], problem[CMK_ERR_MSG_MAX];
+	size_t names = 0;
+	int id_ret;
+
+	for (size_t i = 0; i < n; i++)
+		names += list[i].kind == CMK_BN_NAME;
+	id_ret = cmk_bn_read_dirid(dir_fd, dirid);
+	if (id_ret == -ENOENT && names == 0) {
+		join(rel, CMK_DIRID_FILE, path, sizeof(path));
+		if (f->repair && cmk_bn_new_dirid(dir_fd, dirid, true) == 0) {
+			report(f, path, "directory id missing in a directory "
+					"without entries",
+			       "a new id written");
+			id_ret = 0;
+		} else {
+			report(f, path, "directory id missing in a directory "
+					"without entries",
+			       NULL);
+		}
+	} else if (id_ret) {
+		join(rel, CMK_DIRID_FILE, path, sizeof(path));
+		snprintf(problem, sizeof(problem),
+			 "directory id %s: the names of its %zu entries "
+			 "cannot be decrypted (they give EIO)",
+			 id_ret == -ENOENT ? "missing"
+			 : id_ret == -EBADMSG
+				 ? "damaged (not a regular file of 16 bytes)"
+				 : strerror(-id_ret),
+			 names);
+		report(f, path, problem, NULL);
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct entry *e = &list[i];
+		char plain[CMK_NAME_PLAIN_MAX + 1];
+		const char *why = "";
+
+		join(rel, e->name, path, sizeof(path));
+		switch (e->kind) {
+		case CMK_BN_NAME:
+			if (id_ret == 0 &&
+			    cmk_bn_decode(f->vol->names, dir_fd, dirid,
+					  e->name, plain, &why) != 0) {
+				snprintf(problem, sizeof(problem),
+					 "entry left out of listings: %s", why);
+				report(f, path, problem, NULL);
+			}
+			if (cmk_name_is_long(e->name)) {
+				char side[CMK_LONG_SIDE_LEN + 1];
+
+				cmk_bn_side_name(e->name, side);
+				for (size_t k = 0; k < n; k++)
+					if (!strcmp(list[k].name, side))
+						list[k].side_used = true;
+			}
+			break;
+		case CMK_BN_OTHER:
+			if (strncmp(e->name, MKDIR_TMP_PREFIX,
+				    strlen(MKDIR_TMP_PREFIX)) == 0 &&
+			    e->type == DT_DIR)
+				check_mkdir_leftover(f, dir_fd, path, e->name);
+			else
+				report(f, path, "an unknown file named like "
+						"cmkfs's own",
+				       NULL);
+			break;
+		default:
+			break;
+		}
+	}
+	/* Side files whose long name is gone: names only, no data. */
+	for (size_t i = 0; i < n; i++) {
+		if (list[i].kind != CMK_BN_SIDE || list[i].side_used)
+			continue;
+		join(rel, list[i].name, path, sizeof(path));
+		if (f->repair && unlinkat(dir_fd, list[i].name, 0) == 0)
+			report(f, path, "orphaned long-name side file (its "
+					"entry is gone)",
+			       "removed");
+		else
+			report(f, path, "orphaned long-name side file (its "
+					"entry is gone)",
+			       NULL);
+	}
+	(void)root;
+}
+
+static void check_dir(struct fsck *f, int dir_fd, const char *rel, bool root)
+{
+	struct entry *list = NULL;
+	char path[PATH_MAX];
+	size_t n = 0;
+	int ret;
+
+	ret = read_entries(dir_fd, root, &list, &n);
+	if (ret) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "directory unreadable: %s",
+			 strerror(-ret));
+		report(f, rel, why, NULL);
+		return;
+	}
+	pthread_mutex_lock(&f->lock);
+	f->dirs++;
+	pthread_mutex_unlock(&f->lock);
+	/* Leftovers of a descriptor update (write_copy's temporary). */
+	for (size_t i = 0; root && i < n; i++) {
+		if (list[i].kind != CMK_BN_VOLUME ||
+		    !strcmp(list[i].name, CMK_VOLUME_FILE) ||
+		    !strcmp(list[i].name, CMK_VOLUME_BACKUP))
+			continue;
+		if (strncmp(list[i].name, VOLUME_TMP_PREFIX,
+			    strlen(VOLUME_TMP_PREFIX)) == 0 &&
+		    list[i].type == DT_REG) {
+			if (f->repair && unlinkat(dir_fd, list[i].name, 0) == 0)
+				report(f, list[i].name,
+				       "temporary file of an interrupted "
+				       "descriptor update",
+				       "removed");
+			else
+				report(f, list[i].name,
+				       "temporary file of an interrupted "
+				       "descriptor update",
+				       NULL);
+		} else {
+			report(f, list[i].name,
+			       "an unknown file named like the descriptor",
+			       NULL);
+		}
+	}
+	if (f->enc_names)
+		check_names(f, dir_fd, rel, root, list, n);
+	for (size_t i = 0; i < n; i++) {
+		struct entry *e = &list[i];
+
+		if (e->kind != CMK_BN_NAME && f->enc_names)
+			continue;
+		if (e->kind == CMK_BN_VOLUME)
+			continue;
+		join(rel, e->name, path, sizeof(path));
+		if (e->type == DT_DIR) {
+			int sub = openat(dir_fd, e->name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+						 O_CLOEXEC);
+
+			if (sub < 0) {
+				char why[128];
+
+				snprintf(why, sizeof(why),
+					 "directory unreadable: %s",
+					 strerror(errno));
+				report(f, path, why, NULL);
+				continue;
+			}
+			check_dir(f, sub, path, false);
+			close(sub);
+		} else if (e->type == DT_LNK) {
+			f->symlinks++;
+			if (f->enc_names)
+				check_symlink(f, dir_fd, path, e->name);
+		} else if (e->type != DT_REG) {
+			f->others++;
+		}
+	}
+	free_entries(list, n);
+}
+
+/* --- headers -------------------------------------------------------------------- */
+
+static void check_file(void *ctx, int dir_fd, const char *dir_path,
+		       const char *name)
+{
+	struct fsck *f = ctx;
+	struct cmk_header_info info;
+	struct cmk_err err = { 0 };
+	char path[PATH_MAX], problem[CMK_ERR_MSG_MAX + 64];
+	struct stat st;
+	int fd, ret;
+
+	join(dir_path, name, path, sizeof(path));
+	fd = cmk_open_regular(dir_fd, name, f->repair ? O_RDWR : O_RDONLY, &st,
+			      &err);
+	if (fd == -ELOOP || fd == -EINVAL)
+		return; /* symlinks, FIFOs...: checked in the first pass */
+	if (fd < 0) {
+		snprintf(problem, sizeof(problem), "cannot be opened: %s",
+			 strerror(-fd));
+		report(f, path, problem, NULL);
+		return;
+	}
+	pthread_mutex_lock(&f->lock);
+	f->files++;
+	pthread_mutex_unlock(&f->lock);
+	ret = cmk_volume_check_file(f->vol, fd, &info, &err);
+	if (ret == -EACCES || ret == -EIO || ret == -ENOKEY) {
+		/* No damage known: the key service would not say. */
+		pthread_mutex_lock(&f->lock);
+		f->unchecked++;
+		pthread_mutex_unlock(&f->lock);
+		cmk_log(LOG_WARNING, CMK_MSG_GENERAL,
+			"%s: key not checked: %s", path, err.msg);
+		close(fd);
+		return;
+	}
+	if (ret) {
+		snprintf(problem, sizeof(problem), "header unreadable (the file "
+						   "gives EIO): %s",
+			 err.msg);
+		report(f, path, problem, NULL);
+		close(fd);
+		return;
+	}
+	/* The active slot opens; a damaged spare is a rewrap that tore. */
+	for (int slot = 0; slot < CMK_SLOT_COUNT; slot++) {
+		static const uint8_t zero[CMK_SLOT_SIZE];
+
+		if (slot == info.active ||
+		    info.slots[slot].state != CMK_SLOT_DAMAGED)
+			continue;
+		snprintf(problem, sizeof(problem),
+			 "header: spare key slot %d is damaged (%s); the "
+			 "active slot %d is whole",
+			 slot, info.slots[slot].problem, info.active);
+		if (f->repair &&
+		    cmk_write_full(fd, zero, sizeof(zero),
+				   (off_t)CMK_SLOT_OFF(slot)) == 0 &&
+		    fdatasync(fd) == 0)
+			report(f, path, problem, "spare slot cleared");
+		else
+			report(f, path, problem, NULL);
+	}
+	close(fd);
+}
+
+static void on_dir_error(void *ctx, const char *path, int error)
+{
+	char why[128];
+
+	snprintf(why, sizeof(why), "directory unreadable: %s",
+		 strerror(error));
+	report(ctx, path, why, NULL);
+}
+
+/* --- the command -------------------------------------------------------------- */
+
+/* True when a mount on this host serves cipherdir (its source, as cmkfs
+ * mounts name it). */
+static bool mounted_here(const char *cipherdir)
+{
+	char real[PATH_MAX], line[8192];
+	bool found = false;
+	FILE *mi;
+
+	if (!realpath(cipherdir, real))
+		return false;
+	mi = fopen("/proc/self/mountinfo", "re");
+	if (!mi)
+		return false;
+	while (!found && fgets(line, sizeof(line), mi)) {
+		char *sep = strstr(line, " - "), type[64], source[PATH_MAX];
+
+		if (!sep || sscanf(sep, " - %63s %4095s", type, source) != 2)
+			continue;
+		if (strcmp(type, "fuse.cmkfs") != 0)
+			continue;
+		/* mountinfo escapes space, tab, newline and backslash. */
+		char unesc[PATH_MAX];
+		size_t k = 0;
+
+		for (const char *c = source; *c && k + 1 < sizeof(unesc); c++) {
+			if (c[0] == '\\' && c[1] >= '0' && c[1] <= '3' &&
+			    c[2] >= '0' && c[2] <= '7' && c[3] >= '0' &&
+			    c[3] <= '7') {
+				unesc[k++] = (char)((c[1] - '0') * 64 +
+						    (c[2] - '0') * 8 + c[3] -
+						    '0');
+				c += 3;
+			} else {
+				unesc[k++] = *c;
+			}
+		}
+		unesc[k] = '\0';
+		found = strcmp(unesc, real) == 0;
+	}
+	fclose(mi);
+	return found;
+}
+
+int cmk_cmd_fsck(const struct cmk_conf *conf, const char *cipherdir,
+		 unsigned int jobs, bool repair)
+{
+	struct cmk_walk_progress progress = { 0 };
+	struct cmk_volume *vol = NULL;
+	struct cmk_err err = { 0 };
+	struct fsck f;
+	int root_fd = -1, lock_fd = -1, ret, status;
+
+	if (repair && mounted_here(cipherdir)) {
+		fprintf(stderr, "cmkfs fsck: %s is mounted on this host: "
+				"unmount it before --repair\n",
+			cipherdir);
+		return CMK_FSCK_OPERATIONAL;
+	}
+	ret = cmk_volume_peek(conf, cipherdir, &vol, &err);
+	if (ret) {
+		fprintf(stderr, "cmkfs fsck: %s\n", err.msg);
+		/* Both descriptor copies damaged: that is the volume's
+		 * damage, and nothing can fix it here. */
+		return ret == -EBADMSG ? CMK_FSCK_UNCORRECTED
+				       : CMK_FSCK_OPERATIONAL;
+	}
+	ret = cmk_volume_unlock(vol, &err);
+	if (ret) {
+		fprintf(stderr, "cmkfs fsck: %s\n", err.msg);
+		cmk_volume_close(vol);
+		return CMK_FSCK_OPERATIONAL;
+	}
+	if (repair) {
+		ret = cmk_admin_lock(vol, &lock_fd);
+		if (ret) {
+			fprintf(stderr, "cmkfs fsck: %s: %s\n", cipherdir,
+				ret == -EWOULDBLOCK
+					? "a rewrap or another fsck --repair "
+					  "is running"
+					: strerror(-ret));
+			cmk_volume_close(vol);
+			return CMK_FSCK_OPERATIONAL;
+		}
+	}
+	memset(&f, 0, sizeof(f));
+	f.vol = vol;
+	f.repair = repair;
+	f.enc_names = vol->names != NULL;
+	pthread_mutex_init(&f.lock, NULL);
+	printf("cmkfs fsck: %s (key '%s', %s names)%s\n", cipherdir,
+	       vol->info.cmk_name, f.enc_names ? "encrypted" : "plaintext",
+	       repair ? ", repairing what is safe" : "");
+	check_descriptor(&f);
+	root_fd = openat(vol->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0) {
+		fprintf(stderr, "cmkfs fsck: %s: %s\n", cipherdir,
+			strerror(errno));
+		status = CMK_FSCK_OPERATIONAL;
+		goto out;
+	}
+	check_dir(&f, root_fd, "", true);
+	ret = cmk_walk(root_fd, f.enc_names, jobs, check_file, on_dir_error,
+		       &f, &progress, &err);
+	if (ret) {
+		fprintf(stderr, "cmkfs fsck: %s: %s\n", cipherdir, err.msg);
+		status = CMK_FSCK_OPERATIONAL;
+		goto out;
+	}
+	printf("cmkfs fsck: %zu files, %zu directories, %zu symlinks, %zu "
+	       "others checked; %zu problem%s, %zu fixed, %zu left",
+	       f.files, f.dirs, f.symlinks, f.others, f.found,
+	       f.found == 1 ? "" : "s", f.fixed, f.found - f.fixed);
+	if (f.unchecked)
+		printf("; %zu file%s whose key the key service would not give "
+		       "(not checked)",
+		       f.unchecked, f.unchecked == 1 ? "" : "s");
+	printf("\n");
+	if (f.found > f.fixed)
+		status = CMK_FSCK_UNCORRECTED;
+	else if (f.fixed)
+		status = CMK_FSCK_FIXED;
+	else
+		status = CMK_FSCK_CLEAN;
+out:
+	if (root_fd >= 0)
+		close(root_fd);
+	if (lock_fd >= 0)
+		close(lock_fd);
+	pthread_mutex_destroy(&f.lock);
+	cmk_volume_close(vol);
+	return status;
+}
