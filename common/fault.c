@@ -14,8 +14,8 @@
 
 struct fault {
 	char point[POINT_MAX];
-	unsigned long at; /* the pass that fails, from 1 */
-	int error;	  /* 0: SIGKILL; else the errno returned */
+	unsigned long at;     /* the pass that fails, from 1 */
+	int error;	      /* 0: SIGKILL; else the errno returned */
 	unsigned long passes; /* atomic */
 };
 
@@ -30,10 +30,10 @@ static int errno_named(const char *name)
 		const char *name;
 		int value;
 	} names[] = {
-		{ "EIO", EIO },		  { "ENOSPC", ENOSPC },
-		{ "EMFILE", EMFILE },	  { "ENFILE", ENFILE },
-		{ "ENOMEM", ENOMEM },	  { "EACCES", EACCES },
-		{ "EDQUOT", EDQUOT },	  { "EINTR", EINTR },
+		{ "EIO", EIO },	      { "ENOSPC", ENOSPC },
+		{ "EMFILE", EMFILE }, { "ENFILE", ENFILE },
+		{ "ENOMEM", ENOMEM }, { "EACCES", EACCES },
+		{ "EDQUOT", EDQUOT }, { "EINTR", EINTR },
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -79,8 +79,7 @@ static void faults_parse(void)
 		n_faults++;
 		continue;
 bad:
-		fprintf(stderr, "cmkfs: CMKFS_FAULT: cannot use '%s'\n",
-			item);
+		fprintf(stderr, "cmkfs: CMKFS_FAULT: cannot use '%s'\n", item);
 	}
 	armed = n_faults > 0;
 }

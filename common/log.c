@@ -52,8 +52,8 @@ static const struct {
 };
 
 static const char *const level_names[] = {
-	"emergency", "alert", "critical", "error",
-	"warning",   "notice", "info",    "debug",
+	"emergency", "alert",  "critical", "error",
+	"warning",   "notice", "info",	   "debug",
 };
 
 static enum cmk_log_target target = CMK_LOG_STDERR;
@@ -159,9 +159,10 @@ static void write_line(int fd, int level, enum cmk_msg msg, const char *text)
 		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ ", &tm);
 	}
 	if (daemon_prefix)
-		len = snprintf(line, sizeof(line), "%scmkfs[%ld]: %s: %s [%s]\n",
-			       stamp, (long)getpid(), level_names[level & 7],
-			       text, cmk_msg_name(msg));
+		len = snprintf(line, sizeof(line),
+			       "%scmkfs[%ld]: %s: %s [%s]\n", stamp,
+			       (long)getpid(), level_names[level & 7], text,
+			       cmk_msg_name(msg));
 	else
 		len = snprintf(line, sizeof(line), "cmkfs: %s: %s\n",
 			       level_names[level & 7], text);
@@ -190,12 +191,11 @@ void cmk_log(int level, enum cmk_msg msg, const char *fmt, ...)
 	cmk_printable(raw, text, sizeof(text));
 	switch (target) {
 	case CMK_LOG_JOURNAL:
-		if (sd_journal_send("MESSAGE=%s", text, "PRIORITY=%d",
-				    level & 7, "MESSAGE_ID=%s", msgs[msg].id,
-				    "CMKFS_MESSAGE=%s", msgs[msg].name,
-				    "SYSLOG_IDENTIFIER=cmkfs",
-				    "SYSLOG_FACILITY=%d", LOG_DAEMON >> 3,
-				    NULL) < 0)
+		if (sd_journal_send(
+			    "MESSAGE=%s", text, "PRIORITY=%d", level & 7,
+			    "MESSAGE_ID=%s", msgs[msg].id, "CMKFS_MESSAGE=%s",
+			    msgs[msg].name, "SYSLOG_IDENTIFIER=cmkfs",
+			    "SYSLOG_FACILITY=%d", LOG_DAEMON >> 3, NULL) < 0)
 			write_line(STDERR_FILENO, level, msg, text);
 		break;
 	case CMK_LOG_SYSLOG:

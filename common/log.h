@@ -15,20 +15,20 @@
 
 /* Kinds of messages; their ids (docs: cmkfs(8), LOGGING) never change. */
 enum cmk_msg {
-	CMK_MSG_GENERAL = 0,	  /* debug lines and the rest */
-	CMK_MSG_MOUNTED,	  /* mounted ... */
-	CMK_MSG_UNMOUNTED,	  /* unmounted ... */
-	CMK_MSG_SESSION,	  /* the FUSE session failed */
-	CMK_MSG_FILE_UNREADABLE,  /* a backing file gives EIO: why */
-	CMK_MSG_NAME_SKIPPED,	  /* a backing entry left out of a listing */
-	CMK_MSG_DIRID,		  /* a directory without a usable id */
-	CMK_MSG_CREATE_FAILED,	  /* a create that could not be done */
-	CMK_MSG_KEY_FETCHED,	  /* a key version fetched or held again */
-	CMK_MSG_KEY_REFUSED,	  /* the key service refused a version */
-	CMK_MSG_KEY_REVOKED,	  /* versions wiped: their files give EACCES */
-	CMK_MSG_KEY_NONE_LEFT,	  /* no enabled version left */
-	CMK_MSG_KMS_UNREACHABLE,  /* the key service could not be asked */
-	CMK_MSG_LIMITS,		  /* descriptor limits and running out */
+	CMK_MSG_GENERAL = 0,	 /* debug lines and the rest */
+	CMK_MSG_MOUNTED,	 /* mounted ... */
+	CMK_MSG_UNMOUNTED,	 /* unmounted ... */
+	CMK_MSG_SESSION,	 /* the FUSE session failed */
+	CMK_MSG_FILE_UNREADABLE, /* a backing file gives EIO: why */
+	CMK_MSG_NAME_SKIPPED,	 /* a backing entry left out of a listing */
+	CMK_MSG_DIRID,		 /* a directory without a usable id */
+	CMK_MSG_CREATE_FAILED,	 /* a create that could not be done */
+	CMK_MSG_KEY_FETCHED,	 /* a key version fetched or held again */
+	CMK_MSG_KEY_REFUSED,	 /* the key service refused a version */
+	CMK_MSG_KEY_REVOKED,	 /* versions wiped: their files give EACCES */
+	CMK_MSG_KEY_NONE_LEFT,	 /* no enabled version left */
+	CMK_MSG_KMS_UNREACHABLE, /* the key service could not be asked */
+	CMK_MSG_LIMITS,		 /* descriptor limits and running out */
 	CMK_MSG_COUNT,
 };
 

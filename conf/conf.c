@@ -38,7 +38,8 @@
 /* --- value types --------------------------------------------------------- */
 
 struct conf_type {
-	const char *expected; /* ends "bad value '...' for KEY (expected ...)" */
+	const char *expected; /* ends "bad value '...' for KEY (expected ...)"
+			       */
 	bool (*parse)(const char *value, void *field, size_t size);
 	bool hide; /* a secret (a future token): never echo the value */
 };
@@ -95,8 +96,8 @@ static bool parse_bool(const char *value, void *field, size_t size)
 }
 
 /* Names made of [0-9A-Za-z] and the characters in extra, 1 to max long. */
-static bool parse_word(const char *value, void *field, size_t size,
-		       size_t max, const char *extra)
+static bool parse_word(const char *value, void *field, size_t size, size_t max,
+		       const char *extra)
 {
 	size_t len = strlen(value);
 
@@ -278,12 +279,11 @@ static bool parse_url(const char *value, char *out, size_t size,
 		if (!(isascii(c) && isalnum(c)) && !strchr("/._~-", c))
 			return false;
 		/* No empty, "." or ".." segments. */
-		if (c == '/' && (path[i + 1] == '/' ||
-				 strncmp(path + i, "/./", 3) == 0 ||
-				 strncmp(path + i, "/../", 4) == 0 ||
-				 (i + 2 == path_len && path[i + 1] == '.') ||
-				 (i + 3 == path_len &&
-				  strncmp(path + i, "/..", 3) == 0)))
+		if (c == '/' &&
+		    (path[i + 1] == '/' || strncmp(path + i, "/./", 3) == 0 ||
+		     strncmp(path + i, "/../", 4) == 0 ||
+		     (i + 2 == path_len && path[i + 1] == '.') ||
+		     (i + 3 == path_len && strncmp(path + i, "/..", 3) == 0)))
 			return false;
 	}
 	len = snprintf(out, size, "%s://%s%s%.*s", scheme, host, port,
@@ -319,8 +319,7 @@ static bool parse_vault_path(const char *value, void *field, size_t size)
 		unsigned char c = (unsigned char)value[i];
 
 		if (c == '/' || c == '\0') {
-			if (seg == 0 ||
-			    (seg == 1 && value[i - 1] == '.') ||
+			if (seg == 0 || (seg == 1 && value[i - 1] == '.') ||
 			    (seg == 2 && value[i - 1] == '.' &&
 			     value[i - 2] == '.'))
 				return false;
@@ -371,9 +370,8 @@ static bool parse_barbican_auth(const char *value, void *field, size_t size)
 	return true;
 }
 
-static const struct conf_type conf_path = {
-	"an absolute path", parse_path, false
-};
+static const struct conf_type conf_path = { "an absolute path", parse_path,
+					    false };
 static const struct conf_type conf_key_name = {
 	"1-255 characters from A-Z a-z 0-9 . _ -", parse_key_name, false
 };
@@ -381,9 +379,9 @@ static const struct conf_type conf_bool = { "yes or no", parse_bool, false };
 static const struct conf_type conf_vault_url = {
 	"an https:// URL without a path", parse_vault_url, false
 };
-static const struct conf_type conf_authority_url = {
-	"an https:// URL", parse_authority_url, false
-};
+static const struct conf_type conf_authority_url = { "an https:// URL",
+						     parse_authority_url,
+						     false };
 static const struct conf_type conf_imds_url = {
 	"an https:// URL, or http:// on a loopback or link-local address, "
 	"without a path",
@@ -407,24 +405,20 @@ static const struct conf_type conf_vault_path = {
 static const struct conf_type conf_vault_field = {
 	"1-64 characters from A-Z a-z 0-9 . _ -", parse_vault_field, false
 };
-static const struct conf_type conf_vault_auth = {
-	"token or approle", parse_vault_auth, false
-};
+static const struct conf_type conf_vault_auth = { "token or approle",
+						  parse_vault_auth, false };
 static const struct conf_type conf_barbican_name = {
 	"1-127 characters from A-Z a-z 0-9 . _ -", parse_barbican_name, false
 };
-static const struct conf_type conf_barbican_auth = {
-	"keystone or none", parse_barbican_auth, false
-};
-static const struct conf_type conf_timeout = {
-	"seconds, 1 to 300", parse_timeout, false
-};
-static const struct conf_type conf_recheck = {
-	"seconds, 0 (never) to 86400", parse_recheck, false
-};
-static const struct conf_type conf_retries = {
-	"0 to 10", parse_retries, false
-};
+static const struct conf_type conf_barbican_auth = { "keystone or none",
+						     parse_barbican_auth,
+						     false };
+static const struct conf_type conf_timeout = { "seconds, 1 to 300",
+					       parse_timeout, false };
+static const struct conf_type conf_recheck = { "seconds, 0 (never) to 86400",
+					       parse_recheck, false };
+static const struct conf_type conf_retries = { "0 to 10", parse_retries,
+					       false };
 
 /* --- providers ----------------------------------------------------------- */
 
@@ -461,10 +455,9 @@ static const struct conf_key conf_common_keys[] = {
 
 static const struct conf_key conf_file_keys[] = {
 	{ "keystore", &conf_path, CONF_FIELD(file.keystore), NULL, true },
-	{ "key_name", &conf_key_name, CONF_FIELD(file.key_name), "cmk",
+	{ "key_name", &conf_key_name, CONF_FIELD(file.key_name), "cmk", false },
+	{ "passphrase_file", &conf_path, CONF_FIELD(file.passphrase_file), NULL,
 	  false },
-	{ "passphrase_file", &conf_path, CONF_FIELD(file.passphrase_file),
-	  NULL, false },
 	{ "passphrase_prompt", &conf_bool, CONF_FIELD(file.passphrase_prompt),
 	  "no", false },
 	{ NULL, NULL, 0, 0, NULL, false },
@@ -488,9 +481,8 @@ static const struct conf_key conf_azure_keys[] = {
 	{ "client_id", &conf_ident, CONF_FIELD(azure.client_id), NULL, false },
 	{ "client_secret_file", &conf_path,
 	  CONF_FIELD(azure.client_secret_file), NULL, false },
-	{ "authority_url", &conf_authority_url,
-	  CONF_FIELD(azure.authority_url), "https://login.microsoftonline.com",
-	  false },
+	{ "authority_url", &conf_authority_url, CONF_FIELD(azure.authority_url),
+	  "https://login.microsoftonline.com", false },
 	{ "imds_url", &conf_imds_url, CONF_FIELD(azure.imds_url),
 	  "http://169.254.169.254", false },
 	{ "api_version", &conf_api_version, CONF_FIELD(azure.api_version),
@@ -517,11 +509,10 @@ static const struct conf_key conf_vault_keys[] = {
 	  false },
 	{ "path", &conf_vault_path, CONF_FIELD(vault.path), NULL, true },
 	{ "field", &conf_vault_field, CONF_FIELD(vault.field), "key", false },
-	{ "namespace", &conf_vault_path, CONF_FIELD(vault.namespace_name),
-	  NULL, false },
-	{ "auth", &conf_vault_auth, CONF_FIELD(vault.auth), NULL, true },
-	{ "token_file", &conf_path, CONF_FIELD(vault.token_file), NULL,
+	{ "namespace", &conf_vault_path, CONF_FIELD(vault.namespace_name), NULL,
 	  false },
+	{ "auth", &conf_vault_auth, CONF_FIELD(vault.auth), NULL, true },
+	{ "token_file", &conf_path, CONF_FIELD(vault.token_file), NULL, false },
 	{ "role_id", &conf_ident, CONF_FIELD(vault.role_id), NULL, false },
 	{ "secret_id_file", &conf_path, CONF_FIELD(vault.secret_id_file), NULL,
 	  false },
@@ -538,7 +529,7 @@ static int conf_vault_check(struct conf_parse *p, struct cmk_conf *conf);
 static const char *conf_vault_secrets(const struct cmk_conf *conf)
 {
 	return conf->vault.auth == CMK_VAULT_AUTH_APPROLE ? "secret_id_file"
-							   : "token_file";
+							  : "token_file";
 }
 
 static const struct conf_key conf_barbican_keys[] = {
@@ -555,8 +546,7 @@ static const struct conf_key conf_barbican_keys[] = {
 	{ "application_credential_secret_file", &conf_path,
 	  CONF_FIELD(barbican.app_cred_secret_file), NULL, false },
 	{ "ca_file", &conf_path, CONF_FIELD(barbican.ca_file), NULL, false },
-	{ "timeout", &conf_timeout, CONF_FIELD(barbican.timeout), "10",
-	  false },
+	{ "timeout", &conf_timeout, CONF_FIELD(barbican.timeout), "10", false },
 	{ "retries", &conf_retries, CONF_FIELD(barbican.retries), "3", false },
 	{ NULL, NULL, 0, 0, NULL, false },
 };
@@ -608,11 +598,11 @@ struct conf_parse {
 };
 
 /* Records the first error only: it is the one that names the right line. */
-static int conf_fail(struct conf_parse *p, int line, int code,
-		     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int conf_fail(struct conf_parse *p, int line, int code, const char *fmt,
+		     ...) __attribute__((format(printf, 4, 5)));
 
-static int conf_fail(struct conf_parse *p, int line, int code,
-		     const char *fmt, ...)
+static int conf_fail(struct conf_parse *p, int line, int code, const char *fmt,
+		     ...)
 {
 	va_list ap;
 
@@ -771,7 +761,8 @@ static int conf_handler(void *user, const char *section, const char *name,
 	/* Cannot happen while the tables hold fewer keys than entries[]. */
 	if (p->n_entries == CONF_ENTRIES_MAX ||
 	    strlen(value) >= sizeof(e->value)) {
-		conf_fail(p, p->line, -EINVAL, "too many keys or value too long");
+		conf_fail(p, p->line, -EINVAL,
+			  "too many keys or value too long");
 		return 0;
 	}
 	e = &p->entries[p->n_entries++];
@@ -788,8 +779,9 @@ static void conf_provider_names(char *buf, size_t size)
 
 	buf[0] = '\0';
 	for (size_t i = 0; i < CONF_N_PROVIDERS && off < size; i++) {
-		const char *sep = i == 0 ? "" :
-				  i + 1 == CONF_N_PROVIDERS ? " or " : ", ";
+		const char *sep = i == 0		      ? ""
+				  : i + 1 == CONF_N_PROVIDERS ? " or "
+							      : ", ";
 		int n = snprintf(buf + off, size - off, "%s%s", sep,
 				 conf_providers[i].name);
 
@@ -826,8 +818,8 @@ static int conf_apply(struct conf_parse *p, struct cmk_conf *conf,
 
 	e = conf_find(p, CONF_PROVIDER_KEY);
 	if (!e)
-		return conf_fail(p, 0, -EINVAL, "missing [%s] %s",
-				 CONF_SECTION, CONF_PROVIDER_KEY);
+		return conf_fail(p, 0, -EINVAL, "missing [%s] %s", CONF_SECTION,
+				 CONF_PROVIDER_KEY);
 	for (size_t i = 0; i < CONF_N_PROVIDERS; i++)
 		if (strcmp(conf_providers[i].name, e->value) == 0)
 			prov = &conf_providers[i];
@@ -898,8 +890,8 @@ static int conf_file_check(struct conf_parse *p, struct cmk_conf *conf)
 }
 
 /* Keys that one kind of auth needs. */
-static int conf_needs(struct conf_parse *p, const char *const *keys,
-		      size_t n, const char *auth)
+static int conf_needs(struct conf_parse *p, const char *const *keys, size_t n,
+		      const char *auth)
 {
 	for (size_t i = 0; i < n; i++)
 		if (!conf_find(p, keys[i]))
@@ -921,15 +913,14 @@ static int conf_key_name_fits(struct conf_parse *p, int len, size_t size,
 
 /* Keys that only one kind of auth uses: given with the other, they would
  * be silently ignored, so they are refused. */
-static int conf_unused(struct conf_parse *p, const char *key,
-		       const char *auth)
+static int conf_unused(struct conf_parse *p, const char *key, const char *auth)
 {
 	const struct conf_entry *e = conf_find(p, key);
 
 	if (!e)
 		return 0;
-	return conf_fail(p, e->line, -EINVAL,
-			 "%s does not apply to auth = %s", key, auth);
+	return conf_fail(p, e->line, -EINVAL, "%s does not apply to auth = %s",
+			 key, auth);
 }
 
 static int conf_azure_check(struct conf_parse *p, struct cmk_conf *conf)
@@ -985,12 +976,13 @@ static int conf_vault_check(struct conf_parse *p, struct cmk_conf *conf)
 	}
 	if (ret)
 		return ret;
-	len = snprintf(v->key_name, sizeof(v->key_name), "%s/v1/%s%s%s/data/%s#%s",
-		       v->url, v->namespace_name,
+	len = snprintf(v->key_name, sizeof(v->key_name),
+		       "%s/v1/%s%s%s/data/%s#%s", v->url, v->namespace_name,
 		       v->namespace_name[0] ? "/" : "", v->kv_mount, v->path,
 		       v->field);
-	return conf_key_name_fits(p, len, sizeof(v->key_name), "path",
-				  "URL/v1/[NAMESPACE/]KV_MOUNT/data/PATH#FIELD");
+	return conf_key_name_fits(
+		p, len, sizeof(v->key_name), "path",
+		"URL/v1/[NAMESPACE/]KV_MOUNT/data/PATH#FIELD");
 }
 
 static int conf_barbican_check(struct conf_parse *p, struct cmk_conf *conf)
@@ -1028,8 +1020,7 @@ static const char *conf_access(mode_t mode, mode_t rmask, mode_t wmask)
 	return "accessible";
 }
 
-int cmk_conf_load(const char *path, struct cmk_conf *conf,
-		  struct cmk_err *err)
+int cmk_conf_load(const char *path, struct cmk_conf *conf, struct cmk_err *err)
 {
 	const struct conf_provider *prov = NULL;
 	struct conf_parse p = { 0 };
@@ -1041,8 +1032,8 @@ int cmk_conf_load(const char *path, struct cmk_conf *conf,
 
 	memset(conf, 0, sizeof(*conf));
 	if (strlen(path) >= sizeof(conf->path))
-		return cmk_err_set(err, -ENAMETOOLONG, "%.64s...: path too long",
-				   path);
+		return cmk_err_set(err, -ENAMETOOLONG,
+				   "%.64s...: path too long", path);
 	strcpy(conf->path, path);
 	/* O_NONBLOCK: a FIFO given as the config must not hang us. */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -1125,8 +1116,8 @@ int cmk_conf_check_secret_file(const char *path, const char *what,
 
 	/* O_NOFOLLOW: a link can be repointed by whoever owns it, and its
 	 * own mode says nothing. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
-				O_NOFOLLOW);
+	fd = open(path,
+		  O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
 	if (fd < 0) {
 		ret = -errno;
 		if (ret == -ELOOP)

@@ -17,23 +17,23 @@
 
 enum cmk_provider {
 	CMK_PROVIDER_NONE = 0,
-	CMK_PROVIDER_FILE, /* local keystore, the built-in default */
-	CMK_PROVIDER_AZURE, /* Azure Key Vault */
-	CMK_PROVIDER_VAULT, /* HashiCorp Vault / OpenBao, KV version 2 */
+	CMK_PROVIDER_FILE,     /* local keystore, the built-in default */
+	CMK_PROVIDER_AZURE,    /* Azure Key Vault */
+	CMK_PROVIDER_VAULT,    /* HashiCorp Vault / OpenBao, KV version 2 */
 	CMK_PROVIDER_BARBICAN, /* OpenStack Key Manager (Barbican) */
 };
 
 struct cmk_conf_file {
-	char keystore[PATH_MAX];	 /* required */
+	char keystore[PATH_MAX];	     /* required */
 	char key_name[CMK_KEY_NAME_MAX + 1]; /* default "cmk" */
-	char passphrase_file[PATH_MAX];	 /* "" when unset */
-	bool passphrase_prompt;		 /* ask on the terminal */
+	char passphrase_file[PATH_MAX];	     /* "" when unset */
+	bool passphrase_prompt;		     /* ask on the terminal */
 };
 
 /* URLs are checked and normalised: lower-case scheme and host, no
  * user, query or fragment, no trailing '/'. */
-#define CMK_CONF_URL_MAX 200 /* a URL fits on one config line */
-#define CMK_CONF_ID_MAX 128  /* tenant, client_id */
+#define CMK_CONF_URL_MAX 200	 /* a URL fits on one config line */
+#define CMK_CONF_ID_MAX 128	 /* tenant, client_id */
 #define CMK_AZURE_SECRET_MAX 127 /* Key Vault's limit on names */
 
 enum cmk_azure_auth {
@@ -43,19 +43,19 @@ enum cmk_azure_auth {
 };
 
 struct cmk_conf_azure {
-	char vault_url[CMK_CONF_URL_MAX];  /* required; https, no path */
+	char vault_url[CMK_CONF_URL_MAX];      /* required; https, no path */
 	char secret[CMK_AZURE_SECRET_MAX + 1]; /* required; [0-9A-Za-z-] */
-	enum cmk_azure_auth auth;	   /* required */
-	char tenant[CMK_CONF_ID_MAX];	   /* client-secret only */
-	char client_id[CMK_CONF_ID_MAX];   /* "" when unset */
-	char client_secret_file[PATH_MAX]; /* client-secret only */
-	char authority_url[CMK_CONF_URL_MAX]; /* https; may have a path */
-	char imds_url[CMK_CONF_URL_MAX];   /* http only on loopback or
-					    * link-local addresses */
+	enum cmk_azure_auth auth;	       /* required */
+	char tenant[CMK_CONF_ID_MAX];	       /* client-secret only */
+	char client_id[CMK_CONF_ID_MAX];       /* "" when unset */
+	char client_secret_file[PATH_MAX];     /* client-secret only */
+	char authority_url[CMK_CONF_URL_MAX];  /* https; may have a path */
+	char imds_url[CMK_CONF_URL_MAX];       /* http only on loopback or
+						* link-local addresses */
 	char api_version[32];
-	char ca_file[PATH_MAX];		   /* "" when unset: system CAs */
-	unsigned int timeout;		   /* seconds per HTTP request */
-	unsigned int retries;		   /* tries after the first */
+	char ca_file[PATH_MAX]; /* "" when unset: system CAs */
+	unsigned int timeout;	/* seconds per HTTP request */
+	unsigned int retries;	/* tries after the first */
 	/* Derived: "VAULT_URL/secrets/SECRET", the CMK's name. */
 	char key_name[CMK_KEY_NAME_MAX + 1];
 };
@@ -70,16 +70,16 @@ enum cmk_vault_auth {
 };
 
 struct cmk_conf_vault {
-	char url[CMK_CONF_URL_MAX];		/* required; https, no path */
-	char kv_mount[CMK_VAULT_PATH_MAX];	/* default "secret" */
-	char path[CMK_VAULT_PATH_MAX];		/* required */
-	char field[CMK_VAULT_FIELD_MAX + 1];	/* default "key" */
+	char url[CMK_CONF_URL_MAX];		 /* required; https, no path */
+	char kv_mount[CMK_VAULT_PATH_MAX];	 /* default "secret" */
+	char path[CMK_VAULT_PATH_MAX];		 /* required */
+	char field[CMK_VAULT_FIELD_MAX + 1];	 /* default "key" */
 	char namespace_name[CMK_VAULT_PATH_MAX]; /* "" when unset */
-	enum cmk_vault_auth auth;		/* required */
-	char token_file[PATH_MAX];		/* token only */
-	char role_id[CMK_CONF_ID_MAX];		/* approle only */
-	char secret_id_file[PATH_MAX];		/* approle only */
-	char auth_mount[CMK_VAULT_PATH_MAX];	/* default "approle" */
+	enum cmk_vault_auth auth;		 /* required */
+	char token_file[PATH_MAX];		 /* token only */
+	char role_id[CMK_CONF_ID_MAX];		 /* approle only */
+	char secret_id_file[PATH_MAX];		 /* approle only */
+	char auth_mount[CMK_VAULT_PATH_MAX];	 /* default "approle" */
 	char ca_file[PATH_MAX];
 	unsigned int timeout;
 	unsigned int retries;
@@ -96,13 +96,13 @@ enum cmk_barbican_auth {
 };
 
 struct cmk_conf_barbican {
-	char url[CMK_CONF_URL_MAX];	      /* required; https, may have a path */
+	char url[CMK_CONF_URL_MAX]; /* required; https, may have a path */
 	char secret_name[CMK_BARBICAN_NAME_MAX + 1]; /* required */
-	char project_id[CMK_CONF_ID_MAX];     /* required */
-	enum cmk_barbican_auth auth;	      /* required */
-	char auth_url[CMK_CONF_URL_MAX];      /* keystone only: Keystone v3 */
-	char app_cred_id[CMK_CONF_ID_MAX];    /* keystone only */
-	char app_cred_secret_file[PATH_MAX];  /* keystone only */
+	char project_id[CMK_CONF_ID_MAX];	     /* required */
+	enum cmk_barbican_auth auth;		     /* required */
+	char auth_url[CMK_CONF_URL_MAX];     /* keystone only: Keystone v3 */
+	char app_cred_id[CMK_CONF_ID_MAX];   /* keystone only */
+	char app_cred_secret_file[PATH_MAX]; /* keystone only */
 	char ca_file[PATH_MAX];
 	unsigned int timeout;
 	unsigned int retries;
@@ -127,8 +127,7 @@ struct cmk_conf {
 /* Reads and checks path. On error returns -errno (-ENOENT, -EACCES for a
  * file with unsafe permissions, -EINVAL for bad content) with a message of
  * the form "PATH:LINE: what is wrong". */
-int cmk_conf_load(const char *path, struct cmk_conf *conf,
-		  struct cmk_err *err);
+int cmk_conf_load(const char *path, struct cmk_conf *conf, struct cmk_err *err);
 
 /* Checks that a file holding a secret (keystore, passphrase file) is a
  * regular file that nobody but its owner can read or write. */

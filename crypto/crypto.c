@@ -240,8 +240,8 @@ int cmk_hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt,
 	kctx = EVP_KDF_CTX_new(kdf_hkdf);
 	if (!kctx)
 		return -ENOMEM;
-	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
-						"SHA256", 0);
+	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, "SHA256",
+						0);
 	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
 						 (void *)ikm, ikm_len);
 	/* No salt is RFC 5869's all-zero salt; OpenSSL refuses an empty
@@ -249,8 +249,8 @@ int cmk_hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt,
 	if (salt_len)
 		*p++ = OSSL_PARAM_construct_octet_string(
 			OSSL_KDF_PARAM_SALT, (void *)salt, salt_len);
-	*p++ = OSSL_PARAM_construct_octet_string(
-		OSSL_KDF_PARAM_INFO, (void *)info, strlen(info));
+	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
+						 (void *)info, strlen(info));
 	*p = OSSL_PARAM_construct_end();
 	if (EVP_KDF_derive(kctx, out, out_len, params) != 1)
 		ret = -EIO;
@@ -278,8 +278,8 @@ int cmk_scrypt(const void *pass, size_t pass_len, const uint8_t *salt,
 	uint64_t maxmem = 256 * (uint64_t)r * n + (1u << 20);
 
 	pthread_once(&init_once, crypto_init_once);
-	if (EVP_PBE_scrypt(pass, pass_len, salt, salt_len, n, r, p, maxmem,
-			   out, out_len) != 1)
+	if (EVP_PBE_scrypt(pass, pass_len, salt, salt_len, n, r, p, maxmem, out,
+			   out_len) != 1)
 		return -EINVAL;
 	return 0;
 }
@@ -306,17 +306,15 @@ static int gcm_run(bool encrypt, const uint8_t *key, const uint8_t *nonce,
 		goto out;
 	if (len && !EVP_CipherUpdate(ctx, out, &out_len, in, (int)len))
 		goto out;
-	if (!encrypt &&
-	    !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, CMK_GCM_TAG_LEN,
-				 tag))
+	if (!encrypt && !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG,
+					     CMK_GCM_TAG_LEN, tag))
 		goto out;
 	if (!EVP_CipherFinal_ex(ctx, out + out_len, &out_len)) {
 		ret = encrypt ? -EIO : -EBADMSG;
 		goto out;
 	}
-	if (encrypt &&
-	    !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, CMK_GCM_TAG_LEN,
-				 tag))
+	if (encrypt && !EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG,
+					    CMK_GCM_TAG_LEN, tag))
 		goto out;
 	ret = 0;
 out:
@@ -331,8 +329,7 @@ int cmk_gcm_seal(const uint8_t key[CMK_KEY_LEN],
 		 size_t aad_len, const uint8_t *plain, size_t len,
 		 uint8_t *cipher, uint8_t tag[CMK_GCM_TAG_LEN])
 {
-	return gcm_run(true, key, nonce, aad, aad_len, plain, len, cipher,
-		       tag);
+	return gcm_run(true, key, nonce, aad, aad_len, plain, len, cipher, tag);
 }
 
 int cmk_gcm_open(const uint8_t key[CMK_KEY_LEN],
@@ -345,8 +342,7 @@ int cmk_gcm_open(const uint8_t key[CMK_KEY_LEN],
 }
 
 /* --- base64 --------------------------------------------------------------- */
-int cmk_base64_encode(const uint8_t *in, size_t len, char *out,
-		      size_t out_size)
+int cmk_base64_encode(const uint8_t *in, size_t len, char *out, size_t out_size)
 {
 	size_t need = 4 * ((len + 2) / 3) + 1;
 
@@ -493,8 +489,8 @@ int cmk_siv_new(const uint8_t key[CMK_SIV_KEY_LEN], struct cmk_siv **out)
 }
 
 static int siv_run(struct cmk_siv *siv, bool encrypt, const void *aad,
-		   size_t aad_len, const uint8_t *in, size_t len,
-		   uint8_t *tag, uint8_t *out)
+		   size_t aad_len, const uint8_t *in, size_t len, uint8_t *tag,
+		   uint8_t *out)
 {
 	EVP_CIPHER_CTX *ctx;
 	int out_len = 0;

@@ -14,7 +14,7 @@
 
 #include "common/err.h"
 
-#define CMK_KEY_LEN 32	/* CMK, DEK and every derived 256-bit key */
+#define CMK_KEY_LEN 32 /* CMK, DEK and every derived 256-bit key */
 #define CMK_XTS_KEY_LEN 64
 #define CMK_GCM_NONCE_LEN 12
 #define CMK_GCM_TAG_LEN 16

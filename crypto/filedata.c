@@ -90,8 +90,8 @@ static size_t unit_plain_skip(const struct cmk_unit *unit)
 
 /* Reads plaintext [off, off + len) of a file whose size is size (the
  * caller clipped the range to it). */
-static int read_plain(int fd, struct cmk_xts *xts, uint64_t size,
-		      uint8_t *buf, size_t len, uint64_t off)
+static int read_plain(int fd, struct cmk_xts *xts, uint64_t size, uint8_t *buf,
+		      size_t len, uint64_t off)
 {
 	struct cmk_unit first, last, unit;
 	uint64_t index, start;
@@ -133,7 +133,8 @@ static int read_plain(int fd, struct cmk_xts *xts, uint64_t size,
 		if (to > off + len)
 			to = off + len;
 		memcpy(buf + (from - off),
-		       cipher + unit_plain_skip(&unit) + (from - unit.plain_off),
+		       cipher + unit_plain_skip(&unit) +
+			       (from - unit.plain_off),
 		       (size_t)(to - from));
 	}
 	return ret;
@@ -267,7 +268,8 @@ static int write_units(int fd, struct cmk_xts *xts, const struct old_view *view,
 				break;
 		}
 		if (len && off < u_end && off + len > unit.plain_off) {
-			uint64_t a = off > unit.plain_off ? off : unit.plain_off;
+			uint64_t a = off > unit.plain_off ? off
+							  : unit.plain_off;
 			uint64_t b = off + len < u_end ? off + len : u_end;
 
 			memcpy(plain + (a - unit.plain_off), data + (a - off),
@@ -327,8 +329,8 @@ static int grow_and_write(int fd, struct cmk_xts *xts, uint64_t old_size,
 	return ret;
 }
 
-ssize_t cmk_data_write(int fd, struct cmk_xts *xts, const void *buf,
-		       size_t len, uint64_t off)
+ssize_t cmk_data_write(int fd, struct cmk_xts *xts, const void *buf, size_t len,
+		       uint64_t off)
 {
 	uint64_t size, new_size;
 	int ret;
@@ -367,9 +369,10 @@ int cmk_data_truncate(int fd, struct cmk_xts *xts, uint64_t new_size)
 	if (new_size == 0) {
 		if (ftruncate(fd, (off_t)CMK_HEADER_SIZE))
 			return -errno;
-		return size < CMK_XTS_MIN ? pwrite_full(fd, zeros, sizeof(zeros),
-							CMK_TINY_AREA_OFF)
-					  : 0;
+		return size < CMK_XTS_MIN
+			       ? pwrite_full(fd, zeros, sizeof(zeros),
+					     CMK_TINY_AREA_OFF)
+			       : 0;
 	}
 	/* Shrinking: only the new last unit can change shape. */
 	cmk_unit_get(new_size, cmk_unit_count(new_size) - 1, &new_last);

@@ -23,8 +23,8 @@ int cmk_data_size(int fd, uint64_t *plain_size);
 
 ssize_t cmk_data_read(int fd, struct cmk_xts *xts, void *buf, size_t len,
 		      uint64_t off);
-ssize_t cmk_data_write(int fd, struct cmk_xts *xts, const void *buf,
-		       size_t len, uint64_t off);
+ssize_t cmk_data_write(int fd, struct cmk_xts *xts, const void *buf, size_t len,
+		       uint64_t off);
 int cmk_data_truncate(int fd, struct cmk_xts *xts, uint64_t new_size);
 
 #endif

@@ -6,8 +6,12 @@
 #include <stdio.h>
 #include <string.h>
 
-static const uint8_t header_magic[8] = { 'C', 'M', 'K', 'F', 'S', 'H', 'D', 'R' };
-static const uint8_t volume_magic[8] = { 'C', 'M', 'K', 'F', 'S', 'V', 'O', 'L' };
+static const uint8_t header_magic[8] = {
+	'C', 'M', 'K', 'F', 'S', 'H', 'D', 'R'
+};
+static const uint8_t volume_magic[8] = {
+	'C', 'M', 'K', 'F', 'S', 'V', 'O', 'L'
+};
 
 /* Header: fixed fields. */
 #define H_MAGIC 0
@@ -67,8 +71,8 @@ static const char info_name_wrap[] = "cmkfs v1 name key wrap";
 struct slot_owner {
 	const uint8_t *fixed; /* start of the container: the AAD prefix */
 	size_t fixed_len;
-	const uint8_t *salt;  /* CMK_ID_LEN bytes: file id or volume id */
-	const char *info;     /* HKDF info of the wrapping key */
+	const uint8_t *salt; /* CMK_ID_LEN bytes: file id or volume id */
+	const char *info;    /* HKDF info of the wrapping key */
 };
 
 static void header_owner(const uint8_t *hdr, struct slot_owner *o)
@@ -153,7 +157,8 @@ static bool get_string(const uint8_t *len_byte, const uint8_t *field,
 {
 	size_t len = *len_byte;
 
-	if (len == 0 || len > field_len || !all_zero(field + len, field_len - len))
+	if (len == 0 || len > field_len ||
+	    !all_zero(field + len, field_len - len))
 		return false;
 	memcpy(out, field, len);
 	out[len] = '\0';
@@ -299,8 +304,8 @@ static int open_slot(const struct slot_owner *o, const uint8_t *s,
 	return ret;
 }
 
-static void next_slot(const struct cmk_slot_info *slots, int active,
-		      int *slot, uint64_t *seq)
+static void next_slot(const struct cmk_slot_info *slots, int active, int *slot,
+		      uint64_t *seq)
 {
 	uint64_t max_seq = 0;
 
@@ -534,8 +539,7 @@ void cmk_volume_next_name_slot(const struct cmk_volume_info *vi, int *slot,
 	next_slot(vi->name_slots, vi->name_active, slot, seq);
 }
 
-int cmk_volume_mac(uint8_t buf[CMK_VOLUME_SIZE],
-		   const uint8_t cmk[CMK_KEY_LEN])
+int cmk_volume_mac(uint8_t buf[CMK_VOLUME_SIZE], const uint8_t cmk[CMK_KEY_LEN])
 {
 	struct cmk_volume_info vi;
 
@@ -557,8 +561,7 @@ int cmk_volume_encode(uint8_t buf[CMK_VOLUME_SIZE],
 
 int cmk_volume_create(uint8_t buf[CMK_VOLUME_SIZE],
 		      const struct cmk_volume_info *vi,
-		      const uint8_t cmk[CMK_KEY_LEN],
-		      const uint8_t *name_key)
+		      const uint8_t cmk[CMK_KEY_LEN], const uint8_t *name_key)
 {
 	bool names = vi->flags & CMK_VOLUME_FLAG_ENC_NAMES;
 	int ret;
@@ -568,15 +571,15 @@ int cmk_volume_create(uint8_t buf[CMK_VOLUME_SIZE],
 	memset(buf, 0, CMK_VOLUME_SIZE);
 	ret = cmk_volume_encode_fields(buf, vi);
 	if (ret == 0 && names)
-		ret = cmk_volume_seal_name_slot(buf, 0, 1, vi->mac_version,
-						cmk, name_key, NULL);
+		ret = cmk_volume_seal_name_slot(buf, 0, 1, vi->mac_version, cmk,
+						name_key, NULL);
 	if (ret == 0)
 		ret = cmk_volume_mac(buf, cmk);
 	return ret;
 }
 
-int cmk_volume_parse(const uint8_t *buf, size_t len,
-		     struct cmk_volume_info *vi, struct cmk_err *err)
+int cmk_volume_parse(const uint8_t *buf, size_t len, struct cmk_volume_info *vi,
+		     struct cmk_err *err)
 {
 	memset(vi, 0, sizeof(*vi));
 	vi->name_active = -1;
@@ -620,8 +623,9 @@ int cmk_volume_parse(const uint8_t *buf, size_t len,
 	if (!get_string(buf + V_NAME_LEN, buf + V_NAME, CMK_NAME_MAX,
 			vi->cmk_name) ||
 	    !name_valid(vi->cmk_name))
-		return cmk_err_set(err, -EBADMSG,
-				   "volume descriptor has a malformed key name");
+		return cmk_err_set(
+			err, -EBADMSG,
+			"volume descriptor has a malformed key name");
 	if (!get_string(buf + V_MACVER_LEN, buf + V_MACVER, CMK_VERSION_MAX,
 			vi->mac_version) ||
 	    !cmk_version_id_valid(vi->mac_version))
@@ -650,5 +654,5 @@ int cmk_volume_verify(const uint8_t buf[CMK_VOLUME_SIZE],
 	if (ret)
 		return ret;
 	return cmk_memeq_ct(mac, buf + V_MAC, CMK_SHA256_LEN) ? 0
-							     : -EKEYREJECTED;
+							      : -EKEYREJECTED;
 }

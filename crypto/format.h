@@ -20,7 +20,7 @@
 
 #define CMK_SLOT_COUNT 2
 #define CMK_SLOT_SIZE 256
-#define CMK_SLOT_OFF(i) (64u + (unsigned)(i) * CMK_SLOT_SIZE)
+#define CMK_SLOT_OFF(i) (64u + (unsigned)(i)*CMK_SLOT_SIZE)
 
 #define CMK_VOLUME_FILE "cmkfs.volume"
 #define CMK_VOLUME_BACKUP "cmkfs.volume.backup" /* the second copy */
@@ -71,8 +71,7 @@ void cmk_header_init(uint8_t hdr[CMK_HEADER_SIZE],
 int cmk_header_seal_slot(uint8_t hdr[CMK_HEADER_SIZE], int slot, uint64_t seq,
 			 const char *cmk_version,
 			 const uint8_t cmk[CMK_KEY_LEN],
-			 const uint8_t dek[CMK_KEY_LEN],
-			 const uint8_t *nonce);
+			 const uint8_t dek[CMK_KEY_LEN], const uint8_t *nonce);
 
 /* Unwraps one valid slot: -EBADMSG when the tag does not verify. */
 int cmk_header_open_slot(const uint8_t hdr[CMK_HEADER_SIZE], int slot,
@@ -96,7 +95,7 @@ int cmk_xts_for_file(const uint8_t dek[CMK_KEY_LEN],
 
 /* The two name-key slots of a descriptor with CMK_VOLUME_FLAG_ENC_NAMES:
  * laid out like header key slots, in the reserved area. */
-#define CMK_VSLOT_OFF(i) (512u + (unsigned)(i) * CMK_SLOT_SIZE)
+#define CMK_VSLOT_OFF(i) (512u + (unsigned)(i)*CMK_SLOT_SIZE)
 
 struct cmk_volume_info {
 	uint16_t format_version;
@@ -165,16 +164,15 @@ int cmk_volume_encode(uint8_t buf[CMK_VOLUME_SIZE],
  * the flag. */
 int cmk_volume_create(uint8_t buf[CMK_VOLUME_SIZE],
 		      const struct cmk_volume_info *vi,
-		      const uint8_t cmk[CMK_KEY_LEN],
-		      const uint8_t *name_key);
+		      const uint8_t cmk[CMK_KEY_LEN], const uint8_t *name_key);
 
 /* Structural checks only (no key): -EBADMSG for a damaged descriptor
  * (including encrypted names without a valid name slot, or non-zero slot
  * bytes without them), -EPROTONOSUPPORT for a newer format version or
  * unknown flags. Damaged name slots next to a valid one are reported in
  * vi->name_slots, not refused (a torn re-wrap). */
-int cmk_volume_parse(const uint8_t *buf, size_t len,
-		     struct cmk_volume_info *vi, struct cmk_err *err);
+int cmk_volume_parse(const uint8_t *buf, size_t len, struct cmk_volume_info *vi,
+		     struct cmk_err *err);
 /* Checks the MAC: -EKEYREJECTED when cmk is not the volume's key. Readers
  * parse, verify, and only then open the active name slot. */
 int cmk_volume_verify(const uint8_t buf[CMK_VOLUME_SIZE],

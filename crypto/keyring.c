@@ -15,7 +15,7 @@ struct cmk_keyring {
 	struct keyring_entry *entries;
 	size_t count;
 	size_t capacity;
-	int newest; /* index into entries, -1 when none */
+	int newest;	     /* index into entries, -1 when none */
 	uint64_t generation; /* bumped whenever a version goes */
 };
 

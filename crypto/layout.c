@@ -24,7 +24,8 @@ uint64_t cmk_unit_count(uint64_t plain_size)
 	if (rest == 0)
 		return full;
 	if (rest < CMK_XTS_MIN)
-		return full; /* the short piece merges into the last full unit */
+		return full; /* the short piece merges into the last full unit
+			      */
 	return full + 1;
 }
 
@@ -52,8 +53,7 @@ void cmk_unit_get(uint64_t plain_size, uint64_t index, struct cmk_unit *unit)
 		return;
 	}
 	unit->plain_off = index * CMK_UNIT_SIZE;
-	end = index + 1 == count ? plain_size
-				 : unit->plain_off + CMK_UNIT_SIZE;
+	end = index + 1 == count ? plain_size : unit->plain_off + CMK_UNIT_SIZE;
 	unit->plain_len = (uint32_t)(end - unit->plain_off);
 	unit->backing_off = CMK_HEADER_SIZE + unit->plain_off;
 	unit->backing_len = unit->plain_len;

@@ -250,8 +250,7 @@ bool cmk_name_is_long(const char *backing)
 			     sum) == CMK_SHA256_LEN;
 }
 
-int cmk_name_long_check(const char *backing, const char *enc,
-			size_t enc_len)
+int cmk_name_long_check(const char *backing, const char *enc, size_t enc_len)
 {
 	char want[CMK_LONG_LEN + 1];
 
@@ -320,9 +319,8 @@ int cmk_symlink_plain_len(size_t enc_len)
 	return (int)(raw - SYMLINK_HEAD);
 }
 
-int cmk_symlink_encrypt(struct cmk_names *names, const char *target,
-			size_t len, const uint8_t *nonce, char *out,
-			size_t out_size)
+int cmk_symlink_encrypt(struct cmk_names *names, const char *target, size_t len,
+			const uint8_t *nonce, char *out, size_t out_size)
 {
 	uint8_t *raw, aad[SYMLINK_AAD_LEN];
 	size_t enc_len;

@@ -20,8 +20,8 @@
 /* Plaintext names: 1-255 bytes, any byte but '/' and NUL, not "." or "..".
  * Their encoding: base64url(tag(16) || ciphertext(len)), no padding. */
 #define CMK_NAME_PLAIN_MAX 255
-#define CMK_NAME_ENC_MIN 23	/* encoding of a 1-byte name */
-#define CMK_NAME_ENC_MAX 362	/* encoding of a 255-byte name */
+#define CMK_NAME_ENC_MIN 23  /* encoding of a 1-byte name */
+#define CMK_NAME_ENC_MAX 362 /* encoding of a 255-byte name */
 /* The backing file system's NAME_MAX: longer encodings are stored under a
  * long name (below). Plaintext names up to CMK_NAME_SHORT_MAX bytes are
  * always stored under their encoding. */
@@ -92,8 +92,7 @@ int cmk_name_long_backing(const char *enc, size_t enc_len,
 bool cmk_name_is_long(const char *backing);
 /* Checks that enc, read from backing's side file, belongs to it: 0, or
  * -EBADMSG (a side file that was swapped, edited or torn). */
-int cmk_name_long_check(const char *backing, const char *enc,
-			size_t enc_len);
+int cmk_name_long_check(const char *backing, const char *enc, size_t enc_len);
 
 /* Where a name lives in its backing directory. */
 struct cmk_backing_name {
@@ -127,9 +126,8 @@ bool cmk_name_is_special(const char *backing);
  * empty target or one with a NUL, -ENAMETOOLONG for a longer target or
  * when out_size cannot hold the encoding and its NUL
  * (CMK_SYMLINK_ENC_MAX + 1 always can). */
-int cmk_symlink_encrypt(struct cmk_names *names, const char *target,
-			size_t len, const uint8_t *nonce, char *out,
-			size_t out_size);
+int cmk_symlink_encrypt(struct cmk_names *names, const char *target, size_t len,
+			const uint8_t *nonce, char *out, size_t out_size);
 /* The reverse; -EBADMSG for anything tampered or foreign, -ENAMETOOLONG
  * when out_size cannot hold the target and its NUL
  * (CMK_SYMLINK_PLAIN_MAX + 1 always can). */

@@ -45,7 +45,8 @@ static int open_backing(int dir_fd, const char *name, int mode)
 	return fd;
 }
 
-/* --- what both commands share ------------------------------------------------ */
+/* --- what both commands share ------------------------------------------------
+ */
 
 struct admin {
 	struct cmk_volume *vol;
@@ -64,7 +65,7 @@ struct admin {
 	struct {
 		char id[CMK_VERSION_MAX + 1];
 		size_t files;
-	} *counts;
+	} * counts;
 	size_t n_counts;
 	/* progress display */
 	bool tty;
@@ -74,8 +75,8 @@ struct admin {
 	double start;
 };
 
-static void admin_fail(struct admin *a, const char *dir_path,
-		       const char *name, const char *why)
+static void admin_fail(struct admin *a, const char *dir_path, const char *name,
+		       const char *why)
 {
 	char path[PATH_MAX];
 
@@ -113,8 +114,8 @@ static void *progress_main(void *arg)
 	pthread_mutex_lock(&a->lock);
 	while (!a->stop) {
 		size_t done = __atomic_load_n(&a->handled, __ATOMIC_RELAXED);
-		size_t found = __atomic_load_n(&a->progress.found,
-					       __ATOMIC_RELAXED);
+		size_t found =
+			__atomic_load_n(&a->progress.found, __ATOMIC_RELAXED);
 		bool all = __atomic_load_n(&a->progress.walk_done,
 					   __ATOMIC_ACQUIRE);
 		double t = now_s() - a->start, rate = t > 0 ? done / t : 0;
@@ -131,8 +132,8 @@ static void *progress_main(void *arg)
 			fprintf(stderr,
 				"\r[%.*s%*s] %zu/%s%zu files, %.0f/s%s   ",
 				fill, "##############################",
-				width - fill, "", done, all ? "" : ">=",
-				found, rate, left);
+				width - fill, "", done, all ? "" : ">=", found,
+				rate, left);
 			fflush(stderr);
 		}
 		clock_gettime(CLOCK_REALTIME, &when);
@@ -162,8 +163,7 @@ static int admin_walk(struct admin *a, unsigned int jobs,
 		shown = pthread_create(&progress, NULL, progress_main, a) == 0;
 	ret = cmk_walk(a->vol->dir_fd,
 		       (a->vol->info.flags & CMK_VOLUME_FLAG_ENC_NAMES) != 0,
-		       jobs, on_file, on_dir_error, a,
-		       &a->progress, err);
+		       jobs, on_file, on_dir_error, a, &a->progress, err);
 	if (shown) {
 		pthread_mutex_lock(&a->lock);
 		a->stop = true;
@@ -232,11 +232,11 @@ static json_t *admin_failures_json(struct admin *a)
 		(void)backing;
 		cmk_volume_plain_path(a->vol, rel, raw, sizeof(raw));
 		json_array_append_new(
-			list, json_pack("{s:s%, s:s, s:s}", "path", raw,
-					strlen(raw), "backing_path", rel,
-					"error",
-					a->failures[i].why ? a->failures[i].why
-							   : "out of memory"));
+			list,
+			json_pack("{s:s%, s:s, s:s}", "path", raw, strlen(raw),
+				  "backing_path", rel, "error",
+				  a->failures[i].why ? a->failures[i].why
+						     : "out of memory"));
 	}
 	return list;
 }
@@ -252,7 +252,8 @@ static void admin_destroy(struct admin *a)
 	pthread_mutex_destroy(&a->lock);
 }
 
-/* --- rewrap -------------------------------------------------------------------- */
+/* --- rewrap
+ * -------------------------------------------------------------------- */
 
 static void rewrap_file(void *ctx, int dir_fd, const char *dir_path,
 			const char *name)
@@ -309,8 +310,8 @@ int cmk_admin_lock(struct cmk_volume *vol, int *fd_out)
 static void rewrap_summary_json(struct admin *a, double took, int status)
 {
 	json_t *root = json_pack(
-		"{s:i, s:s, s:I, s:I, s:I, s:I, s:s, s:f, s:o, s:i}",
-		"version", 1, "event", "done", "files",
+		"{s:i, s:s, s:I, s:I, s:I, s:I, s:s, s:f, s:o, s:i}", "version",
+		1, "event", "done", "files",
 		(json_int_t)(a->rewrapped + a->current + a->failed),
 		"rewrapped", (json_int_t)a->rewrapped, "current",
 		(json_int_t)a->current, "failed", (json_int_t)a->failed,
@@ -353,8 +354,8 @@ int cmk_cmd_rewrap(const struct cmk_conf *conf, const char *cipherdir,
 	{
 		uint8_t *cmk = cmk_secure_alloc(CMK_KEY_LEN);
 
-		if (!cmk || cmk_keyring_get_newest(vol->keyring, a.newest,
-						   cmk) != 0) {
+		if (!cmk ||
+		    cmk_keyring_get_newest(vol->keyring, a.newest, cmk) != 0) {
 			cmk_secure_free(cmk, CMK_KEY_LEN);
 			fprintf(stderr, "cmkfs: no enabled CMK version\n");
 			status = CMK_EXIT_KMS;
@@ -395,8 +396,8 @@ int cmk_cmd_rewrap(const struct cmk_conf *conf, const char *cipherdir,
 		       "re-wrapped to CMK version %s, %zu already current, "
 		       "%zu failed\n",
 		       a.rewrapped + a.current + a.failed, took,
-		       took > 0 ? a.handled / took : 0.0, a.rewrapped,
-		       a.newest, a.current, a.failed);
+		       took > 0 ? a.handled / took : 0.0, a.rewrapped, a.newest,
+		       a.current, a.failed);
 out:
 	if (root_fd >= 0)
 		close(root_fd);
@@ -407,7 +408,8 @@ out:
 	return status;
 }
 
-/* --- status -------------------------------------------------------------------- */
+/* --- status
+ * -------------------------------------------------------------------- */
 
 static void status_file(void *ctx, int dir_fd, const char *dir_path,
 			const char *name)
@@ -504,8 +506,8 @@ int cmk_cmd_status(const struct cmk_conf *conf, const char *cipherdir,
 	}
 	admin_init(&a, vol);
 	a.tty = a.tty && !json;
-	list_ret = cmk_kms_list_versions(vol->kms, &versions, &count,
-					 &list_err);
+	list_ret =
+		cmk_kms_list_versions(vol->kms, &versions, &count, &list_err);
 	ret = admin_walk(&a, jobs, status_file, &err);
 	if (ret) {
 		fprintf(stderr, "cmkfs: %s: %s\n", cipherdir, err.msg);
@@ -562,7 +564,8 @@ int cmk_cmd_status(const struct cmk_conf *conf, const char *cipherdir,
 
 		json_object_set_new(root, "version", json_integer(1));
 		json_object_set_new(root, "volume", json_string(cipherdir));
-		json_object_set_new(root, "key", json_string(vol->info.cmk_name));
+		json_object_set_new(root, "key",
+				    json_string(vol->info.cmk_name));
 		json_object_set_new(root, "descriptor_version",
 				    json_string(vol->info.mac_version));
 		json_object_set_new(root, "key_checked",
@@ -576,15 +579,17 @@ int cmk_cmd_status(const struct cmk_conf *conf, const char *cipherdir,
 		for (size_t i = 0; list_ret == 0 && i < count; i++) {
 			json_t *v = json_object();
 
-			json_object_set_new(v, "id", json_string(versions[i].id));
+			json_object_set_new(v, "id",
+					    json_string(versions[i].id));
 			json_object_set_new(v, "enabled",
 					    json_boolean(versions[i].enabled));
-			json_object_set_new(v, "created",
-					    versions[i].created
-						    ? json_string(when_text(
-							      versions[i].created,
-							      when, sizeof(when)))
-						    : json_null());
+			json_object_set_new(
+				v, "created",
+				versions[i].created
+					? json_string(
+						  when_text(versions[i].created,
+							    when, sizeof(when)))
+					: json_null());
 			json_object_set_new(v, "files",
 					    json_integer((json_int_t)files_of(
 						    &a, versions[i].id)));
@@ -600,8 +605,8 @@ int cmk_cmd_status(const struct cmk_conf *conf, const char *cipherdir,
 			if (!listed)
 				json_object_set_new(
 					un, a.counts[i].id,
-					json_integer((json_int_t)a.counts[i]
-							     .files));
+					json_integer(
+						(json_int_t)a.counts[i].files));
 		}
 		json_object_set_new(root, "unlisted_versions", un);
 		json_object_set_new(root, "newest_enabled",

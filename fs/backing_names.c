@@ -94,8 +94,7 @@ int cmk_bn_side_write(int dir_fd, const struct cmk_backing_name *bn)
 	if (!bn->is_long)
 		return 0;
 	if (cmk_bn_side_read(dir_fd, bn->name, have, &have_len) == 0 &&
-	    have_len == bn->enc_len &&
-	    memcmp(have, bn->enc, bn->enc_len) == 0)
+	    have_len == bn->enc_len && memcmp(have, bn->enc, bn->enc_len) == 0)
 		return 0;
 	/* A damaged one is replaced: its content is determined. */
 	unlinkat(dir_fd, bn->side, 0);
@@ -121,8 +120,8 @@ enum cmk_bn_kind cmk_bn_kind(const char *entry, bool root)
 {
 	size_t len = strlen(entry);
 
-	if (root && strncmp(entry, CMK_VOLUME_FILE,
-			    strlen(CMK_VOLUME_FILE)) == 0)
+	if (root &&
+	    strncmp(entry, CMK_VOLUME_FILE, strlen(CMK_VOLUME_FILE)) == 0)
 		return CMK_BN_VOLUME;
 	if (!cmk_name_is_special(entry))
 		return CMK_BN_NAME;

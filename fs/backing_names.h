@@ -36,12 +36,12 @@ int cmk_bn_side_read(int dir_fd, const char *entry, char *enc, size_t *len);
 
 /* What a backing directory entry is. */
 enum cmk_bn_kind {
-	CMK_BN_NAME,	/* an entry with a plaintext name */
-	CMK_BN_DIRID,	/* the directory id */
-	CMK_BN_SIDE,	/* a long name's side file */
-	CMK_BN_VOLUME,	/* the descriptor or its copies and temporaries
-			 * (root only) */
-	CMK_BN_OTHER,	/* another name of cmkfs's ("cmkfs." ...) */
+	CMK_BN_NAME,   /* an entry with a plaintext name */
+	CMK_BN_DIRID,  /* the directory id */
+	CMK_BN_SIDE,   /* a long name's side file */
+	CMK_BN_VOLUME, /* the descriptor or its copies and temporaries
+			* (root only) */
+	CMK_BN_OTHER,  /* another name of cmkfs's ("cmkfs." ...) */
 };
 /* Classifies entry, a name read from a backing directory (root: it is
  * the cipher directory itself). */

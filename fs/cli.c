@@ -16,8 +16,8 @@ int cmk_exit_for(int err)
 	case -EHOSTUNREACH:
 	case -ETIMEDOUT:
 	case -ENXIO:
-	case -EPROTO:	/* a malformed or hostile answer from the service */
-	case -EINVAL:	/* a key value that is not 32 bytes */
+	case -EPROTO: /* a malformed or hostile answer from the service */
+	case -EINVAL: /* a key value that is not 32 bytes */
 		return CMK_EXIT_KMS;
 	case -EBADMSG:
 	case -EIO:

@@ -24,10 +24,10 @@ struct fuse_session;
 
 struct fs_inode {
 	struct fs_inode *hash_next; /* table chain, under fs->table_lock */
-	int fd;			    /* O_PATH descriptor of the backing object */
+	int fd; /* O_PATH descriptor of the backing object */
 	ino_t ino;
 	dev_t dev;
-	mode_t type;	 /* S_IFMT bits */
+	mode_t type;	  /* S_IFMT bits */
 	uint64_t nlookup; /* kernel references, under fs->table_lock */
 
 	/* Regular files. data_lock: reads shared; writes, truncates and
@@ -65,14 +65,14 @@ struct fs_ctx {
 	 * encoding for the side file). */
 	struct cmk_name_cache *plain_names;
 	struct cmk_name_cache *backing_names;
-	double timeout;	   /* entry and attribute cache, seconds */
-	bool chown_new;	   /* running as root: new objects get the caller's ids */
-	bool writeback;	   /* ask for the kernel's writeback cache */
-	bool xattr;	   /* -o xattr: extended attributes passed through */
+	double timeout; /* entry and attribute cache, seconds */
+	bool chown_new; /* running as root: new objects get the caller's ids */
+	bool writeback; /* ask for the kernel's writeback cache */
+	bool xattr;	/* -o xattr: extended attributes passed through */
 	struct fuse_session *session; /* for cache invalidations */
 	const char *mountpoint;
-	long readahead_kb;	/* to set once INIT is done; 0: leave it */
-	bool readahead_set;	/* atomic */
+	long readahead_kb;  /* to set once INIT is done; 0: leave it */
+	bool readahead_set; /* atomic */
 	bool debug;
 };
 

@@ -71,7 +71,8 @@ static void report(struct fsck *f, const char *rel, const char *problem,
 	pthread_mutex_unlock(&f->lock);
 }
 
-/* --- the descriptor ----------------------------------------------------------- */
+/* --- the descriptor
+ * ----------------------------------------------------------- */
 
 static void check_descriptor(struct fsck *f)
 {
@@ -99,8 +100,8 @@ static void check_descriptor(struct fsck *f)
 				 "descriptor copy %s does not verify with the "
 				 "key",
 				 names[which]);
-		else if (memcmp(c->bytes, vol->descriptor,
-				CMK_VOLUME_SIZE) != 0)
+		else if (memcmp(c->bytes, vol->descriptor, CMK_VOLUME_SIZE) !=
+			 0)
 			snprintf(problem, sizeof(problem),
 				 "descriptor copy %s is stale (an update was "
 				 "interrupted)",
@@ -120,13 +121,14 @@ static void check_descriptor(struct fsck *f)
 	}
 }
 
-/* --- names -------------------------------------------------------------------- */
+/* --- names
+ * -------------------------------------------------------------------- */
 
 struct entry {
 	char *name;
 	unsigned char type; /* DT_* */
 	enum cmk_bn_kind kind;
-	bool side_used;	    /* a side file whose long name exists */
+	bool side_used; /* a side file whose long name exists */
 };
 
 static void free_entries(struct entry *e, size_t n)
@@ -206,13 +208,14 @@ static void check_mkdir_leftover(struct fsck *f, int dir_fd, const char *rel,
 	bool only_id = true;
 	int sub;
 
-	sub = openat(dir_fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW |
-					   O_CLOEXEC);
+	sub = openat(dir_fd, name,
+		     O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (sub < 0 || read_entries(sub, false, &list, &n) != 0) {
 		if (sub >= 0)
 			close(sub);
-		report(f, rel, "an unfinished directory of an interrupted "
-			       "mkdir, unreadable",
+		report(f, rel,
+		       "an unfinished directory of an interrupted "
+		       "mkdir, unreadable",
 		       NULL);
 		return;
 	}
@@ -221,19 +224,21 @@ static void check_mkdir_leftover(struct fsck *f, int dir_fd, const char *rel,
 	free_entries(list, n);
 	if (!only_id) {
 		close(sub);
-		report(f, rel, "an unfinished directory of an interrupted mkdir "
-			       "that holds entries",
+		report(f, rel,
+		       "an unfinished directory of an interrupted mkdir "
+		       "that holds entries",
 		       NULL);
 		return;
 	}
-	if (f->repair && (unlinkat(sub, CMK_DIRID_FILE, 0) == 0 ||
-			  errno == ENOENT) &&
+	if (f->repair &&
+	    (unlinkat(sub, CMK_DIRID_FILE, 0) == 0 || errno == ENOENT) &&
 	    unlinkat(dir_fd, name, AT_REMOVEDIR) == 0)
-		report(f, rel, "an empty directory left by an interrupted mkdir",
+		report(f, rel,
+		       "an empty directory left by an interrupted mkdir",
 		       "removed");
 	else
-		report(f, rel, "an empty directory left by an interrupted mkdir",
-		       NULL);
+		report(f, rel,
+		       "an empty directory left by an interrupted mkdir", NULL);
 	close(sub);
 }
 
@@ -253,17 +258,18 @@ static void check_symlink(struct fsck *f, int dir_fd, const char *rel,
 	}
 	if (cmk_symlink_decrypt(f->vol->names, enc, (size_t)n, plain,
 				sizeof(plain)) < 0)
-		report(f, rel, "the symlink's target is not one of this "
-			       "volume's (tampered or foreign): it reads as "
-			       "EIO",
+		report(f, rel,
+		       "the symlink's target is not one of this "
+		       "volume's (tampered or foreign): it reads as "
+		       "EIO",
 		       NULL);
 }
 
 static void check_dir(struct fsck *f, int dir_fd, const char *rel, bool root);
 
 /* One directory of a volume with encrypted names. */
-static void check_names(struct fsck *f, int dir_fd, const char *rel,
-			bool root, struct entry *list, size_t n)
+static void check_names(struct fsck *f, int dir_fd, const char *rel, bool root,
+			struct entry *list, size_t n)
 {
 	uint8_t dirid[CMK_DIRID_LEN];
 	char path[PATH_MAX], problem[CMK_ERR_MSG_MAX];
@@ -276,13 +282,15 @@ static void check_names(struct fsck *f, int dir_fd, const char *rel,
 	if (id_ret == -ENOENT && names == 0) {
 		join(rel, CMK_DIRID_FILE, path, sizeof(path));
 		if (f->repair && cmk_bn_new_dirid(dir_fd, dirid, true) == 0) {
-			report(f, path, "directory id missing in a directory "
-					"without entries",
+			report(f, path,
+			       "directory id missing in a directory "
+			       "without entries",
 			       "a new id written");
 			id_ret = 0;
 		} else {
-			report(f, path, "directory id missing in a directory "
-					"without entries",
+			report(f, path,
+			       "directory id missing in a directory "
+			       "without entries",
 			       NULL);
 		}
 	} else if (id_ret) {
@@ -306,8 +314,8 @@ static void check_names(struct fsck *f, int dir_fd, const char *rel,
 		switch (e->kind) {
 		case CMK_BN_NAME:
 			if (id_ret == 0 &&
-			    cmk_bn_decode(f->vol->names, dir_fd, dirid,
-					  e->name, plain, &why) != 0) {
+			    cmk_bn_decode(f->vol->names, dir_fd, dirid, e->name,
+					  plain, &why) != 0) {
 				snprintf(problem, sizeof(problem),
 					 "entry left out of listings: %s", why);
 				report(f, path, problem, NULL);
@@ -327,8 +335,9 @@ static void check_names(struct fsck *f, int dir_fd, const char *rel,
 			    e->type == DT_DIR)
 				check_mkdir_leftover(f, dir_fd, path, e->name);
 			else
-				report(f, path, "an unknown file named like "
-						"cmkfs's own",
+				report(f, path,
+				       "an unknown file named like "
+				       "cmkfs's own",
 				       NULL);
 			break;
 		default:
@@ -341,12 +350,14 @@ static void check_names(struct fsck *f, int dir_fd, const char *rel,
 			continue;
 		join(rel, list[i].name, path, sizeof(path));
 		if (f->repair && unlinkat(dir_fd, list[i].name, 0) == 0)
-			report(f, path, "orphaned long-name side file (its "
-					"entry is gone)",
+			report(f, path,
+			       "orphaned long-name side file (its "
+			       "entry is gone)",
 			       "removed");
 		else
-			report(f, path, "orphaned long-name side file (its "
-					"entry is gone)",
+			report(f, path,
+			       "orphaned long-name side file (its "
+			       "entry is gone)",
 			       NULL);
 	}
 	(void)root;
@@ -433,7 +444,8 @@ static void check_dir(struct fsck *f, int dir_fd, const char *rel, bool root)
 	free_entries(list, n);
 }
 
-/* --- headers -------------------------------------------------------------------- */
+/* --- headers
+ * -------------------------------------------------------------------- */
 
 static void check_file(void *ctx, int dir_fd, const char *dir_path,
 		       const char *name)
@@ -465,14 +477,15 @@ static void check_file(void *ctx, int dir_fd, const char *dir_path,
 		pthread_mutex_lock(&f->lock);
 		f->unchecked++;
 		pthread_mutex_unlock(&f->lock);
-		cmk_log(LOG_WARNING, CMK_MSG_GENERAL,
-			"%s: key not checked: %s", path, err.msg);
+		cmk_log(LOG_WARNING, CMK_MSG_GENERAL, "%s: key not checked: %s",
+			path, err.msg);
 		close(fd);
 		return;
 	}
 	if (ret) {
-		snprintf(problem, sizeof(problem), "header unreadable (the file "
-						   "gives EIO): %s",
+		snprintf(problem, sizeof(problem),
+			 "header unreadable (the file "
+			 "gives EIO): %s",
 			 err.msg);
 		report(f, path, problem, NULL);
 		close(fd);
@@ -504,12 +517,12 @@ static void on_dir_error(void *ctx, const char *path, int error)
 {
 	char why[128];
 
-	snprintf(why, sizeof(why), "directory unreadable: %s",
-		 strerror(error));
+	snprintf(why, sizeof(why), "directory unreadable: %s", strerror(error));
 	report(ctx, path, why, NULL);
 }
 
-/* --- the command -------------------------------------------------------------- */
+/* --- the command
+ * -------------------------------------------------------------- */
 
 /* True when a mount on this host serves cipherdir (its source, as cmkfs
  * mounts name it). */
@@ -539,9 +552,9 @@ static bool mounted_here(const char *cipherdir)
 			if (c[0] == '\\' && c[1] >= '0' && c[1] <= '3' &&
 			    c[2] >= '0' && c[2] <= '7' && c[3] >= '0' &&
 			    c[3] <= '7') {
-				unesc[k++] = (char)((c[1] - '0') * 64 +
-						    (c[2] - '0') * 8 + c[3] -
-						    '0');
+				unesc[k++] =
+					(char)((c[1] - '0') * 64 +
+					       (c[2] - '0') * 8 + c[3] - '0');
 				c += 3;
 			} else {
 				unesc[k++] = *c;
@@ -564,8 +577,9 @@ int cmk_cmd_fsck(const struct cmk_conf *conf, const char *cipherdir,
 	int root_fd = -1, lock_fd = -1, ret, status;
 
 	if (repair && mounted_here(cipherdir)) {
-		fprintf(stderr, "cmkfs fsck: %s is mounted on this host: "
-				"unmount it before --repair\n",
+		fprintf(stderr,
+			"cmkfs fsck: %s is mounted on this host: "
+			"unmount it before --repair\n",
 			cipherdir);
 		return CMK_FSCK_OPERATIONAL;
 	}
@@ -612,8 +626,8 @@ int cmk_cmd_fsck(const struct cmk_conf *conf, const char *cipherdir,
 		goto out;
 	}
 	check_dir(&f, root_fd, "", true);
-	ret = cmk_walk(root_fd, f.enc_names, jobs, check_file, on_dir_error,
-		       &f, &progress, &err);
+	ret = cmk_walk(root_fd, f.enc_names, jobs, check_file, on_dir_error, &f,
+		       &progress, &err);
 	if (ret) {
 		fprintf(stderr, "cmkfs fsck: %s: %s\n", cipherdir, err.msg);
 		status = CMK_FSCK_OPERATIONAL;

@@ -60,7 +60,8 @@ static void backing_name(struct fs_inode *inode, char *out, size_t len)
 	proc_path(link, sizeof(link), inode->fd);
 	n = readlink(link, path, sizeof(path) - 1);
 	if (n < 0) {
-		snprintf(out, len, "(inode %llu)", (unsigned long long)inode->ino);
+		snprintf(out, len, "(inode %llu)",
+			 (unsigned long long)inode->ino);
 		return;
 	}
 	path[n] = '\0';
@@ -76,7 +77,8 @@ static bool reserved_name(struct fs_ctx *fs, fuse_ino_t parent,
 	       strncmp(name, CMK_VOLUME_FILE, strlen(CMK_VOLUME_FILE)) == 0;
 }
 
-/* --- names ------------------------------------------------------------------- */
+/* --- names -------------------------------------------------------------------
+ */
 
 static bool is_dot(const char *name)
 {
@@ -127,7 +129,7 @@ static int name_of(struct fs_ctx *fs, struct fs_inode *dir, const char *name,
 		backing_name(dir, where, sizeof(where));
 		cmk_log(LOG_ERR, CMK_MSG_DIRID,
 			"%s: no usable %s (%s): its entries cannot "
-				 "be named",
+			"be named",
 			where, CMK_DIRID_FILE, strerror(-ret));
 		return EIO;
 	}
@@ -254,7 +256,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct fs_ctx *fs = userdata;
 
-	/* Large requests: one FUSE round trip per MiB instead of per 128 KiB. */
+	/* Large requests: one FUSE round trip per MiB instead of per 128 KiB.
+	 */
 	conn->max_write = MAX_IO;
 	if (conn->capable & FUSE_CAP_ASYNC_READ)
 		conn->want |= FUSE_CAP_ASYNC_READ;
@@ -368,8 +371,8 @@ static int data_attach(struct fs_ctx *fs, struct fs_inode *inode, int fd)
 			 * anything else wrong with the file is EIO. */
 			if (ret != -EACCES) {
 				backing_name(inode, name, sizeof(name));
-				cmk_log(LOG_ERR, CMK_MSG_FILE_UNREADABLE, "%s: %s",
-					name, err.msg);
+				cmk_log(LOG_ERR, CMK_MSG_FILE_UNREADABLE,
+					"%s: %s", name, err.msg);
 			}
 			ret = ret == -EACCES ? EACCES : EIO;
 		} else {
@@ -468,8 +471,7 @@ static int open_existing(fuse_req_t req, struct fs_inode *inode,
 		if (err == 0 && fuse_req_ctx(req)->uid != 0 &&
 		    fstat(fd, &st) == 0 &&
 		    ((st.st_mode & S_ISUID) ||
-		     (st.st_mode & (S_ISGID | S_IXGRP)) ==
-			     (S_ISGID | S_IXGRP)))
+		     (st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP)))
 			fchmod(fd, st.st_mode & 07777 &
 					   ~(mode_t)(S_ISUID |
 						     ((st.st_mode & S_IXGRP)
@@ -544,7 +546,8 @@ static int create_backing(fuse_req_t req, struct fs_inode *parent,
 	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
 		/* No O_TMPFILE on this file system: create in place. */
 		fd = openat(parent->fd, name,
-			    O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, mode & 07777);
+			    O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC,
+			    mode & 07777);
 		if (fd < 0)
 			return -errno;
 		err = -cmk_volume_new_file(fs->vol, fd, xts, version, &cerr);
@@ -716,8 +719,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 		backing_name(h->inode, name, sizeof(name));
 		cmk_log(LOG_ERR, CMK_MSG_FILE_UNREADABLE,
-			"%s: backing file is shorter than a header",
-			name);
+			"%s: backing file is shorter than a header", name);
 		n = -EIO;
 	}
 	if (n < 0)
@@ -775,8 +777,8 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 	    (uint64_t)(off + len) > size)
 		err = -cmk_data_truncate(h->fd, h->inode->xts,
 					 (uint64_t)(off + len));
-	if (err == 0 && fallocate(h->fd, mode, off + (off_t)CMK_HEADER_SIZE,
-				  len) != 0)
+	if (err == 0 &&
+	    fallocate(h->fd, mode, off + (off_t)CMK_HEADER_SIZE, len) != 0)
 		err = errno;
 	pthread_rwlock_unlock(&h->inode->data_lock);
 	fuse_reply_err(req, err);
@@ -796,8 +798,8 @@ size_t fs_revoke_open_files(struct fs_ctx *fs)
 			if (inode->type != S_IFREG)
 				continue;
 			pthread_mutex_lock(&inode->open_lock);
-			if (inode->xts &&
-			    !cmk_keyring_has(fs->vol->keyring, inode->version)) {
+			if (inode->xts && !cmk_keyring_has(fs->vol->keyring,
+							   inode->version)) {
 				pthread_rwlock_wrlock(&inode->data_lock);
 				cmk_xts_free(inode->xts);
 				inode->xts = NULL;
@@ -830,7 +832,8 @@ size_t fs_revoke_open_files(struct fs_ctx *fs)
 	return revoked;
 }
 
-/* --- attributes -------------------------------------------------------------- */
+/* --- attributes --------------------------------------------------------------
+ */
 static int truncate_inode(struct fs_ctx *fs, struct fs_inode *inode,
 			  struct fuse_file_info *fi, off_t size)
 {
@@ -887,7 +890,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	if (!err && (valid & FUSE_SET_ATTR_SIZE))
 		err = truncate_inode(fs_of(req), inode, fi, attr->st_size);
 	if (!err && (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
-		struct timespec tv[2] = { { 0, UTIME_OMIT }, { 0, UTIME_OMIT } };
+		struct timespec tv[2] = { { 0, UTIME_OMIT },
+					  { 0, UTIME_OMIT } };
 
 		if (valid & FUSE_SET_ATTR_ATIME_NOW)
 			tv[0].tv_nsec = UTIME_NOW;
@@ -910,7 +914,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		op_getattr(req, ino, fi);
 }
 
-/* --- namespace ----------------------------------------------------------------- */
+/* --- namespace
+ * ----------------------------------------------------------------- */
 static void reply_new_entry(fuse_req_t req, fuse_ino_t parent,
 			    const struct fs_name *n, int err)
 {
@@ -990,8 +995,8 @@ static int mkdir_with_id(fuse_req_t req, struct fs_inode *dir,
 		 rnd[7]);
 	if (mkdirat(dir->fd, tmp, mode))
 		return errno;
-	sub = openat(dir->fd, tmp, O_PATH | O_DIRECTORY | O_NOFOLLOW |
-					   O_CLOEXEC);
+	sub = openat(dir->fd, tmp,
+		     O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (sub < 0)
 		err = errno;
 	else
@@ -1136,8 +1141,8 @@ static int rmdir_with_id(struct fs_inode *dir, const char *entry)
 			/* Someone got in first: the directory keeps its id. */
 			if (have_id) {
 				int id_fd = openat(fd, CMK_DIRID_FILE,
-						   O_WRONLY | O_CREAT |
-							   O_EXCL | O_CLOEXEC,
+						   O_WRONLY | O_CREAT | O_EXCL |
+							   O_CLOEXEC,
 						   0444);
 
 				if (id_fd >= 0) {
@@ -1232,7 +1237,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 		backing_name(inode_of(req, ino), where, sizeof(where));
 		cmk_log(LOG_ERR, CMK_MSG_FILE_UNREADABLE,
 			"%s: the symlink's target is not one of this "
-				 "volume's (tampered or foreign)",
+			"volume's (tampered or foreign)",
 			where);
 		fuse_reply_err(req, EIO);
 		return;
@@ -1240,7 +1245,8 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_readlink(req, plain);
 }
 
-/* --- directories ------------------------------------------------------------- */
+/* --- directories -------------------------------------------------------------
+ */
 struct fs_dir {
 	DIR *dp;
 	struct dirent *entry;
@@ -1310,8 +1316,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		name = d->entry->d_name;
 		if (reserved_name(fs, ino, name) ||
 		    (fs->vol->names && !is_dot(name) &&
-		     !name_from_backing(fs, inode_of(req, ino),
-					dirfd(d->dp), name, plain))) {
+		     !name_from_backing(fs, inode_of(req, ino), dirfd(d->dp),
+					name, plain))) {
 			d->entry = NULL;
 			d->offset = next;
 			continue;
@@ -1346,8 +1352,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 				.st_mode = (mode_t)d->entry->d_type << 12,
 			};
 
-			entsize = fuse_add_direntry(req, p, rem, name, &st,
-						    next);
+			entsize =
+				fuse_add_direntry(req, p, rem, name, &st, next);
 		}
 		if (entsize > rem) {
 			if (entry_ino)
@@ -1417,7 +1423,8 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	fuse_reply_err(req, faccessat(AT_FDCWD, path, mask, 0) ? errno : 0);
 }
 
-/* --- extended attributes ------------------------------------------------------ */
+/* --- extended attributes
+ * ------------------------------------------------------ */
 /* Only with -o xattr: names and values are kept, unencrypted, as the
  * backing file's own extended attributes. Without it, ENOSYS tells the
  * kernel once that there are none, and it stops asking (ls -l asks for two

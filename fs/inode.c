@@ -8,7 +8,8 @@
 
 static size_t bucket_of(const struct fs_ctx *fs, dev_t dev, ino_t ino)
 {
-	uint64_t h = (uint64_t)ino * UINT64_C(0x9e3779b97f4a7c15) ^ (uint64_t)dev;
+	uint64_t h = (uint64_t)ino * UINT64_C(0x9e3779b97f4a7c15) ^
+		     (uint64_t)dev;
 
 	return (size_t)(h >> 17) & (fs->bucket_count - 1);
 }

@@ -31,14 +31,14 @@
 
 /* Options a command may take. */
 enum {
-	OPT_CONF = 1 << 0,	     /* -c CONF, --config[=]CONF */
-	OPT_JOBS = 1 << 1,	     /* -j JOBS */
-	OPT_JSON = 1 << 2,	     /* --json */
-	OPT_PLAINTEXT = 1 << 3,	     /* --plaintext-names */
-	OPT_REPAIR = 1 << 4,	     /* --repair */
-	OPT_PROGRESS_JSON = 1 << 5,  /* --progress-json */
-	OPT_NEW_PASS = 1 << 6,	     /* --new-passphrase-file FILE */
-	OPT_UNSEAL = 1 << 7,	     /* --unseal */
+	OPT_CONF = 1 << 0,	    /* -c CONF, --config[=]CONF */
+	OPT_JOBS = 1 << 1,	    /* -j JOBS */
+	OPT_JSON = 1 << 2,	    /* --json */
+	OPT_PLAINTEXT = 1 << 3,	    /* --plaintext-names */
+	OPT_REPAIR = 1 << 4,	    /* --repair */
+	OPT_PROGRESS_JSON = 1 << 5, /* --progress-json */
+	OPT_NEW_PASS = 1 << 6,	    /* --new-passphrase-file FILE */
+	OPT_UNSEAL = 1 << 7,	    /* --unseal */
 };
 
 struct cmd_args {
@@ -69,7 +69,8 @@ struct command {
 
 static const struct command commands[];
 
-/* --- usage ------------------------------------------------------------------ */
+/* --- usage ------------------------------------------------------------------
+ */
 
 /* One line saying what was wrong and a hint; never the whole help. */
 static int usage_error(const struct command *cmd, const char *fmt, ...)
@@ -79,8 +80,7 @@ static int usage_error(const struct command *cmd, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "cmkfs: %s%s", cmd ? cmd->name : "",
-		cmd ? ": " : "");
+	fprintf(stderr, "cmkfs: %s%s", cmd ? cmd->name : "", cmd ? ": " : "");
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -123,7 +123,8 @@ static void print_version(void)
 	printf("libcurl %s\n", cmk_http_curl_version());
 }
 
-/* --- options ------------------------------------------------------------------ */
+/* --- options
+ * ------------------------------------------------------------------ */
 
 /* -j's value: 1 to CMK_WALK_JOBS_MAX. */
 static bool parse_jobs(const char *s, unsigned int *out)
@@ -236,8 +237,9 @@ static int parse_args(const struct command *cmd, int argc, char **argv,
 			break;
 		case 'j':
 			if (!parse_jobs(optarg, &args->jobs))
-				return usage_error(cmd, "-j takes 1 to 64, "
-							"not '%s'",
+				return usage_error(cmd,
+						   "-j takes 1 to 64, "
+						   "not '%s'",
 						   optarg);
 			break;
 		case 'J':
@@ -275,8 +277,7 @@ static int fail(const struct cmk_err *err, int code)
 {
 	char shown[CMK_ERR_MSG_MAX];
 
-	cmk_printable(err->msg[0] ? err->msg : "failed", shown,
-		      sizeof(shown));
+	cmk_printable(err->msg[0] ? err->msg : "failed", shown, sizeof(shown));
 	fprintf(stderr, "cmkfs: %s\n", shown);
 	return code;
 }
@@ -292,7 +293,8 @@ static int load_conf(const char *path, struct cmk_conf *conf)
 	return 0;
 }
 
-/* --- init, path, info ---------------------------------------------------------- */
+/* --- init, path, info
+ * ---------------------------------------------------------- */
 
 static int cmd_init(struct cmd_args *args)
 {
@@ -376,8 +378,8 @@ static int info_one(const char *path, struct cmk_volume *vol)
 	       info.header_size);
 	hex(idhex, info.volume_id, CMK_ID_LEN);
 	printf("  volume id:      %s%s\n", idhex,
-	       vol && memcmp(info.volume_id, vol->info.volume_id,
-			     CMK_ID_LEN) != 0
+	       vol && memcmp(info.volume_id, vol->info.volume_id, CMK_ID_LEN) !=
+				       0
 		       ? " (NOT this volume's)"
 		       : "");
 	hex(idhex, info.file_id, CMK_ID_LEN);
@@ -487,8 +489,9 @@ static int cmd_info(struct cmd_args *args)
 			}
 			/* A backing file outside any volume: its header is
 			 * still worth showing, without keys. */
-			fprintf(stderr, "cmkfs: warning: %s is in no volume "
-					"(no %s above it): keys not checked\n",
+			fprintf(stderr,
+				"cmkfs: warning: %s is in no volume "
+				"(no %s above it): keys not checked\n",
 				path, CMK_VOLUME_FILE);
 			rc = info_one(path, NULL);
 			if (rc != CMK_EXIT_OK)
@@ -502,8 +505,9 @@ static int cmd_info(struct cmd_args *args)
 			continue;
 		}
 		if (rc) {
-			fprintf(stderr, "cmkfs: warning: keys not checked: "
-					"%s\n",
+			fprintf(stderr,
+				"cmkfs: warning: keys not checked: "
+				"%s\n",
 				err.msg);
 			vol = NULL;
 		}
@@ -532,7 +536,8 @@ static int cmd_info(struct cmd_args *args)
 	return status;
 }
 
-/* --- key ---------------------------------------------------------------------- */
+/* --- key
+ * ---------------------------------------------------------------------- */
 
 static int key_list(struct cmk_conf *conf, bool json, struct cmk_err *err)
 {
@@ -630,8 +635,10 @@ static int cmd_key(struct cmd_args *args)
 		int operands; /* after the subcommand */
 		unsigned options;
 	} subs[] = {
-		{ "create", 0, 0 },	    { "rotate", 0, 0 },
-		{ "list", 0, OPT_JSON },    { "disable", 1, 0 },
+		{ "create", 0, 0 },
+		{ "rotate", 0, 0 },
+		{ "list", 0, OPT_JSON },
+		{ "disable", 1, 0 },
 		{ "enable", 1, 0 },
 		{ "passwd", 0, OPT_NEW_PASS | OPT_UNSEAL },
 	};
@@ -659,8 +666,9 @@ static int cmd_key(struct cmd_args *args)
 	if (load_conf(args->conf_path, &conf))
 		return CMK_EXIT_CONFIG;
 	if (conf.provider != CMK_PROVIDER_FILE && strcmp(sub, "list") != 0) {
-		fprintf(stderr, "cmkfs: key %s works on the local keystore "
-				"only; manage this key in its key service\n",
+		fprintf(stderr,
+			"cmkfs: key %s works on the local keystore "
+			"only; manage this key in its key service\n",
 			sub);
 		return CMK_EXIT_USAGE;
 	}
@@ -695,7 +703,8 @@ static int cmd_key(struct cmd_args *args)
 	return CMK_EXIT_OK;
 }
 
-/* --- commands over a whole volume ------------------------------------------------ */
+/* --- commands over a whole volume
+ * ------------------------------------------------ */
 
 static int cmd_rewrap(struct cmd_args *args)
 {
@@ -740,7 +749,8 @@ static const struct command commands[] = {
 	  "version of the configured key. File names are encrypted unless\n"
 	  "asked otherwise; the choice cannot change later.\n\n"
 	  "  --plaintext-names   keep file names readable in CIPHERDIR\n",
-	  OPT_CONF | OPT_PLAINTEXT, "CIPHERDIR", 1, 1, CMK_EXIT_USAGE, cmd_init },
+	  OPT_CONF | OPT_PLAINTEXT, "CIPHERDIR", 1, 1, CMK_EXIT_USAGE,
+	  cmd_init },
 	{ "mount",
 	  "mount [-f] [-d] [-o OPTIONS] [-c CONF] CIPHERDIR MOUNTPOINT",
 	  "mount a volume (returns once the mount is up)", "", OPT_CONF,
@@ -775,8 +785,7 @@ static const struct command commands[] = {
 	  "  -j, --jobs JOBS     threads re-wrapping headers (1-64)\n"
 	  "  --progress-json     JSON progress lines on stdout, then a summary\n",
 	  OPT_CONF | OPT_JOBS | OPT_PROGRESS_JSON, "CIPHERDIR", 1, 1,
-	  CMK_EXIT_USAGE,
-	  cmd_rewrap },
+	  CMK_EXIT_USAGE, cmd_rewrap },
 	{ "fsck", "fsck [--repair] [-j JOBS] [-c CONF] CIPHERDIR",
 	  "check a volume (and repair what is safe)",
 	  "Checks both descriptor copies, every header (both key slots),\n"
@@ -807,8 +816,8 @@ static const struct command commands[] = {
 	  "             the configuration, the new one from --new-passphrase-\n"
 	  "             file FILE or the terminal (asked twice)\n",
 	  OPT_CONF | OPT_JSON | OPT_NEW_PASS | OPT_UNSEAL,
-	  "create|rotate|list|disable|enable|passwd", 1, 2,
-	  CMK_EXIT_USAGE, cmd_key },
+	  "create|rotate|list|disable|enable|passwd", 1, 2, CMK_EXIT_USAGE,
+	  cmd_key },
 	{ NULL, NULL, NULL, NULL, 0, NULL, 0, 0, 0, NULL },
 };
 

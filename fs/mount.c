@@ -31,15 +31,15 @@ struct mount_opts {
 	char mountpoint_buf[PATH_MAX];
 	bool foreground;
 	bool debug;
-	bool allow_other;    /* asked for explicitly */
-	bool no_allow_other; /* keep a root mount private */
-	bool no_writeback;   /* no kernel writeback cache */
-	bool xattr;	     /* pass extended attributes through */
-	bool suid;	     /* honour set-id bits (default: nosuid) */
-	bool dev;	     /* honour device files (default: nodev) */
-	bool nonempty;	     /* mount over a directory that is not empty */
-	const char *logfile; /* -o logfile=PATH */
-	long readahead_kb;   /* the mount's readahead; 0: the kernel's */
+	bool allow_other;     /* asked for explicitly */
+	bool no_allow_other;  /* keep a root mount private */
+	bool no_writeback;    /* no kernel writeback cache */
+	bool xattr;	      /* pass extended attributes through */
+	bool suid;	      /* honour set-id bits (default: nosuid) */
+	bool dev;	      /* honour device files (default: nodev) */
+	bool nonempty;	      /* mount over a directory that is not empty */
+	const char *logfile;  /* -o logfile=PATH */
+	long readahead_kb;    /* the mount's readahead; 0: the kernel's */
 	char fuse_opts[4096]; /* passed on to libfuse */
 };
 
@@ -79,8 +79,9 @@ static int mount_dev(const char *mountpoint, unsigned *major, unsigned *minor)
 			if (c[0] == '\\' && c[1] >= '0' && c[1] <= '3' &&
 			    c[2] >= '0' && c[2] <= '7' && c[3] >= '0' &&
 			    c[3] <= '7') {
-				where[n++] = (char)((c[1] - '0') * 64 +
-						    (c[2] - '0') * 8 + c[3] - '0');
+				where[n++] =
+					(char)((c[1] - '0') * 64 +
+					       (c[2] - '0') * 8 + c[3] - '0');
 				c += 3;
 			} else {
 				where[n++] = *c;
@@ -115,8 +116,9 @@ void fs_set_readahead(const char *mountpoint, long kb)
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	len = snprintf(value, sizeof(value), "%ld", kb);
 	if (fd < 0 || write(fd, value, (size_t)len) != len)
-		cmk_log(LOG_DEBUG, CMK_MSG_GENERAL, "cannot set the readahead of %s: %s",
-			mountpoint, strerror(errno));
+		cmk_log(LOG_DEBUG, CMK_MSG_GENERAL,
+			"cannot set the readahead of %s: %s", mountpoint,
+			strerror(errno));
 	if (fd >= 0)
 		close(fd);
 }
@@ -192,14 +194,16 @@ static int parse_o(struct mount_opts *o, char *list, bool fstab_form)
 		else if (strncmp(opt, "logfile=", 8) == 0 && opt[8] == '/')
 			o->logfile = opt + 8;
 		else if (strncmp(opt, "logfile=", 8) == 0) {
-			fprintf(stderr, "cmkfs: mount: -o %s: logfile takes an "
-					"absolute path\n",
+			fprintf(stderr,
+				"cmkfs: mount: -o %s: logfile takes an "
+				"absolute path\n",
 				opt);
 			return -EINVAL;
 		} else if (strncmp(opt, "fsname=", 7) == 0 ||
 			   strncmp(opt, "subtype=", 8) == 0) {
-			fprintf(stderr, "cmkfs: mount: -o %s: cmkfs sets the "
-					"source and type itself\n",
+			fprintf(stderr,
+				"cmkfs: mount: -o %s: cmkfs sets the "
+				"source and type itself\n",
 				opt);
 			return -EINVAL;
 		} else if (strncmp(opt, "readahead=", 10) == 0) {
@@ -235,8 +239,8 @@ static void mount_usage(FILE *out)
 		"the mount\nis up (exit 0). The second form is how mount(8), "
 		"mount.fuse3 and\n/etc/fstab call it (type fuse.cmkfs).\n"
 		"\n"
-		"  -c, --config CONF  the configuration (default "
-		CMK_CONF_DEFAULT_PATH ")\n"
+		"  -c, --config CONF  the configuration (default " CMK_CONF_DEFAULT_PATH
+		")\n"
 		"  -f                 stay in the foreground, log to stderr\n"
 		"  -d                 debug log (implies -f)\n"
 		"  -o OPTIONS         comma-separated; FUSE's own (ro, noatime, "
@@ -364,8 +368,9 @@ static int check_mountpoint(const struct mount_opts *o)
 	DIR *d;
 
 	if (is_mount_point(o->mountpoint)) {
-		fprintf(stderr, "cmkfs: mount point %s is mounted already "
-				"(unmount it first)\n",
+		fprintf(stderr,
+			"cmkfs: mount point %s is mounted already "
+			"(unmount it first)\n",
 			o->mountpoint);
 		return CMK_EXIT_MOUNTPOINT;
 	}
@@ -387,8 +392,9 @@ static int check_mountpoint(const struct mount_opts *o)
 			break;
 	closedir(d);
 	if (de) {
-		fprintf(stderr, "cmkfs: mount point %s is not empty (mount "
-				"with -o nonempty to mount over it anyway)\n",
+		fprintf(stderr,
+			"cmkfs: mount point %s is not empty (mount "
+			"with -o nonempty to mount over it anyway)\n",
 			o->mountpoint);
 		return CMK_EXIT_MOUNTPOINT;
 	}
@@ -528,7 +534,7 @@ static void *recheck_main(void *arg)
 		if (ret) {
 			cmk_log(LOG_WARNING, CMK_MSG_KMS_UNREACHABLE,
 				"key service re-check failed; no "
-					     "key revoked: %s",
+				"key revoked: %s",
 				err.msg);
 		} else if (revoked) {
 			cut = fs_revoke_open_files(rc->fs);
@@ -538,12 +544,13 @@ static void *recheck_main(void *arg)
 				revoked, revoked == 1 ? "" : "s", cut,
 				cut == 1 ? "" : "s");
 		}
-		if (ret == 0 && cmk_keyring_versions(vol->keyring, ids, 1) == 0) {
+		if (ret == 0 &&
+		    cmk_keyring_versions(vol->keyring, ids, 1) == 0) {
 			if (!none_logged)
 				cmk_log(LOG_ERR, CMK_MSG_KEY_NONE_LEFT,
 					"no enabled CMK version "
-						 "remains: every open and "
-						 "create gives EACCES");
+					"remains: every open and "
+					"create gives EACCES");
 			none_logged = true;
 		} else if (ret == 0) {
 			none_logged = false;
@@ -570,8 +577,9 @@ static void recheck_start(struct recheck *rc, struct fs_ctx *fs,
 	pthread_cond_init(&rc->cond, &attr);
 	pthread_condattr_destroy(&attr);
 	if (pthread_create(&rc->thread, NULL, recheck_main, rc) != 0) {
-		cmk_log(LOG_ERR, CMK_MSG_GENERAL, "cannot start the key re-check: revocation "
-				 "takes effect at the next mount only");
+		cmk_log(LOG_ERR, CMK_MSG_GENERAL,
+			"cannot start the key re-check: revocation "
+			"takes effect at the next mount only");
 		return;
 	}
 	rc->running = true;
@@ -670,8 +678,9 @@ static int mount_volume(struct mount_opts *o_in)
 	ret = cmk_volume_open(&conf, o.cipherdir, &fs.vol, &err);
 	if (ret) {
 		fprintf(stderr, "cmkfs: %s\n", err.msg);
-		return ret == -EIO || ret == -ENOTDIR ? CMK_EXIT_VOLUME
-						      : cmk_exit_for_volume(ret);
+		return ret == -EIO || ret == -ENOTDIR
+			       ? CMK_EXIT_VOLUME
+			       : cmk_exit_for_volume(ret);
 	}
 	if (fs_table_init(&fs) != 0)
 		goto out;
@@ -756,12 +765,13 @@ static int mount_volume(struct mount_opts *o_in)
 	/* libfuse reports the signal that ended the loop as an error; an
 	 * unmount or SIGTERM/SIGINT is a clean end. */
 	status = ret == 0 || ret == -SIGTERM || ret == -SIGINT ||
-			 ret == -SIGHUP || ret == SIGTERM || ret == SIGINT ||
-			 ret == SIGHUP
-		 ? CMK_EXIT_OK
-		 : CMK_EXIT_FAILURE;
+				 ret == -SIGHUP || ret == SIGTERM ||
+				 ret == SIGINT || ret == SIGHUP
+			 ? CMK_EXIT_OK
+			 : CMK_EXIT_FAILURE;
 	if (status != CMK_EXIT_OK)
-		cmk_log(LOG_ERR, CMK_MSG_SESSION, "the FUSE session ended with error %d", ret);
+		cmk_log(LOG_ERR, CMK_MSG_SESSION,
+			"the FUSE session ended with error %d", ret);
 	fuse_loop_cfg_destroy(loop_cfg);
 out_unmount:
 	fuse_session_unmount(se);

@@ -17,7 +17,7 @@ struct nc_entry {
 };
 
 struct cmk_name_cache {
-	size_t mask; /* slots - 1 */
+	size_t mask;   /* slots - 1 */
 	uint64_t seed; /* random: slots cannot be aimed at from outside */
 	struct nc_entry **slots;
 	pthread_mutex_t locks[LOCK_STRIPES];

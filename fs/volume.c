@@ -42,8 +42,9 @@ int cmk_volume_load_keyring(struct cmk_kms *kms, struct cmk_keyring *kr,
 		if (!versions[i].enabled || strcmp(versions[i].id, newest) == 0)
 			continue;
 		if (cmk_kms_fetch(kms, versions[i].id, cmk, NULL, &fetch_err)) {
-			cmk_log(LOG_WARNING, CMK_MSG_KEY_REFUSED, "skipping CMK version %s: %s",
-				versions[i].id, fetch_err.msg);
+			cmk_log(LOG_WARNING, CMK_MSG_KEY_REFUSED,
+				"skipping CMK version %s: %s", versions[i].id,
+				fetch_err.msg);
 			continue;
 		}
 		ret = cmk_keyring_add(kr, versions[i].id, cmk, false);
@@ -192,8 +193,9 @@ int cmk_volume_init(const struct cmk_conf *conf, const char *cipherdir,
 	}
 	ret = cmk_volume_create(buf, &vi, cmk, enc_names ? name_key : NULL);
 	if (ret) {
-		cmk_err_set(err, ret, "cannot encode the volume descriptor "
-				      "(key name '%s')",
+		cmk_err_set(err, ret,
+			    "cannot encode the volume descriptor "
+			    "(key name '%s')",
 			    cmk_kms_key_name(kms));
 		goto out;
 	}
@@ -354,8 +356,8 @@ static int volume_fetch_missing(struct cmk_volume *vol, const char *version,
 				struct cmk_err *err);
 
 /* The CMK of version into cmk: from the keyring, else fetched on demand. */
-static int volume_cmk(struct cmk_volume *vol, const char *version,
-		      uint8_t *cmk, struct cmk_err *err)
+static int volume_cmk(struct cmk_volume *vol, const char *version, uint8_t *cmk,
+		      struct cmk_err *err)
 {
 	int ret;
 
@@ -381,24 +383,27 @@ static int open_names(struct cmk_volume *vol, struct cmk_err *err)
 		return cmk_err_set(err, -ENOMEM, "out of locked memory");
 	ret = volume_cmk(vol, version, keys, err);
 	if (ret) {
-		cmk_err_prefix(err, "%s: the name key is wrapped with CMK "
-				    "version %s: ",
+		cmk_err_prefix(err,
+			       "%s: the name key is wrapped with CMK "
+			       "version %s: ",
 			       vol->path, version);
 		goto out;
 	}
 	ret = cmk_volume_open_name_slot(vol->descriptor, vol->info.name_active,
 					keys, keys + CMK_KEY_LEN);
 	if (ret) {
-		cmk_err_set(err, ret, "%s/%s: the name key does not unwrap "
-				      "with CMK version %s",
+		cmk_err_set(err, ret,
+			    "%s/%s: the name key does not unwrap "
+			    "with CMK version %s",
 			    vol->path, CMK_VOLUME_FILE, version);
 		goto out;
 	}
 	ret = cmk_names_new(keys + CMK_KEY_LEN, vol->info.volume_id,
 			    &vol->names);
 	if (ret)
-		cmk_err_set(err, ret, "cannot set up the name cipher "
-				      "(AES-256-SIV)");
+		cmk_err_set(err, ret,
+			    "cannot set up the name cipher "
+			    "(AES-256-SIV)");
 out:
 	cmk_secure_free(keys, 2 * CMK_KEY_LEN);
 	return ret;
@@ -514,7 +519,8 @@ void cmk_volume_close(struct cmk_volume *vol)
 }
 
 int cmk_volume_new_file(struct cmk_volume *vol, int fd, struct cmk_xts **xts,
-			char version_out[CMK_VERSION_MAX + 1], struct cmk_err *err)
+			char version_out[CMK_VERSION_MAX + 1],
+			struct cmk_err *err)
 {
 	char version[CMK_VERSION_MAX + 1];
 	uint8_t hdr[CMK_HEADER_SIZE];
@@ -548,8 +554,8 @@ int cmk_volume_new_file(struct cmk_volume *vol, int fd, struct cmk_xts **xts,
 	cmk_header_init(hdr, vol->info.volume_id, file_id);
 	ret = cmk_header_seal_slot(hdr, 0, 1, version, cmk, dek, NULL);
 	while (ret == 0 && done < sizeof(hdr)) {
-		ssize_t n = pwrite(fd, hdr + done, sizeof(hdr) - done,
-				   (off_t)done);
+		ssize_t n =
+			pwrite(fd, hdr + done, sizeof(hdr) - done, (off_t)done);
 
 		if (n < 0 && errno != EINTR)
 			ret = -errno;
@@ -611,20 +617,20 @@ static int volume_fetch_missing(struct cmk_volume *vol, const char *version,
 			cmk_err_set(err, ret, "cannot hold CMK version %s",
 				    version);
 		else
-			cmk_log(LOG_INFO, CMK_MSG_KEY_FETCHED, "CMK version %s fetched on demand",
-				version);
+			cmk_log(LOG_INFO, CMK_MSG_KEY_FETCHED,
+				"CMK version %s fetched on demand", version);
 		goto out;
 	}
 	if (kms_unreachable(ret)) {
-		cmk_log(LOG_WARNING, CMK_MSG_KMS_UNREACHABLE, "CMK version %s: %s", version,
-			fetch_err.msg);
+		cmk_log(LOG_WARNING, CMK_MSG_KMS_UNREACHABLE,
+			"CMK version %s: %s", version, fetch_err.msg);
 		ret = cmk_err_set(err, -EIO, "CMK version %s: %s", version,
 				  fetch_err.msg);
 		goto out;
 	}
 	cmk_log(LOG_WARNING, CMK_MSG_KEY_REFUSED,
 		"CMK version %s refused: %s; its files give "
-			     "EACCES",
+		"EACCES",
 		version, fetch_err.msg);
 	if (vol->n_refused < CMK_VOLUME_REFUSED_MAX)
 		strcpy(vol->refused[vol->n_refused++], version);
@@ -726,15 +732,17 @@ int cmk_volume_backing_path(struct cmk_volume *vol, const char *plain,
 			continue;
 		}
 		if (len == 2 && p[0] == '.' && p[1] == '.') {
-			ret = cmk_err_set(err, -EINVAL, "%s: '..' is not "
-							"allowed",
+			ret = cmk_err_set(err, -EINVAL,
+					  "%s: '..' is not "
+					  "allowed",
 					  plain);
 			break;
 		}
 		if (len > CMK_NAME_PLAIN_MAX) {
-			ret = cmk_err_set(err, -ENAMETOOLONG, "%s: a name "
-							      "longer than "
-							      "255 bytes",
+			ret = cmk_err_set(err, -ENAMETOOLONG,
+					  "%s: a name "
+					  "longer than "
+					  "255 bytes",
 					  plain);
 			break;
 		}
@@ -743,7 +751,8 @@ int cmk_volume_backing_path(struct cmk_volume *vol, const char *plain,
 		if (vol->names) {
 			ret = cmk_bn_read_dirid(dir_fd, dirid);
 			if (ret) {
-				cmk_err_set(err, ret == -ENOENT ? -EBADMSG : ret,
+				cmk_err_set(err,
+					    ret == -ENOENT ? -EBADMSG : ret,
 					    "%s: a directory on the way has no "
 					    "usable %s",
 					    plain, CMK_DIRID_FILE);
@@ -753,8 +762,9 @@ int cmk_volume_backing_path(struct cmk_volume *vol, const char *plain,
 			ret = cmk_name_to_backing(vol->names, dirid, part, len,
 						  &bn);
 			if (ret) {
-				cmk_err_set(err, ret, "%s: not a valid name: "
-						      "'%s'",
+				cmk_err_set(err, ret,
+					    "%s: not a valid name: "
+					    "'%s'",
 					    plain, part);
 				break;
 			}
@@ -777,9 +787,10 @@ int cmk_volume_backing_path(struct cmk_volume *vol, const char *plain,
 		next = openat(dir_fd, bn.name,
 			      O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (next < 0) {
-			ret = cmk_err_set(err, -errno, "%s: '%s' is not a "
-						       "directory of the "
-						       "volume: %s",
+			ret = cmk_err_set(err, -errno,
+					  "%s: '%s' is not a "
+					  "directory of the "
+					  "volume: %s",
 					  plain, part, strerror(errno));
 			break;
 		}
@@ -826,7 +837,8 @@ int cmk_volume_rewrap_fd(struct cmk_volume *vol, int fd,
 	cmk = keys;
 	dek = keys + CMK_KEY_LEN;
 	if (cmk_keyring_get_newest(vol->keyring, newest, cmk) != 0) {
-		ret = cmk_err_set(err, -EACCES, "no enabled CMK version is held");
+		ret = cmk_err_set(err, -EACCES,
+				  "no enabled CMK version is held");
 		goto out;
 	}
 	if (strcmp(info.slots[info.active].cmk_version, newest) == 0) {
@@ -880,7 +892,8 @@ int cmk_volume_remac(struct cmk_volume *vol, struct cmk_err *err)
 	if (!keys)
 		return cmk_err_set(err, -ENOMEM, "out of locked memory");
 	if (cmk_keyring_get_newest(vol->keyring, vi.mac_version, cmk) != 0) {
-		ret = cmk_err_set(err, -EACCES, "no enabled CMK version is held");
+		ret = cmk_err_set(err, -EACCES,
+				  "no enabled CMK version is held");
 		goto out;
 	}
 	if (names)
@@ -898,8 +911,8 @@ int cmk_volume_remac(struct cmk_volume *vol, struct cmk_err *err)
 		ret = volume_cmk(vol, name_version, old_cmk, err);
 		if (ret == 0)
 			ret = cmk_volume_open_name_slot(vol->descriptor,
-							vi.name_active,
-							old_cmk, name_key);
+							vi.name_active, old_cmk,
+							name_key);
 		cmk_volume_next_name_slot(&vi, &slot, &seq);
 		if (ret == 0)
 			ret = cmk_volume_seal_name_slot(buf, slot, seq,
@@ -907,8 +920,9 @@ int cmk_volume_remac(struct cmk_volume *vol, struct cmk_err *err)
 							name_key, NULL);
 		if (ret) {
 			if (!err->msg[0])
-				cmk_err_set(err, ret, "cannot re-wrap the name "
-						      "key");
+				cmk_err_set(err, ret,
+					    "cannot re-wrap the name "
+					    "key");
 			goto out;
 		}
 	}
@@ -940,7 +954,7 @@ out:
 int cmk_volume_recheck(struct cmk_volume *vol, size_t *revoked,
 		       struct cmk_err *err)
 {
-	char (*held)[CMK_VERSION_MAX + 1] = NULL;
+	char(*held)[CMK_VERSION_MAX + 1] = NULL;
 	struct cmk_kms_version *versions = NULL;
 	char newest[CMK_VERSION_MAX + 1];
 	struct cmk_err fetch_err;
@@ -982,15 +996,16 @@ int cmk_volume_recheck(struct cmk_volume *vol, size_t *revoked,
 			continue;
 		if (cmk_kms_fetch(vol->kms, versions[k].id, cmk, NULL,
 				  &fetch_err) != 0) {
-			cmk_log(LOG_WARNING, CMK_MSG_KEY_REFUSED, "CMK version %s: %s",
-				versions[k].id, fetch_err.msg);
+			cmk_log(LOG_WARNING, CMK_MSG_KEY_REFUSED,
+				"CMK version %s: %s", versions[k].id,
+				fetch_err.msg);
 			continue;
 		}
 		if (cmk_keyring_add(vol->keyring, versions[k].id, cmk, false) ==
 		    0)
 			cmk_log(LOG_NOTICE, CMK_MSG_KEY_FETCHED,
 				"CMK version %s is enabled: held "
-					    "again",
+				"again",
 				versions[k].id);
 	}
 	/* New files need a version: the newest enabled one held, when the

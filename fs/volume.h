@@ -20,9 +20,9 @@
 
 /* One copy of the descriptor, as read. */
 struct cmk_volume_copy {
-	int state;	/* 0: parsed; -ENOENT: missing; else -errno */
-	int verified;	/* 0: its MAC checked out (after unlocking); else
-			 * -EKEYREJECTED or why it could not be checked */
+	int state;    /* 0: parsed; -ENOENT: missing; else -errno */
+	int verified; /* 0: its MAC checked out (after unlocking); else
+		       * -EKEYREJECTED or why it could not be checked */
 	char problem[CMK_ERR_MSG_MAX];	/* why state is not 0 */
 	uint8_t bytes[CMK_VOLUME_SIZE]; /* when parsed */
 	struct cmk_volume_info info;	/* when parsed */
@@ -61,7 +61,6 @@ int cmk_volume_init(const struct cmk_conf *conf, const char *cipherdir,
 		    bool enc_names, char version_out[CMK_VERSION_MAX + 1],
 		    struct cmk_err *err);
 
-
 /* Opens the key service, fetches every enabled CMK version into a keyring,
  * and checks the descriptor: -EKEYREJECTED when the volume belongs to
  * another key. */
@@ -99,7 +98,8 @@ int cmk_volume_new_file(struct cmk_volume *vol, int fd, struct cmk_xts **xts,
  * service cannot be reached. version (may be NULL) gets the file's CMK
  * version, as does cmk_volume_new_file()'s. */
 int cmk_volume_open_file(struct cmk_volume *vol, int fd, struct cmk_xts **xts,
-			 char version[CMK_VERSION_MAX + 1], struct cmk_err *err);
+			 char version[CMK_VERSION_MAX + 1],
+			 struct cmk_err *err);
 
 /* The backing path, relative to the cipher directory, of plain, a path
  * in the volume as applications see it ("photos/anna.jpg"; "." and empty

@@ -19,7 +19,7 @@
 
 struct walk_dir {
 	int fd;
-	char *path; /* relative to the root, for messages */
+	char *path;    /* relative to the root, for messages */
 	unsigned refs; /* under the queue lock */
 };
 
@@ -124,8 +124,8 @@ static void walk_dir(struct walk *w, struct walk_dir *dir, bool root)
 
 		if (!strcmp(name, ".") || !strcmp(name, ".."))
 			continue;
-		if (root && !strncmp(name, CMK_VOLUME_FILE,
-				     strlen(CMK_VOLUME_FILE)))
+		if (root &&
+		    !strncmp(name, CMK_VOLUME_FILE, strlen(CMK_VOLUME_FILE)))
 			continue;
 		if (w->enc_names && cmk_name_is_special(name))
 			continue;
@@ -137,9 +137,10 @@ static void walk_dir(struct walk *w, struct walk_dir *dir, bool root)
 			if (sub && (sub->path = malloc(len)))
 				cmk_walk_join(dir->path, name, sub->path, len);
 			if (sub && sub->path)
-				sub->fd = openat(dir->fd, name,
-						 O_PATH | O_DIRECTORY |
-							 O_NOFOLLOW | O_CLOEXEC);
+				sub->fd =
+					openat(dir->fd, name,
+					       O_PATH | O_DIRECTORY |
+						       O_NOFOLLOW | O_CLOEXEC);
 			if (!sub || !sub->path || sub->fd < 0) {
 				w->on_error(w->ctx,
 					    sub && sub->path ? sub->path : name,
@@ -162,8 +163,7 @@ static void walk_dir(struct walk *w, struct walk_dir *dir, bool root)
 }
 
 int cmk_walk(int root_fd, bool enc_names, unsigned int jobs,
-	     cmk_walk_file_fn on_file,
-	     cmk_walk_error_fn on_error, void *ctx,
+	     cmk_walk_file_fn on_file, cmk_walk_error_fn on_error, void *ctx,
 	     struct cmk_walk_progress *progress, struct cmk_err *err)
 {
 	pthread_t threads[CMK_WALK_JOBS_MAX];

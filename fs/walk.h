@@ -31,8 +31,7 @@ struct cmk_walk_progress {
  * files, unfinished directories). Returns once every file was handled: 0,
  * or -errno when the walk could not run. */
 int cmk_walk(int root_fd, bool enc_names, unsigned int jobs,
-	     cmk_walk_file_fn on_file,
-	     cmk_walk_error_fn on_error, void *ctx,
+	     cmk_walk_file_fn on_file, cmk_walk_error_fn on_error, void *ctx,
 	     struct cmk_walk_progress *progress, struct cmk_err *err);
 
 /* Joins a directory path and a name for messages into out. */

@@ -38,7 +38,7 @@
 #include "kms/provider.h"
 #include "kms/service.h"
 
-#define AZ_ID_MAX 512  /* longest "id" URL accepted */
+#define AZ_ID_MAX 512 /* longest "id" URL accepted */
 
 struct az_state {
 	struct cmk_conf_azure conf;
@@ -51,7 +51,8 @@ struct az_state {
 	struct cmk_svc_token token;
 };
 
-/* --- pure helpers ---------------------------------------------------------- */
+/* --- pure helpers ----------------------------------------------------------
+ */
 
 const char *cmk_azure_resource(const char *vault_url)
 {
@@ -99,9 +100,8 @@ int cmk_azure_version_from_id(const char *id, const char *secret,
 	return cmk_version_id_valid(out) ? 0 : -EINVAL;
 }
 
-enum cmk_azure_usable cmk_azure_usable(bool enabled, bool has_nbf,
-				       int64_t nbf, bool has_exp, int64_t exp,
-				       int64_t now)
+enum cmk_azure_usable cmk_azure_usable(bool enabled, bool has_nbf, int64_t nbf,
+				       bool has_exp, int64_t exp, int64_t now)
 {
 	if (!enabled)
 		return CMK_AZURE_DISABLED;
@@ -127,7 +127,8 @@ bool cmk_azure_parse_seconds(const char *s, int64_t *out)
 	return true;
 }
 
-/* --- JSON ------------------------------------------------------------------ */
+/* --- JSON ------------------------------------------------------------------
+ */
 
 /* A number, or a string of digits, as Azure sends lifetimes and times. */
 static bool az_json_seconds(json_t *v, int64_t *out)
@@ -176,8 +177,8 @@ static void az_error_text(const struct az_state *st,
 	if (json_is_object(e)) {
 		/* Key Vault: {"error": {"code", "message", "innererror"}} */
 		if ((s = json_string_value(json_object_get(e, "code"))))
-			cmk_http_printable(s, strlen(s), sizeof(code) - 4,
-					   code, sizeof(code));
+			cmk_http_printable(s, strlen(s), sizeof(code) - 4, code,
+					   sizeof(code));
 		if ((s = json_string_value(json_object_get(e, "message"))))
 			cmk_http_printable(s, strlen(s), CMK_KMS_MSG_MAX, msg,
 					   sizeof(msg));
@@ -191,8 +192,8 @@ static void az_error_text(const struct az_state *st,
 		s = json_string_value(e);
 		cmk_http_printable(s, strlen(s), sizeof(code) - 4, code,
 				   sizeof(code));
-		s = json_string_value(json_object_get(root,
-						      "error_description"));
+		s = json_string_value(
+			json_object_get(root, "error_description"));
 		if (s)
 			cmk_http_printable(s, strlen(s), CMK_KMS_MSG_MAX, msg,
 					   sizeof(msg));
@@ -205,8 +206,9 @@ static void az_error_text(const struct az_state *st,
 		    st->client_secret_len) ||
 	     memmem(code, strlen(code), st->client_secret,
 		    st->client_secret_len))) {
-		snprintf(msg, sizeof(msg), "(text withheld: it quotes the "
-					   "client secret)");
+		snprintf(msg, sizeof(msg),
+			 "(text withheld: it quotes the "
+			 "client secret)");
 	}
 	if (inner_size)
 		snprintf(inner, inner_size, "%s", icode);
@@ -221,7 +223,8 @@ static void az_error_text(const struct az_state *st,
 	cmk_cleanse(msg, sizeof(msg));
 }
 
-/* --- tokens ---------------------------------------------------------------- */
+/* --- tokens ----------------------------------------------------------------
+ */
 
 static int az_token_url(const struct az_state *st, char *url, size_t size)
 {
@@ -285,18 +288,17 @@ static int az_token_get(void *ctx, int64_t deadline, char **token,
 		}
 		if (cmk_http_escape(st->client_secret, st->client_secret_len,
 				    secret, secret_cap) ||
-		    cmk_http_escape(scope, strlen(scope), tail,
-				    sizeof(tail))) {
+		    cmk_http_escape(scope, strlen(scope), tail, sizeof(tail))) {
 			ret = cmk_err_set(err, -ENAMETOOLONG,
 					  "%s: scope too long", what);
 			goto out;
 		}
-		body = cmk_svc_concat(true, &body_cap,
-				 (const char *const[]){
-					 "grant_type=client_credentials"
-					 "&client_id=",
-					 esc_client, "&client_secret=", secret,
-					 "&scope=", tail, NULL });
+		body = cmk_svc_concat(
+			true, &body_cap,
+			(const char *const[]){ "grant_type=client_credentials"
+					       "&client_id=",
+					       esc_client, "&client_secret=",
+					       secret, "&scope=", tail, NULL });
 		if (!body) {
 			ret = cmk_err_set(err, -ENOMEM, "out of locked memory");
 			goto out;
@@ -388,8 +390,9 @@ static int az_token_get(void *ctx, int64_t deadline, char **token,
 	}
 	memcpy(*token, tok, tok_len + 1);
 	*token_lifetime = lifetime;
-	cmk_log(LOG_DEBUG, CMK_MSG_GENERAL, "azure: new token from %s, valid for %" PRId64 " s",
-		shown, lifetime);
+	cmk_log(LOG_DEBUG, CMK_MSG_GENERAL,
+		"azure: new token from %s, valid for %" PRId64 " s", shown,
+		lifetime);
 	ret = 0;
 out:
 	json_decref(root);
@@ -399,18 +402,18 @@ out:
 	return ret;
 }
 
-/* --- the vault ------------------------------------------------------------- */
+/* --- the vault -------------------------------------------------------------
+ */
 
 /* GET on the vault with a token; a 401 gets a fresh token and one more
  * try. 0 with any answer in resp, or -errno. */
-static int az_vault_get(struct az_state *st, const char *url,
-			int64_t deadline, struct cmk_http_resp *resp,
-			struct cmk_err *err)
+static int az_vault_get(struct az_state *st, const char *url, int64_t deadline,
+			struct cmk_http_resp *resp, struct cmk_err *err)
 {
 	struct cmk_http_req req = { .method = "GET", .url = url };
 
-	return cmk_svc_authed_request(st->http, &st->token, &req, 401,
-				      deadline, resp, err);
+	return cmk_svc_authed_request(st->http, &st->token, &req, 401, deadline,
+				      resp, err);
 }
 
 static int az_url(const struct az_state *st, char *url, size_t size,
@@ -424,8 +427,8 @@ static int az_url(const struct az_state *st, char *url, size_t size,
 	if (cmk_http_escape(c->secret, strlen(c->secret), name, sizeof(name)) ||
 	    cmk_http_escape(c->api_version, strlen(c->api_version), api,
 			    sizeof(api)) ||
-	    (version && cmk_http_escape(version, strlen(version), ver,
-					sizeof(ver))))
+	    (version &&
+	     cmk_http_escape(version, strlen(version), ver, sizeof(ver))))
 		return -ENAMETOOLONG;
 	if (versions)
 		n = snprintf(url, size,
@@ -443,8 +446,8 @@ static int az_url(const struct az_state *st, char *url, size_t size,
 
 /* "version X of secret S" or "the current version of secret S", and the
  * vault, for messages. */
-static void az_what(const struct az_state *st, const char *version,
-		    char *out, size_t size)
+static void az_what(const struct az_state *st, const char *version, char *out,
+		    size_t size)
 {
 	if (version)
 		snprintf(out, size, "version %s of secret '%s' in %s", version,
@@ -485,11 +488,11 @@ static int az_vault_error(const struct az_state *st, const char *shown,
 		 * command line; a missing version is -ENOENT, as with the
 		 * local keystore. */
 		if (version)
-			return cmk_err_set(err, -ENOENT, "%s does not exist (%s)",
-					   what, text);
-		return cmk_err_set(err, -ENOKEY,
-				   "no secret '%s' in %s (%s)", st->conf.secret,
-				   st->conf.vault_url, text);
+			return cmk_err_set(err, -ENOENT,
+					   "%s does not exist (%s)", what,
+					   text);
+		return cmk_err_set(err, -ENOKEY, "no secret '%s' in %s (%s)",
+				   st->conf.secret, st->conf.vault_url, text);
 	case 408:
 	case 429:
 	case 500:
@@ -592,8 +595,9 @@ static int az_fetch(void *state, const char *version, uint8_t *cmk,
 		goto out;
 	v = json_object_get(root, "value");
 	if (!json_is_string(v)) {
-		ret = cmk_err_set(err, -EPROTO, "%s (%s): the answer has no "
-						"value",
+		ret = cmk_err_set(err, -EPROTO,
+				  "%s (%s): the answer has no "
+				  "value",
 				  what, got);
 		goto out;
 	}
@@ -634,7 +638,7 @@ static int az_add_page(struct az_state *st, json_t *items, const char *shown,
 	size_t i;
 	char id[CMK_VERSION_MAX + 1];
 
-	json_array_foreach(items, i, item) {
+	json_array_foreach (items, i, item) {
 		json_t *jid = json_object_get(item, "id");
 
 		attrs = json_object_get(item, "attributes");
@@ -667,11 +671,10 @@ static int az_add_page(struct az_state *st, json_t *items, const char *shown,
 		memset(v, 0, sizeof(*v));
 		strcpy(v->id, id);
 		v->created = has_created ? created : 0;
-		v->enabled = cmk_azure_usable(
-				     json_is_true(json_object_get(attrs,
-								  "enabled")),
-				     has_nbf, nbf, has_exp, exp,
-				     now) == CMK_AZURE_USABLE;
+		v->enabled = cmk_azure_usable(json_is_true(json_object_get(
+						      attrs, "enabled")),
+					      has_nbf, nbf, has_exp, exp,
+					      now) == CMK_AZURE_USABLE;
 	}
 	return 0;
 }
@@ -752,7 +755,8 @@ out:
 	return ret;
 }
 
-/* --- the provider ---------------------------------------------------------- */
+/* --- the provider ----------------------------------------------------------
+ */
 
 static const char *az_key_name(const struct cmk_conf *conf)
 {
@@ -781,8 +785,9 @@ static int az_open(const struct cmk_conf *conf, void **state,
 
 	if (!c->vault_url[0] || !c->secret[0] || !c->key_name[0] ||
 	    c->auth == CMK_AZURE_AUTH_NONE)
-		return cmk_err_set(err, -EINVAL, "%s: incomplete [kms] "
-						 "settings for provider azure",
+		return cmk_err_set(err, -EINVAL,
+				   "%s: incomplete [kms] "
+				   "settings for provider azure",
 				   conf->path);
 	/* A missing CA file is a config mistake: say so now, not as a TLS
 	 * failure at the first request. */
@@ -799,12 +804,10 @@ static int az_open(const struct cmk_conf *conf, void **state,
 	st->conf = *c;
 	st->resource = cmk_azure_resource(c->vault_url);
 	if (c->auth == CMK_AZURE_AUTH_CLIENT_SECRET) {
-		ret = cmk_kms_read_secret_file(c->client_secret_file,
-					       "client_secret_file",
-					       CMK_AZURE_SECRET_FILE_MAX,
-					       &st->client_secret,
-					       &st->client_secret_cap,
-					       &st->client_secret_len, err);
+		ret = cmk_kms_read_secret_file(
+			c->client_secret_file, "client_secret_file",
+			CMK_AZURE_SECRET_FILE_MAX, &st->client_secret,
+			&st->client_secret_cap, &st->client_secret_len, err);
 		if (ret)
 			goto fail;
 	}

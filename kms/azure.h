@@ -33,9 +33,8 @@ enum cmk_azure_usable {
 /* Whether a version may be used at time now (seconds since the epoch):
  * Key Vault reports nbf and exp but does not enforce them on reads, so
  * cmkfs does. has_nbf/has_exp false: no such limit. */
-enum cmk_azure_usable cmk_azure_usable(bool enabled, bool has_nbf,
-				       int64_t nbf, bool has_exp, int64_t exp,
-				       int64_t now);
+enum cmk_azure_usable cmk_azure_usable(bool enabled, bool has_nbf, int64_t nbf,
+				       bool has_exp, int64_t exp, int64_t now);
 
 /* Parses a lifetime or time that Azure sends as a JSON number or as a
  * string of digits ("3599"); false for anything else. */

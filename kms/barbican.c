@@ -40,10 +40,11 @@ struct bb_state {
 	struct cmk_conf_barbican conf;
 	struct cmk_http *http;
 	char project_header[CMK_CONF_ID_MAX + 16]; /* auth = none */
-	struct cmk_svc_token token;		    /* auth = keystone */
+	struct cmk_svc_token token;		   /* auth = keystone */
 };
 
-/* --- pure helpers ---------------------------------------------------------- */
+/* --- pure helpers ----------------------------------------------------------
+ */
 
 int cmk_barbican_uuid_from_ref(const char *ref, char out[CMK_VERSION_MAX + 1])
 {
@@ -63,8 +64,7 @@ int cmk_barbican_uuid_from_ref(const char *ref, char out[CMK_VERSION_MAX + 1])
 	return cmk_version_id_valid(out) ? 0 : -EINVAL;
 }
 
-int cmk_barbican_usable(const char *status, const char *expiration,
-			int64_t now)
+int cmk_barbican_usable(const char *status, const char *expiration, int64_t now)
 {
 	int64_t when;
 
@@ -87,7 +87,8 @@ int cmk_barbican_token_url(const char *auth_url, char *out, size_t size)
 	return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
 }
 
-/* --- messages -------------------------------------------------------------- */
+/* --- messages --------------------------------------------------------------
+ */
 
 /* "HTTP 404 Not Found: Not Found. Sorry but your secret is in another
  * castle." from Barbican's {"code", "title", "description"} or Keystone's
@@ -114,8 +115,8 @@ static void bb_status_text(const struct cmk_http_resp *resp, char *out,
 		cmk_http_printable(m, strlen(m), CMK_KMS_MSG_MAX, msg,
 				   sizeof(msg));
 	json_decref(root);
-	snprintf(out, size, "HTTP %ld%s%s%s%s", resp->status, title[0] ? " " : "",
-		 title, msg[0] ? ": " : "", msg);
+	snprintf(out, size, "HTTP %ld%s%s%s%s", resp->status,
+		 title[0] ? " " : "", title, msg[0] ? ": " : "", msg);
 }
 
 static int bb_error(const char *shown, const struct cmk_http_resp *resp,
@@ -146,7 +147,8 @@ static int bb_error(const char *shown, const struct cmk_http_resp *resp,
 	}
 }
 
-/* --- Keystone -------------------------------------------------------------- */
+/* --- Keystone --------------------------------------------------------------
+ */
 
 /* A Keystone token from the application credential (cmk_svc_token_fn). */
 static int bb_keystone_token(void *ctx, int64_t deadline, char **token,
@@ -188,12 +190,11 @@ static int bb_keystone_token(void *ctx, int64_t deadline, char **token,
 	/* The id is checked by conf; the body only in locked memory. */
 	body = cmk_svc_concat(
 		true, &body_cap,
-		(const char *const[]){
-			"{\"auth\":{\"identity\":{\"methods\":"
-			"[\"application_credential\"],"
-			"\"application_credential\":{\"id\":\"",
-			c->app_cred_id, "\",\"secret\":\"", secret,
-			"\"}}}}", NULL });
+		(const char *const[]){ "{\"auth\":{\"identity\":{\"methods\":"
+				       "[\"application_credential\"],"
+				       "\"application_credential\":{\"id\":\"",
+				       c->app_cred_id, "\",\"secret\":\"",
+				       secret, "\"}}}}", NULL });
 	if (!body) {
 		ret = cmk_err_set(err, -ENOMEM, "out of locked memory");
 		goto out;
@@ -268,8 +269,8 @@ static int bb_keystone_token(void *ctx, int64_t deadline, char **token,
 		goto out;
 	}
 	memcpy(*token, resp.captured, resp.captured_len + 1);
-	cmk_log(LOG_DEBUG, CMK_MSG_GENERAL, "barbican: Keystone token from %s, valid for %" PRId64
-			   " s",
+	cmk_log(LOG_DEBUG, CMK_MSG_GENERAL,
+		"barbican: Keystone token from %s, valid for %" PRId64 " s",
 		shown, *lifetime);
 	ret = 0;
 out:
@@ -280,7 +281,8 @@ out:
 	return ret;
 }
 
-/* --- requests -------------------------------------------------------------- */
+/* --- requests --------------------------------------------------------------
+ */
 
 /* GET on Barbican, authenticated as configured. accept: an "Accept: ..."
  * line, or NULL for the HTTP core's application/json (Barbican answers a
@@ -312,25 +314,26 @@ static void bb_what(const struct bb_state *st, const char *uuid, char *out,
 		 st->conf.secret_name, st->conf.url);
 }
 
-/* --- listing --------------------------------------------------------------- */
+/* --- listing ---------------------------------------------------------------
+ */
 
 static int bb_add_page(json_t *items, const char *shown,
-		       struct cmk_kms_version *list, size_t *count,
-		       size_t cap, const char *name, struct cmk_err *err)
+		       struct cmk_kms_version *list, size_t *count, size_t cap,
+		       const char *name, struct cmk_err *err)
 {
 	int64_t now = (int64_t)time(NULL), created;
 	json_t *item;
 	size_t i;
 
-	json_array_foreach(items, i, item) {
+	json_array_foreach (items, i, item) {
 		struct cmk_kms_version *v = &list[*count];
-		const char *ref = json_string_value(json_object_get(item,
-								   "secret_ref"));
-		const char *iname = json_string_value(json_object_get(item,
-								     "name"));
+		const char *ref =
+			json_string_value(json_object_get(item, "secret_ref"));
+		const char *iname =
+			json_string_value(json_object_get(item, "name"));
 		json_t *exp = json_object_get(item, "expiration");
-		const char *when = json_string_value(
-			json_object_get(item, "created"));
+		const char *when =
+			json_string_value(json_object_get(item, "created"));
 		bool dup = false;
 		int usable;
 
@@ -444,7 +447,8 @@ out:
 	return ret;
 }
 
-/* --- fetching -------------------------------------------------------------- */
+/* --- fetching --------------------------------------------------------------
+ */
 
 /* The secret's metadata: it must be ours and usable. *text: its payload
  * is text (the base64 of the key) rather than the key's bytes. */
@@ -547,8 +551,8 @@ static int bb_fetch_uuid(struct bb_state *st, const char *uuid,
 	if (text) {
 		size_t n = resp.len;
 
-		while (n && (resp.body[n - 1] == '\n' ||
-			     resp.body[n - 1] == '\r'))
+		while (n &&
+		       (resp.body[n - 1] == '\n' || resp.body[n - 1] == '\r'))
 			n--;
 		ret = cmk_svc_base64_key(resp.body, n, cmk, what, err);
 	} else if (resp.len != CMK_KEY_LEN) {
@@ -598,7 +602,8 @@ static int bb_fetch(void *state, const char *version, uint8_t *cmk,
 	return ret;
 }
 
-/* --- the provider ---------------------------------------------------------- */
+/* --- the provider ----------------------------------------------------------
+ */
 
 static const char *bb_key_name(const struct cmk_conf *conf)
 {
@@ -626,9 +631,10 @@ static int bb_open(const struct cmk_conf *conf, void **state,
 
 	if (!c->url[0] || !c->secret_name[0] || !c->project_id[0] ||
 	    !c->key_name[0] || c->auth == CMK_BARBICAN_AUTH_NONE)
-		return cmk_err_set(err, -EINVAL, "%s: incomplete [kms] "
-						 "settings for provider "
-						 "barbican",
+		return cmk_err_set(err, -EINVAL,
+				   "%s: incomplete [kms] "
+				   "settings for provider "
+				   "barbican",
 				   conf->path);
 	if (c->ca_file[0] && access(c->ca_file, R_OK) != 0) {
 		ret = -errno;
@@ -641,8 +647,7 @@ static int bb_open(const struct cmk_conf *conf, void **state,
 	st->conf = *c;
 	snprintf(st->project_header, sizeof(st->project_header),
 		 "X-Project-Id: %s", c->project_id);
-	cmk_svc_token_init(&st->token, "X-Auth-Token: ", bb_keystone_token,
-			   st);
+	cmk_svc_token_init(&st->token, "X-Auth-Token: ", bb_keystone_token, st);
 	opts.ca_file = c->ca_file;
 	opts.timeout = c->timeout;
 	opts.retries = c->retries;

@@ -16,8 +16,7 @@
 
 /* The secret's UUID in a secret_ref URL ".../v1/secrets/UUID": its last
  * path segment, a valid version id. 0 or -EINVAL. */
-int cmk_barbican_uuid_from_ref(const char *ref,
-			       char out[CMK_VERSION_MAX + 1]);
+int cmk_barbican_uuid_from_ref(const char *ref, char out[CMK_VERSION_MAX + 1]);
 
 /* Whether a secret may be used at time now: status ACTIVE (or no status)
  * and no expiration, or one still ahead ("2026-01-01T00:00:00", UTC).

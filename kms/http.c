@@ -83,7 +83,8 @@ int64_t cmk_http_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* --- pure helpers ---------------------------------------------------------- */
+/* --- pure helpers ----------------------------------------------------------
+ */
 
 int cmk_http_escape(const char *in, size_t len, char *out, size_t size)
 {
@@ -123,7 +124,8 @@ static time_t http_date(const char *s)
 {
 	static const char *const forms[] = {
 		"%a, %d %b %Y %H:%M:%S GMT", /* Sun, 06 Nov 1994 08:49:37 GMT */
-		"%A, %d-%b-%y %H:%M:%S GMT", /* Sunday, 06-Nov-94 08:49:37 GMT */
+		"%A, %d-%b-%y %H:%M:%S GMT", /* Sunday, 06-Nov-94 08:49:37 GMT
+					      */
 		"%a %b %e %H:%M:%S %Y",	     /* Sun Nov  6 08:49:37 1994 */
 	};
 
@@ -228,8 +230,7 @@ static bool https_origin(const char *url, char *host, size_t size,
 	if (colon) {
 		size_t nd = (size_t)(end - colon - 1);
 
-		if (nd == 0 || nd > 5 ||
-		    strspn(colon + 1, "0123456789") < nd)
+		if (nd == 0 || nd > 5 || strspn(colon + 1, "0123456789") < nd)
 			return false;
 		*port = strtoul(colon + 1, NULL, 10);
 		if (*port == 0 || *port > 65535)
@@ -282,7 +283,8 @@ void cmk_http_printable(const char *s, size_t len, size_t max, char *out,
 	out[o] = '\0';
 }
 
-/* --- the client ------------------------------------------------------------ */
+/* --- the client ------------------------------------------------------------
+ */
 
 int cmk_http_new(const struct cmk_http_opts *opts, struct cmk_http **out,
 		 struct cmk_err *err)
@@ -448,8 +450,7 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *user)
 		t->captured_len = 0;
 		return n;
 	}
-	if (header_value(data, n, "Location", t->location,
-			 sizeof(t->location)))
+	if (header_value(data, n, "Location", t->location, sizeof(t->location)))
 		return n;
 	if (t->capture_name && capture_header(t, data, n))
 		return t->oom || t->headers_too_big ? 0 : n;
@@ -562,10 +563,10 @@ static bool has_header(const struct cmk_http_req *req, const char *name)
 	return false;
 }
 
-#define SETOPT(opt, val)                                                     \
-	do {                                                                 \
-		if (rc == CURLE_OK)                                          \
-			rc = curl_easy_setopt(c, opt, val);                  \
+#define SETOPT(opt, val)                                    \
+	do {                                                \
+		if (rc == CURLE_OK)                         \
+			rc = curl_easy_setopt(c, opt, val); \
 	} while (0)
 
 /* One try. Returns libcurl's code; *status is the HTTP status (0 without
@@ -736,10 +737,9 @@ int cmk_http_request(struct cmk_http *h, const struct cmk_http_req *req,
 		if (!again || resp->tries > h->retries)
 			break;
 		cmk_random(&jitter, sizeof(jitter));
-		wait = cmk_http_backoff_ms(resp->tries,
-					   rc == CURLE_OK ? t.retry_after_ms
-							  : -1,
-					   jitter);
+		wait = cmk_http_backoff_ms(
+			resp->tries, rc == CURLE_OK ? t.retry_after_ms : -1,
+			jitter);
 		if (cmk_http_now_ms() + wait + HTTP_MIN_TRY_MS > deadline_ms) {
 			resp->gave_up_waiting = true;
 			break;

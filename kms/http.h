@@ -19,12 +19,12 @@
 
 #include "common/err.h"
 
-#define CMK_HTTP_BODY_MAX (1u << 20)	  /* answer body, bytes */
+#define CMK_HTTP_BODY_MAX (1u << 20)	   /* answer body, bytes */
 #define CMK_HTTP_HEADERS_MAX (64u * 1024u) /* all header lines of a try */
-#define CMK_HTTP_RETRY_AFTER_MAX 10	  /* seconds of Retry-After obeyed */
+#define CMK_HTTP_RETRY_AFTER_MAX 10	   /* seconds of Retry-After obeyed */
 #define CMK_HTTP_BACKOFF_FIRST_MS 500
 #define CMK_HTTP_BACKOFF_MAX_MS 4000
-#define CMK_HTTP_URL_MAX 2048		  /* longest URL we build or follow */
+#define CMK_HTTP_URL_MAX 2048		   /* longest URL we build or follow */
 #define CMK_HTTP_CAPTURE_MAX (16u * 1024u) /* a captured header's value */
 
 /* Once per program, from the first cmk_http_new(): sets libcurl up with
@@ -78,7 +78,8 @@ struct cmk_http_resp {
 	int64_t retry_after_ms; /* wait asked for (Retry-After), -1: none */
 	unsigned int tries;	/* how many tries were made */
 	bool gave_up_waiting;	/* Retry-After ran past the deadline */
-	char *captured; /* req.capture_header's value or NULL; wiped when freed */
+	char *captured; /* req.capture_header's value or NULL; wiped when freed
+			 */
 	size_t captured_len;
 };
 

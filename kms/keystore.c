@@ -41,7 +41,7 @@
 #define KS_AAD_PREFIX "cmkfs-keystore v1" /* the AAD holds its NUL */
 #define KS_SALT_LEN 16
 #define KS_SEALED_LEN (CMK_GCM_NONCE_LEN + CMK_KEY_LEN + CMK_GCM_TAG_LEN)
-#define KS_B64_MAX 128	    /* longest key string decoded: a sealed key is 80 */
+#define KS_B64_MAX 128 /* longest key string decoded: a sealed key is 80 */
 #define KS_B64_BUF (4 * ((KS_SEALED_LEN + 2) / 3) + 1)
 #define KS_ID_DIGITS_MAX 18 /* ids stay well inside uint64_t */
 #define KS_SCRYPT_R 8
@@ -148,8 +148,7 @@ static bool decode_exact(const char *b64, size_t b64_len, uint8_t *out,
 
 	if (b64_len > KS_B64_MAX)
 		return false;
-	if (cmk_base64_decode(b64, b64_len, out, len, &got) == 0 &&
-	    got == len)
+	if (cmk_base64_decode(b64, b64_len, out, len, &got) == 0 && got == len)
 		return true;
 	cmk_cleanse(out, len);
 	return false;
@@ -167,7 +166,8 @@ static size_t build_aad(uint8_t *aad, const char *key_name, const char *id)
 	return off + id_len;
 }
 
-#define KS_AAD_MAX (sizeof(KS_AAD_PREFIX) + CMK_KEY_NAME_MAX + 1 + CMK_VERSION_MAX)
+#define KS_AAD_MAX \
+	(sizeof(KS_AAD_PREFIX) + CMK_KEY_NAME_MAX + 1 + CMK_VERSION_MAX)
 
 /* --- reading files that hold secrets ------------------------------------ */
 
@@ -190,8 +190,8 @@ static int read_secret(const char *path, const char *what, size_t max,
 		return ret;
 	}
 	/* As the check does: no links, and no waiting on a FIFO. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW |
-				O_NONBLOCK);
+	fd = open(path,
+		  O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0) {
 		ret = -errno;
 		cmk_err_set(err, ret, "%s: %s", path, strerror(-ret));
@@ -291,8 +291,8 @@ static int tty_line(int fd, uint8_t *pass, size_t *len)
 	return too_long ? -EMSGSIZE : 0;
 }
 
-static int tty_ask(int fd, const char *prompt, const char *path,
-		   uint8_t *pass, size_t *len, struct cmk_err *err)
+static int tty_ask(int fd, const char *prompt, const char *path, uint8_t *pass,
+		   size_t *len, struct cmk_err *err)
 {
 	int ret;
 
@@ -357,8 +357,8 @@ static int tty_passphrase(const char *path, bool confirm, uint8_t *pass,
 		else
 			ret = tty_ask(fd, "Repeat the passphrase for keystore ",
 				      path, again, &again_len, err);
-		if (ret == 0 && (again_len != *len ||
-				 !cmk_memeq_ct(pass, again, *len)))
+		if (ret == 0 &&
+		    (again_len != *len || !cmk_memeq_ct(pass, again, *len)))
 			ret = cmk_err_set(err, -EINVAL,
 					  "%s: the passphrases do not match",
 					  path);
@@ -391,8 +391,8 @@ static int get_passphrase(const struct cmk_conf *conf, bool confirm,
 				     err);
 		goto out;
 	}
-	ret = read_secret(file, "passphrase file", KS_PASS_MAX + 1, &buf,
-			  &cap, &len, err);
+	ret = read_secret(file, "passphrase file", KS_PASS_MAX + 1, &buf, &cap,
+			  &len, err);
 	if (ret)
 		goto out;
 	if (len && buf[len - 1] == '\n')
@@ -456,8 +456,7 @@ static int sealkey_get(struct ks_sealkey *sk, const struct cmk_conf *conf,
 	ret = cmk_scrypt(pass, pass_len, seal->salt, KS_SALT_LEN, seal->n,
 			 seal->r, seal->p, sk->key, CMK_KEY_LEN);
 	if (ret) {
-		cmk_err_set(err, ret, "%s: scrypt failed",
-			    conf->file.keystore);
+		cmk_err_set(err, ret, "%s: scrypt failed", conf->file.keystore);
 		goto out;
 	}
 	sk->seal = *seal;
@@ -511,7 +510,7 @@ static int check_members(json_t *obj, const char *const *names,
 	json_t *value;
 	size_t i;
 
-	json_object_foreach(obj, name, value) {
+	json_object_foreach (obj, name, value) {
 		for (i = 0; names[i]; i++)
 			if (!strcmp(name, names[i]))
 				break;
@@ -536,8 +535,8 @@ static int check_members(json_t *obj, const char *const *names,
 static int parse_seal(json_t *seal, struct ks_seal *out, const char *path,
 		      struct cmk_err *err)
 {
-	static const char *const members[] = { "kdf", "n", "r", "p", "salt",
-					       NULL };
+	static const char *const members[] = { "kdf", "n",    "r",
+					       "p",   "salt", NULL };
 	json_t *kdf, *n, *r, *p, *salt;
 	int ret;
 
@@ -705,9 +704,9 @@ out:
 static int parse_doc(const char *path, const char *key_name, const char *buf,
 		     size_t len, struct ks_doc *doc, struct cmk_err *err)
 {
-	static const char *const members[] = { "format", "format_version",
-					       "key_name", "seal", "versions",
-					       NULL };
+	static const char *const members[] = { "format",   "format_version",
+					       "key_name", "seal",
+					       "versions", NULL };
 	json_t *format, *fver, *name, *seal;
 	json_error_t jerr;
 	int ret;
@@ -718,12 +717,11 @@ static int parse_doc(const char *path, const char *key_name, const char *buf,
 	if (!doc->root) {
 		enum json_error_code code = json_error_code(&jerr);
 
-		ret = cmk_err_set(err,
-				  code == json_error_out_of_memory ? -ENOMEM
-								   : -EINVAL,
-				  "%s: line %d, column %d: not valid JSON (%s)",
-				  path, jerr.line, jerr.column,
-				  json_problem(code));
+		ret = cmk_err_set(
+			err,
+			code == json_error_out_of_memory ? -ENOMEM : -EINVAL,
+			"%s: line %d, column %d: not valid JSON (%s)", path,
+			jerr.line, jerr.column, json_problem(code));
 		cmk_cleanse(&jerr, sizeof(jerr));
 		return ret;
 	}
@@ -732,8 +730,8 @@ static int parse_doc(const char *path, const char *key_name, const char *buf,
 		return cmk_err_set(err, -EINVAL, "%s: not a cmkfs keystore",
 				   path);
 	format = json_object_get(doc->root, "format");
-	if (!json_is_string(format) || strcmp(json_string_value(format),
-					      KS_FORMAT))
+	if (!json_is_string(format) ||
+	    strcmp(json_string_value(format), KS_FORMAT))
 		return cmk_err_set(err, -EINVAL,
 				   "%s: not a cmkfs keystore (format is not "
 				   "\"%s\")",
@@ -745,11 +743,11 @@ static int parse_doc(const char *path, const char *key_name, const char *buf,
 				   "integer",
 				   path);
 	if (json_integer_value(fver) != KS_FORMAT_VERSION)
-		return cmk_err_set(err, -EPROTONOSUPPORT,
-				   "%s: keystore format version %" JSON_INTEGER_FORMAT
-				   " is not supported (this cmkfs reads %d)",
-				   path, json_integer_value(fver),
-				   KS_FORMAT_VERSION);
+		return cmk_err_set(
+			err, -EPROTONOSUPPORT,
+			"%s: keystore format version %" JSON_INTEGER_FORMAT
+			" is not supported (this cmkfs reads %d)",
+			path, json_integer_value(fver), KS_FORMAT_VERSION);
 	ret = check_members(doc->root, members, path, "", err);
 	if (ret)
 		return ret;
@@ -764,8 +762,8 @@ static int parse_doc(const char *path, const char *key_name, const char *buf,
 					   "name, config names '%s'",
 					   path, key_name);
 		return cmk_err_set(err, -EINVAL,
-				   "%s holds key '%s', config names '%s'",
-				   path, json_string_value(name), key_name);
+				   "%s holds key '%s', config names '%s'", path,
+				   json_string_value(name), key_name);
 	}
 	seal = json_object_get(doc->root, "seal");
 	doc->sealed = !json_is_null(seal);
@@ -774,8 +772,8 @@ static int parse_doc(const char *path, const char *key_name, const char *buf,
 		if (ret)
 			return ret;
 	}
-	return parse_versions(json_object_get(doc->root, "versions"), doc,
-			      path, err);
+	return parse_versions(json_object_get(doc->root, "versions"), doc, path,
+			      err);
 }
 
 /* Reads and checks the keystore the config names. */
@@ -797,8 +795,8 @@ static int doc_load(const struct cmk_conf *conf, struct ks_doc *doc,
 			    path);
 	if (ret)
 		return ret;
-	ret = parse_doc(path, conf->file.key_name, (const char *)buf, len,
-			doc, err);
+	ret = parse_doc(path, conf->file.key_name, (const char *)buf, len, doc,
+			err);
 	cmk_secure_free(buf, cap);
 	if (ret)
 		goto out;
@@ -1046,8 +1044,9 @@ static int write_atomic(const char *path, json_t *root, bool noreplace,
 		goto out;
 	}
 	if (noreplace) {
-		ret = renameat2(AT_FDCWD, tmp, AT_FDCWD, path,
-				RENAME_NOREPLACE) ? -errno : 0;
+		ret = renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE)
+			      ? -errno
+			      : 0;
 		/* Filesystems without RENAME_NOREPLACE: the lock and the
 		 * check before it keep other cmkfs commands out. */
 		if (ret == -EINVAL || ret == -ENOSYS)
@@ -1091,8 +1090,10 @@ static int lock_keystore(const char *path, int *fd_out, struct cmk_err *err)
 	fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		ret = -errno;
-		return cmk_err_set(err, ret, "%s: cannot create the lock "
-				   "file: %s", lock, strerror(-ret));
+		return cmk_err_set(err, ret,
+				   "%s: cannot create the lock "
+				   "file: %s",
+				   lock, strerror(-ret));
 	}
 	while (flock(fd, LOCK_EX) != 0) {
 		ret = -errno;
@@ -1201,8 +1202,7 @@ int cmk_keystore_create(const struct cmk_conf *conf,
 		goto out;
 	}
 	ret = add_version(json_object_get(root, "versions"), "1",
-			  conf->file.key_name,
-			  pass ? sk.key : NULL, path, err);
+			  conf->file.key_name, pass ? sk.key : NULL, path, err);
 	if (ret)
 		goto out;
 	ret = write_atomic(path, root, true, err);
@@ -1314,8 +1314,9 @@ int cmk_keystore_set_enabled(const struct cmk_conf *conf, const char *version,
 		goto out;
 	v = doc_find(&doc, version);
 	if (!v) {
-		ret = cmk_err_set(err, -ENOENT, "%s: key '%s' has no version %s",
-				  path, conf->file.key_name, version);
+		ret = cmk_err_set(err, -ENOENT,
+				  "%s: key '%s' has no version %s", path,
+				  conf->file.key_name, version);
 		goto out;
 	}
 	if (v->enabled == enabled)
@@ -1502,8 +1503,7 @@ out:
 }
 
 static int ks_fetch(void *state, const char *version, uint8_t *cmk,
-		    char version_out[CMK_VERSION_MAX + 1],
-		    struct cmk_err *err)
+		    char version_out[CMK_VERSION_MAX + 1], struct cmk_err *err)
 {
 	struct ks_state *st = state;
 	const char *path = st->conf.file.keystore;

@@ -60,8 +60,8 @@ int cmk_kms_read_secret_file(const char *path, const char *what, size_t max,
 	if (ret)
 		return ret;
 	/* As the check does: no links, and no waiting on a FIFO. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW |
-				O_NONBLOCK);
+	fd = open(path,
+		  O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0 || fstat(fd, &st) != 0) {
 		ret = -errno;
 		cmk_err_set(err, ret, "%s: %s: %s", path, what, strerror(-ret));
@@ -85,8 +85,8 @@ int cmk_kms_read_secret_file(const char *path, const char *what, size_t max,
 	cap = (size_t)st.st_size + 1; /* one more, to see it grow */
 	buf = cmk_secure_alloc(cap);
 	if (!buf) {
-		ret = cmk_err_set(err, -ENOMEM,
-				  "%s: no locked memory for a %s", path, what);
+		ret = cmk_err_set(err, -ENOMEM, "%s: no locked memory for a %s",
+				  path, what);
 		goto out;
 	}
 	while (len < cap) {
@@ -154,8 +154,10 @@ int cmk_kms_open(const struct cmk_conf *conf, struct cmk_kms **out,
 				   conf->path);
 	name = ops->key_name(conf);
 	if (!name[0] || strlen(name) > CMK_KEY_NAME_MAX)
-		return cmk_err_set(err, -EINVAL, "%s: bad key name for "
-				   "provider %s", conf->path, ops->name);
+		return cmk_err_set(err, -EINVAL,
+				   "%s: bad key name for "
+				   "provider %s",
+				   conf->path, ops->name);
 	kms = calloc(1, sizeof(*kms));
 	if (!kms)
 		return cmk_err_set(err, -ENOMEM, "out of memory");

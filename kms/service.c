@@ -55,9 +55,8 @@ bool cmk_svc_parse_time(const char *s, int64_t *out)
 	if (strlen(s) < 19 || !digits(s, 4, &y) || s[4] != '-' ||
 	    !digits(s + 5, 2, &mo) || s[7] != '-' || !digits(s + 8, 2, &d) ||
 	    (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
-	    !digits(s + 11, 2, &h) || s[13] != ':' ||
-	    !digits(s + 14, 2, &mi) || s[16] != ':' ||
-	    !digits(s + 17, 2, &sec))
+	    !digits(s + 11, 2, &h) || s[13] != ':' || !digits(s + 14, 2, &mi) ||
+	    s[16] != ':' || !digits(s + 17, 2, &sec))
 		return false;
 	s += 19;
 	if (*s == '.') {
@@ -130,8 +129,7 @@ char *cmk_svc_concat(bool secure, size_t *cap, const char *const *parts)
 bool cmk_svc_token_chars_ok(const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
-		if (s[i] <= 0x20 || s[i] >= 0x7f || s[i] == '"' ||
-		    s[i] == '\\')
+		if (s[i] <= 0x20 || s[i] >= 0x7f || s[i] == '"' || s[i] == '\\')
 			return false;
 	return len > 0;
 }
@@ -144,8 +142,8 @@ int cmk_svc_redirect(const char *shown, const struct cmk_http_resp *resp,
 
 	if (p) {
 		p += 3;
-		cmk_http_printable(p, strcspn(p, "/?#"), sizeof(host) - 4,
-				   host, sizeof(host));
+		cmk_http_printable(p, strcspn(p, "/?#"), sizeof(host) - 4, host,
+				   sizeof(host));
 	}
 	return cmk_err_set(err, -EPROTO,
 			   "%s: redirected (HTTP %ld) to %s; cmkfs follows "
@@ -157,8 +155,9 @@ void cmk_svc_tries_text(const struct cmk_http_resp *resp, char *out,
 			size_t size)
 {
 	if (resp->gave_up_waiting && resp->retry_after_ms >= 0)
-		snprintf(out, size, " (%u %s; Retry-After %" PRId64
-				    " s runs past the time left)",
+		snprintf(out, size,
+			 " (%u %s; Retry-After %" PRId64
+			 " s runs past the time left)",
 			 resp->tries, resp->tries == 1 ? "try" : "tries",
 			 (resp->retry_after_ms + 999) / 1000);
 	else
@@ -197,7 +196,8 @@ int cmk_svc_base64_key(const char *value, size_t value_len, uint8_t *cmk,
 			   what, CMK_KEY_LEN, why);
 }
 
-/* --- a cached access token -------------------------------------------------- */
+/* --- a cached access token --------------------------------------------------
+ */
 
 void cmk_svc_token_init(struct cmk_svc_token *t, const char *header,
 			cmk_svc_token_fn get, void *ctx)
@@ -287,7 +287,8 @@ int cmk_svc_authed_request(struct cmk_http *http, struct cmk_svc_token *t,
 		line = NULL;
 		if (ret || resp->status != refused_status || attempt)
 			return ret;
-		cmk_log(LOG_DEBUG, CMK_MSG_GENERAL, "token refused (HTTP %ld), getting a new one",
+		cmk_log(LOG_DEBUG, CMK_MSG_GENERAL,
+			"token refused (HTTP %ld), getting a new one",
 			refused_status);
 		cmk_http_resp_free(resp);
 	}

@@ -71,7 +71,8 @@ void cmk_svc_tries_text(const struct cmk_http_resp *resp, char *out,
 int cmk_svc_base64_key(const char *value, size_t value_len, uint8_t *cmk,
 		       const char *what, struct cmk_err *err);
 
-/* --- a cached access token -------------------------------------------------- */
+/* --- a cached access token --------------------------------------------------
+ */
 
 /* Gets a new token: *token in locked memory (cmk_secure_alloc, *cap
  * bytes, NUL-terminated) and its lifetime in seconds (0: no expiry known;

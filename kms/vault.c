@@ -41,7 +41,8 @@ struct vt_state {
 	struct cmk_svc_token token;
 };
 
-/* --- pure helpers ---------------------------------------------------------- */
+/* --- pure helpers ----------------------------------------------------------
+ */
 
 int cmk_vault_version_usable(const char *deletion_time, bool destroyed,
 			     int64_t now)
@@ -67,8 +68,8 @@ bool cmk_vault_version_id(int64_t number, char *out, size_t size)
 	return n > 0 && (size_t)n < size;
 }
 
-void cmk_vault_errors_text(const char *body, size_t len, size_t max,
-			   char *out, size_t size)
+void cmk_vault_errors_text(const char *body, size_t len, size_t max, char *out,
+			   size_t size)
 {
 	struct cmk_http_resp resp = { .body = (char *)body, .len = len };
 	json_t *root = cmk_svc_json(&resp), *errors, *e;
@@ -76,7 +77,7 @@ void cmk_vault_errors_text(const char *body, size_t len, size_t max,
 
 	out[0] = '\0';
 	errors = root ? json_object_get(root, "errors") : NULL;
-	json_array_foreach(errors, i, e) {
+	json_array_foreach (errors, i, e) {
 		const char *s = json_string_value(e);
 		char part[CMK_KMS_MSG_MAX + 4], flat[CMK_KMS_MSG_MAX + 4];
 		size_t n = 0;
@@ -107,7 +108,8 @@ void cmk_vault_errors_text(const char *body, size_t len, size_t max,
 	json_decref(root);
 }
 
-/* --- requests -------------------------------------------------------------- */
+/* --- requests --------------------------------------------------------------
+ */
 
 static int vt_url(const struct vt_state *st, char *url, size_t size,
 		  const char *kind, const char *version)
@@ -116,8 +118,8 @@ static int vt_url(const struct vt_state *st, char *url, size_t size,
 	int n;
 
 	/* kv_mount and path are checked by conf: URL-safe as they are. */
-	n = snprintf(url, size, "%s/v1/%s/%s/%s%s%s", c->url, c->kv_mount,
-		     kind, c->path, version ? "?version=" : "",
+	n = snprintf(url, size, "%s/v1/%s/%s/%s%s%s", c->url, c->kv_mount, kind,
+		     c->path, version ? "?version=" : "",
 		     version ? version : "");
 	return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
 }
@@ -146,17 +148,15 @@ static int vt_error(const struct vt_state *st, const char *shown,
 	switch (resp->status) {
 	case 401:
 	case 403:
-		return cmk_err_set(err, -EACCES,
-				   "%s: access denied (%s); does the token's "
-				   "policy allow read on %s/data/%s and "
-				   "%s/metadata/%s%s%s?",
-				   shown, text, st->conf.kv_mount,
-				   st->conf.path, st->conf.kv_mount,
-				   st->conf.path,
-				   st->conf.namespace_name[0]
-					   ? " in namespace "
-					   : "",
-				   st->conf.namespace_name);
+		return cmk_err_set(
+			err, -EACCES,
+			"%s: access denied (%s); does the token's "
+			"policy allow read on %s/data/%s and "
+			"%s/metadata/%s%s%s?",
+			shown, text, st->conf.kv_mount, st->conf.path,
+			st->conf.kv_mount, st->conf.path,
+			st->conf.namespace_name[0] ? " in namespace " : "",
+			st->conf.namespace_name);
 	case 408:
 	case 412: /* a performance standby not yet caught up */
 	case 429:
@@ -179,8 +179,8 @@ static int vt_error(const struct vt_state *st, const char *shown,
 
 /* Reads the token file (cmk_svc_token_fn for auth = token): read again
  * whenever Vault refuses the token, as Vault Agent rewrites it. */
-static int vt_token_file(void *ctx, int64_t deadline, char **token,
-			 size_t *cap, int64_t *lifetime, struct cmk_err *err)
+static int vt_token_file(void *ctx, int64_t deadline, char **token, size_t *cap,
+			 int64_t *lifetime, struct cmk_err *err)
 {
 	struct vt_state *st = ctx;
 	size_t len;
@@ -307,8 +307,8 @@ static int vt_approle_login(void *ctx, int64_t deadline, char **token,
 		goto out;
 	}
 	memcpy(*token, tok, tok_len + 1);
-	cmk_log(LOG_DEBUG, CMK_MSG_GENERAL, "vault: AppRole login at %s, token valid for %" PRId64
-			   " s",
+	cmk_log(LOG_DEBUG, CMK_MSG_GENERAL,
+		"vault: AppRole login at %s, token valid for %" PRId64 " s",
 		shown, *lifetime);
 	ret = 0;
 out:
@@ -328,27 +328,28 @@ static int vt_get(struct vt_state *st, const char *url, int64_t deadline,
 				    .url = url,
 				    .headers = headers };
 
-	return cmk_svc_authed_request(st->http, &st->token, &req, 403,
-				      deadline, resp, err);
+	return cmk_svc_authed_request(st->http, &st->token, &req, 403, deadline,
+				      resp, err);
 }
 
 /* "version N of PATH" or "the current version of PATH", with the service,
  * for messages. */
-static void vt_what(const struct vt_state *st, const char *version,
-		    char *out, size_t size)
+static void vt_what(const struct vt_state *st, const char *version, char *out,
+		    size_t size)
 {
 	const struct cmk_conf_vault *c = &st->conf;
 
 	/* Cut when long: a message, not a name. */
 	if (snprintf(out, size, "%s%s of secret %s/%s in %s%s%s",
-		 version ? "version " : "the current version",
-		 version ? version : "", c->kv_mount, c->path, c->url,
-		 c->namespace_name[0] ? " namespace " : "",
-		 c->namespace_name) < 0)
+		     version ? "version " : "the current version",
+		     version ? version : "", c->kv_mount, c->path, c->url,
+		     c->namespace_name[0] ? " namespace " : "",
+		     c->namespace_name) < 0)
 		out[0] = '\0';
 }
 
-/* --- listing --------------------------------------------------------------- */
+/* --- listing ---------------------------------------------------------------
+ */
 
 static int cmp_versions(const void *a, const void *b)
 {
@@ -386,14 +387,13 @@ static int vt_list(void *state, struct cmk_kms_version **versions,
 		goto out;
 	if (resp.status == 404) {
 		vt_what(st, NULL, what, sizeof(what));
-		ret = cmk_err_set(err, -ENOKEY,
-				  "no secret %s/%s in %s%s%s (is %s a KV "
-				  "version 2 mount?)",
-				  st->conf.kv_mount, st->conf.path,
-				  st->conf.url,
-				  st->conf.namespace_name[0] ? " namespace "
-							      : "",
-				  st->conf.namespace_name, st->conf.kv_mount);
+		ret = cmk_err_set(
+			err, -ENOKEY,
+			"no secret %s/%s in %s%s%s (is %s a KV "
+			"version 2 mount?)",
+			st->conf.kv_mount, st->conf.path, st->conf.url,
+			st->conf.namespace_name[0] ? " namespace " : "",
+			st->conf.namespace_name, st->conf.kv_mount);
 		goto out;
 	}
 	if (resp.status != 200) {
@@ -416,15 +416,14 @@ static int vt_list(void *state, struct cmk_kms_version **versions,
 		ret = cmk_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
-	json_object_foreach(map, key, item) {
+	json_object_foreach (map, key, item) {
 		struct cmk_kms_version *ver = &list[n];
 
 		errno = 0;
-		number = isdigit((unsigned char)key[0])
-				 ? strtoll(key, &end, 10)
-				 : -1;
-		deleted = json_string_value(json_object_get(item,
-							    "deletion_time"));
+		number = isdigit((unsigned char)key[0]) ? strtoll(key, &end, 10)
+							: -1;
+		deleted = json_string_value(
+			json_object_get(item, "deletion_time"));
 		v = json_object_get(item, "destroyed");
 		if (errno || number < 0 || *end ||
 		    !cmk_vault_version_id(number, ver->id, sizeof(ver->id)) ||
@@ -438,12 +437,12 @@ static int vt_list(void *state, struct cmk_kms_version **versions,
 		}
 		ver->enabled = usable == 1;
 		v = json_object_get(item, "created_time");
-		ver->created = json_is_string(v) &&
-					       cmk_svc_parse_time(
-						       json_string_value(v),
-						       &created)
-				       ? created
-				       : 0;
+		ver->created =
+			json_is_string(v) &&
+					cmk_svc_parse_time(json_string_value(v),
+							   &created)
+				? created
+				: 0;
 		n++;
 	}
 	if (n > 1)
@@ -459,7 +458,8 @@ out:
 	return ret;
 }
 
-/* --- fetching -------------------------------------------------------------- */
+/* --- fetching --------------------------------------------------------------
+ */
 
 /* A 404 for a version: deleted or destroyed when Vault sent the version's
  * metadata with it, else missing. */
@@ -482,8 +482,8 @@ static int vt_not_found(const struct vt_state *st, const char *version,
 		if (json_is_true(json_object_get(meta, "destroyed")))
 			return cmk_err_set(err, -EACCES, "%s%s is destroyed",
 					   what, shown_ver);
-		deleted = json_string_value(json_object_get(meta,
-							    "deletion_time"));
+		deleted = json_string_value(
+			json_object_get(meta, "deletion_time"));
 		return cmk_err_set(err, -EACCES,
 				   "%s%s is deleted (deletion_time %s; vault "
 				   "kv undelete restores it)",
@@ -619,7 +619,8 @@ static int vt_fetch(void *state, const char *version, uint8_t *cmk,
 	return ret;
 }
 
-/* --- the provider ---------------------------------------------------------- */
+/* --- the provider ----------------------------------------------------------
+ */
 
 static const char *vt_key_name(const struct cmk_conf *conf)
 {
@@ -647,8 +648,9 @@ static int vt_open(const struct cmk_conf *conf, void **state,
 
 	if (!c->url[0] || !c->path[0] || !c->key_name[0] ||
 	    c->auth == CMK_VAULT_AUTH_NONE)
-		return cmk_err_set(err, -EINVAL, "%s: incomplete [kms] "
-						 "settings for provider vault",
+		return cmk_err_set(err, -EINVAL,
+				   "%s: incomplete [kms] "
+				   "settings for provider vault",
 				   conf->path);
 	if (c->ca_file[0] && access(c->ca_file, R_OK) != 0) {
 		ret = -errno;

@@ -27,7 +27,7 @@ bool cmk_vault_version_id(int64_t number, char *out, size_t size);
 /* The explanation in a Vault error body {"errors": ["a", "b"]}: the first
  * CMK_VAULT_ERRORS_QUOTED entries joined with "; ", made printable and
  * cut at max characters; "" when there is none. */
-void cmk_vault_errors_text(const char *body, size_t len, size_t max,
-			   char *out, size_t size);
+void cmk_vault_errors_text(const char *body, size_t len, size_t max, char *out,
+			   size_t size);
 
 #endif

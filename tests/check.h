@@ -10,41 +10,41 @@
 static int check_failures;
 static int check_count;
 
-#define CHECK(cond)                                                          \
-	do {                                                                 \
-		check_count++;                                               \
-		if (!(cond)) {                                               \
-			check_failures++;                                    \
-			fprintf(stderr, "%s:%d: CHECK failed: %s\n",        \
-				__FILE__, __LINE__, #cond);                 \
-		}                                                            \
+#define CHECK(cond)                                                            \
+	do {                                                                   \
+		check_count++;                                                 \
+		if (!(cond)) {                                                 \
+			check_failures++;                                      \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, \
+				__LINE__, #cond);                              \
+		}                                                              \
 	} while (0)
 
-#define CHECK_EQ_INT(a, b)                                                   \
-	do {                                                                 \
-		long long check_a_ = (long long)(a);                         \
-		long long check_b_ = (long long)(b);                         \
-		check_count++;                                               \
-		if (check_a_ != check_b_) {                                  \
-			check_failures++;                                    \
-			fprintf(stderr,                                      \
+#define CHECK_EQ_INT(a, b)                                                        \
+	do {                                                                      \
+		long long check_a_ = (long long)(a);                              \
+		long long check_b_ = (long long)(b);                              \
+		check_count++;                                                    \
+		if (check_a_ != check_b_) {                                       \
+			check_failures++;                                         \
+			fprintf(stderr,                                           \
 				"%s:%d: CHECK failed: %s == %s (%lld != %lld)\n", \
-				__FILE__, __LINE__, #a, #b, check_a_,        \
-				check_b_);                                   \
-		}                                                            \
+				__FILE__, __LINE__, #a, #b, check_a_,             \
+				check_b_);                                        \
+		}                                                                 \
 	} while (0)
 
-#define CHECK_STR_CONTAINS(hay, needle)                                      \
-	do {                                                                 \
-		const char *check_h_ = (hay);                                \
-		check_count++;                                               \
-		if (!check_h_ || !strstr(check_h_, (needle))) {              \
-			check_failures++;                                    \
-			fprintf(stderr,                                      \
+#define CHECK_STR_CONTAINS(hay, needle)                                          \
+	do {                                                                     \
+		const char *check_h_ = (hay);                                    \
+		check_count++;                                                   \
+		if (!check_h_ || !strstr(check_h_, (needle))) {                  \
+			check_failures++;                                        \
+			fprintf(stderr,                                          \
 				"%s:%d: CHECK failed: \"%s\" contains \"%s\"\n", \
-				__FILE__, __LINE__,                          \
-				check_h_ ? check_h_ : "(null)", (needle));   \
-		}                                                            \
+				__FILE__, __LINE__,                              \
+				check_h_ ? check_h_ : "(null)", (needle));       \
+		}                                                                \
 	} while (0)
 
 static inline int check_exit(void)
@@ -53,8 +53,7 @@ static inline int check_exit(void)
 		fprintf(stderr, "no checks ran\n");
 		return 1;
 	}
-	fprintf(stderr, "%d checks, %d failed\n", check_count,
-		check_failures);
+	fprintf(stderr, "%d checks, %d failed\n", check_count, check_failures);
 	return check_failures ? 1 : 0;
 }
 

@@ -40,9 +40,10 @@ static int load(const char *text, mode_t mode, struct cmk_conf *conf,
 	return cmk_conf_load(path, conf, err);
 }
 
-#define CS "[kms]\nprovider = azure\nsecret = cmk\nauth = client-secret\n" \
-	   "tenant = 11111111-2222-3333-4444-555555555555\n"               \
-	   "client_id = my-app\nclient_secret_file = /etc/cmkfs/client.secret\n"
+#define CS                                                              \
+	"[kms]\nprovider = azure\nsecret = cmk\nauth = client-secret\n" \
+	"tenant = 11111111-2222-3333-4444-555555555555\n"               \
+	"client_id = my-app\nclient_secret_file = /etc/cmkfs/client.secret\n"
 #define MI "[kms]\nprovider = azure\nsecret = cmk\nauth = managed-identity\n"
 
 static void conf_good(void)
@@ -55,7 +56,8 @@ static void conf_good(void)
 		     0);
 	CHECK_EQ_INT(c.provider, CMK_PROVIDER_AZURE);
 	CHECK_EQ_INT(c.azure.auth, CMK_AZURE_AUTH_CLIENT_SECRET);
-	CHECK(strcmp(c.azure.vault_url, "https://myvault.vault.azure.net") == 0);
+	CHECK(strcmp(c.azure.vault_url, "https://myvault.vault.azure.net") ==
+	      0);
 	CHECK(strcmp(c.azure.authority_url,
 		     "https://login.microsoftonline.com") == 0);
 	CHECK(strcmp(c.azure.imds_url, "http://169.254.169.254") == 0);
@@ -63,21 +65,23 @@ static void conf_good(void)
 	CHECK(strcmp(c.azure.ca_file, "") == 0);
 	CHECK_EQ_INT(c.azure.timeout, 10);
 	CHECK_EQ_INT(c.azure.retries, 3);
-	CHECK(strcmp(c.azure.client_secret_file,
-		     "/etc/cmkfs/client.secret") == 0);
+	CHECK(strcmp(c.azure.client_secret_file, "/etc/cmkfs/client.secret") ==
+	      0);
 	CHECK(strcmp(c.azure.key_name,
 		     "https://myvault.vault.azure.net/secrets/cmk") == 0);
 
 	/* Normal forms: case, default port, trailing '/'; one vault, one
 	 * key name however it is written. */
-	CHECK_EQ_INT(load(MI "vault_url = HTTPS://MyVault.Vault.Azure.NET:443/\n"
-			     "imds_url = http://127.0.0.1:8080/\n"
-			     "api_version = 2025-07-01\n"
-			     "ca_file = /etc/ssl/private-ca.pem\n"
-			     "timeout = 3\nretries = 0\nclient_id = 0a-b_c.d\n",
+	CHECK_EQ_INT(load(MI
+			  "vault_url = HTTPS://MyVault.Vault.Azure.NET:443/\n"
+			  "imds_url = http://127.0.0.1:8080/\n"
+			  "api_version = 2025-07-01\n"
+			  "ca_file = /etc/ssl/private-ca.pem\n"
+			  "timeout = 3\nretries = 0\nclient_id = 0a-b_c.d\n",
 			  0644, &c, &err),
 		     0);
-	CHECK(strcmp(c.azure.vault_url, "https://myvault.vault.azure.net") == 0);
+	CHECK(strcmp(c.azure.vault_url, "https://myvault.vault.azure.net") ==
+	      0);
 	CHECK(strcmp(c.azure.key_name,
 		     "https://myvault.vault.azure.net/secrets/cmk") == 0);
 	CHECK(strcmp(c.azure.imds_url, "http://127.0.0.1:8080") == 0);
@@ -154,7 +158,8 @@ static void conf_bad(void)
 	    "authority_url");
 	bad(CS V "authority_url = https://login.example/a//b\n",
 	    "authority_url");
-	bad(CS V "authority_url = https://login.example/a/.\n", "authority_url");
+	bad(CS V "authority_url = https://login.example/a/.\n",
+	    "authority_url");
 	/* Plain http only to a local metadata service: a token must not
 	 * cross a network in the clear. */
 	bad(MI V "imds_url = http://192.0.2.1\n",
@@ -163,7 +168,8 @@ static void conf_bad(void)
 	bad(MI V "imds_url = http://[2001:db8::1]\n", "imds_url");
 	bad(MI V "imds_url = http://169.254.169.254/metadata\n", "imds_url");
 	bad(CS V "secret = my_key\n", "duplicate key 'secret'");
-	bad("[kms]\nprovider = azure\n" V "secret = my_key\nauth = managed-identity\n",
+	bad("[kms]\nprovider = azure\n" V
+	    "secret = my_key\nauth = managed-identity\n",
 	    "bad value 'my_key' for secret (expected 1-127 characters from "
 	    "A-Z a-z 0-9 -)");
 	memset(name, 'a', 128);
@@ -212,7 +218,8 @@ static void conf_bad(void)
 	    "key 'keystore' in section [kms] does not apply to provider azure");
 	bad("[kms]\nprovider = file\nkeystore = /k\nvault_url = https://v\n",
 	    "key 'vault_url' in section [kms] does not apply to provider file");
-	bad("[kms]\nprovider = nope\n", "(expected file, azure, vault or barbican)");
+	bad("[kms]\nprovider = nope\n",
+	    "(expected file, azure, vault or barbican)");
 	/* The key's name has room for 255 characters. */
 	memset(name, 'a', 150);
 	name[150] = '\0';
@@ -220,7 +227,8 @@ static void conf_bad(void)
 		 "[kms]\nprovider = azure\nvault_url = https://%s.example\n"
 		 "auth = managed-identity\nsecret = %.120s\n",
 		 name, name);
-	bad(text, ":5: the key's name, VAULT_URL/secrets/SECRET, is longer than 255");
+	bad(text,
+	    ":5: the key's name, VAULT_URL/secrets/SECRET, is longer than 255");
 }
 
 static void conf_perms(void)
@@ -335,12 +343,14 @@ static void example(void)
 				continue;
 			if (i == 1 && strcmp(key, "auth") == 0)
 				len[i] += (size_t)snprintf(
-					text[i] + len[i], sizeof(text[i]) - len[i],
+					text[i] + len[i],
+					sizeof(text[i]) - len[i],
 					"auth = client-secret\n");
 			else
-				len[i] += (size_t)snprintf(
-					text[i] + len[i], sizeof(text[i]) - len[i],
-					"%s", line + 2);
+				len[i] += (size_t)snprintf(text[i] + len[i],
+							   sizeof(text[i]) -
+								   len[i],
+							   "%s", line + 2);
 			CHECK(len[i] < sizeof(text[i]));
 		}
 	}
@@ -375,32 +385,33 @@ static void version_ids(void)
 	CHECK(strcmp(v, "4387e9f3d6e14c459867679a90fd0f79") == 0);
 	/* Names are case-insensitive in Key Vault; ports appear in ids. */
 	CHECK_EQ_INT(cmk_azure_version_from_id(
-			     "https://127.0.0.1:8443/secrets/CMK/abc", "cmk", v),
+			     "https://127.0.0.1:8443/secrets/CMK/abc", "cmk",
+			     v),
 		     0);
 	CHECK(strcmp(v, "abc") == 0);
-	CHECK_EQ_INT(cmk_azure_version_from_id(
-			     "https://h/secrets/cmk", "cmk", v),
+	CHECK_EQ_INT(cmk_azure_version_from_id("https://h/secrets/cmk", "cmk",
+					       v),
 		     -EINVAL);
-	CHECK_EQ_INT(cmk_azure_version_from_id(
-			     "https://h/secrets/cmk/", "cmk", v),
+	CHECK_EQ_INT(cmk_azure_version_from_id("https://h/secrets/cmk/", "cmk",
+					       v),
 		     -EINVAL);
-	CHECK_EQ_INT(cmk_azure_version_from_id(
-			     "https://h/secrets/cmk2/abc", "cmk", v),
+	CHECK_EQ_INT(cmk_azure_version_from_id("https://h/secrets/cmk2/abc",
+					       "cmk", v),
 		     -EINVAL);
-	CHECK_EQ_INT(cmk_azure_version_from_id(
-			     "https://h/secrets/cm/abc", "cmk", v),
+	CHECK_EQ_INT(cmk_azure_version_from_id("https://h/secrets/cm/abc",
+					       "cmk", v),
 		     -EINVAL);
-	CHECK_EQ_INT(cmk_azure_version_from_id(
-			     "https://h/keys/cmk/abc", "cmk", v),
+	CHECK_EQ_INT(cmk_azure_version_from_id("https://h/keys/cmk/abc", "cmk",
+					       v),
 		     -EINVAL);
-	CHECK_EQ_INT(cmk_azure_version_from_id(
-			     "https://h/secrets/cmk/abc/def", "cmk", v),
+	CHECK_EQ_INT(cmk_azure_version_from_id("https://h/secrets/cmk/abc/def",
+					       "cmk", v),
 		     -EINVAL);
-	CHECK_EQ_INT(cmk_azure_version_from_id(
-			     "https://h/secrets/cmk/abc?x", "cmk", v),
+	CHECK_EQ_INT(cmk_azure_version_from_id("https://h/secrets/cmk/abc?x",
+					       "cmk", v),
 		     -EINVAL);
-	CHECK_EQ_INT(cmk_azure_version_from_id(
-			     "https://h/secrets/cmk/a%2fb", "cmk", v),
+	CHECK_EQ_INT(cmk_azure_version_from_id("https://h/secrets/cmk/a%2fb",
+					       "cmk", v),
 		     -EINVAL);
 	CHECK_EQ_INT(cmk_azure_version_from_id("http://h/secrets/cmk/abc",
 					       "cmk", v),
@@ -434,7 +445,8 @@ static void usable(void)
 		     CMK_AZURE_EXPIRED);
 	CHECK_EQ_INT(cmk_azure_usable(true, false, 0, true, now + 1, now),
 		     CMK_AZURE_USABLE);
-	CHECK_EQ_INT(cmk_azure_usable(true, true, now - 10, true, now + 10, now),
+	CHECK_EQ_INT(cmk_azure_usable(true, true, now - 10, true, now + 10,
+				      now),
 		     CMK_AZURE_USABLE);
 	/* A zero date is a date (1970), not "none". */
 	CHECK_EQ_INT(cmk_azure_usable(true, false, 0, true, 0, now),

@@ -180,17 +180,19 @@ static void bad_content(void)
 	    "bad value 'maybe' for passphrase_prompt (expected yes or no)");
 	bad("dup.conf", KMS_FILE "key_name = a\nkeystore = /j.json\n", 0600,
 	    -EINVAL, 5, "duplicate key 'keystore' in section [kms]");
-	bad("dup2.conf", KMS_FILE "[kms]\nprovider = file\n", 0600, -EINVAL,
-	    5, "duplicate key 'provider'");
+	bad("dup2.conf", KMS_FILE "[kms]\nprovider = file\n", 0600, -EINVAL, 5,
+	    "duplicate key 'provider'");
 	bad("noprov.conf", "[kms]\nkeystore = /k.json\n", 0600, -EINVAL, 0,
 	    "missing [kms] provider");
 	bad("empty.conf", "", 0600, -EINVAL, 0, "missing [kms] provider");
 	bad("prov.conf", "[kms]\nkeystore = /k.json\n# x\nprovider = ldap\n",
-	    0600, -EINVAL, 4, "unknown provider 'ldap' (expected file, azure, vault or barbican)");
+	    0600, -EINVAL, 4,
+	    "unknown provider 'ldap' (expected file, azure, vault or barbican)");
 	bad("nokeystore.conf", "[kms]\nprovider = file\n", 0600, -EINVAL, 0,
 	    "missing [kms] keystore");
-	bad("relative.conf", "[kms]\nkeystore = keystore.json\nprovider = file\n",
-	    0600, -EINVAL, 2,
+	bad("relative.conf",
+	    "[kms]\nkeystore = keystore.json\nprovider = file\n", 0600, -EINVAL,
+	    2,
 	    "bad value 'keystore.json' for keystore (expected an absolute path)");
 	bad("relpass.conf", KMS_FILE "passphrase_file = pass\n", 0600, -EINVAL,
 	    4, "bad value 'pass' for passphrase_file");
@@ -211,8 +213,8 @@ static void bad_content(void)
 	bad("syntax2.conf", "[kms\nprovider = file\n", 0600, -EINVAL, 1,
 	    "syntax error");
 	/* The first error wins, whoever finds it. */
-	bad("first.conf", "[kms]\ngarbage\nprovider = file\nbogus = 1\n",
-	    0600, -EINVAL, 2, "syntax error");
+	bad("first.conf", "[kms]\ngarbage\nprovider = file\nbogus = 1\n", 0600,
+	    -EINVAL, 2, "syntax error");
 	bad("first2.conf", "[kms]\nbogus = 1\ngarbage\n", 0600, -EINVAL, 2,
 	    "unknown key 'bogus'");
 
@@ -245,8 +247,7 @@ static void bad_file(void)
 	CHECK(f != NULL);
 	if (f) {
 		CHECK(fwrite(KMS_FILE "key_name = a\0b\n", 1,
-			     sizeof(KMS_FILE "key_name = a\0b\n") - 1,
-			     f) > 0);
+			     sizeof(KMS_FILE "key_name = a\0b\n") - 1, f) > 0);
 		CHECK(fclose(f) == 0);
 	}
 	CHECK(chmod(path, 0600) == 0);
@@ -291,8 +292,9 @@ static void secret_files(void)
 
 	secret("s600", 0600, 0, NULL);
 	secret("s400", 0400, 0, NULL);
-	secret("s640", 0640, -EACCES, "keystore is readable by others "
-				      "(mode 0640); chmod 600 ");
+	secret("s640", 0640, -EACCES,
+	       "keystore is readable by others "
+	       "(mode 0640); chmod 600 ");
 	secret("s604", 0604, -EACCES, "readable by others (mode 0604)");
 	secret("s620", 0620, -EACCES, "writable by others (mode 0620)");
 

@@ -28,8 +28,8 @@ static void hkdf_rfc5869_case1(void)
 	unhex("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf"
 	      "34007208d5b887185865",
 	      want);
-	CHECK_EQ_INT(cmk_hkdf_sha256(ikm, sizeof(ikm), salt, sizeof(salt),
-				     info, okm, sizeof(okm)),
+	CHECK_EQ_INT(cmk_hkdf_sha256(ikm, sizeof(ikm), salt, sizeof(salt), info,
+				     okm, sizeof(okm)),
 		     0);
 	CHECK(memcmp(okm, want, sizeof(want)) == 0);
 }

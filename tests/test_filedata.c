@@ -59,8 +59,7 @@ static int verify(int fd, const uint8_t *model, uint64_t size)
 
 	if (cmk_data_size(fd, &plain_size) != 0 || plain_size != size)
 		bad = 1;
-	if (!bad && cmk_data_read(fd, xts, got, size + 100, 0) !=
-			    (ssize_t)size)
+	if (!bad && cmk_data_read(fd, xts, got, size + 100, 0) != (ssize_t)size)
 		bad = 1;
 	if (!bad && memcmp(got, model, size) != 0)
 		bad = 1;
@@ -99,7 +98,8 @@ static void every_length(uint64_t seed)
 		while (done < size) {
 			uint64_t len = rnd_below(size - done < 5000
 							 ? size - done
-							 : 5000) + 1;
+							 : 5000) +
+				       1;
 			uint64_t off = done;
 
 			if (done && rnd_below(4) == 0)
@@ -196,9 +196,9 @@ static void random_ops(uint64_t seed, int ops)
  * by truncate and by a write at the new end. */
 static void size_matrix(void)
 {
-	static const uint64_t sizes[] = { 0,	1,    15,   16,	  17,	4095,
-					  4096, 4097, 4111, 4112, 8192, 8193,
-					  8205, 8208, 12288 };
+	static const uint64_t sizes[] = { 0,	1,    15,   16,	  17,
+					  4095, 4096, 4097, 4111, 4112,
+					  8192, 8193, 8205, 8208, 12288 };
 	const size_t n = sizeof(sizes) / sizeof(sizes[0]);
 	uint8_t *model = calloc(1, 16384), byte;
 	int fd = new_backing("matrix");

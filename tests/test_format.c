@@ -54,7 +54,8 @@ static void print_unit(FILE *out, const char *which, const uint8_t *file,
 	uint8_t sum[32];
 
 	cmk_unit_get(size, index, &unit);
-	fprintf(out, "%s unit: index %llu, backing bytes %llu-%llu (%u bytes)%s\n",
+	fprintf(out,
+		"%s unit: index %llu, backing bytes %llu-%llu (%u bytes)%s\n",
 		which, (unsigned long long)unit.index,
 		(unsigned long long)unit.backing_off,
 		(unsigned long long)(unit.backing_off + unit.backing_len - 1),
@@ -75,7 +76,7 @@ static void print_unit(FILE *out, const char *which, const uint8_t *file,
 
 static void print_vectors(FILE *out, const char *dir)
 {
-	static const uint64_t lengths[] = { 0,	  1,	15,   16,   17,	  4095,
+	static const uint64_t lengths[] = { 0,	  1,	15,   16,   17,	 4095,
 					    4096, 4097, 4111, 4112, 8205 };
 	uint8_t hdr[CMK_HEADER_SIZE], derived[64], vol[CMK_VOLUME_SIZE];
 	struct cmk_volume_info vi;
@@ -94,7 +95,8 @@ static void print_vectors(FILE *out, const char *dir)
 	fprintf(out, "slot 0 nonce: ");
 	hex_line(out, nonce, 12);
 	cmk_hkdf_sha256(cmk, 32, file_id, 16, "cmkfs v1 dek wrap", derived, 32);
-	fprintf(out, "wrapping key = HKDF(CMK, file id, \"cmkfs v1 dek wrap\"):\n");
+	fprintf(out,
+		"wrapping key = HKDF(CMK, file id, \"cmkfs v1 dek wrap\"):\n");
 	hex_line(out, derived, 32);
 	cmk_hkdf_sha256(dek, 32, file_id, 16, "cmkfs v1 xts key", derived, 64);
 	fprintf(out, "XTS key = HKDF(DEK, file id, \"cmkfs v1 xts key\"):\n");
@@ -113,8 +115,9 @@ static void print_vectors(FILE *out, const char *dir)
 	strcpy(vi.cmk_name, "cmk");
 	strcpy(vi.mac_version, "1");
 	cmk_volume_encode(vol, &vi, cmk);
-	fprintf(out, "\nvolume descriptor (key name \"cmk\", MAC version \"1\"), "
-		     "bytes 0-369 (then zero up to the MAC):\n");
+	fprintf(out,
+		"\nvolume descriptor (key name \"cmk\", MAC version \"1\"), "
+		"bytes 0-369 (then zero up to the MAC):\n");
 	hex_line(out, vol, 370);
 	fprintf(out, "MAC (bytes 4064-4095): ");
 	hex_line(out, vol + CMK_VOLUME_SIZE - 32, 32);
@@ -138,7 +141,8 @@ static void print_vectors(FILE *out, const char *dir)
 		if (pread(fd, file, CMK_HEADER_SIZE + size, 0) !=
 		    (ssize_t)(CMK_HEADER_SIZE + size))
 			abort();
-		fprintf(out, "\nplaintext length %llu: backing file %llu bytes\n",
+		fprintf(out,
+			"\nplaintext length %llu: backing file %llu bytes\n",
 			(unsigned long long)size,
 			(unsigned long long)(CMK_HEADER_SIZE + size));
 		if (size) {
@@ -200,8 +204,9 @@ static void vectors_match_document(const char *dir)
 	fclose(out);
 	CHECK(strcmp(begin, mine) == 0);
 	if (strcmp(begin, mine) != 0)
-		fprintf(stderr, "docs/FORMAT.md vectors differ from the code; "
-				"regenerate with test_format --print-vectors\n");
+		fprintf(stderr,
+			"docs/FORMAT.md vectors differ from the code; "
+			"regenerate with test_format --print-vectors\n");
 	free(mine);
 	free(doc);
 }
@@ -263,7 +268,8 @@ static void every_byte_detected(void)
 
 			memcpy(hdr, pristine, sizeof(hdr));
 			hdr[pos] ^= (uint8_t)(1 << bit);
-			if (cmk_header_parse(hdr, sizeof(hdr), &info, NULL) != 0)
+			if (cmk_header_parse(hdr, sizeof(hdr), &info, NULL) !=
+			    0)
 				detected = true;
 			else if (info.slots[0].state != CMK_SLOT_VALID ||
 				 info.slots[1].state != CMK_SLOT_VALID)
@@ -313,7 +319,8 @@ static void slot_choice(void)
 	uint8_t before[CMK_HEADER_SIZE];
 	memcpy(before, hdr, sizeof(hdr));
 	CHECK_EQ_INT(cmk_header_seal_slot(hdr, 1, 4, "4", cmk2, dek, NULL), 0);
-	memcpy(hdr + CMK_SLOT_OFF(1) + 128, before + CMK_SLOT_OFF(1) + 128, 128);
+	memcpy(hdr + CMK_SLOT_OFF(1) + 128, before + CMK_SLOT_OFF(1) + 128,
+	       128);
 	CHECK_EQ_INT(cmk_header_parse(hdr, sizeof(hdr), &info, NULL), 0);
 	CHECK(info.slots[1].state == CMK_SLOT_DAMAGED);
 	CHECK_EQ_INT(info.active, 0);
@@ -360,7 +367,10 @@ static void bad_headers(void)
 	fixed_header(hdr);
 	CHECK_EQ_INT(cmk_header_parse(hdr, 100, &info, &err), -EBADMSG);
 	CHECK_STR_CONTAINS(err.msg, "shorter than a cmkfs header");
-	memcpy(hdr, "\x7f" "ELF", 4);
+	memcpy(hdr,
+	       "\x7f"
+	       "ELF",
+	       4);
 	CHECK_EQ_INT(cmk_header_parse(hdr, sizeof(hdr), &info, &err), -EBADMSG);
 	CHECK_STR_CONTAINS(err.msg, "foreign magic");
 	fixed_header(hdr);
@@ -504,8 +514,7 @@ static void name_key_slots(void)
 	CHECK_EQ_INT(cmk_volume_open_name_slot(buf, 1, cmk2, key), 0);
 	/* Both damaged: refused, with both reasons. */
 	buf[CMK_VSLOT_OFF(1) + 100] ^= 1;
-	CHECK_EQ_INT(cmk_volume_parse(buf, sizeof(buf), &back, &err),
-		     -EBADMSG);
+	CHECK_EQ_INT(cmk_volume_parse(buf, sizeof(buf), &back, &err), -EBADMSG);
 	CHECK_STR_CONTAINS(err.msg, "no valid name-key slot");
 	/* Never MAC'ed in that state. */
 	CHECK_EQ_INT(cmk_volume_mac(buf, cmk2), -EINVAL);

@@ -16,8 +16,7 @@ static void escape(void)
 
 	CHECK_EQ_INT(cmk_http_escape("AZaz09-._~", 10, out, sizeof(out)), 0);
 	CHECK(strcmp(out, "AZaz09-._~") == 0);
-	CHECK_EQ_INT(cmk_http_escape("a b&c=d/e?f%+", 13, out, sizeof(out)),
-		     0);
+	CHECK_EQ_INT(cmk_http_escape("a b&c=d/e?f%+", 13, out, sizeof(out)), 0);
 	CHECK(strcmp(out, "a%20b%26c%3Dd%2Fe%3Ff%25%2B") == 0);
 	/* Bytes, not characters: UTF-8 and a NUL within len. */
 	CHECK_EQ_INT(cmk_http_escape("\xc3\xa9\0x", 4, out, sizeof(out)), 0);
@@ -55,14 +54,14 @@ static void retry_after(void)
 	CHECK_EQ_INT(cmk_http_parse_retry_after("10 s", now), -1);
 	CHECK_EQ_INT(cmk_http_parse_retry_after("soon", now), -1);
 	/* HTTP dates: ahead, behind, far ahead. */
-	CHECK_EQ_INT(cmk_http_parse_retry_after(
-			     "Wed, 21 Oct 2015 07:28:30 GMT", now),
+	CHECK_EQ_INT(cmk_http_parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT",
+						now),
 		     30);
-	CHECK_EQ_INT(cmk_http_parse_retry_after(
-			     "Wed, 21 Oct 2015 07:27:00 GMT", now),
+	CHECK_EQ_INT(cmk_http_parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT",
+						now),
 		     0);
-	CHECK_EQ_INT(cmk_http_parse_retry_after(
-			     "Fri, 01 Jan 2100 00:00:00 GMT", now),
+	CHECK_EQ_INT(cmk_http_parse_retry_after("Fri, 01 Jan 2100 00:00:00 GMT",
+						now),
 		     86400);
 }
 
@@ -79,14 +78,14 @@ static void backoff(void)
 	CHECK_EQ_INT(cmk_http_backoff_ms(3, -1, 0), 2000);
 	CHECK_EQ_INT(cmk_http_backoff_ms(4, -1, 0), 4000);
 	CHECK_EQ_INT(cmk_http_backoff_ms(10, -1, 0), CMK_HTTP_BACKOFF_MAX_MS);
-	CHECK_EQ_INT(cmk_http_backoff_ms(1000, -1, 0),
-		     CMK_HTTP_BACKOFF_MAX_MS);
+	CHECK_EQ_INT(cmk_http_backoff_ms(1000, -1, 0), CMK_HTTP_BACKOFF_MAX_MS);
 	CHECK_EQ_INT(cmk_http_backoff_ms(1, -1, 1023), 500 + 500 * 1023 / 4096);
 	CHECK_EQ_INT(cmk_http_backoff_ms(1, -1, 0xffffffffu),
 		     500 + 500 * 1023 / 4096);
 	/* With the defaults (3 retries) the waits add up to well under the
 	 * budget of an operation. */
-	CHECK(cmk_http_backoff_ms(1, -1, 1023) + cmk_http_backoff_ms(2, -1, 1023) +
+	CHECK(cmk_http_backoff_ms(1, -1, 1023) +
+		      cmk_http_backoff_ms(2, -1, 1023) +
 		      cmk_http_backoff_ms(3, -1, 1023) <
 	      5000);
 }
@@ -104,7 +103,8 @@ static void same_origin(void)
 	CHECK(cmk_http_same_origin("HTTPS://myvault.vault.azure.net", base));
 	CHECK(cmk_http_same_origin("https://127.0.0.1:8443/secrets/a",
 				   "https://127.0.0.1:8443"));
-	CHECK(cmk_http_same_origin("https://[::1]:8443/a", "https://[::1]:8443"));
+	CHECK(cmk_http_same_origin("https://[::1]:8443/a",
+				   "https://[::1]:8443"));
 	CHECK(!cmk_http_same_origin("https://[::1]:8444/a",
 				    "https://[::1]:8443"));
 	CHECK(!cmk_http_same_origin("https://127.0.0.1:8444/secrets/a",
@@ -113,8 +113,8 @@ static void same_origin(void)
 				    "https://127.0.0.1:8443"));
 	CHECK(!cmk_http_same_origin("https://othervault.vault.azure.net/x",
 				    base));
-	CHECK(!cmk_http_same_origin("https://myvault.vault.azure.net.evil.example/x",
-				    base));
+	CHECK(!cmk_http_same_origin(
+		"https://myvault.vault.azure.net.evil.example/x", base));
 	CHECK(!cmk_http_same_origin("http://myvault.vault.azure.net/x", base));
 	CHECK(!cmk_http_same_origin("https://evil@myvault.vault.azure.net/x",
 				    base));
@@ -122,7 +122,8 @@ static void same_origin(void)
 				    base));
 	CHECK(!cmk_http_same_origin("//myvault.vault.azure.net/x", base));
 	CHECK(!cmk_http_same_origin("/secrets/cmk/versions", base));
-	CHECK(!cmk_http_same_origin("https://myvault.vault.azure.net:0/", base));
+	CHECK(!cmk_http_same_origin("https://myvault.vault.azure.net:0/",
+				    base));
 	CHECK(!cmk_http_same_origin("https://myvault.vault.azure.net:99999/",
 				    base));
 	CHECK(!cmk_http_same_origin("https://myvault.vault.azure.net:44x/",
@@ -143,8 +144,8 @@ static void messages(void)
 	cmk_http_printable("ok\x01\xff text", 11, 60, out, sizeof(out));
 	CHECK(strcmp(out, "ok?? text") == 0);
 	/* First line only: Azure's descriptions go on with trace ids. */
-	cmk_http_printable("AADSTS7000215: Invalid.\r\nTrace ID: 1", 36, 60, out,
-			   sizeof(out));
+	cmk_http_printable("AADSTS7000215: Invalid.\r\nTrace ID: 1", 36, 60,
+			   out, sizeof(out));
 	CHECK(strcmp(out, "AADSTS7000215: Invalid.") == 0);
 	cmk_http_printable("abcdefghij", 10, 4, out, sizeof(out));
 	CHECK(strcmp(out, "abcd...") == 0);

@@ -231,8 +231,7 @@ static void test_lifecycle(void)
 	CHECK_EQ_INT(cmk_keystore_set_enabled(&conf, "9", false, &err),
 		     -ENOENT);
 	CHECK_STR_CONTAINS(err.msg, "has no version 9");
-	CHECK_EQ_INT(cmk_keystore_set_enabled(&conf, "", false, &err),
-		     -EINVAL);
+	CHECK_EQ_INT(cmk_keystore_set_enabled(&conf, "", false, &err), -EINVAL);
 	CHECK(no_temp_files());
 
 	/* Unsafe permissions: every operation refuses, naming the file. */
@@ -301,7 +300,8 @@ static void test_format_by_hand(void)
 static void test_sealed_by_hand(void)
 {
 	static const uint8_t salt[16] = "0123456789abcdef";
-	static const char aad[] = "cmkfs-keystore v1\0cmk\0" "3";
+	static const char aad[] = "cmkfs-keystore v1\0cmk\0"
+				  "3";
 	uint8_t *derived = cmk_secure_alloc(CMK_KEY_LEN);
 	uint8_t *cmk = cmk_secure_alloc(CMK_KEY_LEN);
 	uint8_t blob[60], want[CMK_KEY_LEN];
@@ -312,11 +312,13 @@ static void test_sealed_by_hand(void)
 
 	for (int i = 0; i < CMK_KEY_LEN; i++)
 		want[i] = (uint8_t)(100 + i);
-	CHECK_EQ_INT(cmk_scrypt("hunter2", 7, salt, 16, 1u << 14, 8, 1,
-				derived, CMK_KEY_LEN), 0);
+	CHECK_EQ_INT(cmk_scrypt("hunter2", 7, salt, 16, 1u << 14, 8, 1, derived,
+				CMK_KEY_LEN),
+		     0);
 	memset(blob, 0x42, 12);
 	CHECK_EQ_INT(cmk_gcm_seal(derived, blob, aad, sizeof(aad) - 1, want,
-				  CMK_KEY_LEN, blob + 12, blob + 44), 0);
+				  CMK_KEY_LEN, blob + 12, blob + 44),
+		     0);
 	CHECK_EQ_INT(cmk_base64_encode(salt, 16, salt64, sizeof(salt64)), 0);
 	CHECK_EQ_INT(cmk_base64_encode(blob, 60, blob64, sizeof(blob64)), 0);
 	len = snprintf(ks, sizeof(ks),
@@ -369,8 +371,7 @@ static void test_sealed(void)
 	CHECK_EQ_INT(fetch_once(&conf, NULL, key1, got, &err), 0);
 	CHECK(strcmp(got, "1") == 0);
 	content = read_file(conf.file.keystore);
-	CHECK_EQ_INT(cmk_base64_encode(key1, CMK_KEY_LEN, b64, sizeof(b64)),
-		     0);
+	CHECK_EQ_INT(cmk_base64_encode(key1, CMK_KEY_LEN, b64, sizeof(b64)), 0);
 	CHECK(strstr(content, b64) == NULL);
 	CHECK(strstr(content, "\"scrypt\"") != NULL);
 	free(content);
@@ -393,8 +394,7 @@ static void test_sealed(void)
 	CHECK_EQ_INT(fetch_once(&conf, NULL, cmk, got, &err), -EKEYREJECTED);
 	CHECK_STR_CONTAINS(err.msg,
 			   "wrong passphrase (version 2 does not decrypt)");
-	CHECK_EQ_INT(cmk_keystore_rotate(&conf, version, &err),
-		     -EKEYREJECTED);
+	CHECK_EQ_INT(cmk_keystore_rotate(&conf, version, &err), -EKEYREJECTED);
 	CHECK_EQ_INT(cmk_kms_fetch(kms, "2", cmk, NULL, &err), 0);
 	/* Listing needs no passphrase. */
 	CHECK_EQ_INT(cmk_kms_list_versions(kms, &vs, &count, &err), 0);
@@ -431,11 +431,11 @@ static void test_sealed(void)
 
 		setsid(); /* no controlling terminal */
 		ret = cmk_keystore_create(&plain, version, &err);
-		_exit(ret == -ENXIO &&
-			      strstr(err.msg, "passphrase_prompt needs a "
+		_exit(ret == -ENXIO && strstr(err.msg,
+					      "passphrase_prompt needs a "
 					      "terminal")
-		      ? 0
-		      : 1);
+			      ? 0
+			      : 1);
 	}
 	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -451,10 +451,12 @@ struct bad_case {
 	const char *msg;
 };
 
-#define HEAD "{\"format\":\"cmkfs-keystore\",\"format_version\":1," \
-	     "\"key_name\":\"cmk\",\"seal\":null,"
-#define V(id, key) "{\"id\":\"" id "\",\"enabled\":true,\"created\":1," \
-		   "\"key\":\"" key "\"}"
+#define HEAD                                                   \
+	"{\"format\":\"cmkfs-keystore\",\"format_version\":1," \
+	"\"key_name\":\"cmk\",\"seal\":null,"
+#define V(id, key)                                           \
+	"{\"id\":\"" id "\",\"enabled\":true,\"created\":1," \
+	"\"key\":\"" key "\"}"
 
 static const struct bad_case bad_cases[] = {
 	{ "", -EINVAL, "not valid JSON" },
@@ -478,39 +480,39 @@ static const struct bad_case bad_cases[] = {
 	  "\"key_name\":\"cmk\",\"versions\":[" V("1", KEY_0_31) "]}",
 	  -EINVAL, "missing member \"seal\"" },
 	{ "{\"format\":\"cmkfs-keystore\",\"format_version\":1,"
-	  "\"key_name\":\"vault\",\"seal\":null,\"versions\":["
-	  V("1", KEY_0_31) "]}",
+	  "\"key_name\":\"vault\",\"seal\":null,\"versions\":[" V(
+		  "1", KEY_0_31) "]}",
 	  -EINVAL, "holds key 'vault', config names 'cmk'" },
 	{ "{\"format\":\"cmkfs-keystore\",\"format_version\":1,"
 	  "\"key_name\":7,\"seal\":null,\"versions\":[]}",
 	  -EINVAL, "key_name is not a string" },
 	{ HEAD "\"versions\":[]}", -EINVAL, "holds no versions" },
 	{ HEAD "\"versions\":{}}", -EINVAL, "versions is not an array" },
-	{ HEAD "\"versions\":[" V("1", KEY_0_31) "," V("2", KEY_0_31) ","
-	  V("3", KEY_0_30) "]}",
+	{ HEAD "\"versions\":[" V("1", KEY_0_31) "," V("2", KEY_0_31) "," V(
+		  "3", KEY_0_30) "]}",
 	  -EINVAL, "version 3: key is not 32 bytes of base64" },
 	{ HEAD "\"versions\":[" V("1", KEY_0_31 "AAAA") "]}", -EINVAL,
 	  "version 1: key is not 32 bytes of base64" },
 	{ HEAD "\"versions\":[" V("1", "!!!!not base64!!!!") "]}", -EINVAL,
 	  "version 1: key is not 32 bytes of base64" },
-	{ HEAD "\"versions\":[" V("1", KEY_0_31) "," V("2", KEY_0_31) ","
-	  V("1", KEY_0_31) "]}",
+	{ HEAD "\"versions\":[" V("1", KEY_0_31) "," V("2", KEY_0_31) "," V(
+		  "1", KEY_0_31) "]}",
 	  -EINVAL, "version 1 appears twice" },
 	{ HEAD "\"versions\":[" V("01", KEY_0_31) "]}", -EINVAL,
 	  "versions[0]: id is not a version number" },
 	{ HEAD "\"versions\":[" V("x", KEY_0_31) "]}", -EINVAL,
 	  "versions[0]: id is not a version number" },
 	{ HEAD "\"versions\":[{\"id\":1,\"enabled\":true,\"created\":1,"
-	  "\"key\":\"" KEY_0_31 "\"}]}",
+	       "\"key\":\"" KEY_0_31 "\"}]}",
 	  -EINVAL, "versions[0]: id is not a version number" },
 	{ HEAD "\"versions\":[{\"id\":\"1\",\"enabled\":\"yes\","
-	  "\"created\":1,\"key\":\"" KEY_0_31 "\"}]}",
+	       "\"created\":1,\"key\":\"" KEY_0_31 "\"}]}",
 	  -EINVAL, "version 1: enabled is not true or false" },
 	{ HEAD "\"versions\":[{\"id\":\"1\",\"enabled\":true,"
-	  "\"created\":-5,\"key\":\"" KEY_0_31 "\"}]}",
+	       "\"created\":-5,\"key\":\"" KEY_0_31 "\"}]}",
 	  -EINVAL, "version 1: created" },
 	{ HEAD "\"versions\":[{\"id\":\"1\",\"enabled\":true,"
-	  "\"created\":1}]}",
+	       "\"created\":1}]}",
 	  -EINVAL, "versions[0]: missing member \"key\"" },
 	{ HEAD "\"versions\":[7]}", -EINVAL, "versions[0]: not an object" },
 	{ "{\"format\":\"cmkfs-keystore\",\"format_version\":1,"
@@ -552,8 +554,7 @@ static void test_bad_files(void)
 
 		write_file(conf.file.keystore, c->content, strlen(c->content),
 			   0600);
-		CHECK_EQ_INT(fetch_once(&conf, NULL, cmk, NULL, &err),
-			     c->code);
+		CHECK_EQ_INT(fetch_once(&conf, NULL, cmk, NULL, &err), c->code);
 		CHECK_STR_CONTAINS(err.msg, c->msg);
 		CHECK_STR_CONTAINS(err.msg, conf.file.keystore);
 		CHECK(strstr(err.msg, "SECRET") == NULL);

@@ -159,10 +159,10 @@ static void name_round_trips(void)
 		/* The exact buffer size works, one byte less does not. */
 		if (cmk_name_encrypt(names, dirid, name, len, enc,
 				     (size_t)n + 1) != n ||
-		    cmk_name_encrypt(names, dirid, name, len, enc,
-				     (size_t)n) != -ENAMETOOLONG ||
-		    cmk_name_decrypt(names, dirid, enc, (size_t)n, back,
-				     len) != -ENAMETOOLONG)
+		    cmk_name_encrypt(names, dirid, name, len, enc, (size_t)n) !=
+			    -ENAMETOOLONG ||
+		    cmk_name_decrypt(names, dirid, enc, (size_t)n, back, len) !=
+			    -ENAMETOOLONG)
 			failures++;
 	}
 	CHECK_EQ_INT(failures, 0);
@@ -192,8 +192,9 @@ static void every_byte(void)
 			continue;
 		memset(name, b, l);
 		n = cmk_name_encrypt(names, dirid, name, l, enc, sizeof(enc));
-		if (n < 0 || cmk_name_decrypt(names, dirid, enc, (size_t)n,
-					      back, sizeof(back)) != (int)l ||
+		if (n < 0 ||
+		    cmk_name_decrypt(names, dirid, enc, (size_t)n, back,
+				     sizeof(back)) != (int)l ||
 		    memcmp(back, name, l) != 0)
 			failures++;
 	}
@@ -268,8 +269,8 @@ static void authentic_non_names(void)
 		size_t o = 0;
 		int bits = 0;
 
-		cmk_siv_encrypt(siv, aad, sizeof(aad),
-				(const uint8_t *)bad[i], len, raw);
+		cmk_siv_encrypt(siv, aad, sizeof(aad), (const uint8_t *)bad[i],
+				len, raw);
 		for (size_t k = 0; k < len + 16; k++) {
 			acc = acc << 8 | raw[k];
 			bits += 8;
@@ -280,9 +281,8 @@ static void authentic_non_names(void)
 		}
 		if (bits)
 			enc[o++] = alphabet[(acc << (6 - bits)) & 63];
-		if (o != n ||
-		    cmk_name_decrypt(names, dirid, enc, n, back,
-				     sizeof(back)) != -EBADMSG)
+		if (o != n || cmk_name_decrypt(names, dirid, enc, n, back,
+					       sizeof(back)) != -EBADMSG)
 			failures++;
 	}
 	CHECK_EQ_INT(failures, 0);
@@ -297,8 +297,7 @@ static void tampering(void)
 	static const char invalid[] = "=+/. \n\x01\x80\xff";
 	struct cmk_names *names = fixed_names(volume_id);
 	struct cmk_names *other = fixed_names(other_volume);
-	static const size_t lens[] = { 1, 2, 3, 15, 16,
-				       17, 100, 175, 176, 255 };
+	static const size_t lens[] = { 1, 2, 3, 15, 16, 17, 100, 175, 176, 255 };
 	char name[256], enc[CMK_NAME_ENC_MAX + 8], bad[CMK_NAME_ENC_MAX + 8];
 	char back[CMK_NAME_PLAIN_MAX + 1];
 	int not_rejected = 0;
@@ -698,10 +697,10 @@ static void fixed_descriptor(uint8_t *buf)
 	 * with sequence number 2, the MAC made again under version 2. */
 	memset(buf, 0, CMK_VOLUME_SIZE);
 	if (cmk_volume_encode_fields(buf, &vi) != 0 ||
-	    cmk_volume_seal_name_slot(buf, 0, 1, "1", cmk1, name_key,
-				      nonce0) != 0 ||
-	    cmk_volume_seal_name_slot(buf, 1, 2, "2", cmk2, name_key,
-				      nonce1) != 0 ||
+	    cmk_volume_seal_name_slot(buf, 0, 1, "1", cmk1, name_key, nonce0) !=
+		    0 ||
+	    cmk_volume_seal_name_slot(buf, 1, 2, "2", cmk2, name_key, nonce1) !=
+		    0 ||
 	    cmk_volume_mac(buf, cmk2) != 0)
 		abort();
 }
@@ -768,9 +767,8 @@ static void print_vectors(FILE *out)
 
 			/* The same bytes in hex, as a worked example. */
 			if (cmk_siv_new(derived, &siv) != 0 ||
-			    cmk_siv_encrypt(siv, aad, 20,
-					    (const uint8_t *)name, 1,
-					    raw) != 0)
+			    cmk_siv_encrypt(siv, aad, 20, (const uint8_t *)name,
+					    1, raw) != 0)
 				abort();
 			cmk_siv_free(siv);
 			fprintf(out, "(SIV output, tag || ciphertext: ");
@@ -779,8 +777,9 @@ static void print_vectors(FILE *out)
 			fprintf(out, ")\n");
 		}
 		if (bn.is_long)
-			fprintf(out, "backing name (long): %s\n"
-				     "side file %s holds the encoding\n",
+			fprintf(out,
+				"backing name (long): %s\n"
+				"side file %s holds the encoding\n",
 				bn.name, bn.side);
 		else
 			fprintf(out, "backing name: the encoding\n");

@@ -53,11 +53,12 @@ static void bad(const char *text, const char *what)
 		fprintf(stderr, "  in case:\n%s\n", text);
 }
 
-#define VT "[kms]\nprovider = vault\nurl = https://Vault.Example:8200/\n" \
-	   "path = cmkfs/cmk\n"
+#define VT                                                             \
+	"[kms]\nprovider = vault\nurl = https://Vault.Example:8200/\n" \
+	"path = cmkfs/cmk\n"
 #define VT_TOKEN VT "auth = token\ntoken_file = /etc/cmkfs/vault.token\n"
-#define VT_ROLE                                                     \
-	VT "auth = approle\nrole_id = 1111-2222\n"                  \
+#define VT_ROLE                                    \
+	VT "auth = approle\nrole_id = 1111-2222\n" \
 	   "secret_id_file = /etc/cmkfs/vault.secret-id\n"
 
 static void vault_conf(void)
@@ -124,11 +125,12 @@ static void vault_conf(void)
 	CHECK_STR_CONTAINS(err.msg, "secret_id_file");
 }
 
-#define BB "[kms]\nprovider = barbican\nurl = https://kms.example:9311\n" \
-	   "secret_name = cmkfs-cmk\nproject_id = p0123\n"
-#define BB_KS                                                           \
-	BB "auth = keystone\nauth_url = https://ks.example:5000/v3\n"   \
-	   "application_credential_id = ac1\n"                          \
+#define BB                                                             \
+	"[kms]\nprovider = barbican\nurl = https://kms.example:9311\n" \
+	"secret_name = cmkfs-cmk\nproject_id = p0123\n"
+#define BB_KS                                                         \
+	BB "auth = keystone\nauth_url = https://ks.example:5000/v3\n" \
+	   "application_credential_id = ac1\n"                        \
 	   "application_credential_secret_file = /etc/cmkfs/ac.secret\n"
 
 static void barbican_conf(void)
@@ -223,7 +225,8 @@ static void example(const char *provider, const char *auth,
 
 static void examples(void)
 {
-	example("vault", "approle", (const char *const[]){ "token_file", NULL });
+	example("vault", "approle",
+		(const char *const[]){ "token_file", NULL });
 	example("vault", "token",
 		(const char *const[]){ "role_id", "secret_id_file",
 				       "auth_mount", NULL });
@@ -312,9 +315,8 @@ static void vault_pure(void)
 	CHECK_EQ_INT(cmk_vault_version_usable("1970-01-01T00:01:00Z", false,
 					      100),
 		     0);
-	CHECK_EQ_INT(cmk_vault_version_usable("1970-01-01T00:01:00Z", false,
-					      59),
-		     1);
+	CHECK_EQ_INT(
+		cmk_vault_version_usable("1970-01-01T00:01:00Z", false, 59), 1);
 	CHECK_EQ_INT(cmk_vault_version_usable("yesterday", false, 100), -1);
 
 	CHECK(cmk_vault_version_id(1, id, sizeof(id)) && strcmp(id, "1") == 0);

@@ -20,8 +20,8 @@ static void make_conf(struct cmk_conf *conf, const char *keystore)
 	memset(conf, 0, sizeof(*conf));
 	snprintf(conf->path, sizeof(conf->path), "%s/test.conf", dir);
 	conf->provider = CMK_PROVIDER_FILE;
-	snprintf(conf->file.keystore, sizeof(conf->file.keystore), "%s/%s",
-		 dir, keystore);
+	snprintf(conf->file.keystore, sizeof(conf->file.keystore), "%s/%s", dir,
+		 keystore);
 	strcpy(conf->file.key_name, "cmk");
 }
 
@@ -89,7 +89,8 @@ int main(void)
 	CHECK_EQ_INT(cmk_volume_open(&conf, path_in("cipher"), &vol, &err),
 		     -ENOENT);
 	CHECK_STR_CONTAINS(err.msg, "not a cmkfs volume");
-	CHECK_EQ_INT(cmk_volume_init(&conf, path_in("cipher"), false, version, &err),
+	CHECK_EQ_INT(cmk_volume_init(&conf, path_in("cipher"), false, version,
+				     &err),
 		     0);
 	CHECK(strcmp(version, "1") == 0);
 

@@ -254,7 +254,7 @@ int main(int argc, char **argv)
 	} else {
 		cmk_kms_close(kms);
 	}
-	printf("fetches %lu lists %lu versions %zu%s\n", fetches, lists,
-	       n_seen, argc == 5 ? ", no secret left in memory" : "");
+	printf("fetches %lu lists %lu versions %zu%s\n", fetches, lists, n_seen,
+	       argc == 5 ? ", no secret left in memory" : "");
 	return failed || fetches == 0;
 }

@@ -39,7 +39,8 @@ static inline int fs_env_init(struct fs_env *e, int argc, char **argv,
 {
 	e->cmkfs = getenv("CMKFS");
 	if (argc < 4 || !e->cmkfs) {
-		fprintf(stderr, "usage: CMKFS=BINARY %s CIPHERDIR MOUNTPOINT CONF%s\n",
+		fprintf(stderr,
+			"usage: CMKFS=BINARY %s CIPHERDIR MOUNTPOINT CONF%s\n",
 			argv[0], usage);
 		return -1;
 	}
@@ -242,14 +243,13 @@ static inline int fs_write_all(int fd, const uint8_t *buf, size_t len)
 }
 
 /* pread until len bytes or the end of the file; the count or -errno. */
-static inline ssize_t fs_pread_full(int fd, uint8_t *buf, size_t len,
-				    off_t off)
+static inline ssize_t fs_pread_full(int fd, uint8_t *buf, size_t len, off_t off)
 {
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = pread(fd, buf + done, len - done,
-				  off + (off_t)done);
+		ssize_t n =
+			pread(fd, buf + done, len - done, off + (off_t)done);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -315,8 +315,9 @@ static inline int fs_check_backing(const struct fs_env *e, const char *rel,
 		return -1;
 	}
 	if (st.st_size != plain_size + FS_HEADER) {
-		fprintf(stderr, "backing file %s is %lld bytes for %lld bytes "
-				"of plaintext\n",
+		fprintf(stderr,
+			"backing file %s is %lld bytes for %lld bytes "
+			"of plaintext\n",
 			path, (long long)st.st_size, (long long)plain_size);
 		return -1;
 	}

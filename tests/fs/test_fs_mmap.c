@@ -43,11 +43,13 @@ static int same_as(const char *name, const uint8_t *want, size_t len,
 			fprintf(stderr, "%s: %s: read: %s\n", when, name,
 				strerror((int)-n));
 		else
-			fprintf(stderr, "%s: %s: %zd bytes (want %zu), first "
-					"difference at byte %zu\n",
+			fprintf(stderr,
+				"%s: %s: %zd bytes (want %zu), first "
+				"difference at byte %zu\n",
 				when, name, n, len,
 				fs_first_diff(got, want,
-					      (size_t)n < len ? (size_t)n : len));
+					      (size_t)n < len ? (size_t)n
+							      : len));
 	}
 	free(got);
 	return ok;
@@ -88,11 +90,12 @@ static void test_mmap_write(void)
 	map = mmap(NULL, MAP_LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	CHECK(map != MAP_FAILED);
 	if (map != MAP_FAILED) {
-		static const size_t at[] = { 0, 4095, 4096, 8191, 8192,
-					     12287, 12288, MAP_LEN - 1 };
+		static const size_t at[] = { 0,	   4095,  4096,	 8191,
+					     8192, 12287, 12288, MAP_LEN - 1 };
 
 		for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++)
-			map[at[i]] = want[at[i]] = (uint8_t)(want[at[i]] ^ 0x5a);
+			map[at[i]] = want[at[i]] =
+				(uint8_t)(want[at[i]] ^ 0x5a);
 		CHECK(munmap(map, MAP_LEN) == 0);
 	}
 	CHECK(close(fd) == 0);
@@ -106,8 +109,9 @@ static void test_mmap_write(void)
 	CHECK(map != MAP_FAILED);
 	if (map != MAP_FAILED) {
 		if (memcmp(map, want, MAP_LEN) != 0) {
-			fprintf(stderr, "read-only mapping differs from byte "
-					"%zu\n",
+			fprintf(stderr,
+				"read-only mapping differs from byte "
+				"%zu\n",
 				fs_first_diff(map, want, MAP_LEN));
 			CHECK(!"read-only mapping");
 		}
@@ -122,7 +126,7 @@ static void test_mmap_write(void)
 static void test_two_handles(void)
 {
 	static const int64_t writes[][2] = {
-		{ 0, 10 }, { 4090, 12 }, { 100, 5000 }, { 9990, 20 },
+		{ 0, 10 },   { 4090, 12 }, { 100, 5000 },  { 9990, 20 },
 		{ 8191, 2 }, { 15000, 3 }, { 4096, 4096 }, { 14990, 100 },
 	};
 	uint8_t want[20000] = { 0 }, got[20000], piece[8192];
@@ -150,8 +154,9 @@ static void test_two_handles(void)
 		CHECK(fstat(rfd, &st) == 0 && st.st_size == (off_t)size);
 		n = fs_pread_full(rfd, got, sizeof(got), 0);
 		if (n != (ssize_t)size || memcmp(got, want, size) != 0) {
-			fprintf(stderr, "write %zu (%zu bytes at %zu): the other "
-					"descriptor reads %zd bytes (want %zu)%s\n",
+			fprintf(stderr,
+				"write %zu (%zu bytes at %zu): the other "
+				"descriptor reads %zd bytes (want %zu)%s\n",
 				i, len, off, n, size,
 				n == (ssize_t)size ? ", other content" : "");
 			CHECK(!"two descriptors");
@@ -205,9 +210,11 @@ static void test_two_processes(void)
 				if (fs_pread_full(cfd, got, SIZE, 0) != SIZE ||
 				    memcmp(got, want, SIZE) != 0 ||
 				    memcmp(cmap, want, SIZE) != 0) {
-					fprintf(stderr, "child: turn %d: the "
-							"parent's write is not "
-							"seen\n", t);
+					fprintf(stderr,
+						"child: turn %d: the "
+						"parent's write is not "
+						"seen\n",
+						t);
 					bad = 1;
 				}
 			} else {
@@ -244,7 +251,8 @@ static void test_two_processes(void)
 		memcpy(want + off, p, 900);
 		if (t % 2 == 0) {
 			if (t % 4 == 0) {
-				CHECK(fs_pwrite_all(fd, p, 900, (off_t)off) == 0);
+				CHECK(fs_pwrite_all(fd, p, 900, (off_t)off) ==
+				      0);
 			} else {
 				memcpy(map + off, p, 900);
 				CHECK(msync(map, SIZE, MS_SYNC) == 0);
@@ -256,8 +264,10 @@ static void test_two_processes(void)
 			if (fs_pread_full(fd, got, SIZE, 0) != SIZE ||
 			    memcmp(got, want, SIZE) != 0 ||
 			    memcmp(map, want, SIZE) != 0) {
-				fprintf(stderr, "parent: turn %d: the child's "
-						"write is not seen\n", t);
+				fprintf(stderr,
+					"parent: turn %d: the child's "
+					"write is not seen\n",
+					t);
 				CHECK(!"the child's write");
 			}
 		}
@@ -293,7 +303,8 @@ int main(int argc, char **argv)
 	test_two_handles();
 	test_two_processes();
 	if (check_failures)
-		fprintf(stderr, "seed %" PRIu64 " (CMKFS_TEST_SEED=%" PRIu64
-				")\n", seed, seed);
+		fprintf(stderr,
+			"seed %" PRIu64 " (CMKFS_TEST_SEED=%" PRIu64 ")\n",
+			seed, seed);
 	return check_exit();
 }

@@ -49,13 +49,15 @@ static void record(const char *fmt, ...)
 
 /* Reports a failure with everything needed to reproduce it, and stops:
  * later steps would only repeat it. */
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "FAIL at step %ld (seed %" PRIu64 ", rerun with "
-			"CMKFS_TEST_SEED=%" PRIu64 "): ",
+	fprintf(stderr,
+		"FAIL at step %ld (seed %" PRIu64 ", rerun with "
+		"CMKFS_TEST_SEED=%" PRIu64 "): ",
 		step, seed, seed);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -141,7 +143,8 @@ static void verify(int i, const char *when)
 
 		die("%s: f%d (%zd bytes) differs from byte %zu (unit %zu, "
 		    "offset %zu in it): 0x%02x, expected 0x%02x",
-		    when, i, a, d, d / FS_UNIT, d % FS_UNIT, buf_a[d], buf_b[d]);
+		    when, i, a, d, d / FS_UNIT, d % FS_UNIT, buf_a[d],
+		    buf_b[d]);
 	}
 	check_count++;
 }
@@ -160,7 +163,8 @@ static void remount_and_verify(void)
 
 		snprintf(rel, sizeof(rel), "f%d", i);
 		if (fs_check_backing(&env, rel, sizes[i]) != 0)
-			die("f%d: wrong backing file size after the remount", i);
+			die("f%d: wrong backing file size after the remount",
+			    i);
 	}
 	open_all();
 	for (int i = 0; i < NFILES; i++)
@@ -262,9 +266,9 @@ static off_t pick_size(off_t size)
 static void do_write(int i, off_t off, size_t len, int how)
 {
 	char mpath[4096], rpath[4096];
-	int flags = how == 2 ? O_WRONLY | O_APPEND
+	int flags = how == 2   ? O_WRONLY | O_APPEND
 		    : how == 3 ? O_WRONLY | O_TRUNC
-				 : O_WRONLY;
+			       : O_WRONLY;
 	int mf = mfd[i], rf = rfd[i], ret;
 
 	fs_fill(&rng, data, len);
@@ -324,7 +328,8 @@ static void do_read(int i, off_t off, size_t len)
 		    len, (long long)off, i, a, b);
 	if (memcmp(buf_a, buf_b, (size_t)a) != 0)
 		die("read of %zu bytes at %lld of f%d differs from byte %zu",
-		    len, (long long)off, i, fs_first_diff(buf_a, buf_b, (size_t)a));
+		    len, (long long)off, i,
+		    fs_first_diff(buf_a, buf_b, (size_t)a));
 	check_count++;
 }
 
@@ -356,7 +361,8 @@ static void one_step(void)
 		return;
 	} else if (op < 68) {
 		if (size >= MAX_SIZE - 1) {
-			record("truncate f%d to 0 (size %lld)", i, (long long)size);
+			record("truncate f%d to 0 (size %lld)", i,
+			       (long long)size);
 			do_truncate(i, 0, 1);
 		} else {
 			len = pick_len(size);
@@ -366,8 +372,8 @@ static void one_step(void)
 		}
 	} else if (op < 88) {
 		off = pick_size(size);
-		record("%struncate f%d to %lld (size %lld)",
-		       op < 78 ? "f" : "", i, (long long)off, (long long)size);
+		record("%struncate f%d to %lld (size %lld)", op < 78 ? "f" : "",
+		       i, (long long)off, (long long)size);
 		do_truncate(i, off, op >= 78);
 	} else if (op < 91) {
 		record("fsync/fdatasync f%d (size %lld)", i, (long long)size);
@@ -419,8 +425,8 @@ int main(int argc, char **argv)
 		}
 	}
 	close_all();
-	printf("test_fs_model: %ld steps, %d remounts, seed %" PRIu64 "\n",
-	       ops, (int)((ops + REMOUNT_EVERY - 1) / REMOUNT_EVERY), seed);
+	printf("test_fs_model: %ld steps, %d remounts, seed %" PRIu64 "\n", ops,
+	       (int)((ops + REMOUNT_EVERY - 1) / REMOUNT_EVERY), seed);
 	free(buf_a);
 	free(buf_b);
 	free(data);

@@ -116,8 +116,10 @@ static void write_pieces(struct worker *w, int fd, int other_fd, off_t base,
 		memcpy(have + s, want + s, n);
 		if (fs_below(&w->rng, 3) == 0) {
 			size_t rs = (size_t)fs_below(&w->rng, len);
-			size_t rn = (size_t)fs_range(&w->rng, 1, (int64_t)(len - rs));
-			ssize_t r = fs_pread_full(fd, got, rn, base + (off_t)rs);
+			size_t rn = (size_t)fs_range(&w->rng, 1,
+						     (int64_t)(len - rs));
+			ssize_t r =
+				fs_pread_full(fd, got, rn, base + (off_t)rs);
 
 			if (r < 0) {
 				fail_w(w, "pread of %zu bytes at %lld: %s", rn,
@@ -125,11 +127,13 @@ static void write_pieces(struct worker *w, int fd, int other_fd, off_t base,
 				       strerror((int)-r));
 			} else if ((reads_exact && (size_t)r != rn) ||
 				   memcmp(got, have + rs, (size_t)r) != 0) {
-				fail_w(w, "while writing: pread of %zu bytes at "
-					  "%lld got %zd bytes, differing from "
-					  "what this thread wrote from byte %zu",
+				fail_w(w,
+				       "while writing: pread of %zu bytes at "
+				       "%lld got %zd bytes, differing from "
+				       "what this thread wrote from byte %zu",
 				       rn, (long long)(base + (off_t)rs), r,
-				       (size_t)rs + fs_first_diff(got, have + rs,
+				       (size_t)rs + fs_first_diff(got,
+								  have + rs,
 								  (size_t)r));
 			}
 		}
@@ -263,19 +267,22 @@ static void *reader_worker(void *arg)
 	}
 	pthread_barrier_wait(&start);
 	while (!w->error[0] &&
-	       (passes == 0 || !__atomic_load_n(&writers_done, __ATOMIC_ACQUIRE))) {
+	       (passes == 0 ||
+		!__atomic_load_n(&writers_done, __ATOMIC_ACQUIRE))) {
 		ssize_t n = fs_read_file(path, got, SHARED_SIZE);
 
 		passes++;
 		if (n < 0) {
-			fail_w(w, "pass %ld: read: %s", passes, strerror((int)-n));
+			fail_w(w, "pass %ld: read: %s", passes,
+			       strerror((int)-n));
 			break;
 		}
 		for (size_t i = 0; i < (size_t)n; i++) {
 			if (got[i] != prev[i] && got[i] != next[i]) {
-				fail_w(w, "pass %ld: byte %zu (unit %zu) is 0x%02x, "
-					  "neither its old value 0x%02x nor its "
-					  "new one 0x%02x",
+				fail_w(w,
+				       "pass %ld: byte %zu (unit %zu) is 0x%02x, "
+				       "neither its old value 0x%02x nor its "
+				       "new one 0x%02x",
 				       passes, i, i / FS_UNIT, got[i], prev[i],
 				       next[i]);
 				break;
@@ -311,8 +318,9 @@ static void verify(int round, const char *when)
 			size_t d = fs_first_diff(g, want, REGION) +
 				   (size_t)r * REGION;
 
-			fprintf(stderr, "%s, round %d: shared file differs at "
-					"byte %zu (region %d, unit %zu)\n",
+			fprintf(stderr,
+				"%s, round %d: shared file differs at "
+				"byte %zu (region %d, unit %zu)\n",
 				when, round, d, r, d / FS_UNIT);
 			CHECK(!"shared file content");
 		}
@@ -327,8 +335,9 @@ static void verify(int round, const char *when)
 		content(want, OWN_SIZE, 100 + i, round);
 		CHECK_EQ_INT(n, OWN_SIZE);
 		if (n == OWN_SIZE && memcmp(got, want, OWN_SIZE) != 0) {
-			fprintf(stderr, "%s, round %d: own%d differs at byte "
-					"%zu\n",
+			fprintf(stderr,
+				"%s, round %d: own%d differs at byte "
+				"%zu\n",
 				when, round, i,
 				fs_first_diff(got, want, OWN_SIZE));
 			CHECK(!"own file content");
@@ -352,16 +361,19 @@ static void verify(int round, const char *when)
 
 		if (got[pos] != 'R' || id >= NAPP || k != next[id] ||
 		    pos + record_len(id, k) > (size_t)n) {
-			fprintf(stderr, "%s, round %d: appended file: no record "
-					"%d of thread %d at byte %zu\n",
-				when, round, id < NAPP ? next[id] : -1, id, pos);
+			fprintf(stderr,
+				"%s, round %d: appended file: no record "
+				"%d of thread %d at byte %zu\n",
+				when, round, id < NAPP ? next[id] : -1, id,
+				pos);
 			CHECK(!"appended records");
 			break;
 		}
 		make_record(rec, id, k, round);
 		if (memcmp(got + pos, rec, record_len(id, k)) != 0) {
-			fprintf(stderr, "%s, round %d: appended record %d of "
-					"thread %d at byte %zu is damaged\n",
+			fprintf(stderr,
+				"%s, round %d: appended record %d of "
+				"thread %d at byte %zu is damaged\n",
 				when, round, k, id, pos);
 			CHECK(!"appended record content");
 			break;
@@ -402,10 +414,13 @@ static int run_round(int round)
 	pthread_barrier_init(&start, NULL, (unsigned)nw);
 	for (int i = 0; i < nw; i++) {
 		memset(&w[i], 0, sizeof(w[i]));
-		w[i].kind = i < NREG ? 0 : i < NREG + NOWN ? 1
-				: i < NREG + NOWN + NAPP ? 2 : 3;
-		w[i].id = i < NREG ? i : i < NREG + NOWN ? i - NREG
-				: i - NREG - NOWN;
+		w[i].kind = i < NREG		     ? 0
+			    : i < NREG + NOWN	     ? 1
+			    : i < NREG + NOWN + NAPP ? 2
+						     : 3;
+		w[i].id = i < NREG	    ? i
+			  : i < NREG + NOWN ? i - NREG
+					    : i - NREG - NOWN;
 		w[i].round = round;
 		w[i].rng = seed * 31 + (uint64_t)(round * 100 + i);
 		if (pthread_create(&w[i].thread, NULL, fn[w[i].kind], &w[i])) {
@@ -451,8 +466,10 @@ int main(int argc, char **argv)
 			verify(round, "after a remount");
 		}
 		if (check_failures != before) {
-			fprintf(stderr, "seed %" PRIu64 " (CMKFS_TEST_SEED=%"
-					PRIu64 ")\n", seed, seed);
+			fprintf(stderr,
+				"seed %" PRIu64 " (CMKFS_TEST_SEED=%" PRIu64
+				")\n",
+				seed, seed);
 			break;
 		}
 	}
