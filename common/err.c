@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "common/err.h"
 
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Error reporting shared by every module.
  *
  * Functions return 0 or -errno. When they can say more than the errno, they

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "common/fault.h"
 
 #include <errno.h>

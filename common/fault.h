@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Fault injection for tests: makes a process die or fail at a named point
  * of a multi-step operation, so that a test can check what a crash or an
  * error at exactly that step leaves behind, whatever the machine's speed.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Small I/O helpers every module shares: whole reads and writes, and
  * opening a file of the backing store or the configuration so that a
  * symbolic link, a FIFO, a device or a directory in its place can neither

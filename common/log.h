@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Logging. Commands log to stderr. A mount's daemon logs to the journal
  * (native protocol: PRIORITY, MESSAGE_ID and CMKFS_MESSAGE fields) when
  * journald runs, else to syslog, else to the stderr it was started with,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Per-thread scratch buffers (see tbuf.h). */
 #include "common/tbuf.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Per-thread scratch buffers for the data path: a FUSE worker reuses its
  * buffers from request to request instead of allocating (and faulting in)
  * up to a MiB per request. Freed when the thread ends. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The cmkfs configuration file, read with inih.
  *
  * inih tells its handler neither the line nor the sections it sees, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cmkfs configuration: an INI file read with inih.
  *
  * Sections and keys are documented in conf/cmkfs.conf.example. An unknown

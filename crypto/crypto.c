@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* OpenSSL behind the interface of crypto.h. */
 #include "crypto/crypto.h"
 

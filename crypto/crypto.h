@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The one interface in front of OpenSSL. No other module includes an OpenSSL
  * header: everything cryptographic in cmkfs goes through these functions.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* See filedata.h. The unit arithmetic is in layout.c; this file only moves
  * bytes between the backing file and the cipher. */
 #include "crypto/filedata.h"

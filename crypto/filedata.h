@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The data path: reads, writes and truncates the plaintext of one backing
  * file through its XTS key, following crypto/layout.h. The plaintext size
  * always comes from the backing file's length (fstat), never from the

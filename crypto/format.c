@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Header and volume descriptor encoding. Layout constants mirror
  * docs/FORMAT.md; all integers are little-endian. */
 #include "crypto/format.h"

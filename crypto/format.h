@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The on-disk format: the per-file header with its two key slots, and the
  * volume descriptor. docs/FORMAT.md describes every byte; keep them in step.
  * No I/O here: callers read and write the bytes. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The CMK versions a process holds, each key in locked memory. Safe to use
  * from many threads: keys are copied out under a lock, so a version can be
  * removed (revoked) while others read. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "crypto/layout.h"
 
 uint64_t cmk_backing_len(uint64_t plain_size)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Where each data unit of a file lies: pure arithmetic, no I/O, no keys.
  * docs/FORMAT.md "Data units" describes the same rules in prose.
  *

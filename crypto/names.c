@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Name and symlink-target encryption: AES-256-SIV and strict base64url.
  * Layouts mirror docs/FORMAT.md "Encrypted names". */
 #include "crypto/names.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Encrypted file names and symlink targets (volumes with
  * CMK_VOLUME_FLAG_ENC_NAMES). docs/FORMAT.md "Encrypted names" describes
  * every byte; keep them in step. No I/O here: the FUSE layer reads the

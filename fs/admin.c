@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The admin commands over a whole volume: `cmkfs rewrap` moves every
  * file's DEK to the newest CMK version through the header's inactive slot
  * (no data is read or rewritten); `cmkfs status` tells which versions the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The admin commands over a whole volume (fs/admin.c, fs/fsck.c). Each
  * returns an exit code (fs/cli.h). */
 #ifndef CMKFS_FS_ADMIN_H

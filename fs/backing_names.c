@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "fs/backing_names.h"
 
 #include <errno.h>

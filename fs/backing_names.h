@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Names on disk: the one module that knows how a volume with encrypted
  * names stores them in the backing store (as gocryptfs's nametransform
  * does): each directory's id file, names as their encryption or, when

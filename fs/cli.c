@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "fs/cli.h"
 
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Exit codes of the cmkfs command (documented in README.md and cmkfs(8)),
  * and the one place that maps a -errno to them. */
 #ifndef CMKFS_FS_CLI_H

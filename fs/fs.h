@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The FUSE front end's state: the inode table and open files.
  * Modelled on libfuse's example/passthrough_ll.c: every inode we hand to the
  * kernel holds an O_PATH descriptor of its backing object, and operations

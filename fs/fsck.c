@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `cmkfs fsck [--repair] CIPHERDIR`: checks a volume in two passes. The
  * first walks the directories in order and checks what names depend on:
  * each directory's id, every encrypted name against it, long names and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The FUSE low-level operations. Metadata passes straight through to the
  * backing objects; regular files go through crypto/filedata.c. Each
  * operation captures errno once and replies on one exit path. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The inode table: a hash of (dev, ino) -> struct fs_inode, so that a
  * lookup costs the same with millions of files as with ten. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The cmkfs command line: one table of commands, each with its own help,
  * options and operands; the mount.fuse3 form "cmkfs CIPHERDIR MOUNTPOINT
  * -o ..." when the first word is no command. */

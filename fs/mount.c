@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* `cmkfs mount` and the mount.fuse3 form `cmkfs CIPHERDIR MOUNTPOINT -o
  * config=CONF,...`: open the volume (keys and descriptor checked), mount,
  * then go to the background, so that the exit code says whether the mount

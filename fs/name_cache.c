@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 #include "fs/name_cache.h"
 
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A bounded cache of file name translations, (directory id, name) -> name,
  * used in both directions: backing entry -> plaintext name, so that
  * listing a directory again does not decrypt (or, for long names, read the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A volume: the cipher directory, its descriptor and the keys that open
  * it. Used by the CLI commands and the FUSE front end. */
 #ifndef CMKFS_FS_VOLUME_H

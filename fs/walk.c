@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A parallel walk of the backing tree (see walk.h). A bounded queue of
  * (directory, name) items between the reading thread and the workers; a
  * directory stays open while any of its items waits (reference count). */

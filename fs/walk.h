@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A parallel walk of a cipher directory's backing files, for the admin
  * commands (rewrap, status): one thread reads directories, JOBS threads
  * handle files. Directories are held open and files named relative to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Azure Key Vault (provider = azure): the CMK is a Key Vault secret whose
  * value is the base64 of the 256-bit key; its versions are the CMK's
  * versions, named by Key Vault's 32-hex version ids.

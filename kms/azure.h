@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The Azure Key Vault provider (provider = azure): its limits and the pure
  * parts of its protocol, exposed for the unit tests. The provider table is
  * declared in kms/provider.h. */

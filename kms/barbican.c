@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* OpenStack Key Manager, Barbican (provider = barbican): the CMK's versions
  * are the secrets named secret_name in the project, newest first; a
  * version's id is the secret's UUID, its key the secret's payload (32 raw

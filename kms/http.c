@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The HTTPS client of the key-service providers: libcurl's easy interface
  * with the safety settings in one place (see http.h). */
 #include "kms/http.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The HTTPS client of the key-service providers, on libcurl.
  *
  * One request is tried until it gives an answer worth keeping, with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The local keystore (provider = file): a JSON file that holds the versions
  * of one CMK, each 32 random bytes, optionally sealed under a passphrase.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The local keystore (provider = file): the built-in default key service.
  * Administration commands behind `cmkfs key ...`. */
 #ifndef CMKFS_KMS_KEYSTORE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Inside the key-service layer: the local keystore's limits and test
  * hooks (its provider table is declared in kms/provider.h). Not for use
  * outside kms/ (tests excepted). */

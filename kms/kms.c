@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The key-service layer: checks arguments and dispatches to the provider
  * named by the config through its ops table. A new key service (Azure Key
  * Vault, HashiCorp Vault, Barbican) is a new table in providers[]. */

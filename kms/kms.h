@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Key services: where the customer-managed key (CMK) comes from.
  *
  * A provider lists the CMK's versions and fetches a version's 32-byte key

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Inside the key-service layer: the interface every provider implements,
  * the providers kms.c dispatches to, and helpers they share. Not for use
  * outside kms/ (tests excepted). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What the HTTPS key-service providers share (see service.h). */
 #include "kms/service.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What the HTTPS key-service providers (azure, vault, barbican) share: the
  * time budget of an operation, a cached access token with renewal and one
  * retry on refusal, JSON answers, the base64 key check, and the texts of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* HashiCorp Vault and OpenBao (provider = vault): the CMK is a field of a
  * secret in a KV version 2 secrets engine, the base64 of the 256-bit key;
  * the secret's KV versions (1, 2, ...) are the CMK's versions.

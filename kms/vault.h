@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The HashiCorp Vault / OpenBao provider (provider = vault): its limits
  * and the pure parts of its protocol, exposed for the unit tests. The
  * provider table is declared in kms/provider.h. */

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # A benchmark (not a test; ctest does not run it). Compares, in one run and
 # on this machine:
 #   plain           a plain directory on the backing disk (no FUSE)

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Workload helper for scripts/bench.sh (a benchmark, not a test).
 
 Every timed workload here loads its input data before the clock starts and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Installs the Debian packages cmkfs needs to build and test, only those
 # missing. Sourced by run.sh and test.sh; also runnable on its own.
 set -euo pipefail

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A minimal test harness: CHECK() records a failure with its location and
  * goes on; a test program returns check_exit() from main. */
 #ifndef CMKFS_TESTS_CHECK_H

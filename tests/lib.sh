@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Shared helpers for the shell tests. Each test sources this file.
 set -u
 : "${CMKFS:?CMKFS must name the cmkfs binary}"
@@ -31,6 +32,24 @@ t_expect() {
   if [ "$got" -eq "$want" ]; then t_pass; else
     t_fail "$what: exit $got, expected $want; output: $T_OUT"
   fi
+}
+
+# t_wait_until SECONDS DESCRIPTION -- COMMAND...: waits until COMMAND
+# succeeds, polling; a failure after SECONDS. Tests wait for conditions,
+# never for fixed times: SECONDS is only a bound for a hung system, so make
+# it generous.
+t_wait_until() {
+  local secs=$1 what=$2 end
+  shift 3
+  end=$(($(date +%s) + secs))
+  until "$@" >/dev/null 2>&1; do
+    if [ "$(date +%s)" -ge "$end" ]; then
+      t_fail "$what (not within $secs s)"
+      return 1
+    fi
+    sleep 0.1
+  done
+  t_pass
 }
 
 # t_contains DESCRIPTION NEEDLE: $T_OUT contains NEEDLE.

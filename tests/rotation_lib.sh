@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # The key-rotation story of an admin, against any key service: sourced
 # after fs/fs_lib.sh by a test that defines these hooks:
 #   kms_rotate            add a CMK version in the key service; print its id

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The Azure Key Vault provider without a network: its [kms] keys (defaults,
  * URL checks and normal forms, what each auth needs, permissions), the key
  * name, the version id from a secret's id, the nbf/exp rules, token

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The cmkfs command line with the local keystore: key management, init,
 # info, wrong keys, bad configs, bad backing files, exit codes.
 . "$(dirname "$0")/lib.sh"

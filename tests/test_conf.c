@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The configuration file: good files with their values and defaults, and
  * every kind of bad file, each refused with the right errno and a message
  * that names the file and, where there is one, the line. */

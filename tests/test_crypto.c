@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The OpenSSL wrappers against published known-answer vectors, so that a
  * wrong tweak or parameter order cannot hide behind a round trip. */
 #include <errno.h>

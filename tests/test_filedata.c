@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The data path against an in-memory model: every plaintext length from 0
  * to 3*4096+17 written in random pieces and read back, and a seeded random
  * sequence of writes, truncates and reads. Prints its seed on failure;

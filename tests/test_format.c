@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Headers, key slots and the volume descriptor; and the test vectors of
  * docs/FORMAT.md, regenerated from the code and compared with the document.
  * `test_format --print-vectors` prints the vectors section. */

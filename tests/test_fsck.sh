@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # cmkfs fsck on a volume damaged in each way it checks: descriptor copies
 # (missing, damaged, stale), key slots (a damaged spare, no valid slot),
 # encrypted names against their directory id, long-name side files

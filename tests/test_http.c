@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The pure parts of the key services' HTTPS client (kms/http.c): escaping,
  * Retry-After, backoff, the same-origin check for links from a server, and
  * the text made safe to print. No network. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The local keystore: create, rotate, disable and enable, fetch and list
  * through the kms layer, sealing under a passphrase, the file format itself
  * (keystores written by hand must read back), unsafe permissions, broken

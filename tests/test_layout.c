@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The unit arithmetic of crypto/layout.c, checked against rules stated
  * independently here. */
 #include "crypto/layout.h"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # How cmkfs mounts and unmounts: the exit code of `cmkfs mount` means the
 # mount is up; the fstab form through mount(8) and mount.fuse3; -f in the
 # foreground unmounts cleanly on SIGTERM and SIGINT; errors before
@@ -121,7 +122,7 @@ fs_is_mounted "$mnt" && { t_fail "mounted with a malformed readahead"; fs_umount
 for sig in TERM INT; do
   "$CMKFS" mount -f -c "$conf" "$cipher" "$mnt" 2>"$T_DIR/fg.log" &
   pid=$!
-  for _ in $(seq 100); do mountpoint -q "$mnt" && break; sleep 0.1; done
+  for _ in $(seq 1200); do mountpoint -q "$mnt" && break; sleep 0.1; done
   mountpoint -q "$mnt" && t_pass || t_fail "foreground mount did not come up"
   kill -"$sig" "$pid"
   wait "$pid"; rc=$?
@@ -133,7 +134,7 @@ done
 # Large writes reach cmkfs as 1 MiB FUSE requests, not 4 KiB pieces.
 "$CMKFS" mount -d -c "$conf" "$cipher" "$mnt" 2>"$T_DIR/debug.log" &
 pid=$!
-for _ in $(seq 100); do mountpoint -q "$mnt" && break; sleep 0.1; done
+for _ in $(seq 1200); do mountpoint -q "$mnt" && break; sleep 0.1; done
 dd if=/dev/zero of="$mnt/big" bs=1M count=4 conv=fsync status=none
 kill -TERM "$pid"; wait "$pid"
 big=$(grep -c "WRITE (16).*insize: 1048656" "$T_DIR/debug.log")

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The cache of name translations: hits only for the same directory id and
  * name, replacement within a slot, limits, and concurrent use. */
 #include <pthread.h>

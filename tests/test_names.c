@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Encrypted names: AES-256-SIV against published vectors, name and symlink
  * encryption, strict decoding, long names, special names; and the test
  * vectors of docs/FORMAT.md "Encrypted names", regenerated from the code and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Key rotation with the local keystore, through real mounts: the admin's
 # story (tests/rotation_lib.sh), then rewrap killed with SIGKILL at random
 # moments (every file stays readable throughout, a rerun completes the

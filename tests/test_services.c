@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The Vault and Barbican providers without a network: their [kms] keys
  * (defaults, what each auth needs, key names, permissions, the example
  * config), and the pure parts of their protocols and of what the HTTPS

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Volumes with the local keystore: init, open with the right and the wrong
  * key, new and existing backing files, and bad backing files that must be
  * reported and never written. */

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Helpers for the Azure Key Vault tests: sourced, never run. They start the
 # emulator (kv_emulator.py) on loopback with a throwaway CA, and count
 # checks. Needs: bash, openssl, curl, Debian's /usr/bin/python3.
@@ -43,7 +44,7 @@ az_start() {
     --port-file "$AZ_DIR/port" --imds-port-file "$AZ_DIR/imds-port" \
     --log "$AZ_LOG" >"$AZ_DIR/emulator.out" 2>&1 &
   AZ_PID=$!
-  for i in $(seq 100); do        # up to 10 s
+  for i in $(seq 1200); do       # up to 120 s on a loaded machine
     [ -s "$AZ_DIR/port" ] && [ -s "$AZ_DIR/imds-port" ] && break
     kill -0 "$AZ_PID" 2>/dev/null || break
     sleep 0.1

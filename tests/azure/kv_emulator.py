@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Azure Key Vault emulator for the cmkfs tests (Python standard library only).
 
 It serves, on loopback only:

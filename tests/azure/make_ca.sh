@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # make_ca.sh DIR: creates, in DIR (made if missing, mode 700), a throwaway
 # test CA and certificates for the Key Vault emulator, with the openssl CLI:
 #   ca.pem, ca.key             the test CA (clients trust ca.pem)

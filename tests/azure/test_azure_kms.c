@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* One Azure provider handle shared by threads, against the Key Vault
  * emulator: test_azure_mount.sh runs it with a config while it expires the
  * emulator's tokens under it. Every thread fetches the current version,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # cmkfs with provider = azure, against the Key Vault emulator (HTTPS on
 # loopback, a CA made for the run): init, mount, write and read with
 # client-secret sign-in and with a managed identity; the Key Vault version
@@ -345,7 +346,7 @@ EOF
 for mode in body headers; do
   "$AZ_PY" "$T_DIR/big.py" "$T_DIR/big-$mode.port" "$mode" &
   bigpid=$!
-  for _ in $(seq 100); do [ -s "$T_DIR/big-$mode.port" ] && break; sleep 0.1; done
+  for _ in $(seq 1200); do [ -s "$T_DIR/big-$mode.port" ] && break; sleep 0.1; done
   conf "$T_DIR/big.conf" managed-identity imds_url="http://127.0.0.1:$(cat "$T_DIR/big-$mode.port" 2>/dev/null)"
   run 4 "an answer with too big a $mode" -- "$CMKFS" init -c "$T_DIR/big.conf" "$T_DIR/e"
   if [ "$mode" = body ]; then
@@ -368,7 +369,7 @@ t_contains "a certificate error" "certificate"
   --cert "$AZ_CERTS/wrong-name.pem" --key "$AZ_CERTS/wrong-name.key" \
   --port-file "$T_DIR/wport" --imds-port-file "$T_DIR/wiport" >/dev/null 2>&1 &
 wpid=$!
-for _ in $(seq 100); do [ -s "$T_DIR/wport" ] && break; sleep 0.1; done
+for _ in $(seq 1200); do [ -s "$T_DIR/wport" ] && break; sleep 0.1; done
 conf "$T_DIR/wrongname.conf" managed-identity vault_url="https://127.0.0.1:$(cat "$T_DIR/wport" 2>/dev/null)"
 run 4 "a certificate for another host name" -- "$CMKFS" init -c "$T_DIR/wrongname.conf" "$T_DIR/e"
 t_contains "a host name error" "match"

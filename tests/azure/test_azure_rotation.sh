@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Key rotation with provider = azure against the Key Vault emulator: the
 # admin's story of tests/rotation_lib.sh (rotate, remount, rewrap, disable
 # the old version, verify; revocation while mounted within the re-check

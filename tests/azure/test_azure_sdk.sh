@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Fidelity test of the Key Vault emulator against Microsoft's official client:
 # runs sdk_check/check.mjs (@azure/keyvault-secrets, pinned in
 # sdk_check/package-lock.json) against kv_emulator.py over HTTPS with a

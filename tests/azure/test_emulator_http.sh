@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Self-test of the Azure Key Vault emulator with curl: token endpoint, IMDS,
 # the secrets data plane (current/given version, paging, 401 challenge,
 # 403/404 bodies), fault injection (429/503 + Retry-After, slow, dropped,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """System calls the shell tools lack, for test_fs_posix.sh.
 
 Usage: fs_helper.py COMMAND ARGS...  Each command prints "ok" or the errno

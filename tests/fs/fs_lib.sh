@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Shared setup for the filesystem tests (real FUSE mounts): volumes,
 # mounts, unmounts, and a teardown that never leaves a mount behind.
 # Each test sources this file (it sources ../lib.sh) and ends with fs_done.
@@ -112,7 +113,7 @@ fs_mount_fg() {
   "$CMKFS" mount -f -c "$conf" "$cipher" "$mnt" "$@" >>"$log" 2>&1 &
   pid=$!
   FS_FG_PID[$mnt]=$pid
-  for i in $(seq 300); do
+  for i in $(seq 1200); do
     if mountpoint -q "$mnt"; then t_pass; return 0; fi
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
@@ -139,7 +140,7 @@ fs_umount() {
   fg=${FS_FG_PID[$mnt]:-}
   pid=${fg:-$(fs_daemon_pid "$mnt")}
   if fs_is_mounted "$mnt"; then
-    for i in $(seq 50); do
+    for i in $(seq 600); do   # "busy" while a last reader lets go
       out=$(fusermount3 -u "$mnt" 2>&1) && break
       sleep 0.2
     done
@@ -151,7 +152,7 @@ fs_umount() {
   for i in "${FS_MOUNTS[@]}"; do [ "$i" = "$mnt" ] || keep+=("$i"); done
   FS_MOUNTS=("${keep[@]+"${keep[@]}"}")
   unset "FS_FG_PID[$mnt]"
-  if [ -n "$pid" ] && ! fs_wait_gone "$pid" 30; then
+  if [ -n "$pid" ] && ! fs_wait_gone "$pid" 120; then
     t_fail "the daemon for $mnt (pid $pid) is still running after the unmount"
     kill "$pid" 2>/dev/null
   fi

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Helpers shared by the C filesystem tests: the volume's paths, mounting
  * and unmounting with the real cmkfs binary, whole-file I/O, and a seeded
  * random generator. */

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Bad backing files in a mounted volume, put there before the mount and
 # while it runs: foreign content, a header-less short file, a truncated
 # backing file, a tampered key slot, a backing file of another volume.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Shared writable mappings and several handles on one file:
  * - a file of 3 units + 100 bytes, written through a MAP_SHARED mapping,
  *   msync'ed and unmapped, reads back the same through a new descriptor,

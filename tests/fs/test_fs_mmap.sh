@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Shared mappings, two descriptors, two processes (test_fs_mmap.c).
 # CMKFS_FS_PROG names the program (set by ctest); CMKFS_TEST_SEED reproduces
 # a run.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A seeded random model test: writes, reads, appends and truncates on a few
  * files through the mount and on the same files in a plain reference
  * directory, with offsets and lengths that cluster around the 4096-byte unit

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # The seeded random model test (test_fs_model.c): a volume, a mount and a
 # plain reference directory; the program remounts every 1000 steps.
 # CMKFS_FS_PROG names the program (set by ctest); CMKFS_TEST_SEED reproduces

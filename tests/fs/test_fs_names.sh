@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Encrypted file names through a real mount: no plaintext name anywhere in
 # the backing tree; every name length from 1 to 255; names with every byte
 # value but '/' and NUL; long names (stored under a hash with a side file)

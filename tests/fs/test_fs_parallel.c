@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Concurrent writers through the mount. Four threads write four regions of
  * one file; the regions are not unit aligned (10000 bytes each), so
  * neighbours share units and every partial-unit write is a

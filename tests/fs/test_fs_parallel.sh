@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Concurrent writers (test_fs_parallel.c) on a fresh volume.
 # CMKFS_FS_PROG names the program (set by ctest); CMKFS_TEST_SEED reproduces
 # a run.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # POSIX behaviour through a cmkfs mount, each operation compared with the
 # same operation on a plain reference directory: reads and writes at unit
 # edges, O_APPEND/O_TRUNC/O_EXCL, holes, truncate, fsync, fallocate, stat,

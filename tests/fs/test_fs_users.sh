@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Shared mounts: a volume mounted by root (allow_other, default_permissions)
 # behaves for every user like a local file system. Unprivileged users (by
 # number, through setpriv) create, read, change and remove things on the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """System calls for test_fs_users.sh, run as root or (through setpriv) as
 an unprivileged user, against a cmkfs mount and a plain directory alike.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Self-test of the Vault / OpenBao emulator with curl: sys/health and seal
 # state, token checks (missing, unknown, expired, policy), KV v2 reads of
 # live, soft-deleted and destroyed versions, metadata, writes and

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """HashiCorp Vault / OpenBao emulator for the cmkfs tests (Python standard
 library only): a KV version 2 secrets engine, AppRole and token auth,
 namespaces, seal state, ACL policies, fault injection.

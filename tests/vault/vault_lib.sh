@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Helpers for the HashiCorp Vault / OpenBao tests: sourced, never run. They
 # start the emulator (vault_emulator.py) on loopback with a throwaway CA
 # (made by ../azure/make_ca.sh), and count checks. Needs: bash, openssl,
@@ -57,7 +58,7 @@ vault_start() {
     --port-file "$VAULT_DIR/port" --admin-port-file "$VAULT_DIR/admin-port" \
     --log "$VAULT_LOG" >"$VAULT_DIR/emulator.out" 2>&1 &
   VAULT_PID=$!
-  for i in $(seq 100); do        # up to 10 s
+  for i in $(seq 1200); do       # up to 120 s on a loaded machine
     [ -s "$VAULT_DIR/port" ] && [ -s "$VAULT_DIR/admin-port" ] && break
     kill -0 "$VAULT_PID" 2>/dev/null || break
     sleep 0.1

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // Fidelity check: Microsoft's own @azure/keyvault-secrets SecretClient
 // against the cmkfs Key Vault emulator (../kv_emulator.py). Run by
 // ../test_azure_sdk.sh, which starts the emulator and sets:
