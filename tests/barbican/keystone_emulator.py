@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Keystone v3 emulator for the cmkfs Barbican tests (standard library only).
 
 It plays two parts of an OpenStack cloud on loopback, with TLS from the test

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """Serve the real OpenStack Barbican API (Debian's python3-barbican) over TLS
 on loopback, for the cmkfs tests. Run it with Debian's /usr/bin/python3.
 

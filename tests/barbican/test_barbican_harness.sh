@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Self-test of the Barbican harness with curl: a real Barbican API server
 # (Debian's barbican-api, unauthenticated-context pipeline) and the Keystone
 # v3 emulator in front of it. Part 1, Barbican direct: two secrets of one
