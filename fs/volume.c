@@ -990,11 +990,21 @@ int cmk_volume_recheck(struct cmk_volume *vol, size_t *revoked,
 				held[i], k < count ? "disabled" : "gone");
 		}
 	}
-	/* Versions enabled again (or added): held from now on. */
+	/* Versions enabled again (or added): held from now on. When no
+	 * version is the newest any more, the first enabled one (the list
+	 * is newest first) becomes it as it is added: a reader that sees a
+	 * version come back must also see creates work again. */
+	have_newest = cmk_keyring_get_newest(vol->keyring, newest, cmk) == 0;
 	for (k = 0; k < count; k++) {
-		if (!versions[k].enabled ||
-		    cmk_keyring_has(vol->keyring, versions[k].id))
+		if (!versions[k].enabled)
 			continue;
+		if (cmk_keyring_has(vol->keyring, versions[k].id)) {
+			if (!have_newest &&
+			    cmk_keyring_set_newest(vol->keyring,
+						   versions[k].id) == 0)
+				have_newest = true;
+			continue;
+		}
 		if (cmk_kms_fetch(vol->kms, versions[k].id, cmk, NULL,
 				  &fetch_err) != 0) {
 			cmk_log(LOG_WARNING, CMK_MSG_KEY_REFUSED,
@@ -1002,20 +1012,15 @@ int cmk_volume_recheck(struct cmk_volume *vol, size_t *revoked,
 				fetch_err.msg);
 			continue;
 		}
-		if (cmk_keyring_add(vol->keyring, versions[k].id, cmk, false) ==
-		    0)
+		if (cmk_keyring_add(vol->keyring, versions[k].id, cmk,
+				    !have_newest) == 0) {
+			have_newest = true;
 			cmk_log(LOG_NOTICE, CMK_MSG_KEY_FETCHED,
 				"CMK version %s is enabled: held "
 				"again",
 				versions[k].id);
+		}
 	}
-	/* New files need a version: the newest enabled one held, when the
-	 * one they used is gone. */
-	have_newest = cmk_keyring_get_newest(vol->keyring, newest, cmk) == 0;
-	for (k = 0; !have_newest && k < count; k++)
-		if (versions[k].enabled &&
-		    cmk_keyring_set_newest(vol->keyring, versions[k].id) == 0)
-			have_newest = true;
 	pthread_mutex_lock(&vol->fetch_lock);
 	vol->n_refused = 0;
 	pthread_mutex_unlock(&vol->fetch_lock);
