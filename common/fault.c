@@ -87,21 +87,26 @@ bad:
 
 int cmk_fault(const char *point)
 {
+	const struct fault *fire = NULL;
+
 	pthread_once(&faults_once, faults_parse);
 	if (!armed)
 		return 0;
+	/* Every setting of the point counts this pass, whichever fires. */
 	for (size_t i = 0; i < n_faults; i++) {
 		struct fault *f = &faults[i];
 
-		if (strcmp(f->point, point) != 0)
-			continue;
-		if (__atomic_add_fetch(&f->passes, 1, __ATOMIC_SEQ_CST) !=
-		    f->at)
-			continue;
-		if (f->error)
-			return -f->error;
-		kill(getpid(), SIGKILL);
-		pause(); /* SIGKILL cannot be caught: never reached */
+		if (strcmp(f->point, point) == 0 &&
+		    __atomic_add_fetch(&f->passes, 1, __ATOMIC_SEQ_CST) ==
+			    f->at &&
+		    !fire)
+			fire = f;
 	}
+	if (!fire)
+		return 0;
+	if (fire->error)
+		return -fire->error;
+	kill(getpid(), SIGKILL);
+	pause(); /* SIGKILL cannot be caught: never reached */
 	return 0;
 }
