@@ -6,6 +6,11 @@ uint64_t cmk_backing_len(uint64_t plain_size)
 	return CMK_HEADER_SIZE + plain_size;
 }
 
+uint64_t cmk_backing_off(uint64_t plain_off)
+{
+	return plain_off + CMK_HEADER_SIZE;
+}
+
 int64_t cmk_plain_size(uint64_t backing_len)
 {
 	if (backing_len < CMK_HEADER_SIZE)

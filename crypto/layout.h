@@ -41,6 +41,10 @@ struct cmk_unit {
 
 /* Backing file length for plaintext size plain_size. */
 uint64_t cmk_backing_len(uint64_t plain_size);
+/* Where plaintext byte plain_off of a file of units lies in the backing
+ * file, for ranges that are not encrypted yet (fallocate): after the
+ * header. */
+uint64_t cmk_backing_off(uint64_t plain_off);
 /* Plaintext size of a backing file; -1 when it is shorter than a header. */
 int64_t cmk_plain_size(uint64_t backing_len);
 

@@ -140,6 +140,19 @@ enum cmk_bn_kind cmk_bn_kind(const char *entry, bool root)
 	return CMK_BN_OTHER;
 }
 
+bool cmk_bn_reserved(bool enc_names, bool root, const char *name)
+{
+	return !enc_names && root &&
+	       strncmp(name, CMK_VOLUME_FILE, strlen(CMK_VOLUME_FILE)) == 0;
+}
+
+bool cmk_bn_hidden(bool enc_names, bool root, const char *entry)
+{
+	if (enc_names)
+		return cmk_bn_kind(entry, root) != CMK_BN_NAME;
+	return cmk_bn_reserved(false, root, entry);
+}
+
 int cmk_bn_decode(struct cmk_names *names, int dir_fd,
 		  const uint8_t dirid[CMK_DIRID_LEN], const char *entry,
 		  char out[CMK_NAME_PLAIN_MAX + 1], const char **why)

@@ -48,6 +48,15 @@ enum cmk_bn_kind {
  * the cipher directory itself). */
 enum cmk_bn_kind cmk_bn_kind(const char *entry, bool root);
 
+/* True for a plaintext name the volume reserves: with plaintext names,
+ * the names in the root that begin with CMK_VOLUME_FILE (the descriptor,
+ * its copy and temporaries); with encrypted names none (no plaintext name
+ * maps onto cmkfs's own). */
+bool cmk_bn_reserved(bool enc_names, bool root, const char *name);
+/* True for a backing entry that is no entry of the plaintext tree
+ * (cmkfs's own files: hidden from listings, skipped by walks). */
+bool cmk_bn_hidden(bool enc_names, bool root, const char *entry);
+
 /* The plaintext name of the backing entry entry (a CMK_BN_NAME) of the
  * directory dir_fd whose id is dirid, into out (CMK_NAME_PLAIN_MAX + 1
  * bytes): 0; or -EBADMSG with *why saying what is wrong ("not a name of

@@ -29,6 +29,7 @@
 #include "fs/admin.h"
 #include "fs/backing_names.h"
 #include "fs/cli.h"
+#include "fs/mountinfo.h"
 #include "fs/volume.h"
 #include "fs/walk.h"
 
@@ -529,43 +530,10 @@ static void on_dir_error(void *ctx, const char *path, int error)
  * mounts name it). */
 static bool mounted_here(const char *cipherdir)
 {
-	char real[PATH_MAX], line[8192];
-	bool found = false;
-	FILE *mi;
+	char real[PATH_MAX];
 
-	if (!realpath(cipherdir, real))
-		return false;
-	mi = fopen("/proc/self/mountinfo", "re");
-	if (!mi)
-		return false;
-	while (!found && fgets(line, sizeof(line), mi)) {
-		char *sep = strstr(line, " - "), type[64], source[PATH_MAX];
-
-		if (!sep || sscanf(sep, " - %63s %4095s", type, source) != 2)
-			continue;
-		if (strcmp(type, "fuse.cmkfs") != 0)
-			continue;
-		/* mountinfo escapes space, tab, newline and backslash. */
-		char unesc[PATH_MAX];
-		size_t k = 0;
-
-		for (const char *c = source; *c && k + 1 < sizeof(unesc); c++) {
-			if (c[0] == '\\' && c[1] >= '0' && c[1] <= '3' &&
-			    c[2] >= '0' && c[2] <= '7' && c[3] >= '0' &&
-			    c[3] <= '7') {
-				unesc[k++] =
-					(char)((c[1] - '0') * 64 +
-					       (c[2] - '0') * 8 + c[3] - '0');
-				c += 3;
-			} else {
-				unesc[k++] = *c;
-			}
-		}
-		unesc[k] = '\0';
-		found = strcmp(unesc, real) == 0;
-	}
-	fclose(mi);
-	return found;
+	return realpath(cipherdir, real) &&
+	       cmk_mountinfo_has_source("fuse.cmkfs", real);
 }
 
 int cmk_cmd_fsck(const struct cmk_conf *conf, const char *cipherdir,

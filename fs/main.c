@@ -23,7 +23,8 @@
 #include "crypto/format.h"
 #include "fs/admin.h"
 #include "fs/cli.h"
-#include "fs/fs.h"
+#include "fs/fuse_front.h"
+#include "fs/mount.h"
 #include "fs/volume.h"
 #include "kms/http.h"
 #include "kms/keystore.h"
@@ -40,6 +41,7 @@ enum {
 	OPT_PROGRESS_JSON = 1 << 5, /* --progress-json */
 	OPT_NEW_PASS = 1 << 6,	    /* --new-passphrase-file FILE */
 	OPT_UNSEAL = 1 << 7,	    /* --unseal */
+	OPT_ZERO = 1 << 8,	    /* -z: NUL-terminated output lines */
 };
 
 struct cmd_args {
@@ -51,6 +53,7 @@ struct cmd_args {
 	bool repair;
 	bool progress_json;
 	bool unseal;
+	bool zero;
 	const char *new_pass_file;
 	int argc; /* operands */
 	char **argv;
@@ -160,6 +163,8 @@ static const char *option_name(int opt)
 		return "--new-passphrase-file";
 	case 'U':
 		return "--unseal";
+	case 'z':
+		return "-z";
 	default:
 		return "?";
 	}
@@ -184,6 +189,8 @@ static unsigned option_bit(int opt)
 		return OPT_NEW_PASS;
 	case 'U':
 		return OPT_UNSEAL;
+	case 'z':
+		return OPT_ZERO;
 	default:
 		return 0;
 	}
@@ -204,6 +211,7 @@ static int parse_args(const struct command *cmd, int argc, char **argv,
 		{ "progress-json", no_argument, NULL, 'G' },
 		{ "new-passphrase-file", required_argument, NULL, 'N' },
 		{ "unseal", no_argument, NULL, 'U' },
+		{ "zero", no_argument, NULL, 'z' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -217,7 +225,7 @@ static int parse_args(const struct command *cmd, int argc, char **argv,
 	args->jobs = cpus > 0 && cpus < 16 ? 4 * (unsigned int)cpus : 64;
 	optind = 1;
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":c:j:h", longopts, NULL)) !=
+	while ((opt = getopt_long(argc, argv, ":c:j:zh", longopts, NULL)) !=
 	       -1) {
 		if (opt == 'h') {
 			command_help(cmd);
@@ -260,6 +268,9 @@ static int parse_args(const struct command *cmd, int argc, char **argv,
 			break;
 		case 'U':
 			args->unseal = true;
+			break;
+		case 'z':
+			args->zero = true;
 			break;
 		}
 	}
@@ -315,29 +326,34 @@ static int cmd_init(struct cmd_args *args)
 	return CMK_EXIT_OK;
 }
 
-/* `cmkfs path -c CONF CIPHERDIR PLAINPATH`. */
+/* `cmkfs path -c CONF CIPHERDIR PLAINPATH...`: one backing path a line. */
 static int cmd_path(struct cmd_args *args)
 {
 	struct cmk_volume *vol = NULL;
 	struct cmk_err err = { 0 };
 	struct cmk_conf conf;
 	char out[PATH_MAX];
-	int ret;
+	int ret, status = CMK_EXIT_OK;
 
 	if (load_conf(args->conf_path, &conf))
 		return CMK_EXIT_CONFIG;
 	ret = cmk_volume_open(&conf, args->argv[0], &vol, &err);
 	if (ret)
 		return fail(&err, cmk_exit_for_volume(ret));
-	ret = cmk_volume_backing_path(vol, args->argv[1], out, sizeof(out),
-				      &err);
+	for (int i = 1; i < args->argc; i++) {
+		cmk_err_clear(&err);
+		ret = cmk_volume_backing_path(vol, args->argv[i], out,
+					      sizeof(out), &err);
+		if (ret == -EINVAL || ret == -ENAMETOOLONG)
+			status = fail(&err, CMK_EXIT_USAGE);
+		else if (ret)
+			status = fail(&err, cmk_exit_for_volume(ret));
+		else
+			printf("%s/%s%c", args->argv[0], out,
+			       args->zero ? '\0' : '\n');
+	}
 	cmk_volume_close(vol);
-	if (ret == -EINVAL || ret == -ENAMETOOLONG)
-		return fail(&err, CMK_EXIT_USAGE);
-	if (ret)
-		return fail(&err, cmk_exit_for_volume(ret));
-	printf("%s/%s\n", args->argv[0], out);
-	return CMK_EXIT_OK;
+	return status;
 }
 
 static void hex(char *out, const uint8_t *p, size_t len)
@@ -762,11 +778,13 @@ static const struct command commands[] = {
 	  "plaintext size, both key slots and which one the key service's\n"
 	  "versions unwrap. FILE is a backing file or CIPHERDIR/PLAINPATH.\n",
 	  OPT_CONF, "FILE...", 1, -1, CMK_EXIT_USAGE, cmd_info },
-	{ "path", "path [-c CONF] CIPHERDIR PLAINPATH",
-	  "print the backing path of a path in the volume",
-	  "Prints where PLAINPATH (as applications see it) is stored in\n"
-	  "CIPHERDIR. Every directory on the way must exist.\n",
-	  OPT_CONF, "CIPHERDIR PLAINPATH", 2, 2, CMK_EXIT_USAGE, cmd_path },
+	{ "path", "path [-z] [-c CONF] CIPHERDIR PLAINPATH...",
+	  "print the backing path of paths in the volume",
+	  "Prints where each PLAINPATH (as applications see it) is stored in\n"
+	  "CIPHERDIR, one a line. Every directory on the way must exist.\n\n"
+	  "  -z, --zero          end each path with NUL, not a newline\n",
+	  OPT_CONF | OPT_ZERO, "CIPHERDIR PLAINPATH", 2, -1, CMK_EXIT_USAGE,
+	  cmd_path },
 	{ "status", "status [--json] [-j JOBS] [-c CONF] CIPHERDIR",
 	  "key versions and how many files each one wraps",
 	  "Lists the key's versions in the key service and how many files\n"

@@ -13,16 +13,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <fuse_lowlevel.h>
-
 #include "common/log.h"
 #include "fs/cli.h"
-#include "fs/fs.h"
+#include "fs/fsops.h"
+#include "fs/fuse_front.h"
+#include "fs/mount.h"
+#include "fs/mountinfo.h"
 
 struct mount_opts {
 	const char *conf_path;
@@ -55,50 +57,6 @@ static int add_fuse_opt(struct mount_opts *o, const char *opt)
 	return 0;
 }
 
-/* The device number of the mount on mountpoint (the last one there), from
- * /proc/self/mountinfo: a stat() of our own mount point would wait for
- * our own answer. 0 or -errno. */
-static int mount_dev(const char *mountpoint, unsigned *major, unsigned *minor)
-{
-	char line[8192], where[PATH_MAX];
-	int ret = -ENOENT;
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned maj, min;
-		char field[4096];
-		size_t n = 0;
-
-		/* ID PARENT MAJ:MIN ROOT MOUNTPOINT ...; the mount point has
-		 * space, tab, newline and backslash as octal escapes. */
-		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min,
-			   field) != 3)
-			continue;
-		for (const char *c = field; *c && n + 1 < sizeof(where); c++) {
-			if (c[0] == '\\' && c[1] >= '0' && c[1] <= '3' &&
-			    c[2] >= '0' && c[2] <= '7' && c[3] >= '0' &&
-			    c[3] <= '7') {
-				where[n++] =
-					(char)((c[1] - '0') * 64 +
-					       (c[2] - '0') * 8 + c[3] - '0');
-				c += 3;
-			} else {
-				where[n++] = *c;
-			}
-		}
-		where[n] = '\0';
-		if (strcmp(where, mountpoint) == 0) {
-			*major = maj;
-			*minor = min;
-			ret = 0;
-		}
-	}
-	fclose(f);
-	return ret;
-}
-
 /* FUSE mounts get the kernel's default readahead, 128 KiB: cold
  * sequential reads then come in 128 KiB requests. 1 MiB (the largest
  * request, as for writes) made them 35-45% faster here. Needs root; a
@@ -110,7 +68,7 @@ void fs_set_readahead(const char *mountpoint, long kb)
 	char path[64], value[32];
 	int fd, len;
 
-	if (kb == 0 || mount_dev(mountpoint, &major, &minor) != 0)
+	if (kb == 0 || cmk_mountinfo_dev(mountpoint, &major, &minor) != 0)
 		return;
 	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb",
 		 major, minor);
@@ -356,7 +314,7 @@ static bool is_mount_point(const char *path)
 {
 	unsigned major, minor;
 
-	return mount_dev(path, &major, &minor) == 0;
+	return cmk_mountinfo_dev(path, &major, &minor) == 0;
 }
 
 /* The mount point must be a directory, not a mount point already (a
@@ -538,7 +496,7 @@ static void *recheck_main(void *arg)
 				"key revoked: %s",
 				err.msg);
 		} else if (revoked) {
-			cut = fs_revoke_open_files(rc->fs);
+			cut = cmk_fs_revoke(rc->fs, fs_fuse_invalidate, rc->fs);
 			cmk_log(LOG_WARNING, CMK_MSG_KEY_REVOKED,
 				"%zu CMK version%s revoked; %zu open file%s "
 				"cut off",
@@ -638,18 +596,105 @@ int cmk_mount_main(int argc, char **argv)
 	return status;
 }
 
+/* The daemon raises its soft descriptor limit to the hard one: the limit
+ * a service manager gives (systemd: 1024) is far below what a busy mount
+ * of many open files may need. Returns the soft limit now in force. */
+static rlim_t raise_fd_limit(void)
+{
+	struct rlimit lim;
+	rlim_t was;
+
+	if (getrlimit(RLIMIT_NOFILE, &lim) != 0)
+		return 1024;
+	was = lim.rlim_cur;
+	if (lim.rlim_cur < lim.rlim_max) {
+		lim.rlim_cur = lim.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &lim) != 0)
+			lim.rlim_cur = was;
+	}
+	cmk_log(LOG_INFO, CMK_MSG_LIMITS,
+		"descriptor limit %llu (soft %llu raised to the hard limit "
+		"%llu)",
+		(unsigned long long)lim.rlim_cur, (unsigned long long)was,
+		(unsigned long long)lim.rlim_max);
+	return lim.rlim_cur;
+}
+
+/* The daemon's counts, logged on SIGUSR1 (cmkfs(8), LOGGING). */
+struct stats_thread {
+	struct fs_ctx *fs;
+	pthread_t thread;
+	bool running;
+	bool stop; /* atomic */
+};
+
+static void *stats_main(void *arg)
+{
+	struct stats_thread *st = arg;
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	while (sigwait(&set, &sig) == 0 &&
+	       !__atomic_load_n(&st->stop, __ATOMIC_ACQUIRE))
+		cmk_fs_log_stats(st->fs);
+	return NULL;
+}
+
+struct daemon_state {
+	struct mount_opts *o;
+	struct fs_ctx *fs;
+	const struct cmk_conf *conf;
+	struct recheck recheck;
+	struct stats_thread stats;
+	bool mounted;
+};
+
+static void on_mounted(void *ctx)
+{
+	struct daemon_state *ds = ctx;
+
+	ds->mounted = true;
+	if (!ds->o->foreground)
+		detach_stdio(cmk_log_target() == CMK_LOG_STDERR);
+	cmk_log(LOG_INFO, CMK_MSG_MOUNTED,
+		"mounted %s on %s (key '%s'); logging to %s", ds->o->cipherdir,
+		ds->o->mountpoint, ds->fs->vol->info.cmk_name,
+		cmk_log_target_name());
+	/* The parent exits 0 only now, with the mount up. */
+	report_status(CMK_EXIT_OK);
+	recheck_start(&ds->recheck, ds->fs, ds->conf->recheck_interval);
+	ds->stats.fs = ds->fs;
+	ds->stats.running = pthread_create(&ds->stats.thread, NULL, stats_main,
+					   &ds->stats) == 0;
+}
+
+static void on_stopping(void *ctx)
+{
+	struct daemon_state *ds = ctx;
+
+	recheck_stop(&ds->recheck);
+	if (ds->stats.running) {
+		__atomic_store_n(&ds->stats.stop, true, __ATOMIC_RELEASE);
+		pthread_kill(ds->stats.thread, SIGUSR1);
+		pthread_join(ds->stats.thread, NULL);
+		ds->stats.running = false;
+	}
+}
+
 static int mount_volume(struct mount_opts *o_in)
 {
-	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct fuse_loop_config *loop_cfg = NULL;
-	struct fuse_session *se = NULL;
 	struct cmk_err err = { 0 };
 	struct mount_opts o = *o_in;
 	struct cmk_conf conf;
-	struct recheck recheck = { 0 };
+	struct daemon_state ds = { 0 };
 	struct fs_ctx fs;
-	char fsname[2 * PATH_MAX + 16], base_opts[sizeof(fsname) + 128];
-	int status = CMK_EXIT_FAILURE;
+	char fsname[2 * PATH_MAX + 16], options[sizeof(fsname) + 4096 + 128];
+	struct fs_fuse_hooks hooks = { on_mounted, on_stopping, &ds };
+	size_t dir_fd_max;
+	sigset_t usr1;
+	int root_fd = -1, status = CMK_EXIT_FAILURE;
 	int ret;
 
 	ret = cmk_conf_load(o.conf_path, &conf, &err);
@@ -675,6 +720,10 @@ static int mount_volume(struct mount_opts *o_in)
 	fs.mountpoint = o.mountpoint;
 	fs.readahead_kb = o.readahead_kb;
 	fs.chown_new = geteuid() == 0;
+	/* A quarter of the descriptors for cached directories, at most
+	 * 512: the rest is for the files applications open. */
+	dir_fd_max = (size_t)(raise_fd_limit() / 4);
+	dir_fd_max = dir_fd_max < 16 ? 16 : dir_fd_max > 512 ? 512 : dir_fd_max;
 	/* Keys and descriptor first: a wrong key never gets mounted. */
 	ret = cmk_volume_open(&conf, o.cipherdir, &fs.vol, &err);
 	if (ret) {
@@ -683,27 +732,18 @@ static int mount_volume(struct mount_opts *o_in)
 			       ? CMK_EXIT_VOLUME
 			       : cmk_exit_for_volume(ret);
 	}
-	if (fs_table_init(&fs) != 0)
-		goto out;
-	if (fs.vol->names &&
-	    (cmk_name_cache_new(NAME_CACHE_PLAIN_SLOTS, &fs.plain_names) ||
-	     cmk_name_cache_new(NAME_CACHE_BACKING_SLOTS, &fs.backing_names)))
-		goto out;
-	fs.root.fd = open(o.cipherdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	struct stat st;
-	if (fs.root.fd < 0 || fstat(fs.root.fd, &st) != 0) {
+	root_fd = open(o.cipherdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0) {
 		fprintf(stderr, "cmkfs: %s: %s\n", o.cipherdir,
 			strerror(errno));
 		status = CMK_EXIT_VOLUME;
+		goto out_volume;
+	}
+	ret = cmk_fs_init(&fs, fs.vol, root_fd, dir_fd_max);
+	if (ret) {
+		fprintf(stderr, "cmkfs: %s\n", strerror(-ret));
 		goto out;
 	}
-	fs.root.ino = st.st_ino;
-	fs.root.dev = st.st_dev;
-	fs.root.type = S_IFDIR;
-	fs.root.nlookup = 2;
-	pthread_rwlock_init(&fs.root.data_lock, NULL);
-	pthread_mutex_init(&fs.root.open_lock, NULL);
-
 	/* Root mounts serve other users: the kernel enforces permissions
 	 * (default_permissions) and others may enter (allow_other). Set-id
 	 * bits and device files planted in the backing store mean nothing
@@ -713,81 +753,36 @@ static int mount_volume(struct mount_opts *o_in)
 		status = CMK_EXIT_VOLUME;
 		goto out;
 	}
-	snprintf(base_opts, sizeof(base_opts),
-		 "%s,subtype=cmkfs,default_permissions,%s,%s%s", fsname,
+	snprintf(options, sizeof(options),
+		 "%s,subtype=cmkfs,default_permissions,%s,%s%s%s%s", fsname,
 		 o.suid ? "suid" : "nosuid", o.dev ? "dev" : "nodev",
 		 (o.allow_other || (geteuid() == 0 && !o.no_allow_other))
 			 ? ",allow_other"
-			 : "");
-	if (fuse_opt_add_arg(&args, "cmkfs") || fuse_opt_add_arg(&args, "-o") ||
-	    fuse_opt_add_arg(&args, base_opts))
-		goto out;
-	if (o.fuse_opts[0] && (fuse_opt_add_arg(&args, "-o") ||
-			       fuse_opt_add_arg(&args, o.fuse_opts)))
-		goto out;
-	if (o.debug && fuse_opt_add_arg(&args, "-d"))
-		goto out;
-	cmk_log(LOG_DEBUG, CMK_MSG_GENERAL, "FUSE options: %s%s%s", base_opts,
-		o.fuse_opts[0] ? "," : "", o.fuse_opts);
-
+			 : "",
+		 o.fuse_opts[0] ? "," : "", o.fuse_opts);
+	cmk_log(LOG_DEBUG, CMK_MSG_GENERAL, "FUSE options: %s", options);
+	/* SIGUSR1 is for the statistics thread: blocked in every other. */
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &usr1, NULL);
 	/* The kernel already applied the caller's umask to every mode. */
 	umask(0);
-	se = fuse_session_new(&args, &cmk_fuse_ops, sizeof(cmk_fuse_ops), &fs);
-	if (!se) {
+	ds.o = &o;
+	ds.fs = &fs;
+	ds.conf = &conf;
+	ret = fs_fuse_serve(&fs, o.mountpoint, options, o.debug, &hooks);
+	if (ret == -EINVAL)
 		status = CMK_EXIT_USAGE; /* libfuse said why */
-		goto out;
-	}
-	/* A shell starts background jobs with SIGINT ignored, and libfuse
-	 * only takes over signals left at their default: reset it, so that
-	 * SIGINT unmounts cleanly like SIGTERM. */
-	signal(SIGINT, SIG_DFL);
-	if (fuse_set_signal_handlers(se) != 0)
-		goto out_session;
-	if (fuse_session_mount(se, o.mountpoint) != 0) {
+	else if (ret == -EIO && !ds.mounted)
 		fprintf(stderr, "cmkfs: cannot mount %s on %s\n", o.cipherdir,
 			o.mountpoint);
-		goto out_handlers;
-	}
-	if (!o.foreground)
-		detach_stdio(cmk_log_target() == CMK_LOG_STDERR);
-	cmk_log(LOG_INFO, CMK_MSG_MOUNTED,
-		"mounted %s on %s (key '%s'); logging to %s", o.cipherdir,
-		o.mountpoint, fs.vol->info.cmk_name, cmk_log_target_name());
-	/* The parent exits 0 only now, with the mount up. */
-	report_status(CMK_EXIT_OK);
-	loop_cfg = fuse_loop_cfg_create();
-	if (!loop_cfg)
-		goto out_unmount;
-	fuse_loop_cfg_set_max_threads(loop_cfg, 16);
-	fs.session = se;
-	recheck_start(&recheck, &fs, conf.recheck_interval);
-	ret = fuse_session_loop_mt(se, loop_cfg);
-	recheck_stop(&recheck);
-	/* libfuse reports the signal that ended the loop as an error; an
-	 * unmount or SIGTERM/SIGINT is a clean end. */
-	status = ret == 0 || ret == -SIGTERM || ret == -SIGINT ||
-				 ret == -SIGHUP || ret == SIGTERM ||
-				 ret == SIGINT || ret == SIGHUP
-			 ? CMK_EXIT_OK
-			 : CMK_EXIT_FAILURE;
-	if (status != CMK_EXIT_OK)
-		cmk_log(LOG_ERR, CMK_MSG_SESSION,
-			"the FUSE session ended with error %d", ret);
-	fuse_loop_cfg_destroy(loop_cfg);
-out_unmount:
-	fuse_session_unmount(se);
-	cmk_log(LOG_INFO, CMK_MSG_UNMOUNTED, "unmounted %s", o.mountpoint);
-out_handlers:
-	fuse_remove_signal_handlers(se);
-out_session:
-	fuse_session_destroy(se);
+	else
+		status = ret ? CMK_EXIT_FAILURE : CMK_EXIT_OK;
 out:
-	fuse_opt_free_args(&args);
-	fs_table_destroy(&fs);
-	cmk_name_cache_free(fs.plain_names);
-	cmk_name_cache_free(fs.backing_names);
-	if (fs.root.fd > 0)
-		close(fs.root.fd);
+	cmk_fs_destroy(&fs);
+	if (root_fd >= 0)
+		close(root_fd);
+out_volume:
 	/* Keys are wiped here. */
 	cmk_volume_close(fs.vol);
 	return status;

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "crypto/format.h" /* CMK_VOLUME_FILE */
+#include "fs/backing_names.h"
 #include "crypto/names.h"
 
 #define WALK_QUEUE 1024
@@ -125,10 +125,7 @@ static void walk_dir(struct walk *w, struct walk_dir *dir, bool root)
 
 		if (!strcmp(name, ".") || !strcmp(name, ".."))
 			continue;
-		if (root &&
-		    !strncmp(name, CMK_VOLUME_FILE, strlen(CMK_VOLUME_FILE)))
-			continue;
-		if (w->enc_names && cmk_name_is_special(name))
+		if (cmk_bn_hidden(w->enc_names, root, name))
 			continue;
 		if (de->d_type == DT_DIR) {
 			/* On the heap: the tree may be deep. */

@@ -19,7 +19,7 @@ run_suite() {
   local dir=$1; shift
   cmake -S . -B "$dir" "$@" >/dev/null
   cmake --build "$dir" -j "$jobs"
-  (cd "$dir" && ctest --output-on-failure -j "$jobs" --timeout 600) || status=1
+  (cd "$dir" && ctest --output-on-failure -j "$jobs" --timeout 900) || status=1
 }
 
 echo "== build and test (release) =="

@@ -1,0 +1,1623 @@
+/* SPDX-License-Identifier: MIT */
+/* The file system's operations on the backing store (see fsops.h).
+ * Metadata passes straight through to the backing objects, named relative
+ * to their directories' descriptors (*at calls); regular files go through
+ * crypto/filedata.c. Each operation captures errno once and leaves on one
+ * path. Whatever an operation made before it fails is taken back, so that
+ * an error to the application leaves nothing in the backing store. */
+#include "fs/fsops.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/fault.h"
+#include "common/log.h"
+#include "fs/backing_names.h"
+
+#define TMP_DIR_PREFIX "cmkfs.tmp."
+
+/* --- descriptors -----------------------------------------------------------
+ */
+
+/* Running out of descriptors is said once a minute, with what the daemon
+ * holds, and the operation fails with the error: never a wrong answer. */
+static int fd_error(struct fs_ctx *fs, int err, const char *what)
+{
+	struct timespec now;
+	int64_t last;
+
+	if (err != -EMFILE && err != -ENFILE)
+		return err;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	last = __atomic_load_n(&fs->emfile_logged, __ATOMIC_RELAXED);
+	if (last == 0 || now.tv_sec - last >= 60) {
+		struct cmk_node_stats s;
+		struct rlimit lim = { 0, 0 };
+
+		__atomic_store_n(&fs->emfile_logged, (int64_t)now.tv_sec,
+				 __ATOMIC_RELAXED);
+		getrlimit(RLIMIT_NOFILE, &lim);
+		cmk_nodes_stats(&fs->nodes, &s);
+		cmk_log(LOG_ERR, CMK_MSG_LIMITS,
+			"out of file descriptors (%s, limit %llu): %zu open "
+			"files, %zu cached directories; %s fails with %s",
+			err == -ENFILE ? "the system's table is full"
+				       : "the process's limit",
+			(unsigned long long)lim.rlim_cur, fs->open_file_count,
+			s.dir_fds, what, strerror(-err));
+	}
+	return err;
+}
+
+static void proc_path(char *buf, size_t len, int fd)
+{
+	snprintf(buf, len, "/proc/self/fd/%d", fd);
+}
+
+/* Where a node is, relative to the cipher directory, for log lines. */
+static void where_of(struct fs_ctx *fs, struct cmk_node *node, char *out,
+		     size_t len)
+{
+	char link[64], path[PATH_MAX];
+	ssize_t n;
+	int fd = cmk_node_open(&fs->nodes, node, O_PATH, NULL);
+
+	if (fd < 0) {
+		snprintf(out, len, "(inode %llu)",
+			 (unsigned long long)node->ino);
+		return;
+	}
+	proc_path(link, sizeof(link), fd);
+	n = readlink(link, path, sizeof(path) - 1);
+	close(fd);
+	if (n < 0) {
+		snprintf(out, len, "(inode %llu)",
+			 (unsigned long long)node->ino);
+		return;
+	}
+	path[n] = '\0';
+	snprintf(out, len, "%s", path);
+}
+
+/* --- set-up ----------------------------------------------------------------
+ */
+
+int cmk_fs_init(struct fs_ctx *fs, struct cmk_volume *vol, int root_fd,
+		size_t dir_fd_max)
+{
+	struct stat st;
+	int ret;
+
+	fs->vol = vol;
+	pthread_mutex_init(&fs->open_lock, NULL);
+	if (fstat(root_fd, &st) != 0)
+		return -errno;
+	ret = cmk_nodes_init(&fs->nodes, root_fd, &st, dir_fd_max);
+	if (ret)
+		return ret;
+	if (vol->names &&
+	    (cmk_name_cache_new(NAME_CACHE_PLAIN_SLOTS, &fs->plain_names) ||
+	     cmk_name_cache_new(NAME_CACHE_BACKING_SLOTS, &fs->backing_names)))
+		return -ENOMEM;
+	return 0;
+}
+
+void cmk_fs_destroy(struct fs_ctx *fs)
+{
+	cmk_nodes_destroy(&fs->nodes);
+	cmk_name_cache_free(fs->plain_names);
+	cmk_name_cache_free(fs->backing_names);
+	fs->plain_names = fs->backing_names = NULL;
+	pthread_mutex_destroy(&fs->open_lock);
+}
+
+/* --- names -----------------------------------------------------------------
+ */
+
+static bool is_dot(const char *name)
+{
+	return name[0] == '.' &&
+	       (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
+}
+
+/* Names in the cipher directory's root that belong to cmkfs itself; with
+ * encrypted names no plaintext name maps onto ours. */
+static bool reserved_name(struct fs_ctx *fs, struct cmk_node *dir,
+			  const char *name)
+{
+	return cmk_bn_reserved(fs->vol->names != NULL, dir == &fs->nodes.root,
+			       name);
+}
+
+/* A name as its backing directory holds it. */
+struct fs_name {
+	const char *entry; /* for the *at() calls */
+	bool is_long;	   /* bn.side names the side file */
+	struct cmk_backing_name bn;
+};
+
+/* The directory id of a backing directory, read once per node. */
+static int dir_id(struct fs_ctx *fs, struct cmk_node *dir, int dfd,
+		  uint8_t dirid[CMK_DIRID_LEN])
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&fs->open_lock);
+	if (dir->have_dirid) {
+		memcpy(dirid, dir->dirid, CMK_DIRID_LEN);
+		pthread_mutex_unlock(&fs->open_lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&fs->open_lock);
+	ret = cmk_bn_read_dirid(dfd, dirid);
+	if (ret == 0) {
+		pthread_mutex_lock(&fs->open_lock);
+		memcpy(dir->dirid, dirid, CMK_DIRID_LEN);
+		dir->have_dirid = true;
+		pthread_mutex_unlock(&fs->open_lock);
+	}
+	return ret;
+}
+
+/* Resolves name in dir (dfd: its descriptor): 0, -EIO for a backing
+ * directory without a usable id (logged), -ENAMETOOLONG, -EINVAL. */
+static int name_of(struct fs_ctx *fs, struct cmk_node *dir, int dfd,
+		   const char *name, struct fs_name *out)
+{
+	uint8_t dirid[CMK_DIRID_LEN];
+	char where[PATH_MAX];
+	int ret;
+
+	out->is_long = false;
+	if (!fs->vol->names) {
+		out->entry = name;
+		return 0;
+	}
+	ret = dir_id(fs, dir, dfd, dirid);
+	if (ret) {
+		where_of(fs, dir, where, sizeof(where));
+		cmk_log(LOG_ERR, CMK_MSG_DIRID,
+			"%s: no usable %s (%s): its entries cannot be named",
+			where, CMK_DIRID_FILE, strerror(-ret));
+		return -EIO;
+	}
+	out->entry = out->bn.name;
+	if (cmk_name_cache_get(fs->backing_names, dirid, name, out->bn.name))
+		return 0;
+	ret = cmk_name_to_backing(fs->vol->names, dirid, name, strlen(name),
+				  &out->bn);
+	if (ret)
+		return ret;
+	out->is_long = out->bn.is_long;
+	if (!out->is_long)
+		cmk_name_cache_put(fs->backing_names, dirid, name,
+				   out->bn.name);
+	return 0;
+}
+
+static int name_side_write(int dfd, const struct fs_name *n)
+{
+	return n->is_long ? cmk_bn_side_write(dfd, &n->bn) : 0;
+}
+
+static void name_side_drop(int dfd, const struct fs_name *n)
+{
+	if (n->is_long)
+		cmk_bn_side_drop(dfd, &n->bn);
+}
+
+/* The plaintext name of a backing entry of dir into out: 1 for an entry
+ * to list, 0 for one to skip (ours, or not a name of this volume:
+ * logged). */
+static int name_from_backing(struct fs_ctx *fs, struct cmk_node *dir,
+			     int dir_fd, const char *entry,
+			     char out[CMK_NAME_PLAIN_MAX + 1])
+{
+	const char *what = "";
+	uint8_t dirid[CMK_DIRID_LEN];
+	char where[PATH_MAX];
+
+	if (cmk_name_is_special(entry))
+		return 0;
+	if (dir_id(fs, dir, dir_fd, dirid) != 0) {
+		what = "its directory has no usable " CMK_DIRID_FILE;
+		goto skip;
+	}
+	if (cmk_name_cache_get(fs->plain_names, dirid, entry, out))
+		return 1;
+	if (cmk_bn_decode(fs->vol->names, dir_fd, dirid, entry, out, &what) ==
+	    0) {
+		cmk_name_cache_put(fs->plain_names, dirid, entry, out);
+		return 1;
+	}
+skip:
+	where_of(fs, dir, where, sizeof(where));
+	cmk_log(LOG_WARNING, CMK_MSG_NAME_SKIPPED,
+		"%s: skipping entry '%.80s': %s", where, entry, what);
+	return 0;
+}
+
+/* A regular file's plaintext size is its backing length less the header;
+ * an encrypted symlink's is its target's. */
+static void plain_attr(struct fs_ctx *fs, struct stat *st)
+{
+	if (S_ISREG(st->st_mode)) {
+		int64_t plain = cmk_plain_size((uint64_t)st->st_size);
+
+		st->st_size = plain > 0 ? plain : 0; /* short: reads give EIO */
+	} else if (S_ISLNK(st->st_mode) && fs->vol->names) {
+		int len = cmk_symlink_plain_len((size_t)st->st_size);
+
+		st->st_size = len > 0 ? len : 0;
+	}
+}
+
+/* Looks up a backing entry of dir (dfd) by its backing name. */
+static int lookup_entry(struct fs_ctx *fs, struct cmk_node *dir, int dfd,
+			const char *entry, struct cmk_entry *e)
+{
+	if (fstatat(dfd, entry, &e->attr, AT_SYMLINK_NOFOLLOW))
+		return -errno;
+	e->node = cmk_node_get(&fs->nodes, dir, entry, &e->attr);
+	if (!e->node)
+		return -ENOMEM;
+	plain_attr(fs, &e->attr);
+	return 0;
+}
+
+int cmk_fs_lookup(struct fs_ctx *fs, struct cmk_node *dir, const char *name,
+		  struct cmk_entry *e)
+{
+	struct fs_name n;
+	int dfd, ret;
+
+	memset(e, 0, sizeof(*e));
+	if (reserved_name(fs, dir, name))
+		return -ENOENT;
+	dfd = cmk_dir_fd_borrow(&fs->nodes, dir);
+	if (dfd < 0)
+		return fd_error(fs, dfd, "a lookup");
+	ret = name_of(fs, dir, dfd, name, &n);
+	if (ret == 0)
+		ret = lookup_entry(fs, dir, dfd, n.entry, e);
+	cmk_dir_fd_return(&fs->nodes, dir, dfd);
+	return ret;
+}
+
+void cmk_fs_forget(struct fs_ctx *fs, struct cmk_node *node, uint64_t n)
+{
+	cmk_node_forget(&fs->nodes, node, n);
+}
+
+static int open_fd_of(struct fs_ctx *fs, struct cmk_node *node);
+
+int cmk_fs_getattr(struct fs_ctx *fs, struct cmk_node *node,
+		   struct cmk_handle *h, struct stat *st)
+{
+	int ret = h ? (fstat(h->fd, st) ? -errno : 0)
+		    : cmk_node_stat(&fs->nodes, node, st);
+
+	if (ret == -ESTALE) {
+		/* Unlinked, and still open? */
+		int fd = open_fd_of(fs, node);
+
+		if (fd >= 0) {
+			ret = fstat(fd, st) ? -errno : 0;
+			close(fd);
+		}
+	}
+	if (ret)
+		return fd_error(fs, ret, "a stat");
+	plain_attr(fs, st);
+	return 0;
+}
+
+/* --- open files ------------------------------------------------------------
+ */
+
+/* Reads the header of the backing file fd and sets up its cipher: 0,
+ * -EACCES (its version refused: logged once by the volume) or -EIO
+ * (anything else: logged here). */
+static int read_cipher(struct fs_ctx *fs, struct cmk_node *node, int fd,
+		       struct cmk_xts **xts, char version[CMK_VERSION_MAX + 1])
+{
+	char where[PATH_MAX];
+	struct cmk_err err = { 0 };
+	/* Reading our own header is not an access by the user: keep the
+	 * backing file's atime as it was (best effort). */
+	int flags = fcntl(fd, F_GETFL), ret;
+	bool noatime = flags >= 0 && !(flags & O_NOATIME) &&
+		       fcntl(fd, F_SETFL, flags | O_NOATIME) == 0;
+
+	ret = cmk_volume_open_file(fs->vol, fd, xts, version, &err);
+	if (noatime)
+		fcntl(fd, F_SETFL, flags);
+	if (ret == 0)
+		return 0;
+	if (ret != -EACCES) {
+		where_of(fs, node, where, sizeof(where));
+		cmk_log(LOG_ERR, CMK_MSG_FILE_UNREADABLE, "%s: %s", where,
+			err.msg);
+	}
+	return ret == -EACCES ? -EACCES : -EIO;
+}
+
+/* Joins the open state of node (made on the first open), with the cipher
+ * xts when the caller has one (a create), else read from fd's header
+ * when the file has none. *out: the state, one count taken. */
+static int file_attach(struct fs_ctx *fs, struct cmk_node *node, int fd,
+		       struct cmk_xts *xts, const char *version,
+		       struct cmk_open_file **out)
+{
+	char ver[CMK_VERSION_MAX + 1] = "";
+	struct cmk_open_file *f;
+	int ret = 0;
+
+	pthread_mutex_lock(&fs->open_lock);
+	f = node->open;
+	if (f && f->xts) {
+		f->count++;
+		pthread_mutex_unlock(&fs->open_lock);
+		cmk_xts_free(xts);
+		*out = f;
+		return 0;
+	}
+	pthread_mutex_unlock(&fs->open_lock);
+	/* The header is read outside the lock: it is I/O. */
+	if (!xts) {
+		ret = read_cipher(fs, node, fd, &xts, ver);
+		if (ret)
+			return ret;
+		version = ver;
+	}
+	pthread_mutex_lock(&fs->open_lock);
+	f = node->open;
+	if (!f) {
+		f = calloc(1, sizeof(*f));
+		if (!f) {
+			pthread_mutex_unlock(&fs->open_lock);
+			cmk_xts_free(xts);
+			return -ENOMEM;
+		}
+		pthread_rwlock_init(&f->data_lock, NULL);
+		f->node = node;
+		node->open = f;
+		cmk_node_hold(&fs->nodes, node);
+		f->next = fs->open_files;
+		if (f->next)
+			f->next->prev = f;
+		fs->open_files = f;
+		fs->open_file_count++;
+	}
+	if (!f->xts) {
+		/* A new file, or one whose version came back after a
+		 * revocation while others had it open. */
+		pthread_rwlock_wrlock(&f->data_lock);
+		f->xts = xts;
+		snprintf(f->version, sizeof(f->version), "%s", version);
+		pthread_rwlock_unlock(&f->data_lock);
+		xts = NULL;
+	}
+	f->count++;
+	pthread_mutex_unlock(&fs->open_lock);
+	cmk_xts_free(xts);
+	*out = f;
+	return 0;
+}
+
+static void file_detach(struct fs_ctx *fs, struct cmk_open_file *f)
+{
+	struct cmk_node *node = NULL;
+
+	pthread_mutex_lock(&fs->open_lock);
+	if (--f->count == 0) {
+		/* The key schedule goes as soon as nobody has the file open. */
+		node = f->node;
+		node->open = NULL;
+		if (f->prev)
+			f->prev->next = f->next;
+		else
+			fs->open_files = f->next;
+		if (f->next)
+			f->next->prev = f->prev;
+		fs->open_file_count--;
+	} else {
+		f = NULL;
+	}
+	pthread_mutex_unlock(&fs->open_lock);
+	if (f) {
+		cmk_xts_free(f->xts);
+		pthread_rwlock_destroy(&f->data_lock);
+		free(f);
+		cmk_node_put(&fs->nodes, node);
+	}
+}
+
+/* Opens the backing file of node for data access. Write access always
+ * opens read-write: read-modify-write of units needs to read. O_APPEND and
+ * O_TRUNC are handled by cmkfs, never by the backing file, which holds a
+ * header at offset 0. */
+static int backing_open(struct fs_ctx *fs, struct cmk_node *node, int flags)
+{
+	int bflags = (flags & O_ACCMODE) == O_RDONLY ? O_RDONLY : O_RDWR;
+	int fd;
+
+	bflags |= flags & (O_SYNC | O_DSYNC | O_NOATIME);
+	fd = cmk_node_open(&fs->nodes, node, bflags, NULL);
+	return fd < 0 ? fd_error(fs, fd, "an open") : fd;
+}
+
+static int handle_new(struct fs_ctx *fs, struct cmk_node *node, int fd,
+		      int flags, struct cmk_xts *xts, const char *version,
+		      struct cmk_handle **out)
+{
+	struct cmk_handle *h = calloc(1, sizeof(*h));
+	int ret;
+
+	if (!h) {
+		cmk_xts_free(xts);
+		return -ENOMEM;
+	}
+	ret = file_attach(fs, node, fd, xts, version, &h->file);
+	if (ret) {
+		free(h);
+		return ret;
+	}
+	h->fd = fd;
+	/* With the writeback cache the kernel puts appends at its own idea
+	 * of the end, and sends cached pages with their offsets: moving them
+	 * would misplace data. */
+	h->append = (flags & O_APPEND) != 0 && !fs->writeback;
+	pthread_mutex_lock(&fs->open_lock);
+	h->next = h->file->handles;
+	if (h->next)
+		h->next->prev = h;
+	h->file->handles = h;
+	pthread_mutex_unlock(&fs->open_lock);
+	*out = h;
+	return 0;
+}
+
+static void handle_free(struct fs_ctx *fs, struct cmk_handle *h)
+{
+	pthread_mutex_lock(&fs->open_lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		h->file->handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&fs->open_lock);
+	close(h->fd);
+	file_detach(fs, h->file);
+	free(h);
+}
+
+/* A descriptor of node through one of its open handles (a copy, to be
+ * closed): how an unlinked file that is still open is reached. -ESTALE
+ * when it has none. */
+static int open_fd_of(struct fs_ctx *fs, struct cmk_node *node)
+{
+	int fd = -ESTALE;
+
+	pthread_mutex_lock(&fs->open_lock);
+	if (node->open && node->open->handles) {
+		fd = fcntl(node->open->handles->fd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0)
+			fd = -errno;
+	}
+	pthread_mutex_unlock(&fs->open_lock);
+	return fd;
+}
+
+/* Opens an existing regular file: backing file, cipher, and O_TRUNC done
+ * by cmkfs (never by the backing file, which holds the header). */
+static int open_existing(struct fs_ctx *fs, const struct cmk_caller *who,
+			 struct cmk_node *node, int flags,
+			 struct cmk_handle **out)
+{
+	struct cmk_handle *h = NULL;
+	struct cmk_open_file *f;
+	struct stat st;
+	int fd, ret;
+
+	if (node->type != S_IFREG)
+		return node->type == S_IFDIR ? -EISDIR : -EINVAL;
+	fd = backing_open(fs, node, flags);
+	if (fd < 0)
+		return fd;
+	ret = handle_new(fs, node, fd, flags, NULL, NULL, &h);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	if (flags & O_TRUNC) {
+		f = h->file;
+		pthread_rwlock_wrlock(&f->data_lock);
+		ret = f->xts ? cmk_data_truncate(fd, f->xts, 0) : -EACCES;
+		pthread_rwlock_unlock(&f->data_lock);
+		if (ret == -EBADMSG)
+			ret = -EIO;
+		/* The kernel leaves O_TRUNC to us (atomic O_TRUNC) and so does
+		 * not clear set-id bits as a truncate by anyone but root
+		 * does; we truncate as root, so clear them here. */
+		if (ret == 0 && who->uid != 0 && fstat(fd, &st) == 0 &&
+		    ((st.st_mode & S_ISUID) ||
+		     (st.st_mode & (S_ISGID | S_IXGRP)) == (S_ISGID | S_IXGRP)))
+			fchmod(fd, st.st_mode & 07777 &
+					   ~(mode_t)(S_ISUID |
+						     ((st.st_mode & S_IXGRP)
+							      ? S_ISGID
+							      : 0)));
+		if (ret) {
+			handle_free(fs, h);
+			return ret;
+		}
+	}
+	*out = h;
+	return 0;
+}
+
+int cmk_fs_open(struct fs_ctx *fs, const struct cmk_caller *who,
+		struct cmk_node *node, int flags, struct cmk_handle **out)
+{
+	return open_existing(fs, who, node, flags, out);
+}
+
+/* Gives a new object the caller's uid and gid when the daemon runs as root
+ * (the group of a setgid parent stays, as on a local file system). */
+static int own_new(struct fs_ctx *fs, const struct cmk_caller *who,
+		   int parent_fd, int fd, const char *name)
+{
+	struct stat parent;
+	gid_t gid = who->gid;
+
+	if (!fs->chown_new)
+		return 0;
+	if (fstat(parent_fd, &parent) == 0 && (parent.st_mode & S_ISGID))
+		gid = parent.st_gid;
+	if (fd >= 0)
+		return fchown(fd, who->uid, gid) ? -errno : 0;
+	return fchownat(parent_fd, name, who->uid, gid, AT_SYMLINK_NOFOLLOW)
+		       ? -errno
+		       : 0;
+}
+
+/* Removes entry from dfd, but only if it is still the object st
+ * describes: the rollback of an operation that made it. */
+static void take_back(int dfd, const char *entry, const struct stat *made,
+		      bool dir)
+{
+	struct stat now;
+
+	if (fstatat(dfd, entry, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    now.st_ino == made->st_ino && now.st_dev == made->st_dev)
+		unlinkat(dfd, entry, dir ? AT_REMOVEDIR : 0);
+}
+
+/* Finishes a new entry: its node and attributes (e), or, when anything
+ * fails, the entry removed again (and its side file) and the error. */
+static int new_entry(struct fs_ctx *fs, struct cmk_node *dir, int dfd,
+		     const struct fs_name *n, const char *fault_point,
+		     struct cmk_entry *e)
+{
+	struct stat made;
+	int ret;
+
+	if (fstatat(dfd, n->entry, &made, AT_SYMLINK_NOFOLLOW))
+		return -errno; /* nothing of ours to take back */
+	ret = cmk_fault(fault_point);
+	if (ret == 0)
+		ret = lookup_entry(fs, dir, dfd, n->entry, e);
+	if (ret) {
+		take_back(dfd, n->entry, &made, S_ISDIR(made.st_mode));
+		name_side_drop(dfd, n);
+	}
+	return ret;
+}
+
+/* Creates a backing file with its header in place before the name
+ * appears: an O_TMPFILE file, header written, owned, then linked. A crash
+ * never leaves a named file without a header. Returns the descriptor,
+ * -EEXIST (the name exists: the caller may open it), or -errno. */
+static int create_backing(struct fs_ctx *fs, const struct cmk_caller *who,
+			  int dfd, const struct fs_name *n, mode_t mode,
+			  struct cmk_xts **xts, char *version)
+{
+	struct cmk_err cerr = { 0 };
+	const char *name = n->entry;
+	char path[64];
+	int fd, ret;
+
+	ret = name_side_write(dfd, n);
+	if (ret)
+		return ret;
+	fd = openat(dfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, mode & 07777);
+	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
+		/* No O_TMPFILE on this file system: create in place. */
+		fd = openat(dfd, name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC,
+			    mode & 07777);
+		if (fd < 0)
+			return -errno;
+		ret = cmk_volume_new_file(fs->vol, fd, xts, version, &cerr);
+		if (ret == 0)
+			ret = own_new(fs, who, dfd, fd, NULL);
+		if (ret) {
+			cmk_xts_free(*xts);
+			*xts = NULL;
+			unlinkat(dfd, name, 0);
+			close(fd);
+			return ret;
+		}
+		return fd;
+	}
+	if (fd < 0)
+		return -errno;
+	ret = cmk_volume_new_file(fs->vol, fd, xts, version, &cerr);
+	if (ret == 0)
+		ret = own_new(fs, who, dfd, fd, NULL);
+	/* chown clears set-id bits; put back what the caller asked for. */
+	if (ret == 0 && (mode & (S_ISUID | S_ISGID)) && fs->chown_new)
+		ret = fchmod(fd, mode & 07777) ? -errno : 0;
+	if (ret == 0) {
+		proc_path(path, sizeof(path), fd);
+		if (linkat(AT_FDCWD, path, dfd, name, AT_SYMLINK_FOLLOW))
+			ret = -errno;
+	}
+	if (ret) {
+		cmk_xts_free(*xts);
+		*xts = NULL;
+		close(fd);
+		if (ret != -EEXIST)
+			cmk_log(LOG_ERR, CMK_MSG_CREATE_FAILED,
+				"cannot create '%s': %s", name,
+				cerr.msg[0] ? cerr.msg : strerror(-ret));
+		return ret;
+	}
+	return fd;
+}
+
+int cmk_fs_create(struct fs_ctx *fs, const struct cmk_caller *who,
+		  struct cmk_node *dir, const char *name, mode_t mode,
+		  int flags, struct cmk_entry *e, struct cmk_handle **out)
+{
+	char version[CMK_VERSION_MAX + 1] = "";
+	struct cmk_xts *xts = NULL;
+	struct fs_name n;
+	int dfd, fd, ret;
+
+	memset(e, 0, sizeof(*e));
+	if (reserved_name(fs, dir, name))
+		return -EPERM;
+	dfd = cmk_dir_fd_borrow(&fs->nodes, dir);
+	if (dfd < 0)
+		return fd_error(fs, dfd, "a create");
+	ret = name_of(fs, dir, dfd, name, &n);
+	if (ret)
+		goto out;
+	fd = create_backing(fs, who, dfd, &n, mode, &xts, version);
+	if (fd == -EEXIST && !(flags & O_EXCL)) {
+		/* Someone else created it first: open the existing file. */
+		ret = lookup_entry(fs, dir, dfd, n.entry, e);
+		if (ret)
+			goto out;
+		ret = open_existing(fs, who, e->node, flags, out);
+		if (ret)
+			cmk_node_forget(&fs->nodes, e->node, 1);
+		goto out;
+	}
+	if (fd < 0) {
+		ret = fd_error(fs, fd, "a create");
+		goto out;
+	}
+	ret = new_entry(fs, dir, dfd, &n, "create.linked", e);
+	if (ret == 0) {
+		/* Hand our fresh cipher to the node, which has none yet. */
+		ret = handle_new(fs, e->node, fd, flags, xts, version, out);
+		xts = NULL;
+		if (ret) {
+			struct stat made = e->attr;
+
+			cmk_node_forget(&fs->nodes, e->node, 1);
+			if (fstat(fd, &made) == 0)
+				take_back(dfd, n.entry, &made, false);
+			name_side_drop(dfd, &n);
+		}
+	}
+	if (ret) {
+		cmk_xts_free(xts);
+		close(fd);
+	}
+out:
+	cmk_dir_fd_return(&fs->nodes, dir, dfd);
+	return ret;
+}
+
+void cmk_fs_release(struct fs_ctx *fs, struct cmk_handle *h)
+{
+	handle_free(fs, h);
+}
+
+int cmk_fs_fsync(struct cmk_handle *h, bool datasync)
+{
+	return (datasync ? fdatasync(h->fd) : fsync(h->fd)) ? -errno : 0;
+}
+
+ssize_t cmk_fs_read(struct fs_ctx *fs, struct cmk_handle *h, void *buf,
+		    size_t size, off_t off)
+{
+	struct cmk_open_file *f = h->file;
+	ssize_t n;
+
+	pthread_rwlock_rdlock(&f->data_lock);
+	/* No cipher while open: its CMK version was revoked. */
+	n = f->xts ? cmk_data_read(h->fd, f->xts, buf, size, (uint64_t)off)
+		   : -EACCES;
+	pthread_rwlock_unlock(&f->data_lock);
+	if (n == -EBADMSG) {
+		char where[PATH_MAX];
+
+		where_of(fs, f->node, where, sizeof(where));
+		cmk_log(LOG_ERR, CMK_MSG_FILE_UNREADABLE,
+			"%s: backing file is shorter than a header", where);
+		n = -EIO;
+	}
+	return n;
+}
+
+ssize_t cmk_fs_write(struct fs_ctx *fs, struct cmk_handle *h, const void *buf,
+		     size_t size, off_t off)
+{
+	struct cmk_open_file *f = h->file;
+	uint64_t end;
+	ssize_t n;
+
+	(void)fs;
+	pthread_rwlock_wrlock(&f->data_lock);
+	/* O_APPEND: at the true end, under the lock, so appends from
+	 * several handles never overlap. */
+	if (h->append && cmk_data_size(h->fd, &end) == 0)
+		off = (off_t)end;
+	n = f->xts ? cmk_data_write(h->fd, f->xts, buf, size, (uint64_t)off)
+		   : -EACCES;
+	pthread_rwlock_unlock(&f->data_lock);
+	return n == -EBADMSG ? -EIO : n;
+}
+
+int cmk_fs_fallocate(struct cmk_handle *h, int mode, off_t off, off_t len)
+{
+	struct cmk_open_file *f = h->file;
+	uint64_t size;
+	int ret;
+
+	if (mode & ~FALLOC_FL_KEEP_SIZE)
+		return -EOPNOTSUPP;
+	if (off < 0 || len <= 0 || off > INT64_MAX - len)
+		return -EINVAL;
+	pthread_rwlock_wrlock(&f->data_lock);
+	ret = f->xts ? cmk_data_size(h->fd, &size) : -EACCES;
+	/* Grow first (re-encoding the old last unit), then reserve blocks
+	 * for the range; reserved zeros read as holes. */
+	if (ret == 0 && !(mode & FALLOC_FL_KEEP_SIZE) &&
+	    (uint64_t)(off + len) > size)
+		ret = cmk_data_truncate(h->fd, f->xts, (uint64_t)(off + len));
+	if (ret == 0 &&
+	    fallocate(h->fd, mode, (off_t)cmk_backing_off((uint64_t)off),
+		      len) != 0)
+		ret = -errno;
+	pthread_rwlock_unlock(&f->data_lock);
+	return ret;
+}
+
+size_t cmk_fs_revoke(struct fs_ctx *fs,
+		     void (*invalidate)(void *ctx, struct cmk_node *node),
+		     void *ctx)
+{
+	struct cmk_node **cut = NULL;
+	size_t revoked = 0, cap = 0;
+
+	/* Lock order: open_lock, then data_lock (which waits for reads and
+	 * writes in progress). */
+	pthread_mutex_lock(&fs->open_lock);
+	for (struct cmk_open_file *f = fs->open_files; f; f = f->next) {
+		if (!f->xts || cmk_keyring_has(fs->vol->keyring, f->version))
+			continue;
+		pthread_rwlock_wrlock(&f->data_lock);
+		cmk_xts_free(f->xts);
+		f->xts = NULL;
+		pthread_rwlock_unlock(&f->data_lock);
+		if (revoked == cap) {
+			size_t ncap = cap ? 2 * cap : 64;
+			struct cmk_node **grown =
+				realloc(cut, ncap * sizeof(*cut));
+
+			if (grown) {
+				cut = grown;
+				cap = ncap;
+			}
+		}
+		if (revoked < cap) {
+			cut[revoked] = f->node;
+			cmk_node_hold(&fs->nodes, f->node);
+		}
+		revoked++;
+	}
+	pthread_mutex_unlock(&fs->open_lock);
+	/* Pages the kernel cached were decrypted with the revoked key: they
+	 * go too. Outside our locks: the kernel may wait for requests in
+	 * flight. */
+	for (size_t i = 0; i < revoked && i < cap; i++) {
+		if (invalidate)
+			invalidate(ctx, cut[i]);
+		cmk_node_put(&fs->nodes, cut[i]);
+	}
+	free(cut);
+	return revoked;
+}
+
+/* --- attributes ------------------------------------------------------------
+ */
+
+static int truncate_node(struct fs_ctx *fs, struct cmk_node *node,
+			 struct cmk_handle *h, off_t size)
+{
+	struct cmk_handle *own = NULL;
+	struct cmk_open_file *f;
+	int ret;
+
+	if (node->type != S_IFREG)
+		return node->type == S_IFDIR ? -EISDIR : -EINVAL;
+	if (size < 0)
+		return -EINVAL;
+	if (!h) {
+		int fd = backing_open(fs, node, O_RDWR);
+
+		if (fd < 0)
+			return fd;
+		ret = handle_new(fs, node, fd, O_RDWR, NULL, NULL, &own);
+		if (ret) {
+			close(fd);
+			return ret;
+		}
+		h = own;
+	}
+	f = h->file;
+	pthread_rwlock_wrlock(&f->data_lock);
+	ret = f->xts ? cmk_data_truncate(h->fd, f->xts, (uint64_t)size)
+		     : -EACCES;
+	pthread_rwlock_unlock(&f->data_lock);
+	if (own)
+		handle_free(fs, own);
+	return ret == -EBADMSG ? -EIO : ret;
+}
+
+int cmk_fs_setattr(struct fs_ctx *fs, struct cmk_node *node,
+		   struct cmk_handle *h, const struct stat *attr, int valid,
+		   struct stat *out)
+{
+	char path[64];
+	bool opath = false;
+	int fd, ret = 0;
+
+	/* A descriptor of the object: the handle's (an ftruncate, an
+	 * fchmod, also of an unlinked file), else its own O_PATH one,
+	 * checked to be it, else an open handle's (unlinked, still open). */
+	if (h) {
+		fd = fcntl(h->fd, F_DUPFD_CLOEXEC, 0);
+		if (fd < 0)
+			fd = -errno;
+	} else {
+		fd = cmk_node_open(&fs->nodes, node, O_PATH, NULL);
+		opath = fd >= 0;
+		if (fd == -ESTALE)
+			fd = open_fd_of(fs, node);
+	}
+	if (fd < 0)
+		return fd_error(fs, fd, "a setattr");
+	proc_path(path, sizeof(path), fd);
+	if (valid & CMK_SET_MODE) {
+		if (opath ? chmod(path, attr->st_mode)
+			  : fchmod(fd, attr->st_mode))
+			ret = -errno;
+	}
+	if (!ret && (valid & (CMK_SET_UID | CMK_SET_GID))) {
+		uid_t uid = (valid & CMK_SET_UID) ? attr->st_uid : (uid_t)-1;
+		gid_t gid = (valid & CMK_SET_GID) ? attr->st_gid : (gid_t)-1;
+
+		if (fchownat(fd, "", uid, gid,
+			     AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW))
+			ret = -errno;
+	}
+	if (!ret && (valid & CMK_SET_SIZE))
+		ret = truncate_node(fs, node, h, attr->st_size);
+	if (!ret && (valid & (CMK_SET_ATIME | CMK_SET_MTIME))) {
+		struct timespec tv[2] = { { 0, UTIME_OMIT },
+					  { 0, UTIME_OMIT } };
+
+		if (valid & CMK_SET_ATIME_NOW)
+			tv[0].tv_nsec = UTIME_NOW;
+		else if (valid & CMK_SET_ATIME)
+			tv[0] = attr->st_atim;
+		if (valid & CMK_SET_MTIME_NOW)
+			tv[1].tv_nsec = UTIME_NOW;
+		else if (valid & CMK_SET_MTIME)
+			tv[1] = attr->st_mtim;
+		/* Symlinks: their own times, never their target's. */
+		if (!opath ? futimens(fd, tv)
+		    : node->type == S_IFLNK
+			    ? utimensat(fd, "", tv,
+					AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)
+			    : utimensat(AT_FDCWD, path, tv, 0))
+			ret = -errno;
+	}
+	if (!ret) {
+		ret = fstat(fd, out) ? -errno : 0;
+		if (!ret)
+			plain_attr(fs, out);
+	}
+	close(fd);
+	return ret;
+}
+
+/* --- namespace -------------------------------------------------------------
+ */
+
+/* The backing entry for a new name in dir (dfd), its side file written:
+ * 0, -EPERM for our own names, or -errno. */
+static int new_name(struct fs_ctx *fs, struct cmk_node *dir, int dfd,
+		    const char *name, struct fs_name *n)
+{
+	int ret;
+
+	if (reserved_name(fs, dir, name))
+		return -EPERM;
+	ret = name_of(fs, dir, dfd, name, n);
+	if (!ret)
+		ret = name_side_write(dfd, n);
+	return ret;
+}
+
+int cmk_fs_mknod(struct fs_ctx *fs, const struct cmk_caller *who,
+		 struct cmk_node *dir, const char *name, mode_t mode,
+		 dev_t rdev, struct cmk_entry *e)
+{
+	struct fs_name n;
+	int dfd, ret;
+
+	memset(e, 0, sizeof(*e));
+	dfd = cmk_dir_fd_borrow(&fs->nodes, dir);
+	if (dfd < 0)
+		return fd_error(fs, dfd, "a mknod");
+	ret = new_name(fs, dir, dfd, name, &n);
+	if (ret)
+		goto out;
+	if (S_ISREG(mode)) {
+		/* A regular file needs a header: create and close it. */
+		struct cmk_xts *xts = NULL;
+		int fd = create_backing(fs, who, dfd, &n, mode, &xts, NULL);
+
+		if (fd < 0) {
+			ret = fd_error(fs, fd, "a mknod");
+		} else {
+			cmk_xts_free(xts);
+			close(fd);
+		}
+	} else if (mknodat(dfd, n.entry, mode, rdev)) {
+		ret = -errno;
+	} else if ((ret = own_new(fs, who, dfd, -1, n.entry))) {
+		unlinkat(dfd, n.entry, 0);
+	}
+	if (ret == 0)
+		ret = new_entry(fs, dir, dfd, &n, "mknod.made", e);
+	else
+		name_side_drop(dfd, &n);
+out:
+	cmk_dir_fd_return(&fs->nodes, dir, dfd);
+	return ret;
+}
+
+/* mkdir of an encrypted-names volume: under a temporary name of ours
+ * first, with its directory id inside, then renamed into place, so that
+ * no visible directory ever lacks an id. */
+static int mkdir_with_id(struct fs_ctx *fs, const struct cmk_caller *who,
+			 int dfd, const char *entry, mode_t mode)
+{
+	uint8_t dirid[CMK_DIRID_LEN], rnd[8];
+	char tmp[64];
+	int sub, ret = 0;
+
+	cmk_random(rnd, sizeof(rnd));
+	snprintf(tmp, sizeof(tmp),
+		 TMP_DIR_PREFIX "%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0],
+		 rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	if (mkdirat(dfd, tmp, mode))
+		return -errno;
+	sub = openat(dfd, tmp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sub < 0)
+		ret = -errno;
+	else
+		ret = cmk_bn_new_dirid(sub, dirid, false);
+	if (!ret)
+		ret = own_new(fs, who, dfd, -1, tmp);
+	/* chown cleared nothing on a directory; the mode is as asked. */
+	if (!ret && renameat2(dfd, tmp, dfd, entry, RENAME_NOREPLACE))
+		ret = -errno;
+	if (ret) {
+		if (sub >= 0)
+			unlinkat(sub, CMK_DIRID_FILE, 0);
+		unlinkat(dfd, tmp, AT_REMOVEDIR);
+	}
+	if (sub >= 0)
+		close(sub);
+	return ret;
+}
+
+int cmk_fs_mkdir(struct fs_ctx *fs, const struct cmk_caller *who,
+		 struct cmk_node *dir, const char *name, mode_t mode,
+		 struct cmk_entry *e)
+{
+	struct fs_name n;
+	int dfd, ret;
+
+	memset(e, 0, sizeof(*e));
+	dfd = cmk_dir_fd_borrow(&fs->nodes, dir);
+	if (dfd < 0)
+		return fd_error(fs, dfd, "a mkdir");
+	ret = new_name(fs, dir, dfd, name, &n);
+	if (ret)
+		goto out;
+	if (fs->vol->names)
+		ret = mkdir_with_id(fs, who, dfd, n.entry, mode);
+	else if (mkdirat(dfd, n.entry, mode))
+		ret = -errno;
+	else if ((ret = own_new(fs, who, dfd, -1, n.entry)))
+		unlinkat(dfd, n.entry, AT_REMOVEDIR);
+	if (ret == 0) {
+		ret = new_entry(fs, dir, dfd, &n, "mkdir.made", e);
+		if (ret && fs->vol->names) {
+			/* The id went in with it; take both back. */
+			int sub = openat(dfd, n.entry,
+					 O_PATH | O_DIRECTORY | O_NOFOLLOW |
+						 O_CLOEXEC);
+
+			if (sub >= 0) {
+				unlinkat(sub, CMK_DIRID_FILE, 0);
+				close(sub);
+				unlinkat(dfd, n.entry, AT_REMOVEDIR);
+			}
+		}
+	} else {
+		name_side_drop(dfd, &n);
+	}
+out:
+	cmk_dir_fd_return(&fs->nodes, dir, dfd);
+	return ret;
+}
+
+int cmk_fs_symlink(struct fs_ctx *fs, const struct cmk_caller *who,
+		   const char *target, struct cmk_node *dir, const char *name,
+		   struct cmk_entry *e)
+{
+	char enc[CMK_SYMLINK_ENC_MAX + 1];
+	const char *stored = target;
+	struct fs_name n;
+	int dfd, ret;
+
+	memset(e, 0, sizeof(*e));
+	dfd = cmk_dir_fd_borrow(&fs->nodes, dir);
+	if (dfd < 0)
+		return fd_error(fs, dfd, "a symlink");
+	ret = new_name(fs, dir, dfd, name, &n);
+	if (!ret && fs->vol->names) {
+		/* Longer targets would not fit the backing file system's
+		 * PATH_MAX once encrypted. */
+		int len = cmk_symlink_encrypt(fs->vol->names, target,
+					      strlen(target), NULL, enc,
+					      sizeof(enc));
+
+		if (len < 0)
+			ret = len;
+		stored = enc;
+	}
+	if (ret)
+		;
+	else if (symlinkat(stored, dfd, n.entry))
+		ret = -errno;
+	else if ((ret = own_new(fs, who, dfd, -1, n.entry)))
+		unlinkat(dfd, n.entry, 0);
+	if (ret == 0)
+		ret = new_entry(fs, dir, dfd, &n, "symlink.made", e);
+	else if (ret != -EPERM)
+		name_side_drop(dfd, &n);
+	cmk_dir_fd_return(&fs->nodes, dir, dfd);
+	return ret;
+}
+
+int cmk_fs_link(struct fs_ctx *fs, struct cmk_node *node, struct cmk_node *dir,
+		const char *name, struct cmk_entry *e)
+{
+	char path[64];
+	struct fs_name n;
+	int dfd, fd, ret;
+
+	memset(e, 0, sizeof(*e));
+	dfd = cmk_dir_fd_borrow(&fs->nodes, dir);
+	if (dfd < 0)
+		return fd_error(fs, dfd, "a link");
+	ret = new_name(fs, dir, dfd, name, &n);
+	if (ret)
+		goto out;
+	fd = cmk_node_open(&fs->nodes, node, O_PATH, NULL);
+	if (fd < 0) {
+		ret = fd_error(fs, fd, "a link");
+		name_side_drop(dfd, &n);
+		goto out;
+	}
+	proc_path(path, sizeof(path), fd);
+	if (linkat(AT_FDCWD, path, dfd, n.entry, AT_SYMLINK_FOLLOW))
+		ret = -errno;
+	close(fd);
+	if (ret == 0)
+		ret = new_entry(fs, dir, dfd, &n, "link.made", e);
+	else
+		name_side_drop(dfd, &n);
+out:
+	cmk_dir_fd_return(&fs->nodes, dir, dfd);
+	return ret;
+}
+
+/* After the entry entry of dir, which was st, went: the node forgets that
+ * name, and leaves the table when it was the object's last. */
+static void entry_removed(struct fs_ctx *fs, struct cmk_node *dir,
+			  const char *entry, const struct stat *st)
+{
+	struct cmk_node *node;
+
+	node = cmk_node_find(&fs->nodes, st->st_dev, st->st_ino);
+	if (node) {
+		cmk_node_unlinked(&fs->nodes, node, dir, entry,
+				  S_ISDIR(st->st_mode) || st->st_nlink <= 1);
+		cmk_node_put(&fs->nodes, node);
+	}
+}
+
+int cmk_fs_unlink(struct fs_ctx *fs, struct cmk_node *dir, const char *name)
+{
+	struct fs_name n;
+	struct stat st;
+	int dfd, ret;
+
+	if (reserved_name(fs, dir, name))
+		return -ENOENT;
+	dfd = cmk_dir_fd_borrow(&fs->nodes, dir);
+	if (dfd < 0)
+		return fd_error(fs, dfd, "an unlink");
+	ret = name_of(fs, dir, dfd, name, &n);
+	if (!ret && fstatat(dfd, n.entry, &st, AT_SYMLINK_NOFOLLOW))
+		ret = -errno;
+	if (!ret && unlinkat(dfd, n.entry, 0))
+		ret = -errno;
+	if (!ret) {
+		name_side_drop(dfd, &n);
+		entry_removed(fs, dir, n.entry, &st);
+	}
+	cmk_dir_fd_return(&fs->nodes, dir, dfd);
+	return ret;
+}
+
+/* Removes a backing directory that holds, apart from our own files (its
+ * id, stray side files), nothing: those go first, and the id comes back
+ * if the directory turns out not to be empty after all. */
+static int rmdir_with_id(int dfd, const char *entry)
+{
+	uint8_t dirid[CMK_DIRID_LEN];
+	bool have_id = false;
+	struct dirent *de;
+	int fd, sub, ret = 0;
+	DIR *dp;
+
+	fd = openat(dfd, entry,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	sub = dup(fd);
+	dp = sub >= 0 ? fdopendir(sub) : NULL;
+	if (!dp) {
+		ret = -errno;
+		if (sub >= 0)
+			close(sub);
+		close(fd);
+		return ret;
+	}
+	while (!ret && (de = readdir(dp)))
+		if (!is_dot(de->d_name) && !cmk_name_is_special(de->d_name))
+			ret = -ENOTEMPTY;
+	if (!ret) {
+		have_id = cmk_bn_read_dirid(fd, dirid) == 0;
+		rewinddir(dp);
+		while ((de = readdir(dp)))
+			if (!is_dot(de->d_name) &&
+			    cmk_name_is_special(de->d_name))
+				unlinkat(fd, de->d_name, 0);
+		if (unlinkat(dfd, entry, AT_REMOVEDIR)) {
+			ret = -errno;
+			/* Someone got in first: the directory keeps its id. */
+			if (have_id) {
+				int id_fd = openat(fd, CMK_DIRID_FILE,
+						   O_WRONLY | O_CREAT | O_EXCL |
+							   O_CLOEXEC,
+						   0444);
+
+				if (id_fd >= 0) {
+					if (write(id_fd, dirid,
+						  sizeof(dirid)) !=
+					    (ssize_t)sizeof(dirid))
+						ret = -EIO;
+					close(id_fd);
+				}
+			}
+		}
+	}
+	closedir(dp);
+	close(fd);
+	return ret;
+}
+
+int cmk_fs_rmdir(struct fs_ctx *fs, struct cmk_node *dir, const char *name)
+{
+	struct fs_name n;
+	struct stat st;
+	int dfd, ret;
+
+	if (reserved_name(fs, dir, name))
+		return -ENOENT;
+	dfd = cmk_dir_fd_borrow(&fs->nodes, dir);
+	if (dfd < 0)
+		return fd_error(fs, dfd, "an rmdir");
+	ret = name_of(fs, dir, dfd, name, &n);
+	if (!ret && fstatat(dfd, n.entry, &st, AT_SYMLINK_NOFOLLOW))
+		ret = -errno;
+	if (ret)
+		;
+	else if (fs->vol->names)
+		ret = rmdir_with_id(dfd, n.entry);
+	else if (unlinkat(dfd, n.entry, AT_REMOVEDIR))
+		ret = -errno;
+	if (!ret) {
+		name_side_drop(dfd, &n);
+		entry_removed(fs, dir, n.entry, &st);
+	}
+	cmk_dir_fd_return(&fs->nodes, dir, dfd);
+	return ret;
+}
+
+int cmk_fs_rename(struct fs_ctx *fs, struct cmk_node *dir, const char *name,
+		  struct cmk_node *newdir, const char *newname,
+		  unsigned int flags)
+{
+	struct stat src, dst;
+	struct fs_name a, b;
+	struct cmk_node *moved, *other;
+	bool had_dst;
+	int from, to, ret = 0;
+
+	if (reserved_name(fs, dir, name) || reserved_name(fs, newdir, newname))
+		return -EPERM;
+	from = cmk_dir_fd_borrow(&fs->nodes, dir);
+	if (from < 0)
+		return fd_error(fs, from, "a rename");
+	to = cmk_dir_fd_borrow(&fs->nodes, newdir);
+	if (to < 0) {
+		cmk_dir_fd_return(&fs->nodes, dir, from);
+		return fd_error(fs, to, "a rename");
+	}
+	ret = name_of(fs, dir, from, name, &a);
+	if (!ret)
+		ret = name_of(fs, newdir, to, newname, &b);
+	if (!ret && fstatat(from, a.entry, &src, AT_SYMLINK_NOFOLLOW))
+		ret = -errno;
+	had_dst = !ret && fstatat(to, b.entry, &dst, AT_SYMLINK_NOFOLLOW) == 0;
+	/* The new name's side file first; the old one's last, unless the
+	 * old name still stands (an exchange) or is the same entry. */
+	if (!ret)
+		ret = name_side_write(to, &b);
+	if (!ret && renameat2(from, a.entry, to, b.entry, flags))
+		ret = -errno;
+	if (!ret && !(flags & RENAME_EXCHANGE) &&
+	    !(dir == newdir && strcmp(a.entry, b.entry) == 0))
+		name_side_drop(from, &a);
+	if (!ret && !(had_dst && dst.st_ino == src.st_ino &&
+		      dst.st_dev == src.st_dev)) {
+		/* The table follows: the moved object's new place; the one
+		 * it replaced is gone, or, exchanged, at the old place. */
+		if (had_dst && (flags & RENAME_EXCHANGE)) {
+			other = cmk_node_find(&fs->nodes, dst.st_dev,
+					      dst.st_ino);
+			if (other) {
+				cmk_node_moved(&fs->nodes, other, newdir,
+					       b.entry, dir, a.entry,
+					       dst.st_nlink);
+				cmk_node_put(&fs->nodes, other);
+			}
+		} else if (had_dst) {
+			entry_removed(fs, newdir, b.entry, &dst);
+		}
+		moved = cmk_node_find(&fs->nodes, src.st_dev, src.st_ino);
+		if (moved) {
+			cmk_node_moved(&fs->nodes, moved, dir, a.entry, newdir,
+				       b.entry, src.st_nlink);
+			cmk_node_put(&fs->nodes, moved);
+		}
+	}
+	cmk_dir_fd_return(&fs->nodes, newdir, to);
+	cmk_dir_fd_return(&fs->nodes, dir, from);
+	return ret;
+}
+
+int cmk_fs_readlink(struct fs_ctx *fs, struct cmk_node *node, char *out,
+		    size_t size)
+{
+	char buf[PATH_MAX + 1], where[PATH_MAX];
+	int fd, len;
+	ssize_t n;
+
+	fd = cmk_node_open(&fs->nodes, node, O_PATH, NULL);
+	if (fd < 0)
+		return fd_error(fs, fd, "a readlink");
+	n = readlinkat(fd, "", buf, sizeof(buf));
+	len = n < 0 ? -errno : 0;
+	close(fd);
+	if (len)
+		return len;
+	if (n == sizeof(buf))
+		return -ENAMETOOLONG;
+	buf[n] = '\0';
+	if (!fs->vol->names) {
+		if ((size_t)n >= size)
+			return -ENAMETOOLONG;
+		memcpy(out, buf, (size_t)n + 1);
+		return 0;
+	}
+	len = cmk_symlink_decrypt(fs->vol->names, buf, (size_t)n, out, size);
+	if (len < 0) {
+		where_of(fs, node, where, sizeof(where));
+		cmk_log(LOG_ERR, CMK_MSG_FILE_UNREADABLE,
+			"%s: the symlink's target is not one of this "
+			"volume's (tampered or foreign)",
+			where);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* --- directories -----------------------------------------------------------
+ */
+
+struct cmk_dir {
+	struct cmk_node *node;
+	DIR *dp;
+	struct dirent *entry; /* read, not yet used */
+	off_t offset;	      /* of entry, or where the next read starts */
+	char plain[CMK_NAME_PLAIN_MAX + 1];
+};
+
+int cmk_fs_opendir(struct fs_ctx *fs, struct cmk_node *node,
+		   struct cmk_dir **out)
+{
+	struct cmk_dir *d = calloc(1, sizeof(*d));
+	int fd, ret;
+
+	if (!d)
+		return -ENOMEM;
+	fd = cmk_node_open(&fs->nodes, node, O_RDONLY | O_DIRECTORY, NULL);
+	if (fd < 0) {
+		free(d);
+		return fd_error(fs, fd, "an opendir");
+	}
+	d->dp = fdopendir(fd);
+	if (!d->dp) {
+		ret = -errno;
+		close(fd);
+		free(d);
+		return ret;
+	}
+	d->node = node;
+	*out = d;
+	return 0;
+}
+
+int cmk_fs_readdir(struct fs_ctx *fs, struct cmk_dir *d, off_t offset,
+		   bool plus, struct cmk_dirent *out)
+{
+	int ret;
+
+	if (offset != d->offset) {
+		seekdir(d->dp, offset);
+		d->entry = NULL;
+		d->offset = offset;
+	}
+	for (;;) {
+		const char *name;
+		off_t next;
+
+		if (!d->entry) {
+			errno = 0;
+			d->entry = readdir(d->dp);
+			if (!d->entry)
+				return errno ? -errno : 0;
+		}
+		next = d->entry->d_off;
+		name = d->entry->d_name;
+		if (reserved_name(fs, d->node, name) ||
+		    (fs->vol->names && !is_dot(name) &&
+		     !name_from_backing(fs, d->node, dirfd(d->dp), name,
+					d->plain))) {
+			d->entry = NULL;
+			d->offset = next;
+			continue;
+		}
+		memset(out, 0, sizeof(*out));
+		out->name = fs->vol->names && !is_dot(name) ? d->plain : name;
+		out->next = next;
+		out->attr.st_ino = d->entry->d_ino;
+		out->attr.st_mode = (mode_t)d->entry->d_type << 12;
+		if (plus && !is_dot(name)) {
+			struct cmk_entry e;
+
+			ret = lookup_entry(fs, d->node, dirfd(d->dp), name, &e);
+			if (ret == -ENOENT) { /* gone meanwhile */
+				d->entry = NULL;
+				d->offset = next;
+				continue;
+			}
+			if (ret)
+				return fd_error(fs, ret, "a readdir");
+			out->attr = e.attr;
+			out->node = e.node;
+		}
+		return 1;
+	}
+}
+
+void cmk_fs_readdir_used(struct cmk_dir *d, const struct cmk_dirent *ent)
+{
+	d->entry = NULL;
+	d->offset = ent->next;
+}
+
+int cmk_fs_fsyncdir(struct cmk_dir *d, bool datasync)
+{
+	int fd = dirfd(d->dp);
+
+	return (datasync ? fdatasync(fd) : fsync(fd)) ? -errno : 0;
+}
+
+void cmk_fs_releasedir(struct cmk_dir *d)
+{
+	closedir(d->dp);
+	free(d);
+}
+
+int cmk_fs_statfs(struct fs_ctx *fs, struct cmk_node *node, struct statvfs *st)
+{
+	(void)node;
+	return fstatvfs(fs->nodes.root_fd, st) ? -errno : 0;
+}
+
+int cmk_fs_access(struct fs_ctx *fs, struct cmk_node *node, int mask)
+{
+	char path[64];
+	int fd, ret;
+
+	fd = cmk_node_open(&fs->nodes, node, O_PATH, NULL);
+	if (fd < 0)
+		return fd_error(fs, fd, "an access check");
+	proc_path(path, sizeof(path), fd);
+	ret = faccessat(AT_FDCWD, path, mask, 0) ? -errno : 0;
+	close(fd);
+	return ret;
+}
+
+/* --- extended attributes ---------------------------------------------------
+ */
+
+/* Only with -o xattr: names and values are kept, unencrypted, as the
+ * backing file's own extended attributes. Without it, -ENOSYS tells the
+ * kernel once that there are none, and it stops asking (ls -l asks for
+ * two per file, and every write asks for security.capability). */
+static int xattr_path(struct fs_ctx *fs, struct cmk_node *node, char *path,
+		      size_t size)
+{
+	int fd;
+
+	if (!fs->xattr)
+		return -ENOSYS;
+	fd = cmk_node_open(&fs->nodes, node, O_PATH, NULL);
+	if (fd < 0)
+		return fd_error(fs, fd, "an xattr call");
+	proc_path(path, size, fd);
+	return fd;
+}
+
+ssize_t cmk_fs_getxattr(struct fs_ctx *fs, struct cmk_node *node,
+			const char *name, void *value, size_t size)
+{
+	char path[64];
+	ssize_t n;
+	int fd = xattr_path(fs, node, path, sizeof(path));
+
+	if (fd < 0)
+		return fd;
+	n = getxattr(path, name, value, size);
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	return n;
+}
+
+ssize_t cmk_fs_listxattr(struct fs_ctx *fs, struct cmk_node *node, char *list,
+			 size_t size)
+{
+	char path[64];
+	ssize_t n;
+	int fd = xattr_path(fs, node, path, sizeof(path));
+
+	if (fd < 0)
+		return fd;
+	n = listxattr(path, list, size);
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	return n;
+}
+
+int cmk_fs_setxattr(struct fs_ctx *fs, struct cmk_node *node, const char *name,
+		    const void *value, size_t size, int flags)
+{
+	char path[64];
+	int ret, fd = xattr_path(fs, node, path, sizeof(path));
+
+	if (fd < 0)
+		return fd;
+	ret = setxattr(path, name, value, size, flags) ? -errno : 0;
+	close(fd);
+	return ret;
+}
+
+int cmk_fs_removexattr(struct fs_ctx *fs, struct cmk_node *node,
+		       const char *name)
+{
+	char path[64];
+	int ret, fd = xattr_path(fs, node, path, sizeof(path));
+
+	if (fd < 0)
+		return fd;
+	ret = removexattr(path, name) ? -errno : 0;
+	close(fd);
+	return ret;
+}
+
+void cmk_fs_log_stats(struct fs_ctx *fs)
+{
+	struct cmk_node_stats s;
+	size_t open_files;
+
+	cmk_nodes_stats(&fs->nodes, &s);
+	pthread_mutex_lock(&fs->open_lock);
+	open_files = fs->open_file_count;
+	pthread_mutex_unlock(&fs->open_lock);
+	cmk_log(LOG_INFO, CMK_MSG_LIMITS,
+		"nodes %zu, open files %zu, cached directory descriptors "
+		"%zu of %zu, directories opened by name %zu",
+		s.nodes, open_files, s.dir_fds, s.dir_fd_max, s.dir_opens);
+}
