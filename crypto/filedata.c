@@ -10,7 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/fault.h"
 #include "common/tbuf.h"
+#include "crypto/format.h"
 #include "crypto/layout.h"
 
 static int pread_full(int fd, uint8_t *buf, size_t len, uint64_t off)
@@ -319,6 +321,8 @@ static int grow_and_write(int fd, struct cmk_xts *xts, uint64_t old_size,
 		if (view.have_tail)
 			ret = write_units(fd, xts, &view, new_size, b_lo, b_hi,
 					  data, len, off);
+		if (ret == 0 && view.have_tail && have_a)
+			ret = cmk_fault("write.tail");
 		if (ret == 0 && have_a)
 			ret = write_units(fd, xts, &view, new_size, a_lo, a_hi,
 					  data, len, off);
@@ -348,11 +352,138 @@ ssize_t cmk_data_write(int fd, struct cmk_xts *xts, const void *buf, size_t len,
 	return ret ? ret : (ssize_t)len;
 }
 
+/* Writes (or, with p NULL, clears) the header's pending-truncate record. */
+static int pending_write(int fd, const struct cmk_pending *p)
+{
+	uint8_t rec[CMK_PENDING_SIZE] = { 0 };
+
+	if (p)
+		cmk_pending_encode(p, rec);
+	return pwrite_full(fd, rec, sizeof(rec), CMK_PENDING_OFF);
+}
+
+int cmk_data_finish_pending(int fd, const struct cmk_pending *p)
+{
+	struct stat st;
+	int ret;
+
+	if (fstat(fd, &st) != 0)
+		return -errno;
+	/* Cut already: the new end's bytes may not be in place yet. Not cut
+	 * yet: the old file is whole, and the truncate never happened. */
+	if ((uint64_t)st.st_size == cmk_backing_len(p->new_size)) {
+		ret = pwrite_full(fd, p->bytes, p->len, p->off);
+		if (ret)
+			return ret;
+	}
+	return pending_write(fd, NULL);
+}
+
+/* Shrinks a file whose new last unit changes its encoding. Cutting the
+ * backing file and rewriting that unit cannot be one step, so the bytes
+ * that change (XTS changes only the last two blocks of a unit whose length
+ * changes: at most 31 bytes) are first recorded in the header; a crash at
+ * any point leaves either the old file whole or a record that the next
+ * open finishes (cmk_data_finish_pending()). */
+static int shrink_reencode(int fd, struct cmk_xts *xts, uint64_t size,
+			   uint64_t new_size, const struct cmk_unit *new_last)
+{
+	struct cmk_unit keep, cur;
+	uint8_t plain[CMK_UNIT_MAX + CMK_TINY_AREA_LEN];
+	uint8_t disk[CMK_UNIT_MAX + CMK_TINY_AREA_LEN];
+	uint8_t *cipher = plain;
+	struct cmk_pending p = { .new_size = new_size };
+	size_t got = 0, d;
+	ssize_t n;
+	int ret;
+
+	/* 1. The old units after the one that holds the new last byte go
+	 * first, while that one keeps its old encoding: a unit that is not
+	 * the old last one is full, and stays full at the size that ends
+	 * with it. */
+	cmk_unit_get(size, cmk_unit_index(size, new_size - 1), &keep);
+	if (keep.index + 1 < cmk_unit_count(size)) {
+		size = keep.plain_off + keep.plain_len;
+		if (ftruncate(fd, (off_t)cmk_backing_len(size)))
+			return -errno;
+		ret = cmk_fault("truncate.shortened");
+		if (ret)
+			return ret;
+	}
+	/* 2. A hole where the new last unit begins becomes a unit of
+	 * encrypted zeros of the same length first (it reads the same), so
+	 * that the unit's bytes differ only where XTS makes them. */
+	cmk_unit_get(size, new_last->index, &cur);
+	if (!cur.tiny) {
+		ret = pread_full(fd, disk, cur.backing_len, cur.backing_off);
+		if (ret == 0 && all_zero(disk, cur.backing_len)) {
+			ret = cmk_xts_crypt(xts, true, cur.tweak, disk, disk,
+					    cur.backing_len);
+			if (ret == 0)
+				ret = pwrite_full(fd, disk, cur.backing_len,
+						  cur.backing_off);
+		}
+		if (ret)
+			goto out;
+	}
+	/* 3. The new last unit's ciphertext, and where it differs from the
+	 * bytes on disk. */
+	memset(plain, 0, sizeof(plain));
+	ret = read_plain(fd, xts, size, plain + unit_plain_skip(new_last),
+			 new_last->plain_len, new_last->plain_off);
+	if (ret == 0)
+		ret = cmk_xts_crypt(xts, true, new_last->tweak, cipher, cipher,
+				    new_last->backing_len);
+	while (ret == 0 && got < new_last->backing_len) {
+		n = pread(fd, disk + got, new_last->backing_len - got,
+			  (off_t)(new_last->backing_off + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			ret = -errno;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (ret)
+		goto out;
+	for (d = 0; d < got && disk[d] == cipher[d]; d++)
+		;
+	p.off = new_last->backing_off + d;
+	p.len = (uint8_t)(new_last->backing_len - d);
+	if (new_last->backing_len - d > CMK_PENDING_MAX) {
+		ret = -EIO; /* XTS never changes more: a broken cipher */
+		goto out;
+	}
+	memcpy(p.bytes, cipher + d, p.len);
+	/* 4. The record, the cut, the new bytes, no record. */
+	if (p.len) {
+		ret = pending_write(fd, &p);
+		if (ret == 0)
+			ret = cmk_fault("truncate.recorded");
+	}
+	if (ret == 0 && ftruncate(fd, (off_t)cmk_backing_len(new_size)))
+		ret = -errno;
+	if (ret == 0 && p.len) {
+		ret = cmk_fault("truncate.cut");
+		if (ret == 0)
+			ret = pwrite_full(fd, p.bytes, p.len, p.off);
+		if (ret == 0)
+			ret = cmk_fault("truncate.tail");
+		if (ret == 0)
+			ret = pending_write(fd, NULL);
+	}
+out:
+	cmk_cleanse(plain, sizeof(plain));
+	cmk_cleanse(disk, sizeof(disk));
+	cmk_cleanse(&p, sizeof(p));
+	return ret;
+}
+
 int cmk_data_truncate(int fd, struct cmk_xts *xts, uint64_t new_size)
 {
 	static const uint8_t zeros[CMK_TINY_AREA_LEN];
 	struct cmk_unit new_last, old_same;
-	uint8_t plain[CMK_UNIT_MAX + CMK_TINY_AREA_LEN];
 	uint64_t size = 0;
 	int ret;
 
@@ -384,20 +515,5 @@ int cmk_data_truncate(int fd, struct cmk_xts *xts, uint64_t new_size)
 			return -errno;
 		return 0;
 	}
-	uint8_t *cipher = plain;
-	uint8_t *dst = cipher + unit_plain_skip(&new_last);
-
-	memset(cipher, 0, sizeof(plain));
-	ret = read_plain(fd, xts, size, dst, new_last.plain_len,
-			 new_last.plain_off);
-	if (ret == 0 && ftruncate(fd, (off_t)cmk_backing_len(new_size)))
-		ret = -errno;
-	if (ret == 0)
-		ret = cmk_xts_crypt(xts, true, new_last.tweak, cipher, cipher,
-				    new_last.backing_len);
-	if (ret == 0)
-		ret = pwrite_full(fd, cipher, new_last.backing_len,
-				  new_last.backing_off);
-	cmk_cleanse(plain, sizeof(plain));
-	return ret;
+	return shrink_reencode(fd, xts, size, new_size, &new_last);
 }

@@ -28,4 +28,10 @@ ssize_t cmk_data_write(int fd, struct cmk_xts *xts, const void *buf, size_t len,
 		       uint64_t off);
 int cmk_data_truncate(int fd, struct cmk_xts *xts, uint64_t new_size);
 
+struct cmk_pending;
+/* Finishes a truncate that a crash interrupted, from the header's record
+ * (cmk_header_parse() found it): puts its bytes in place when the backing
+ * file was cut already, then clears the record. fd must be writable. */
+int cmk_data_finish_pending(int fd, const struct cmk_pending *p);
+
 #endif

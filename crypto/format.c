@@ -318,6 +318,8 @@ static void next_slot(const struct cmk_slot_info *slots, int active, int *slot,
 }
 
 /* --- file header --------------------------------------------------------- */
+static int pending_decode(const uint8_t *in, struct cmk_pending *p);
+
 int cmk_header_parse(const uint8_t *buf, size_t len,
 		     struct cmk_header_info *info, struct cmk_err *err)
 {
@@ -354,16 +356,66 @@ int cmk_header_parse(const uint8_t *buf, size_t len,
 		return cmk_err_set(err, -EBADMSG,
 				   "header bytes %u-%u are not zero",
 				   H_RESERVED1, H_VOLUME_ID - 1);
-	if (!all_zero(buf + H_RESERVED2, CMK_TINY_AREA_OFF - H_RESERVED2))
+	if (!all_zero(buf + H_RESERVED2, CMK_PENDING_OFF - H_RESERVED2) ||
+	    !all_zero(buf + CMK_PENDING_OFF + CMK_PENDING_SIZE,
+		      CMK_TINY_AREA_OFF - CMK_PENDING_OFF - CMK_PENDING_SIZE))
 		return cmk_err_set(err, -EBADMSG,
 				   "header bytes %u-%u are not zero",
 				   H_RESERVED2, CMK_TINY_AREA_OFF - 1);
+	if (!all_zero(buf + CMK_PENDING_OFF, CMK_PENDING_SIZE)) {
+		if (pending_decode(buf + CMK_PENDING_OFF, &info->pending) == 0)
+			info->has_pending = true;
+		else
+			info->pending_damaged = true;
+	}
 	info->active = parse_slots(buf + CMK_SLOT_OFF(0), info->slots);
 	if (info->active < 0)
 		return cmk_err_set(err, -EBADMSG,
 				   "no valid key slot (slot 0: %s; slot 1: %s)",
 				   slot_problem(&info->slots[0]),
 				   slot_problem(&info->slots[1]));
+	return 0;
+}
+
+/* The pending-truncate record: magic "CMKFSTRN", new size (8), backing
+ * offset (8), length (1), 7 zero bytes, 32 bytes of ciphertext (the rest
+ * after length zero), SHA-256 of the 64 bytes before it. */
+#define P_MAGIC "CMKFSTRN"
+#define P_SIZE 8
+#define P_OFF 16
+#define P_LEN 24
+#define P_BYTES 32
+#define P_SUM 64
+
+void cmk_pending_encode(const struct cmk_pending *p,
+			uint8_t out[CMK_PENDING_SIZE])
+{
+	memset(out, 0, CMK_PENDING_SIZE);
+	memcpy(out, P_MAGIC, 8);
+	put64(out + P_SIZE, p->new_size);
+	put64(out + P_OFF, p->off);
+	out[P_LEN] = p->len;
+	memcpy(out + P_BYTES, p->bytes, p->len);
+	cmk_sha256(out, P_SUM, out + P_SUM);
+}
+
+static int pending_decode(const uint8_t *in, struct cmk_pending *p)
+{
+	uint8_t sum[CMK_SHA256_LEN];
+
+	cmk_sha256(in, P_SUM, sum);
+	if (memcmp(in, P_MAGIC, 8) != 0 || memcmp(sum, in + P_SUM, 32) != 0 ||
+	    in[P_LEN] == 0 || in[P_LEN] > CMK_PENDING_MAX ||
+	    !all_zero(in + P_LEN + 1, P_BYTES - P_LEN - 1) ||
+	    !all_zero(in + P_BYTES + in[P_LEN], CMK_PENDING_MAX - in[P_LEN]))
+		return -EBADMSG;
+	p->new_size = get64(in + P_SIZE);
+	p->off = get64(in + P_OFF);
+	p->len = in[P_LEN];
+	memcpy(p->bytes, in + P_BYTES, p->len);
+	if (p->new_size > CMK_PLAIN_MAX || p->off < CMK_TINY_AREA_OFF ||
+	    p->off + p->len > cmk_backing_len(p->new_size))
+		return -EBADMSG;
 	return 0;
 }
 

@@ -43,6 +43,25 @@ struct cmk_slot_info {
 	const char *problem; /* why DAMAGED (static string) */
 };
 
+/* A truncate in progress (header bytes 576-671, zero otherwise): the
+ * file shrinks to new_size, and len bytes of ciphertext (the end of its
+ * new last unit, at most 31) go to backing offset off. Written before the
+ * backing file is cut and cleared after the bytes are in place, so that a
+ * crash in between is finished at the next open (docs/FORMAT.md). */
+#define CMK_PENDING_OFF 576u
+#define CMK_PENDING_SIZE 96u
+#define CMK_PENDING_MAX 32u
+struct cmk_pending {
+	uint64_t new_size;
+	uint64_t off;
+	uint8_t len;
+	uint8_t bytes[CMK_PENDING_MAX];
+};
+
+/* Encodes p into the 96 bytes at out (checksummed). */
+void cmk_pending_encode(const struct cmk_pending *p,
+			uint8_t out[CMK_PENDING_SIZE]);
+
 struct cmk_header_info {
 	uint16_t format_version;
 	uint16_t suite;
@@ -52,6 +71,11 @@ struct cmk_header_info {
 	uint8_t file_id[CMK_ID_LEN];
 	struct cmk_slot_info slots[CMK_SLOT_COUNT];
 	int active; /* valid slot with the highest sequence number */
+	/* A truncate that a crash interrupted, to be finished. A damaged
+	 * record (a torn write) is ignored: pending_damaged says so. */
+	bool has_pending;
+	bool pending_damaged;
+	struct cmk_pending pending;
 };
 
 /* Parses a header. len is how many bytes the file holds (it may be shorter

@@ -493,6 +493,29 @@ static void check_file(void *ctx, int dir_fd, const char *dir_path,
 		close(fd);
 		return;
 	}
+	/* A truncate that a crash interrupted: the next open finishes it;
+	 * --repair does now. */
+	if (info.has_pending) {
+		snprintf(problem, sizeof(problem),
+			 "a truncate to %llu bytes was interrupted",
+			 (unsigned long long)info.pending.new_size);
+		if (f->repair &&
+		    cmk_volume_finish_pending(fd, &info.pending, &err) == 0)
+			report(f, path, problem, "finished");
+		else
+			report(f, path, problem, NULL);
+	} else if (info.pending_damaged) {
+		static const uint8_t none[CMK_PENDING_SIZE];
+
+		snprintf(problem, sizeof(problem),
+			 "a torn record of an interrupted truncate (its last "
+			 "unit may read as garbage)");
+		if (f->repair && cmk_write_full(fd, none, sizeof(none),
+						CMK_PENDING_OFF) == 0)
+			report(f, path, problem, "record cleared");
+		else
+			report(f, path, problem, NULL);
+	}
 	/* The active slot opens; a damaged spare is a rewrap that tore. */
 	for (int slot = 0; slot < CMK_SLOT_COUNT; slot++) {
 		static const uint8_t zero[CMK_SLOT_SIZE];

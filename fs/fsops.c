@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "common/fault.h"
+#include "common/io.h"
 #include "common/log.h"
 #include "fs/backing_names.h"
 
@@ -640,6 +641,8 @@ static int create_backing(struct fs_ctx *fs, const struct cmk_caller *who,
 	int fd, ret;
 
 	ret = name_side_write(dfd, n);
+	if (ret == 0)
+		ret = cmk_fault("create.side");
 	if (ret)
 		return ret;
 	fd = openat(dfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, mode & 07777);
@@ -669,6 +672,8 @@ static int create_backing(struct fs_ctx *fs, const struct cmk_caller *who,
 	/* chown clears set-id bits; put back what the caller asked for. */
 	if (ret == 0 && (mode & (S_ISUID | S_ISGID)) && fs->chown_new)
 		ret = fchmod(fd, mode & 07777) ? -errno : 0;
+	if (ret == 0)
+		ret = cmk_fault("create.header");
 	if (ret == 0) {
 		proc_path(path, sizeof(path), fd);
 		if (linkat(AT_FDCWD, path, dfd, name, AT_SYMLINK_FOLLOW))
@@ -1042,11 +1047,14 @@ static int mkdir_with_id(struct fs_ctx *fs, const struct cmk_caller *who,
 		 rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
 	if (mkdirat(dfd, tmp, mode))
 		return -errno;
+	ret = cmk_fault("mkdir.tmp");
 	sub = openat(dfd, tmp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (sub < 0)
 		ret = -errno;
-	else
+	else if (ret == 0)
 		ret = cmk_bn_new_dirid(sub, dirid, false);
+	if (ret == 0)
+		ret = cmk_fault("mkdir.dirid");
 	if (!ret)
 		ret = own_new(fs, who, dfd, -1, tmp);
 	/* chown cleared nothing on a directory; the mode is as asked. */
@@ -1215,17 +1223,18 @@ int cmk_fs_unlink(struct fs_ctx *fs, struct cmk_node *dir, const char *name)
 	return ret;
 }
 
-/* Removes a backing directory that holds, apart from our own files (its
- * id, stray side files), nothing: those go first, and the id comes back
- * if the directory turns out not to be empty after all. */
-static int rmdir_with_id(int dfd, const char *entry)
+/* Empties the backing directory entry of dfd of our own files (its id,
+ * stray side files) when, apart from them, it holds nothing: the step
+ * before it is removed or renamed over. -ENOTEMPTY otherwise. *had_id and
+ * dirid: its id, for restore_dirid() when the step after fails. */
+static int clear_own_files(int dfd, const char *entry,
+			   uint8_t dirid[CMK_DIRID_LEN], bool *had_id)
 {
-	uint8_t dirid[CMK_DIRID_LEN];
-	bool have_id = false;
 	struct dirent *de;
 	int fd, sub, ret = 0;
 	DIR *dp;
 
+	*had_id = false;
 	fd = openat(dfd, entry,
 		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
@@ -1243,33 +1252,52 @@ static int rmdir_with_id(int dfd, const char *entry)
 		if (!is_dot(de->d_name) && !cmk_name_is_special(de->d_name))
 			ret = -ENOTEMPTY;
 	if (!ret) {
-		have_id = cmk_bn_read_dirid(fd, dirid) == 0;
+		*had_id = cmk_bn_read_dirid(fd, dirid) == 0;
 		rewinddir(dp);
 		while ((de = readdir(dp)))
 			if (!is_dot(de->d_name) &&
 			    cmk_name_is_special(de->d_name))
 				unlinkat(fd, de->d_name, 0);
-		if (unlinkat(dfd, entry, AT_REMOVEDIR)) {
-			ret = -errno;
-			/* Someone got in first: the directory keeps its id. */
-			if (have_id) {
-				int id_fd = openat(fd, CMK_DIRID_FILE,
-						   O_WRONLY | O_CREAT | O_EXCL |
-							   O_CLOEXEC,
-						   0444);
-
-				if (id_fd >= 0) {
-					if (write(id_fd, dirid,
-						  sizeof(dirid)) !=
-					    (ssize_t)sizeof(dirid))
-						ret = -EIO;
-					close(id_fd);
-				}
-			}
-		}
 	}
 	closedir(dp);
 	close(fd);
+	return ret;
+}
+
+/* Puts a directory's id back after clear_own_files(), when the removal
+ * or rename failed (someone got in first): it keeps its id. */
+static int restore_dirid(int dfd, const char *entry,
+			 const uint8_t dirid[CMK_DIRID_LEN])
+{
+	int fd, id_fd, ret = 0;
+
+	fd = openat(dfd, entry, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	id_fd = openat(fd, CMK_DIRID_FILE,
+		       O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+		       0444);
+	if (id_fd >= 0) {
+		ret = cmk_write_full(id_fd, dirid, CMK_DIRID_LEN, 0);
+		close(id_fd);
+	}
+	close(fd);
+	return ret;
+}
+
+/* Removes a backing directory that holds, apart from our own files,
+ * nothing. */
+static int rmdir_with_id(int dfd, const char *entry)
+{
+	uint8_t dirid[CMK_DIRID_LEN];
+	bool had_id;
+	int ret = clear_own_files(dfd, entry, dirid, &had_id);
+
+	if (ret == 0 && unlinkat(dfd, entry, AT_REMOVEDIR)) {
+		ret = -errno;
+		if (had_id && restore_dirid(dfd, entry, dirid))
+			ret = -EIO;
+	}
 	return ret;
 }
 
@@ -1308,7 +1336,8 @@ int cmk_fs_rename(struct fs_ctx *fs, struct cmk_node *dir, const char *name,
 	struct stat src, dst;
 	struct fs_name a, b;
 	struct cmk_node *moved, *other;
-	bool had_dst;
+	uint8_t dst_id[CMK_DIRID_LEN];
+	bool had_dst, cleared, dst_had_id = false;
 	int from, to, ret = 0;
 
 	if (reserved_name(fs, dir, name) || reserved_name(fs, newdir, newname))
@@ -1327,12 +1356,25 @@ int cmk_fs_rename(struct fs_ctx *fs, struct cmk_node *dir, const char *name,
 	if (!ret && fstatat(from, a.entry, &src, AT_SYMLINK_NOFOLLOW))
 		ret = -errno;
 	had_dst = !ret && fstatat(to, b.entry, &dst, AT_SYMLINK_NOFOLLOW) == 0;
+	/* A directory renamed over an empty one: the target holds our own
+	 * files (its id), which rename(2) would call "not empty". */
+	cleared = !ret && fs->vol->names && had_dst && S_ISDIR(src.st_mode) &&
+		  S_ISDIR(dst.st_mode) && !(flags & RENAME_EXCHANGE) &&
+		  !(dst.st_ino == src.st_ino && dst.st_dev == src.st_dev);
+	if (cleared)
+		ret = clear_own_files(to, b.entry, dst_id, &dst_had_id);
 	/* The new name's side file first; the old one's last, unless the
 	 * old name still stands (an exchange) or is the same entry. */
 	if (!ret)
 		ret = name_side_write(to, &b);
+	if (!ret)
+		ret = cmk_fault("rename.side");
 	if (!ret && renameat2(from, a.entry, to, b.entry, flags))
 		ret = -errno;
+	if (!ret)
+		ret = cmk_fault("rename.renamed");
+	if (ret && cleared && dst_had_id)
+		restore_dirid(to, b.entry, dst_id);
 	if (!ret && !(flags & RENAME_EXCHANGE) &&
 	    !(dir == newdir && strcmp(a.entry, b.entry) == 0))
 		name_side_drop(from, &a);

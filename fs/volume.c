@@ -680,6 +680,36 @@ static int unwrap_dek(struct cmk_volume *vol, const uint8_t *hdr,
 	return cmk_keyring_unwrap(vol->keyring, hdr, info, dek, NULL, err);
 }
 
+int cmk_volume_finish_pending(int fd, const struct cmk_pending *p,
+			      struct cmk_err *err)
+{
+	char path[64];
+	int wfd = fd, ret;
+
+	/* A read-only open finishes it through a writable descriptor of
+	 * the same file. */
+	if ((fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDONLY) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		wfd = open(path, O_WRONLY | O_CLOEXEC);
+		if (wfd < 0)
+			return cmk_err_set(err, -errno,
+					   "cannot finish an interrupted "
+					   "truncate: %s",
+					   strerror(errno));
+	}
+	ret = cmk_data_finish_pending(wfd, p);
+	if (wfd != fd)
+		close(wfd);
+	if (ret)
+		return cmk_err_set(err, ret,
+				   "cannot finish an interrupted truncate: %s",
+				   strerror(-ret));
+	cmk_log(LOG_NOTICE, CMK_MSG_GENERAL,
+		"finished a truncate to %llu bytes that a crash interrupted",
+		(unsigned long long)p->new_size);
+	return 0;
+}
+
 int cmk_volume_open_file(struct cmk_volume *vol, int fd, struct cmk_xts **xts,
 			 char version[CMK_VERSION_MAX + 1], struct cmk_err *err)
 {
@@ -691,6 +721,11 @@ int cmk_volume_open_file(struct cmk_volume *vol, int fd, struct cmk_xts **xts,
 	ret = read_header(vol, fd, hdr, &info, err);
 	if (ret)
 		return ret;
+	if (info.has_pending) {
+		ret = cmk_volume_finish_pending(fd, &info.pending, err);
+		if (ret)
+			return ret;
+	}
 	dek = cmk_secure_alloc(CMK_KEY_LEN);
 	if (!dek)
 		return cmk_err_set(err, -ENOMEM, "out of locked memory");

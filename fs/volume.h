@@ -102,6 +102,11 @@ int cmk_volume_open_file(struct cmk_volume *vol, int fd, struct cmk_xts **xts,
 			 char version[CMK_VERSION_MAX + 1],
 			 struct cmk_err *err);
 
+/* Finishes the truncate a crash interrupted, recorded in the header of
+ * the backing file fd (cmk_volume_open_file() does it on open). */
+int cmk_volume_finish_pending(int fd, const struct cmk_pending *p,
+			      struct cmk_err *err);
+
 /* The backing path, relative to the cipher directory, of plain, a path
  * in the volume as applications see it ("photos/anna.jpg"; "." and empty
  * parts skipped, ".." refused). Every directory on the way must exist; the

@@ -170,7 +170,12 @@ static void random_ops(uint64_t seed, int ops)
 			uint64_t to = rnd_below(2) ? rnd_below(size + 1)
 						   : rnd_below(max);
 
-			if (cmk_data_truncate(fd, xts, to) != 0) {
+			int tret = cmk_data_truncate(fd, xts, to);
+
+			if (tret != 0) {
+				fprintf(stderr, "truncate %llu -> %llu: %d\n",
+					(unsigned long long)size,
+					(unsigned long long)to, tret);
 				CHECK(!"random truncate");
 				break;
 			}

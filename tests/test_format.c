@@ -253,7 +253,7 @@ static void round_trip(void)
 
 /* Changing any single byte of the header (all but the tiny-file data area)
  * is detected: the parse fails, or a slot that was valid no longer is or
- * no longer unwraps. */
+ * no longer unwraps, or the pending-truncate record is reported damaged. */
 static void every_byte_detected(void)
 {
 	uint8_t pristine[CMK_HEADER_SIZE], hdr[CMK_HEADER_SIZE], out[32];
@@ -274,6 +274,11 @@ static void every_byte_detected(void)
 				detected = true;
 			else if (info.slots[0].state != CMK_SLOT_VALID ||
 				 info.slots[1].state != CMK_SLOT_VALID)
+				detected = true;
+			/* The pending-truncate record's bytes: a record
+			 * that does not check out is reported, and not
+			 * acted on. */
+			else if (info.pending_damaged && !info.has_pending)
 				detected = true;
 			else if (cmk_header_open_slot(hdr, 0, cmk, out) != 0 ||
 				 cmk_header_open_slot(hdr, 1, cmk2, out) != 0)

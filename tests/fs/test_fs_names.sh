@@ -103,6 +103,17 @@ mkdir "$m/ld/full" && touch "$m/ld/full/x"
 T_OUT=$(rmdir "$m/ld/full" 2>&1)
 t_contains "rmdir of a non-empty directory" "not empty"
 [ -f "$(fs_bpath "$cipher" ld/full)/cmkfs.dirid" ] && t_pass || t_fail "a failed rmdir lost the directory id"
+# A directory renamed over an empty one (its id is no entry), as rename(2)
+# allows; over one that is not empty it is refused, and that one keeps its
+# id.
+mkdir "$m/ld/empty" "$m/ld/moving" && echo in > "$m/ld/moving/f"
+"$PY" -c 'import os, sys; os.rename(sys.argv[1], sys.argv[2])' "$m/ld/moving" "$m/ld/empty" &&
+  t_pass || t_fail "rename of a directory over an empty one"
+t_expect 0 "its content came along" -- grep -qx in "$m/ld/empty/f"
+T_OUT=$("$PY" -c 'import os, sys; os.rename(sys.argv[1], sys.argv[2])' "$m/ld/empty" "$m/ld/full" 2>&1)
+t_contains "over a directory that is not empty" "Directory not empty"
+[ -f "$(fs_bpath "$cipher" ld/full)/cmkfs.dirid" ] && t_pass || t_fail "a refused rename lost the target's id"
+t_expect 0 "the target still lists" -- test -f "$m/ld/full/x"
 
 # --- symlinks -------------------------------------------------------------------------
 ln -s "lengths/PLAINMARKxxx" "$m/link"
