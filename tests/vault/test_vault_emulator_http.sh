@@ -30,7 +30,7 @@ cat > "$VAULT_DIR/config.json" <<EOF
 {
   "version": "1.17.6",
   "lockout_threshold": 3,
-  "lockout_duration": 2,
+  "lockout_duration": 8,
   "kv_mounts": {"secret": {"version": 2}, "legacy": {"version": 1}},
   "policies": {
     "cmk-read": {"secret/data/cmk": ["read"], "secret/metadata/cmk": ["read"]},
@@ -48,7 +48,7 @@ cat > "$VAULT_DIR/config.json" <<EOF
   ],
   "auth_mounts": {"approle": {"roles": {
     "cmkfs": {"role_id": "$ROLE_ID", "secret_ids": ["$SECRET_ID"],
-              "token_ttl": 3, "token_policies": ["cmk-read"]},
+              "token_ttl": 30, "token_policies": ["cmk-read"]},
     "once": {"role_id": "once-role", "secret_ids": [{"secret_id": "once-secret", "num_uses": 1}],
              "token_policies": ["cmk-read"]}
   }}},
@@ -293,9 +293,9 @@ vault_check "login: 200" eq "$STATUS" 200
 vault_check "login: auth block fields in Vault's order" \
   eq "$(jq_ li 'list(d["auth"])')" \
   "['client_token', 'accessor', 'policies', 'token_policies', 'metadata', 'lease_duration', 'renewable', 'entity_id', 'token_type', 'orphan', 'mfa_requirement', 'num_uses']"
-vault_check "login: policies sorted with default, role_name, TTL 3, service, orphan" \
+vault_check "login: policies sorted with default, role_name, TTL 30, service, orphan" \
   eq "$(jq_ li 'd["auth"]["policies"], d["auth"]["token_policies"], d["auth"]["metadata"], d["auth"]["lease_duration"], d["auth"]["renewable"], d["auth"]["token_type"], d["auth"]["orphan"], d["auth"]["mfa_requirement"], d["auth"]["num_uses"]')" \
-  "(['cmk-read', 'default'], ['cmk-read', 'default'], {'role_name': 'cmkfs'}, 3, True, 'service', True, None, 0)"
+  "(['cmk-read', 'default'], ['cmk-read', 'default'], {'role_name': 'cmkfs'}, 30, True, 'service', True, None, 0)"
 vault_check "login: data null, mount_type \"\", hvs. token, 24-char accessor, entity_id" \
   eq "$(jq_ li 'd["data"], d["mount_type"], d["auth"]["client_token"].startswith("hvs."), len(d["auth"]["accessor"]), len(d["auth"]["entity_id"])')" \
   "(None, '', True, 24, 36)"
@@ -305,9 +305,9 @@ vault_check "the AppRole token reads the CMK" eq "$STATUS $(jq_ lt 'd["data"]["d
 req ltm "$V/secret/metadata/cmk" -H "X-Vault-Token: $TOK"
 vault_check "... and its metadata" eq "$STATUS" 200
 req ls "$V/auth/token/lookup-self" -H "X-Vault-Token: $TOK"
-vault_check "lookup-self: path, display_name, meta, type, ttl <= 3, renewable, expire_time" \
-  eq "$STATUS $(jq_ ls 'd["data"]["path"], d["data"]["display_name"], d["data"]["meta"], d["data"]["type"], 0 < d["data"]["ttl"] <= 3, d["data"]["renewable"], d["data"]["expire_time"].endswith("Z"), d["data"]["creation_ttl"]')" \
-  "200 ('auth/approle/login', 'approle', {'role_name': 'cmkfs'}, 'service', True, True, True, 3)"
+vault_check "lookup-self: path, display_name, meta, type, ttl <= 30, renewable, expire_time" \
+  eq "$STATUS $(jq_ ls 'd["data"]["path"], d["data"]["display_name"], d["data"]["meta"], d["data"]["type"], 0 < d["data"]["ttl"] <= 30, d["data"]["renewable"], d["data"]["expire_time"].endswith("Z"), d["data"]["creation_ttl"]')" \
+  "200 ('auth/approle/login', 'approle', {'role_name': 'cmkfs'}, 'service', True, True, True, 30)"
 login lbad "$ROLE_ID" wrong-secret
 vault_check "wrong secret_id: 400 invalid role or secret ID" \
   eq "$STATUS $(raw lbad)" "400 {\"errors\":[\"invalid role or secret ID\"]}"
@@ -323,8 +323,9 @@ vault_check "login ignores a bad X-Vault-Token (unauthenticated path)" eq "$STAT
 login once1 once-role once-secret; s1=$STATUS
 login once2 once-role once-secret
 vault_check "secret_id with num_uses 1: second login refused" eq "$s1 $STATUS" "200 400"
-echo "  (waiting 3.5 s for the AppRole token TTL)"
-sleep 3.5
+# The token's TTL ends (the emulator's clock for it moves on, rather
+# than this test waiting 30 s).
+vault_admin POST tokens/ttl "{\"token\": \"$TOK\", \"ttl\": 0}" >/dev/null
 req expd "$V/secret/data/cmk?version=4" -H "X-Vault-Token: $TOK"
 vault_check "expired token: 403 invalid token" eq "$STATUS $(raw expd)" "403 $E_INVALID"
 login li2 "$ROLE_ID" "$SECRET_ID"
@@ -352,7 +353,9 @@ vault_check "admin tokens/expire: TTL tokens expire (403 invalid token), static 
 for i in 1 2 3; do login lock$i "$ROLE_ID" bad-$i; done
 login locked "$ROLE_ID" "$SECRET_ID"
 vault_check "lockout after 3 failures: 403 permission denied" eq "$STATUS $(raw locked)" "403 {\"errors\":[\"permission denied\"]}"
-sleep 2.2
+# The lockout lasts 8 s, so that a loaded machine still sees it above;
+# waiting out a clock is no race (a slow machine only waits longer).
+sleep 8.2
 login unlocked "$ROLE_ID" "$SECRET_ID"
 vault_check "lockout ends after lockout_duration" eq "$STATUS" 200
 req rid "$V/auth/approle/role/cmkfs/role-id" "${AUTH[@]}"
