@@ -44,8 +44,16 @@ void cmk_err_clear(struct cmk_err *err)
 {
 	if (err) {
 		err->code = 0;
+		err->cat = CMK_CAT_NONE;
 		err->msg[0] = '\0';
 	}
+}
+
+int cmk_err_cat(struct cmk_err *err, enum cmk_err_cat cat, int code)
+{
+	if (err && code && err->cat == CMK_CAT_NONE)
+		err->cat = cat;
+	return code;
 }
 
 void cmk_printable(const char *in, char *out, size_t size)

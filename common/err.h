@@ -11,8 +11,23 @@
 
 #define CMK_ERR_MSG_MAX 512
 
+/* What kind of fault an error is: set once, by the first layer that knows
+ * (the configuration, the key service, the volume), and mapped to the
+ * command's exit code in one place (fs/cli.c), so that the same fault
+ * gives the same code from every command. */
+enum cmk_err_cat {
+	CMK_CAT_NONE = 0,   /* not known: the errno decides */
+	CMK_CAT_USAGE,	    /* the command line */
+	CMK_CAT_CONFIG,	    /* the configuration file */
+	CMK_CAT_KMS,	    /* the key service or the keystore */
+	CMK_CAT_WRONG_KEY,  /* another key, or a wrong passphrase */
+	CMK_CAT_VOLUME,	    /* the cipher directory or a backing file */
+	CMK_CAT_MOUNTPOINT, /* the mount point */
+};
+
 struct cmk_err {
-	int code; /* the -errno that was returned with the message */
+	int code;	      /* the -errno returned with the message */
+	enum cmk_err_cat cat; /* CMK_CAT_NONE until a layer sets it */
 	char msg[CMK_ERR_MSG_MAX];
 };
 
@@ -26,6 +41,10 @@ int cmk_err_prefix(struct cmk_err *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 void cmk_err_clear(struct cmk_err *err);
+
+/* Gives err its category, unless an inner layer gave it one already;
+ * returns code, for "return cmk_err_cat(err, CMK_CAT_KMS, ret);". */
+int cmk_err_cat(struct cmk_err *err, enum cmk_err_cat cat, int code);
 
 /* Copies the NUL-terminated in to out (size bytes, always terminated),
  * escaping what a terminal or a log would act on: control bytes as \xNN

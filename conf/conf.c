@@ -1105,7 +1105,7 @@ out:
 	else if (fd >= 0)
 		close(fd);
 	free(p.buf);
-	return ret;
+	return cmk_err_cat(err, CMK_CAT_CONFIG, ret);
 }
 
 int cmk_conf_check_secret_file(const char *path, const char *what,

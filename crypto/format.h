@@ -25,6 +25,10 @@
 
 #define CMK_VOLUME_FILE "cmkfs.volume"
 #define CMK_VOLUME_BACKUP "cmkfs.volume.backup" /* the second copy */
+/* The mount root's mode and owner (text: "MODE UID GID\n", mode in
+ * octal): the cipher directory itself stays 0700 whatever is done to the
+ * mount's root. */
+#define CMK_VOLUME_ROOT "cmkfs.volume.root"
 #define CMK_VOLUME_SIZE 4096u
 
 /* 1-64 characters from [0-9A-Za-z._-]. */

@@ -335,10 +335,8 @@ int cmk_cmd_rewrap(const struct cmk_conf *conf, const char *cipherdir,
 	double took;
 
 	ret = cmk_volume_open(conf, cipherdir, &vol, &err);
-	if (ret) {
-		fprintf(stderr, "cmkfs: %s\n", err.msg);
-		return cmk_exit_for_volume(ret);
-	}
+	if (ret)
+		return cmk_fail(NULL, &err, ret);
 	admin_init(&a, vol);
 	a.progress_json = progress_json;
 	a.tty = a.tty && !progress_json;
@@ -368,8 +366,8 @@ int cmk_cmd_rewrap(const struct cmk_conf *conf, const char *cipherdir,
 	if (ret == 0)
 		ret = cmk_fault("rewrap.walked");
 	if (ret) {
-		fprintf(stderr, "cmkfs: %s: %s\n", cipherdir, err.msg);
-		status = cmk_exit_for(ret);
+		cmk_err_prefix(&err, "%s: ", cipherdir);
+		status = cmk_fail(NULL, &err, ret);
 		goto out;
 	}
 	/* Durable before it says so: one sync of the file system. */
@@ -382,8 +380,8 @@ int cmk_cmd_rewrap(const struct cmk_conf *conf, const char *cipherdir,
 	}
 	ret = cmk_volume_remac(vol, &err);
 	if (ret) {
-		fprintf(stderr, "cmkfs: %s: %s\n", cipherdir, err.msg);
-		status = cmk_exit_for(ret);
+		cmk_err_prefix(&err, "%s: ", cipherdir);
+		status = cmk_fail(NULL, &err, ret);
 		goto out;
 	}
 	took = now_s() - a.start;
@@ -492,18 +490,15 @@ int cmk_cmd_status(const struct cmk_conf *conf, const char *cipherdir,
 	int ret, list_ret, key_ret, status = CMK_EXIT_OK;
 
 	ret = cmk_volume_peek(conf, cipherdir, &vol, &err);
-	if (ret) {
-		fprintf(stderr, "cmkfs: %s\n", err.msg);
-		return cmk_exit_for_volume(ret);
-	}
+	if (ret)
+		return cmk_fail(NULL, &err, ret);
 	/* The configured key must be the volume's, as for mount. When the
 	 * key service cannot give a key (no version enabled, unreachable),
 	 * status still reports what it can. */
 	key_ret = cmk_volume_unlock(vol, &key_err);
 	if (key_ret == -EKEYREJECTED) {
-		fprintf(stderr, "cmkfs: %s\n", key_err.msg);
 		cmk_volume_close(vol);
-		return CMK_EXIT_WRONG_KEY;
+		return cmk_fail(NULL, &key_err, key_ret);
 	}
 	admin_init(&a, vol);
 	a.tty = a.tty && !json;
@@ -511,8 +506,8 @@ int cmk_cmd_status(const struct cmk_conf *conf, const char *cipherdir,
 		cmk_kms_list_versions(vol->kms, &versions, &count, &list_err);
 	ret = admin_walk(&a, jobs, status_file, &err);
 	if (ret) {
-		fprintf(stderr, "cmkfs: %s: %s\n", cipherdir, err.msg);
-		status = cmk_exit_for(ret);
+		cmk_err_prefix(&err, "%s: ", cipherdir);
+		status = cmk_fail(NULL, &err, ret);
 		goto out;
 	}
 	for (size_t i = 0; list_ret == 0 && i < count; i++)
@@ -554,7 +549,7 @@ int cmk_cmd_status(const struct cmk_conf *conf, const char *cipherdir,
 			 "version %s: older versions may be disabled",
 			 newest_enabled);
 	if (list_ret)
-		status = cmk_exit_for_kms(list_ret);
+		status = cmk_exit_code(&list_err, list_ret);
 	else if (!newest_enabled)
 		status = CMK_EXIT_KMS;
 	else if (a.failed)

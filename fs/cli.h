@@ -4,6 +4,8 @@
 #ifndef CMKFS_FS_CLI_H
 #define CMKFS_FS_CLI_H
 
+#include "common/err.h"
+
 enum cmk_exit {
 	CMK_EXIT_OK = 0,
 	CMK_EXIT_FAILURE = 1, /* anything not listed below */
@@ -28,13 +30,16 @@ enum cmk_fsck_exit {
 	CMK_FSCK_USAGE = 16,
 };
 
-/* An error of the key service or the volume layer. */
-int cmk_exit_for(int err);
-/* The same for commands on a whole volume, where a missing file is the
- * volume's descriptor (not a volume). */
-int cmk_exit_for_volume(int err);
-/* The same for `cmkfs key`: what is not the volume's is the key
- * service's. */
-int cmk_exit_for_kms(int err);
+/* The exit code of an error: by its category (struct cmk_err), else by
+ * its errno (ret). The one place that maps errors to exit codes. */
+int cmk_exit_code(const struct cmk_err *err, int ret);
+/* fsck's: an operational error (8), or the volume's damage (4). */
+int cmk_fsck_exit_code(const struct cmk_err *err, int ret);
 
+/* Prints err's message ("cmkfs: ..." or, with who, "cmkfs WHO: ..."),
+ * control bytes escaped, and returns cmk_exit_code(err, ret). */
+int cmk_fail(const char *who, const struct cmk_err *err, int ret);
+
+/* By errno only (errors that carry no category). */
+int cmk_exit_for(int err);
 #endif

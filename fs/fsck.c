@@ -388,7 +388,8 @@ static void check_dir(struct fsck *f, int dir_fd, const char *rel, bool root)
 	for (size_t i = 0; root && i < n; i++) {
 		if (list[i].kind != CMK_BN_VOLUME ||
 		    !strcmp(list[i].name, CMK_VOLUME_FILE) ||
-		    !strcmp(list[i].name, CMK_VOLUME_BACKUP))
+		    !strcmp(list[i].name, CMK_VOLUME_BACKUP) ||
+		    !strcmp(list[i].name, CMK_VOLUME_ROOT))
 			continue;
 		if (strncmp(list[i].name, VOLUME_TMP_PREFIX,
 			    strlen(VOLUME_TMP_PREFIX)) == 0 &&
@@ -577,15 +578,14 @@ int cmk_cmd_fsck(const struct cmk_conf *conf, const char *cipherdir,
 	}
 	ret = cmk_volume_peek(conf, cipherdir, &vol, &err);
 	if (ret) {
-		fprintf(stderr, "cmkfs fsck: %s\n", err.msg);
+		cmk_fail("fsck", &err, ret);
 		/* Both descriptor copies damaged: that is the volume's
 		 * damage, and nothing can fix it here. */
-		return ret == -EBADMSG ? CMK_FSCK_UNCORRECTED
-				       : CMK_FSCK_OPERATIONAL;
+		return cmk_fsck_exit_code(&err, ret);
 	}
 	ret = cmk_volume_unlock(vol, &err);
 	if (ret) {
-		fprintf(stderr, "cmkfs fsck: %s\n", err.msg);
+		cmk_fail("fsck", &err, ret);
 		cmk_volume_close(vol);
 		return CMK_FSCK_OPERATIONAL;
 	}
@@ -621,7 +621,8 @@ int cmk_cmd_fsck(const struct cmk_conf *conf, const char *cipherdir,
 	ret = cmk_walk(root_fd, f.enc_names, jobs, check_file, on_dir_error, &f,
 		       &progress, &err);
 	if (ret) {
-		fprintf(stderr, "cmkfs fsck: %s: %s\n", cipherdir, err.msg);
+		cmk_err_prefix(&err, "%s: ", cipherdir);
+		cmk_fail("fsck", &err, ret);
 		status = CMK_FSCK_OPERATIONAL;
 		goto out;
 	}

@@ -93,6 +93,72 @@ static void where_of(struct fs_ctx *fs, struct cmk_node *node, char *out,
 /* --- set-up ----------------------------------------------------------------
  */
 
+/* The mount root's attributes: the record, else what the cipher
+ * directory had (a volume made or mounted by an earlier version), which
+ * then moves to the record while the directory goes back to 0700. A store
+ * that cannot be written keeps them in memory (logged). */
+static void root_attr_init(struct fs_ctx *fs, const struct stat *st)
+{
+	struct cmk_root_attr *a = &fs->root_attr;
+	struct cmk_err err = { 0 };
+	int ret;
+
+	ret = cmk_volume_read_root(fs->vol, a);
+	if (ret == 0 && (st->st_mode & 07777) == 0700)
+		return;
+	if (ret) {
+		if (ret != -ENOENT)
+			cmk_log(LOG_WARNING, CMK_MSG_GENERAL,
+				"%s/%s is damaged: the mount root takes the "
+				"cipher directory's mode and owner",
+				fs->vol->path, CMK_VOLUME_ROOT);
+		a->mode = st->st_mode & 07777;
+		a->uid = st->st_uid;
+		a->gid = st->st_gid;
+	}
+	if (cmk_volume_write_root(fs->vol, a, &err) != 0)
+		cmk_log(LOG_WARNING, CMK_MSG_GENERAL,
+			"cannot keep the cipher directory at 0700: %s",
+			err.msg);
+}
+
+/* What applications see of the root: the record's mode and owner. */
+static void root_view(struct fs_ctx *fs, struct cmk_node *node, struct stat *st)
+{
+	if (node != &fs->nodes.root)
+		return;
+	pthread_mutex_lock(&fs->open_lock);
+	st->st_mode = S_IFDIR | fs->root_attr.mode;
+	st->st_uid = fs->root_attr.uid;
+	st->st_gid = fs->root_attr.gid;
+	pthread_mutex_unlock(&fs->open_lock);
+}
+
+/* chmod and chown of the mount root change the record, never the cipher
+ * directory. */
+static int root_setattr(struct fs_ctx *fs, const struct stat *attr, int valid)
+{
+	struct cmk_root_attr a;
+	struct cmk_err err = { 0 };
+	int ret;
+
+	pthread_mutex_lock(&fs->open_lock);
+	a = fs->root_attr;
+	if (valid & CMK_SET_MODE)
+		a.mode = attr->st_mode & 07777;
+	if (valid & CMK_SET_UID)
+		a.uid = attr->st_uid;
+	if (valid & CMK_SET_GID)
+		a.gid = attr->st_gid;
+	ret = cmk_volume_write_root(fs->vol, &a, &err);
+	if (ret == 0)
+		fs->root_attr = a;
+	pthread_mutex_unlock(&fs->open_lock);
+	if (ret)
+		cmk_log(LOG_ERR, CMK_MSG_GENERAL, "%s", err.msg);
+	return ret;
+}
+
 int cmk_fs_init(struct fs_ctx *fs, struct cmk_volume *vol, int root_fd,
 		size_t dir_fd_max)
 {
@@ -106,6 +172,7 @@ int cmk_fs_init(struct fs_ctx *fs, struct cmk_volume *vol, int root_fd,
 	ret = cmk_nodes_init(&fs->nodes, root_fd, &st, dir_fd_max);
 	if (ret)
 		return ret;
+	root_attr_init(fs, &st);
 	if (vol->names &&
 	    (cmk_name_cache_new(NAME_CACHE_PLAIN_SLOTS, &fs->plain_names) ||
 	     cmk_name_cache_new(NAME_CACHE_BACKING_SLOTS, &fs->backing_names)))
@@ -320,6 +387,7 @@ int cmk_fs_getattr(struct fs_ctx *fs, struct cmk_node *node,
 	if (ret)
 		return fd_error(fs, ret, "a stat");
 	plain_attr(fs, st);
+	root_view(fs, node, st);
 	return 0;
 }
 
@@ -930,7 +998,12 @@ int cmk_fs_setattr(struct fs_ctx *fs, struct cmk_node *node,
 	if (fd < 0)
 		return fd_error(fs, fd, "a setattr");
 	proc_path(path, sizeof(path), fd);
-	if (valid & CMK_SET_MODE) {
+	if (node == &fs->nodes.root &&
+	    (valid & (CMK_SET_MODE | CMK_SET_UID | CMK_SET_GID))) {
+		ret = root_setattr(fs, attr, valid);
+		valid &= ~(CMK_SET_MODE | CMK_SET_UID | CMK_SET_GID);
+	}
+	if (!ret && (valid & CMK_SET_MODE)) {
 		if (opath ? chmod(path, attr->st_mode)
 			  : fchmod(fd, attr->st_mode))
 			ret = -errno;
@@ -967,8 +1040,10 @@ int cmk_fs_setattr(struct fs_ctx *fs, struct cmk_node *node,
 	}
 	if (!ret) {
 		ret = fstat(fd, out) ? -errno : 0;
-		if (!ret)
+		if (!ret) {
 			plain_attr(fs, out);
+			root_view(fs, node, out);
+		}
 	}
 	close(fd);
 	return ret;

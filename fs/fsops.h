@@ -76,6 +76,9 @@ struct fs_ctx {
 	long readahead_kb;     /* to set once INIT is done; 0: leave it */
 	bool readahead_set;    /* atomic */
 	int64_t emfile_logged; /* when running out of descriptors was logged */
+	/* The mount root's mode and owner (CMK_VOLUME_ROOT), under
+	 * open_lock: the cipher directory itself stays 0700. */
+	struct cmk_root_attr root_attr;
 };
 
 /* An entry found or made: its node (one kernel reference taken) and its

@@ -285,21 +285,20 @@ static int parse_args(const struct command *cmd, int argc, char **argv,
 	return 0;
 }
 
-static int fail(const struct cmk_err *err, int code)
+/* Prints err (escaped) and returns the exit code its category gives. */
+static int fail(const struct cmk_err *err, int ret)
 {
-	char shown[CMK_ERR_MSG_MAX];
-
-	cmk_printable(err->msg[0] ? err->msg : "failed", shown, sizeof(shown));
-	fprintf(stderr, "cmkfs: %s\n", shown);
-	return code;
+	return cmk_fail(NULL, err, ret);
 }
 
 static int load_conf(const char *path, struct cmk_conf *conf)
 {
 	struct cmk_err err = { 0 };
 
-	if (cmk_conf_load(path, conf, &err) != 0) {
-		fail(&err, CMK_EXIT_CONFIG);
+	int ret = cmk_conf_load(path, conf, &err);
+
+	if (ret) {
+		fail(&err, ret);
 		return -1;
 	}
 	return 0;
@@ -320,7 +319,7 @@ static int cmd_init(struct cmd_args *args)
 	ret = cmk_volume_init(&conf, args->argv[0], !args->plaintext_names,
 			      version, &err);
 	if (ret)
-		return fail(&err, cmk_exit_for(ret));
+		return fail(&err, ret);
 	printf("cmkfs: created a volume in %s with key version %s\n",
 	       args->argv[0], version);
 	return CMK_EXIT_OK;
@@ -339,15 +338,16 @@ static int cmd_path(struct cmd_args *args)
 		return CMK_EXIT_CONFIG;
 	ret = cmk_volume_open(&conf, args->argv[0], &vol, &err);
 	if (ret)
-		return fail(&err, cmk_exit_for_volume(ret));
+		return fail(&err, ret);
 	for (int i = 1; i < args->argc; i++) {
 		cmk_err_clear(&err);
 		ret = cmk_volume_backing_path(vol, args->argv[i], out,
 					      sizeof(out), &err);
 		if (ret == -EINVAL || ret == -ENAMETOOLONG)
-			status = fail(&err, CMK_EXIT_USAGE);
+			status = fail(&err,
+				      cmk_err_cat(&err, CMK_CAT_USAGE, ret));
 		else if (ret)
-			status = fail(&err, cmk_exit_for_volume(ret));
+			status = fail(&err, ret);
 		else
 			printf("%s/%s%c", args->argv[0], out,
 			       args->zero ? '\0' : '\n');
@@ -376,17 +376,17 @@ static int info_one(const char *path, struct cmk_volume *vol)
 
 	fd = cmk_open_regular(AT_FDCWD, path, O_RDONLY, &st, &err);
 	if (fd < 0)
-		return fail(&err, CMK_EXIT_VOLUME);
+		return fail(&err, cmk_err_cat(&err, CMK_CAT_VOLUME, fd));
 	ret = cmk_read_full(fd, hdr, sizeof(hdr), 0, &got);
 	close(fd);
 	if (ret) {
-		fprintf(stderr, "cmkfs: %s: %s\n", path, strerror(-ret));
-		return CMK_EXIT_VOLUME;
+		cmk_err_set(&err, ret, "%s: %s", path, strerror(-ret));
+		return fail(&err, cmk_err_cat(&err, CMK_CAT_VOLUME, ret));
 	}
 	ret = cmk_header_parse(hdr, got, &info, &err);
 	if (ret && info.format_version == 0) {
 		cmk_err_prefix(&err, "%s: ", path);
-		return fail(&err, CMK_EXIT_VOLUME);
+		return fail(&err, cmk_err_cat(&err, CMK_CAT_VOLUME, ret));
 	}
 	printf("%s:\n", path);
 	printf("  format:         cmkfs %u, cipher suite %u (AES-256-XTS data, "
@@ -437,7 +437,7 @@ static int info_one(const char *path, struct cmk_volume *vol)
 		} else {
 			printf("  key:            does not unwrap: %s\n",
 			       err.msg);
-			return cmk_exit_for(ret);
+			return cmk_exit_code(&err, ret);
 		}
 	}
 	return CMK_EXIT_OK;
@@ -518,7 +518,7 @@ static int cmd_info(struct cmd_args *args)
 		/* The configured key must be the volume's, as for mount. */
 		rc = cmk_volume_open(&conf, cipherdir, &vol, &err);
 		if (rc == -EKEYREJECTED || rc == -ENOENT || rc == -EBADMSG) {
-			status = fail(&err, cmk_exit_for_volume(rc));
+			status = fail(&err, rc);
 			continue;
 		}
 		if (rc) {
@@ -538,7 +538,7 @@ static int cmd_info(struct cmd_args *args)
 				rc = cmk_err_set(&err, -ENAMETOOLONG,
 						 "%s: path too long", path);
 			if (rc) {
-				status = fail(&err, cmk_exit_for_volume(rc));
+				status = fail(&err, rc);
 				cmk_volume_close(vol);
 				continue;
 			}
@@ -623,12 +623,12 @@ static int key_passwd(struct cmd_args *args, struct cmk_conf *conf,
 			args->new_pass_file, "the new passphrase of keystore",
 			&pass, &len, err);
 		if (ret)
-			return fail(err, CMK_EXIT_FAILURE);
+			return fail(err, cmk_kms_cat(err, ret));
 	}
 	ret = cmk_keystore_passwd(conf, pass, len, err);
 	cmk_secure_free(pass, CMK_KEYSTORE_PASS_MAX);
 	if (ret)
-		return fail(err, cmk_exit_for_kms(ret));
+		return fail(err, cmk_kms_cat(err, ret));
 	if (args->unseal)
 		printf("cmkfs: keystore %s is no longer sealed; remove "
 		       "passphrase_file and passphrase_prompt from %s\n",
@@ -716,7 +716,7 @@ static int cmd_key(struct cmd_args *args)
 		ret = key_list(&conf, args->json, &err);
 	}
 	if (ret)
-		return fail(&err, cmk_exit_for_kms(ret));
+		return fail(&err, cmk_kms_cat(&err, ret));
 	return CMK_EXIT_OK;
 }
 
@@ -747,8 +747,12 @@ static int cmd_fsck(struct cmd_args *args)
 	struct cmk_conf conf;
 	struct cmk_err err = { 0 };
 
-	if (cmk_conf_load(args->conf_path, &conf, &err) != 0)
-		return fail(&err, CMK_FSCK_OPERATIONAL);
+	int ret = cmk_conf_load(args->conf_path, &conf, &err);
+
+	if (ret) {
+		fail(&err, ret);
+		return CMK_FSCK_OPERATIONAL;
+	}
 	return cmk_cmd_fsck(&conf, args->argv[0], args->jobs, args->repair);
 }
 

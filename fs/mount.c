@@ -584,9 +584,9 @@ int cmk_mount_main(int argc, char **argv)
 	}
 	ret = cmk_crypto_init(&err);
 	if (ret < 0) {
-		fprintf(stderr, "cmkfs: %s\n", err.msg);
-		report_status(CMK_EXIT_FAILURE);
-		return CMK_EXIT_FAILURE;
+		status = cmk_fail(NULL, &err, ret);
+		report_status(status);
+		return status;
 	}
 	if (ret > 0)
 		cmk_log(LOG_WARNING, CMK_MSG_GENERAL, "%s", err.msg);
@@ -698,17 +698,14 @@ static int mount_volume(struct mount_opts *o_in)
 	int ret;
 
 	ret = cmk_conf_load(o.conf_path, &conf, &err);
-	if (ret) {
-		fprintf(stderr, "cmkfs: %s\n", err.msg);
-		return CMK_EXIT_CONFIG;
-	}
+	if (ret)
+		return cmk_fail(NULL, &err, ret);
 	/* Where the daemon's lines will go; in the foreground, stderr. */
 	if (!o.foreground || o.logfile) {
 		ret = cmk_log_open_daemon(o.logfile, &err);
-		if (ret) {
-			fprintf(stderr, "cmkfs: %s\n", err.msg);
-			return CMK_EXIT_USAGE;
-		}
+		if (ret)
+			return cmk_fail(NULL, &err,
+					cmk_err_cat(&err, CMK_CAT_USAGE, ret));
 	} else {
 		cmk_log_set_daemon_prefix(true);
 	}
@@ -726,11 +723,12 @@ static int mount_volume(struct mount_opts *o_in)
 	dir_fd_max = dir_fd_max < 16 ? 16 : dir_fd_max > 512 ? 512 : dir_fd_max;
 	/* Keys and descriptor first: a wrong key never gets mounted. */
 	ret = cmk_volume_open(&conf, o.cipherdir, &fs.vol, &err);
+	if (ret)
+		return cmk_fail(NULL, &err, ret);
+	ret = cmk_volume_check_own(fs.vol, &err);
 	if (ret) {
-		fprintf(stderr, "cmkfs: %s\n", err.msg);
-		return ret == -EIO || ret == -ENOTDIR
-			       ? CMK_EXIT_VOLUME
-			       : cmk_exit_for_volume(ret);
+		status = cmk_fail(NULL, &err, ret);
+		goto out_volume;
 	}
 	root_fd = open(o.cipherdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (root_fd < 0) {

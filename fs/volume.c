@@ -152,9 +152,9 @@ static int dir_is_empty(int dir_fd, const char *path, struct cmk_err *err)
 	return ret;
 }
 
-int cmk_volume_init(const struct cmk_conf *conf, const char *cipherdir,
-		    bool enc_names, char version_out[CMK_VERSION_MAX + 1],
-		    struct cmk_err *err)
+static int volume_init(const struct cmk_conf *conf, const char *cipherdir,
+		       bool enc_names, char version_out[CMK_VERSION_MAX + 1],
+		       struct cmk_err *err)
 {
 	uint8_t dirid[CMK_DIRID_LEN];
 	struct cmk_volume_info vi;
@@ -309,8 +309,34 @@ static int read_descriptor(struct cmk_volume *vol, struct cmk_err *err)
 			   primary->problem);
 }
 
+/* A fault of the volume unless a key service's (set inside) or the wrong
+ * key's. */
+static int vol_cat(struct cmk_err *err, int ret)
+{
+	return cmk_err_cat(
+		err, ret == -EKEYREJECTED ? CMK_CAT_WRONG_KEY : CMK_CAT_VOLUME,
+		ret);
+}
+
+int cmk_volume_init(const struct cmk_conf *conf, const char *cipherdir,
+		    bool enc_names, char version_out[CMK_VERSION_MAX + 1],
+		    struct cmk_err *err)
+{
+	return vol_cat(err, volume_init(conf, cipherdir, enc_names, version_out,
+					err));
+}
+
+static int volume_peek(const struct cmk_conf *conf, const char *cipherdir,
+		       struct cmk_volume **out, struct cmk_err *err);
+
 int cmk_volume_peek(const struct cmk_conf *conf, const char *cipherdir,
 		    struct cmk_volume **out, struct cmk_err *err)
+{
+	return vol_cat(err, volume_peek(conf, cipherdir, out, err));
+}
+
+static int volume_peek(const struct cmk_conf *conf, const char *cipherdir,
+		       struct cmk_volume **out, struct cmk_err *err)
 {
 	struct cmk_volume *vol;
 	int ret;
@@ -485,7 +511,7 @@ int cmk_volume_unlock(struct cmk_volume *vol, struct cmk_err *err)
 		ret = verify_descriptor(vol, err);
 	if (ret == 0 && (vol->info.flags & CMK_VOLUME_FLAG_ENC_NAMES))
 		ret = open_names(vol, err);
-	return ret;
+	return vol_cat(err, ret);
 }
 
 int cmk_volume_open(const struct cmk_conf *conf, const char *cipherdir,
@@ -1136,4 +1162,151 @@ int cmk_volume_check_file(struct cmk_volume *vol, int fd,
 	ret = unwrap_dek(vol, hdr, info, dek, err);
 	cmk_secure_free(dek, CMK_KEY_LEN);
 	return ret;
+}
+
+int cmk_volume_read_root(struct cmk_volume *vol, struct cmk_root_attr *attr)
+{
+	char buf[96];
+	unsigned long mode, uid, gid;
+	struct stat st;
+	size_t got = 0;
+	int fd, ret, n = 0;
+
+	fd = cmk_open_regular(vol->dir_fd, CMK_VOLUME_ROOT, O_RDONLY, &st,
+			      NULL);
+	if (fd == -ENOENT)
+		return fd;
+	if (fd < 0)
+		return -EBADMSG;
+	ret = st.st_size < (off_t)sizeof(buf)
+		      ? cmk_read_full(fd, buf, sizeof(buf) - 1, 0, &got)
+		      : -EBADMSG;
+	close(fd);
+	if (ret)
+		return ret;
+	buf[got] = '\0';
+	if (sscanf(buf, "%lo %lu %lu\n%n", &mode, &uid, &gid, &n) != 3 ||
+	    (size_t)n != got || mode > 07777 || uid > UINT32_MAX ||
+	    gid > UINT32_MAX)
+		return -EBADMSG;
+	attr->mode = (mode_t)mode;
+	attr->uid = (uid_t)uid;
+	attr->gid = (gid_t)gid;
+	return 0;
+}
+
+int cmk_volume_write_root(struct cmk_volume *vol,
+			  const struct cmk_root_attr *attr, struct cmk_err *err)
+{
+	char tmp[64], text[64];
+	int dir_fd, fd, ret, len;
+
+	dir_fd = openat(vol->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir_fd < 0)
+		return cmk_err_set(err, -errno, "%s: %s", vol->path,
+				   strerror(errno));
+	len = snprintf(text, sizeof(text), "%04o %u %u\n",
+		       (unsigned)(attr->mode & 07777), (unsigned)attr->uid,
+		       (unsigned)attr->gid);
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", CMK_VOLUME_ROOT,
+		 (long)gettid());
+	unlinkat(dir_fd, tmp, 0);
+	fd = openat(dir_fd, tmp,
+		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	ret = fd < 0 ? -errno : cmk_write_full(fd, text, (size_t)len, 0);
+	/* Durable before it replaces the old record: a crash leaves one or
+	 * the other, never an empty file. */
+	if (ret == 0 && fsync(fd) != 0)
+		ret = -errno;
+	if (fd >= 0 && close(fd) != 0 && ret == 0)
+		ret = -errno;
+	if (ret == 0 && renameat(dir_fd, tmp, dir_fd, CMK_VOLUME_ROOT) != 0)
+		ret = -errno;
+	if (ret)
+		unlinkat(dir_fd, tmp, 0);
+	else
+		(void)fsync(dir_fd);
+	/* Nobody but its owner reaches the backing tree. */
+	if (ret == 0 && fchmod(dir_fd, 0700) != 0)
+		ret = -errno;
+	close(dir_fd);
+	if (ret)
+		return cmk_err_set(err, ret, "%s/%s: %s", vol->path,
+				   CMK_VOLUME_ROOT, strerror(-ret));
+	return 0;
+}
+
+/* Samples the entries of one backing directory for cmk_volume_check_own:
+ * counts names that decrypt and headers of this volume (*mine) and those
+ * that do not (*foreign). */
+static void sample_dir(struct cmk_volume *vol, int dir_fd, bool root, int *mine,
+		       int *foreign, int *budget)
+{
+	uint8_t dirid[CMK_DIRID_LEN];
+	bool have_id = false;
+	struct dirent *de;
+	DIR *d;
+	int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	if (vol->names)
+		have_id = cmk_bn_read_dirid(dir_fd, dirid) == 0;
+	while (*budget > 0 && (de = readdir(d))) {
+		char plain[CMK_NAME_PLAIN_MAX + 1];
+		uint8_t hdr[CMK_HEADER_SIZE];
+		struct cmk_header_info info;
+		const char *why;
+		size_t got = 0;
+		int f;
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    cmk_bn_hidden(vol->names != NULL, root, de->d_name))
+			continue;
+		(*budget)--;
+		if (vol->names && have_id) {
+			if (cmk_bn_decode(vol->names, dirfd(d), dirid,
+					  de->d_name, plain, &why) == 0)
+				(*mine)++;
+			else
+				(*foreign)++;
+		}
+		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
+			continue;
+		f = cmk_open_regular(dirfd(d), de->d_name, O_RDONLY, NULL,
+				     NULL);
+		if (f < 0)
+			continue;
+		if (cmk_read_full(f, hdr, sizeof(hdr), 0, &got) == 0 &&
+		    cmk_header_parse(hdr, got, &info, NULL) == 0) {
+			if (memcmp(info.volume_id, vol->info.volume_id,
+				   CMK_ID_LEN) == 0)
+				(*mine)++;
+			else
+				(*foreign)++;
+		}
+		close(f);
+	}
+	closedir(d);
+}
+
+int cmk_volume_check_own(struct cmk_volume *vol, struct cmk_err *err)
+{
+	int mine = 0, foreign = 0, budget = 64;
+
+	sample_dir(vol, vol->dir_fd, true, &mine, &foreign, &budget);
+	if (foreign > 0 && mine == 0)
+		return vol_cat(
+			err,
+			cmk_err_set(err, -EBADMSG,
+				    "%s/%s belongs to another volume: none of "
+				    "the %d entries sampled in %s is this "
+				    "volume's (its id is not in their headers, "
+				    "or its name key does not open their names)",
+				    vol->path, CMK_VOLUME_FILE, foreign,
+				    vol->path));
+	return 0;
 }

@@ -77,6 +77,11 @@ int cmk_volume_peek(const struct cmk_conf *conf, const char *cipherdir,
  * descriptor copies (the first that verifies is used; -EKEYREJECTED when
  * none does, as with another key) and sets up the name cipher. */
 int cmk_volume_unlock(struct cmk_volume *vol, struct cmk_err *err);
+/* Samples the root of the volume: -EBADMSG when entries are there and
+ * none of them is the descriptor's volume's (a descriptor copied from
+ * another volume of the same key would otherwise show an empty volume and
+ * take writes). After cmk_volume_unlock(). */
+int cmk_volume_check_own(struct cmk_volume *vol, struct cmk_err *err);
 /* Rewrites descriptor copy which (0: CMK_VOLUME_FILE, 1:
  * CMK_VOLUME_BACKUP) from the copy in use; for fsck --repair. */
 int cmk_volume_write_copy(struct cmk_volume *vol, int which,
@@ -101,6 +106,21 @@ int cmk_volume_new_file(struct cmk_volume *vol, int fd, struct cmk_xts **xts,
 int cmk_volume_open_file(struct cmk_volume *vol, int fd, struct cmk_xts **xts,
 			 char version[CMK_VERSION_MAX + 1],
 			 struct cmk_err *err);
+
+/* The mount root's attributes, kept apart from the cipher directory's. */
+struct cmk_root_attr {
+	mode_t mode; /* permission bits (07777) */
+	uid_t uid;
+	gid_t gid;
+};
+/* Reads CMK_VOLUME_ROOT into *attr: 0, -ENOENT without one, -EBADMSG for
+ * one that is not a small regular file of three numbers. */
+int cmk_volume_read_root(struct cmk_volume *vol, struct cmk_root_attr *attr);
+/* Replaces CMK_VOLUME_ROOT (atomically), and makes the cipher directory
+ * 0700 (0 or -errno). */
+int cmk_volume_write_root(struct cmk_volume *vol,
+			  const struct cmk_root_attr *attr,
+			  struct cmk_err *err);
 
 /* Finishes the truncate a crash interrupted, recorded in the header of
  * the backing file fd (cmk_volume_open_file() does it on open). */

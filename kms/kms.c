@@ -135,6 +135,15 @@ bool cmk_kms_version_valid(const char *s)
 	return s && cmk_version_id_valid(s);
 }
 
+/* Whatever goes wrong in a key service is the key service's fault, but a
+ * wrong passphrase, which is the wrong key's. */
+static int kms_cat(struct cmk_err *err, int ret)
+{
+	return cmk_err_cat(
+		err, ret == -EKEYREJECTED ? CMK_CAT_WRONG_KEY : CMK_CAT_KMS,
+		ret);
+}
+
 int cmk_kms_open(const struct cmk_conf *conf, struct cmk_kms **out,
 		 struct cmk_err *err)
 {
@@ -167,7 +176,7 @@ int cmk_kms_open(const struct cmk_conf *conf, struct cmk_kms **out,
 	ret = ops->open(conf, &kms->state, err);
 	if (ret) {
 		free(kms);
-		return ret;
+		return kms_cat(err, ret);
 	}
 	*out = kms;
 	return 0;
@@ -192,7 +201,8 @@ int cmk_kms_list_versions(struct cmk_kms *kms,
 {
 	*versions = NULL;
 	*count = 0;
-	return kms->ops->list_versions(kms->state, versions, count, err);
+	return kms_cat(err, kms->ops->list_versions(kms->state, versions, count,
+						    err));
 }
 
 int cmk_kms_fetch(struct cmk_kms *kms, const char *version, uint8_t *cmk,
@@ -210,9 +220,14 @@ int cmk_kms_fetch(struct cmk_kms *kms, const char *version, uint8_t *cmk,
 	ret = kms->ops->fetch(kms->state, version, cmk, newest, err);
 	if (ret) {
 		cmk_cleanse(cmk, CMK_KEY_LEN);
-		return ret;
+		return kms_cat(err, ret);
 	}
 	if (version_out)
 		strcpy(version_out, version ? version : newest);
 	return 0;
+}
+
+int cmk_kms_cat(struct cmk_err *err, int ret)
+{
+	return kms_cat(err, ret);
 }

@@ -51,4 +51,9 @@ int cmk_kms_fetch(struct cmk_kms *kms, const char *version, uint8_t *cmk,
 /* True when s is a valid version id (same rule as cmk_version_id_valid). */
 bool cmk_kms_version_valid(const char *s);
 
+/* Marks err as the key service's (a wrong passphrase: the wrong key's);
+ * for the keystore's administration, which does not go through a handle.
+ * Returns ret. */
+int cmk_kms_cat(struct cmk_err *err, int ret);
+
 #endif
