@@ -862,6 +862,9 @@ int cmk_volume_backing_path(struct cmk_volume *vol, const char *plain,
 	close(dir_fd);
 	if (ret == 0 && off == 0)
 		snprintf(out, size, ".");
+	/* Not the path's form (the caller's): what the volume holds. */
+	if (ret && ret != -EINVAL && ret != -ENAMETOOLONG)
+		ret = cmk_err_cat(err, CMK_CAT_VOLUME, ret);
 	return ret;
 }
 
