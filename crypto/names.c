@@ -4,6 +4,7 @@
 #include "crypto/names.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -318,6 +319,62 @@ int cmk_symlink_plain_len(size_t enc_len)
 		return -EBADMSG;
 	raw = enc_len * 3 / 4;
 	return (int)(raw - SYMLINK_HEAD);
+}
+
+int cmk_symlink_marker(const char *enc, size_t enc_len,
+		       char out[CMK_SYMLINK_MARKER_LEN + 1])
+{
+	static const size_t prefix_len = sizeof(CMK_SYMLINK_MARKER_PREFIX) - 1;
+	uint8_t sum[CMK_SHA256_LEN];
+	int plain_len = cmk_symlink_plain_len(enc_len), ret;
+
+	if (enc_len <= CMK_SYMLINK_INLINE_MAX || plain_len < 0)
+		return -EINVAL;
+	ret = cmk_sha256(enc, enc_len, sum);
+	if (ret)
+		return ret;
+	snprintf(out, prefix_len + 6, "%s%04d.", CMK_SYMLINK_MARKER_PREFIX,
+		 plain_len);
+	b64url_encode(sum, sizeof(sum), out + prefix_len + 5);
+	return CMK_SYMLINK_MARKER_LEN;
+}
+
+int cmk_symlink_marker_plain_len(const char *marker, size_t len)
+{
+	static const size_t prefix_len = sizeof(CMK_SYMLINK_MARKER_PREFIX) - 1;
+	uint8_t sum[CMK_SHA256_LEN + 1];
+	int plain_len = 0;
+
+	if (len != CMK_SYMLINK_MARKER_LEN ||
+	    memcmp(marker, CMK_SYMLINK_MARKER_PREFIX, prefix_len) != 0 ||
+	    marker[prefix_len + 4] != '.')
+		return -EBADMSG;
+	for (size_t i = prefix_len; i < prefix_len + 4; i++) {
+		if (marker[i] < '0' || marker[i] > '9')
+			return -EBADMSG;
+		plain_len = plain_len * 10 + (marker[i] - '0');
+	}
+	if (plain_len <= CMK_SYMLINK_INLINE_PLAIN ||
+	    plain_len > CMK_SYMLINK_PLAIN_MAX ||
+	    b64url_decode(marker + prefix_len + 5, len - prefix_len - 5, sum) !=
+		    CMK_SHA256_LEN)
+		return -EBADMSG;
+	return plain_len;
+}
+
+int cmk_symlink_marker_check(const char *marker, const char *enc,
+			     size_t enc_len)
+{
+	char want[CMK_SYMLINK_MARKER_LEN + 1];
+
+	/* The side form is the only one of an encoding too long to be a
+	 * target, and never used for a shorter one. */
+	if (enc_len <= CMK_SYMLINK_INLINE_MAX ||
+	    enc_len > CMK_SYMLINK_ENC_MAX ||
+	    cmk_symlink_marker(enc, enc_len, want) != CMK_SYMLINK_MARKER_LEN ||
+	    memcmp(marker, want, CMK_SYMLINK_MARKER_LEN) != 0)
+		return -EBADMSG;
+	return 0;
 }
 
 int cmk_symlink_encrypt(struct cmk_names *names, const char *target, size_t len,

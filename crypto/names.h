@@ -42,13 +42,23 @@
 #define CMK_LONG_LEN 54
 #define CMK_LONG_SIDE_LEN 59
 
-/* Symlink targets: 1-CMK_SYMLINK_PLAIN_MAX bytes, no NUL. Their encoding,
- * base64url(nonce(16) || tag(16) || ciphertext), is at most
- * CMK_SYMLINK_ENC_MAX bytes (PATH_MAX - 1). */
+/* Symlink targets: 1-CMK_SYMLINK_PLAIN_MAX bytes (PATH_MAX - 1), no NUL.
+ * Their encoding, base64url(nonce(16) || tag(16) || ciphertext), is at
+ * most CMK_SYMLINK_ENC_MAX bytes. An encoding of up to
+ * CMK_SYMLINK_INLINE_MAX bytes (targets up to CMK_SYMLINK_INLINE_PLAIN)
+ * is the backing symlink's target; a longer one lives in a side file in
+ * the cipher directory, and the backing symlink's target is its marker:
+ * CMK_SYMLINK_MARKER_PREFIX, the target's length in 4 decimal digits, ".",
+ * base64url(SHA-256(encoding)). The marker's 57 bytes are a length no
+ * encoding has (base64url lengths are never 1 mod 4). */
 #define CMK_SYMLINK_NONCE_LEN 16
-#define CMK_SYMLINK_PLAIN_MAX 3039
+#define CMK_SYMLINK_PLAIN_MAX 4095
+#define CMK_SYMLINK_INLINE_PLAIN 3039
 #define CMK_SYMLINK_ENC_MIN 44
-#define CMK_SYMLINK_ENC_MAX 4095
+#define CMK_SYMLINK_INLINE_MAX 4095
+#define CMK_SYMLINK_ENC_MAX 5503
+#define CMK_SYMLINK_MARKER_PREFIX "cmkfs.lt."
+#define CMK_SYMLINK_MARKER_LEN 57
 
 /* The volume's name cipher. Thread-safe: one object serves every thread. */
 struct cmk_names;
@@ -138,5 +148,16 @@ int cmk_symlink_decrypt(struct cmk_names *names, const char *enc,
  * st_size, from lstat of the backing symlink, without reading it), or
  * -EBADMSG for a length no encoding has. */
 int cmk_symlink_plain_len(size_t enc_len);
+/* The marker of an encoding longer than CMK_SYMLINK_INLINE_MAX, into out
+ * (NUL-terminated): CMK_SYMLINK_MARKER_LEN; -EINVAL for a shorter one. */
+int cmk_symlink_marker(const char *enc, size_t enc_len,
+		       char out[CMK_SYMLINK_MARKER_LEN + 1]);
+/* The target length a marker of len bytes states (CMK_SYMLINK_INLINE_PLAIN
+ * + 1 to CMK_SYMLINK_PLAIN_MAX), or -EBADMSG when it is no marker. */
+int cmk_symlink_marker_plain_len(const char *marker, size_t len);
+/* 0 when enc (a side file's contents) is the encoding that marker names:
+ * its hash, its length and the length the marker states; else -EBADMSG. */
+int cmk_symlink_marker_check(const char *marker, const char *enc,
+			     size_t enc_len);
 
 #endif

@@ -117,6 +117,82 @@ void cmk_bn_side_drop(int dir_fd, const struct cmk_backing_name *bn)
 		unlinkat(dir_fd, bn->side, 0);
 }
 
+int cmk_bn_link_write(int root_fd, const char *marker, const char *enc,
+		      size_t enc_len)
+{
+	int fd, dir_fd, ret;
+
+	fd = openat(root_fd, marker,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444);
+	if (fd < 0)
+		return -errno; /* EEXIST: the nonce makes every one unique */
+	ret = cmk_write_full(fd, enc, enc_len, 0);
+	/* Durable before the symlink that needs it can be. */
+	if (ret == 0 && fsync(fd) != 0)
+		ret = -errno;
+	if (close(fd) != 0 && ret == 0)
+		ret = -errno;
+	if (ret == 0) {
+		dir_fd = openat(root_fd, ".",
+				O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dir_fd < 0 || fsync(dir_fd) != 0)
+			ret = -errno;
+		if (dir_fd >= 0)
+			close(dir_fd);
+	}
+	if (ret)
+		unlinkat(root_fd, marker, 0);
+	return ret;
+}
+
+int cmk_bn_link_read(int root_fd, const char *marker, char *enc, size_t *len)
+{
+	size_t got = 0;
+	struct stat st;
+	int fd, ret;
+
+	if (cmk_symlink_marker_plain_len(marker, strlen(marker)) < 0)
+		return -EBADMSG;
+	fd = cmk_open_regular(root_fd, marker, O_RDONLY, &st, NULL);
+	if (fd == -ENOENT)
+		return fd;
+	if (fd < 0)
+		return fd == -ELOOP || fd == -EINVAL ? -EBADMSG : fd;
+	if (st.st_size > CMK_SYMLINK_ENC_MAX) {
+		close(fd);
+		return -EBADMSG;
+	}
+	ret = cmk_read_full(fd, enc, CMK_SYMLINK_ENC_MAX, 0, &got);
+	close(fd);
+	if (ret)
+		return ret;
+	enc[got] = '\0';
+	if (cmk_symlink_marker_check(marker, enc, got) != 0)
+		return -EBADMSG;
+	*len = got;
+	return 0;
+}
+
+void cmk_bn_link_drop(int root_fd, const char *marker)
+{
+	if (cmk_symlink_marker_plain_len(marker, strlen(marker)) > 0)
+		unlinkat(root_fd, marker, 0);
+}
+
+bool cmk_bn_link_marker(int dir_fd, const char *entry, const struct stat *st,
+			char marker[CMK_SYMLINK_MARKER_LEN + 1])
+{
+	ssize_t n;
+
+	if (!S_ISLNK(st->st_mode) || st->st_size != CMK_SYMLINK_MARKER_LEN)
+		return false;
+	n = readlinkat(dir_fd, entry, marker, CMK_SYMLINK_MARKER_LEN + 1);
+	if (n != CMK_SYMLINK_MARKER_LEN)
+		return false;
+	marker[n] = '\0';
+	return cmk_symlink_marker_plain_len(marker, (size_t)n) > 0;
+}
+
 enum cmk_bn_kind cmk_bn_kind(const char *entry, bool root)
 {
 	size_t len = strlen(entry);
@@ -128,6 +204,8 @@ enum cmk_bn_kind cmk_bn_kind(const char *entry, bool root)
 		return CMK_BN_NAME;
 	if (strcmp(entry, CMK_DIRID_FILE) == 0)
 		return CMK_BN_DIRID;
+	if (root && cmk_symlink_marker_plain_len(entry, len) > 0)
+		return CMK_BN_LINK;
 	if (len == CMK_LONG_SIDE_LEN &&
 	    strcmp(entry + CMK_LONG_LEN, CMK_LONG_SUFFIX) == 0) {
 		char base[CMK_LONG_LEN + 1];

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "crypto/names.h"
 
@@ -35,6 +36,24 @@ void cmk_bn_side_drop(int dir_fd, const struct cmk_backing_name *bn);
  * a regular file of a sane size, or holds another name's encoding. */
 int cmk_bn_side_read(int dir_fd, const char *entry, char *enc, size_t *len);
 
+/* The side file of a symlink whose encrypted target is too long to be a
+ * backing symlink's target: a regular file named by the target's marker
+ * in the cipher directory (root_fd), holding the encoding. Written and
+ * synced before the symlink appears: 0 or -errno. */
+int cmk_bn_link_write(int root_fd, const char *marker, const char *enc,
+		      size_t enc_len);
+/* Reads the side file of marker into enc (CMK_SYMLINK_ENC_MAX + 1 bytes,
+ * NUL-terminated) and checks that it is the encoding marker names: 0 and
+ * *len; -ENOENT without one; -EBADMSG for one that is not a regular file
+ * of a sane size or not marker's. */
+int cmk_bn_link_read(int root_fd, const char *marker, char *enc, size_t *len);
+/* Removes it once the last name of its symlink is gone. */
+void cmk_bn_link_drop(int root_fd, const char *marker);
+/* The marker of the backing symlink entry of dir_fd (st from lstat of
+ * it) into marker: true when it has one. */
+bool cmk_bn_link_marker(int dir_fd, const char *entry, const struct stat *st,
+			char marker[CMK_SYMLINK_MARKER_LEN + 1]);
+
 /* What a backing directory entry is. */
 enum cmk_bn_kind {
 	CMK_BN_NAME,   /* an entry with a plaintext name */
@@ -42,6 +61,7 @@ enum cmk_bn_kind {
 	CMK_BN_SIDE,   /* a long name's side file */
 	CMK_BN_VOLUME, /* the descriptor or its copies and temporaries
 			* (root only) */
+	CMK_BN_LINK,   /* a long symlink target's side file (root only) */
 	CMK_BN_OTHER,  /* another name of cmkfs's ("cmkfs." ...) */
 };
 /* Classifies entry, a name read from a backing directory (root: it is

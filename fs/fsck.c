@@ -10,7 +10,8 @@
  * --repair fixes only what cannot lose data: an orphaned side file (its
  * entry is gone), a damaged spare key slot (the active one is whole), a
  * missing, damaged or stale descriptor copy (rewritten from the one that
- * verifies), a missing id of a directory with no entries, and the
+ * verifies), a missing id of a directory with no entries, a long symlink
+ * target's side file that no symlink names, and the
  * leftovers of an interrupted mkdir or descriptor update. Everything else
  * is reported and left. Exit codes follow e2fsck(8). */
 #include <dirent.h>
@@ -43,6 +44,10 @@ struct fsck {
 	pthread_mutex_t lock; /* the counters and output, from workers */
 	size_t files, dirs, symlinks, others;
 	size_t found, fixed, unchecked;
+	/* The markers of symlinks with a long target, in the first pass,
+	 * so that side files no symlink names can be told. */
+	char (*markers)[CMK_SYMLINK_MARKER_LEN + 1];
+	size_t n_markers, markers_cap;
 };
 
 /* One problem, by plaintext path where the names decrypt. fixed: what the
@@ -244,11 +249,32 @@ static void check_mkdir_leftover(struct fsck *f, int dir_fd, const char *rel,
 	close(sub);
 }
 
+static void remember_marker(struct fsck *f, const char *marker)
+{
+	if (f->n_markers == f->markers_cap) {
+		size_t cap = f->markers_cap ? 2 * f->markers_cap : 16;
+		void *grown = realloc(f->markers, cap * sizeof(*f->markers));
+
+		if (!grown) {
+			/* Without the list no side file can be called an
+			 * orphan: none will be. */
+			f->markers_cap = SIZE_MAX;
+			return;
+		}
+		f->markers = grown;
+		f->markers_cap = cap;
+	}
+	memcpy(f->markers[f->n_markers++], marker, CMK_SYMLINK_MARKER_LEN + 1);
+}
+
 static void check_symlink(struct fsck *f, int dir_fd, const char *rel,
 			  const char *name)
 {
 	char enc[CMK_SYMLINK_ENC_MAX + 2], plain[CMK_SYMLINK_PLAIN_MAX + 1];
-	ssize_t n = readlinkat(dir_fd, name, enc, sizeof(enc) - 1);
+	char marker[CMK_SYMLINK_MARKER_LEN + 1];
+	ssize_t n = readlinkat(dir_fd, name, enc, PATH_MAX);
+	size_t enc_len;
+	int ret;
 
 	if (n < 0) {
 		char why[128];
@@ -258,13 +284,68 @@ static void check_symlink(struct fsck *f, int dir_fd, const char *rel,
 		report(f, rel, why, NULL);
 		return;
 	}
-	if (cmk_symlink_decrypt(f->vol->names, enc, (size_t)n, plain,
+	enc_len = (size_t)n;
+	if (cmk_symlink_marker_plain_len(enc, enc_len) > 0) {
+		memcpy(marker, enc, CMK_SYMLINK_MARKER_LEN);
+		marker[CMK_SYMLINK_MARKER_LEN] = '\0';
+		remember_marker(f, marker);
+		ret = cmk_bn_link_read(f->vol->dir_fd, marker, enc, &enc_len);
+		if (ret) {
+			report(f, rel,
+			       ret == -ENOENT
+				       ? "the side file of the symlink's long "
+					 "target is missing: it reads as EIO"
+				       : "the side file of the symlink's long "
+					 "target is damaged or another's: it "
+					 "reads as EIO",
+			       NULL);
+			return;
+		}
+	}
+	if (cmk_symlink_decrypt(f->vol->names, enc, enc_len, plain,
 				sizeof(plain)) < 0)
 		report(f, rel,
 		       "the symlink's target is not one of this "
 		       "volume's (tampered or foreign): it reads as "
 		       "EIO",
 		       NULL);
+}
+
+static int marker_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* Side files of long symlink targets that no symlink names (a crash
+ * between the side file and its symlink, or a symlink removed behind
+ * cmkfs's back). Removed when repairing: they hold only a target. */
+static void check_link_orphans(struct fsck *f, int root_fd)
+{
+	struct entry *list = NULL;
+	size_t n = 0;
+
+	if (f->markers_cap == SIZE_MAX ||
+	    read_entries(root_fd, true, &list, &n) != 0)
+		return;
+	if (f->n_markers)
+		qsort(f->markers, f->n_markers, sizeof(*f->markers),
+		      marker_cmp);
+	for (size_t i = 0; i < n; i++) {
+		static const char problem[] =
+			"orphaned side file of a long symlink target (no "
+			"symlink names it)";
+
+		if (list[i].kind != CMK_BN_LINK ||
+		    (f->n_markers &&
+		     bsearch(list[i].name, f->markers, f->n_markers,
+			     sizeof(*f->markers), marker_cmp)))
+			continue;
+		if (f->repair && unlinkat(root_fd, list[i].name, 0) == 0)
+			report(f, list[i].name, problem, "removed");
+		else
+			report(f, list[i].name, problem, NULL);
+	}
+	free_entries(list, n);
 }
 
 static void check_dir(struct fsck *f, int dir_fd, const char *rel, bool root);
@@ -618,6 +699,8 @@ int cmk_cmd_fsck(const struct cmk_conf *conf, const char *cipherdir,
 		goto out;
 	}
 	check_dir(&f, root_fd, "", true);
+	if (f.enc_names)
+		check_link_orphans(&f, root_fd);
 	ret = cmk_walk(root_fd, f.enc_names, jobs, check_file, on_dir_error, &f,
 		       &progress, &err);
 	if (ret) {
@@ -646,6 +729,7 @@ out:
 		close(root_fd);
 	if (lock_fd >= 0)
 		close(lock_fd);
+	free(f.markers);
 	pthread_mutex_destroy(&f.lock);
 	cmk_volume_close(vol);
 	return status;

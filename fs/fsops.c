@@ -316,9 +316,13 @@ skip:
 }
 
 /* A regular file's plaintext size is its backing length less the header;
- * an encrypted symlink's is its target's. */
-static void plain_attr(struct fs_ctx *fs, struct stat *st)
+ * an encrypted symlink's is its target's, which a marker states (the
+ * backing symlink is at dfd/entry, or entry "" of the O_PATH dfd). */
+static void plain_attr(struct fs_ctx *fs, struct stat *st, int dfd,
+		       const char *entry)
 {
+	char marker[CMK_SYMLINK_MARKER_LEN + 1];
+
 	if (S_ISREG(st->st_mode)) {
 		int64_t plain = cmk_plain_size((uint64_t)st->st_size);
 
@@ -326,8 +330,25 @@ static void plain_attr(struct fs_ctx *fs, struct stat *st)
 	} else if (S_ISLNK(st->st_mode) && fs->vol->names) {
 		int len = cmk_symlink_plain_len((size_t)st->st_size);
 
+		if (dfd >= 0 && cmk_bn_link_marker(dfd, entry, st, marker))
+			len = cmk_symlink_marker_plain_len(
+				marker, CMK_SYMLINK_MARKER_LEN);
 		st->st_size = len > 0 ? len : 0;
 	}
+}
+
+/* plain_attr for a node: a symlink with a marker is opened to read it. */
+static void plain_attr_node(struct fs_ctx *fs, struct cmk_node *node,
+			    struct stat *st)
+{
+	int fd = -1;
+
+	if (S_ISLNK(st->st_mode) && st->st_size == CMK_SYMLINK_MARKER_LEN &&
+	    fs->vol->names)
+		fd = cmk_node_open(&fs->nodes, node, O_PATH, NULL);
+	plain_attr(fs, st, fd, "");
+	if (fd >= 0)
+		close(fd);
 }
 
 /* Looks up a backing entry of dir (dfd) by its backing name. */
@@ -339,7 +360,7 @@ static int lookup_entry(struct fs_ctx *fs, struct cmk_node *dir, int dfd,
 	e->node = cmk_node_get(&fs->nodes, dir, entry, &e->attr);
 	if (!e->node)
 		return -ENOMEM;
-	plain_attr(fs, &e->attr);
+	plain_attr(fs, &e->attr, dfd, entry);
 	return 0;
 }
 
@@ -386,7 +407,7 @@ int cmk_fs_getattr(struct fs_ctx *fs, struct cmk_node *node,
 	}
 	if (ret)
 		return fd_error(fs, ret, "a stat");
-	plain_attr(fs, st);
+	plain_attr_node(fs, node, st);
 	root_view(fs, node, st);
 	return 0;
 }
@@ -1041,7 +1062,8 @@ int cmk_fs_setattr(struct fs_ctx *fs, struct cmk_node *node,
 	if (!ret) {
 		ret = fstat(fd, out) ? -errno : 0;
 		if (!ret) {
-			plain_attr(fs, out);
+			plain_attr(fs, out, node->type == S_IFLNK ? fd : -1,
+				   "");
 			root_view(fs, node, out);
 		}
 	}
@@ -1191,8 +1213,9 @@ int cmk_fs_symlink(struct fs_ctx *fs, const struct cmk_caller *who,
 		   const char *target, struct cmk_node *dir, const char *name,
 		   struct cmk_entry *e)
 {
-	char enc[CMK_SYMLINK_ENC_MAX + 1];
+	char enc[CMK_SYMLINK_ENC_MAX + 1], marker[CMK_SYMLINK_MARKER_LEN + 1];
 	const char *stored = target;
+	bool side = false;
 	struct fs_name n;
 	int dfd, ret;
 
@@ -1202,8 +1225,6 @@ int cmk_fs_symlink(struct fs_ctx *fs, const struct cmk_caller *who,
 		return fd_error(fs, dfd, "a symlink");
 	ret = new_name(fs, dir, dfd, name, &n);
 	if (!ret && fs->vol->names) {
-		/* Longer targets would not fit the backing file system's
-		 * PATH_MAX once encrypted. */
 		int len = cmk_symlink_encrypt(fs->vol->names, target,
 					      strlen(target), NULL, enc,
 					      sizeof(enc));
@@ -1211,6 +1232,18 @@ int cmk_fs_symlink(struct fs_ctx *fs, const struct cmk_caller *who,
 		if (len < 0)
 			ret = len;
 		stored = enc;
+		/* Too long for the backing symlink: the encoding goes to a
+		 * side file first, the symlink holds its marker. */
+		if (len > CMK_SYMLINK_INLINE_MAX) {
+			ret = cmk_symlink_marker(enc, (size_t)len, marker);
+			if (ret > 0)
+				ret = cmk_bn_link_write(fs->vol->dir_fd, marker,
+							enc, (size_t)len);
+			if (ret == 0)
+				ret = cmk_fault("symlink.side");
+			side = ret == 0;
+			stored = marker;
+		}
 	}
 	if (ret)
 		;
@@ -1222,6 +1255,8 @@ int cmk_fs_symlink(struct fs_ctx *fs, const struct cmk_caller *who,
 		ret = new_entry(fs, dir, dfd, &n, "symlink.made", e);
 	else if (ret != -EPERM)
 		name_side_drop(dfd, &n);
+	if (ret && side)
+		cmk_bn_link_drop(fs->vol->dir_fd, marker);
 	cmk_dir_fd_return(&fs->nodes, dir, dfd);
 	return ret;
 }
@@ -1276,8 +1311,10 @@ static void entry_removed(struct fs_ctx *fs, struct cmk_node *dir,
 
 int cmk_fs_unlink(struct fs_ctx *fs, struct cmk_node *dir, const char *name)
 {
+	char marker[CMK_SYMLINK_MARKER_LEN + 1];
 	struct fs_name n;
 	struct stat st;
+	bool side;
 	int dfd, ret;
 
 	if (reserved_name(fs, dir, name))
@@ -1288,10 +1325,15 @@ int cmk_fs_unlink(struct fs_ctx *fs, struct cmk_node *dir, const char *name)
 	ret = name_of(fs, dir, dfd, name, &n);
 	if (!ret && fstatat(dfd, n.entry, &st, AT_SYMLINK_NOFOLLOW))
 		ret = -errno;
+	/* A long target's side file goes with the symlink's last name. */
+	side = !ret && fs->vol->names && st.st_nlink == 1 &&
+	       cmk_bn_link_marker(dfd, n.entry, &st, marker);
 	if (!ret && unlinkat(dfd, n.entry, 0))
 		ret = -errno;
 	if (!ret) {
 		name_side_drop(dfd, &n);
+		if (side)
+			cmk_bn_link_drop(fs->vol->dir_fd, marker);
 		entry_removed(fs, dir, n.entry, &st);
 	}
 	cmk_dir_fd_return(&fs->nodes, dir, dfd);
@@ -1408,11 +1450,12 @@ int cmk_fs_rename(struct fs_ctx *fs, struct cmk_node *dir, const char *name,
 		  struct cmk_node *newdir, const char *newname,
 		  unsigned int flags)
 {
+	char dst_marker[CMK_SYMLINK_MARKER_LEN + 1];
 	struct stat src, dst;
 	struct fs_name a, b;
 	struct cmk_node *moved, *other;
 	uint8_t dst_id[CMK_DIRID_LEN];
-	bool had_dst, cleared, dst_had_id = false;
+	bool had_dst, cleared, dst_side, dst_had_id = false;
 	int from, to, ret = 0;
 
 	if (reserved_name(fs, dir, name) || reserved_name(fs, newdir, newname))
@@ -1431,6 +1474,11 @@ int cmk_fs_rename(struct fs_ctx *fs, struct cmk_node *dir, const char *name,
 	if (!ret && fstatat(from, a.entry, &src, AT_SYMLINK_NOFOLLOW))
 		ret = -errno;
 	had_dst = !ret && fstatat(to, b.entry, &dst, AT_SYMLINK_NOFOLLOW) == 0;
+	/* A symlink replaced for good takes its long target's side file. */
+	dst_side = had_dst && fs->vol->names && !(flags & RENAME_EXCHANGE) &&
+		   dst.st_nlink == 1 &&
+		   !(dst.st_ino == src.st_ino && dst.st_dev == src.st_dev) &&
+		   cmk_bn_link_marker(to, b.entry, &dst, dst_marker);
 	/* A directory renamed over an empty one: the target holds our own
 	 * files (its id), which rename(2) would call "not empty". */
 	cleared = !ret && fs->vol->names && had_dst && S_ISDIR(src.st_mode) &&
@@ -1453,6 +1501,8 @@ int cmk_fs_rename(struct fs_ctx *fs, struct cmk_node *dir, const char *name,
 	if (!ret && !(flags & RENAME_EXCHANGE) &&
 	    !(dir == newdir && strcmp(a.entry, b.entry) == 0))
 		name_side_drop(from, &a);
+	if (!ret && dst_side)
+		cmk_bn_link_drop(fs->vol->dir_fd, dst_marker);
 	if (!ret && !(had_dst && dst.st_ino == src.st_ino &&
 		      dst.st_dev == src.st_dev)) {
 		/* The table follows: the moved object's new place; the one
@@ -1484,19 +1534,21 @@ int cmk_fs_rename(struct fs_ctx *fs, struct cmk_node *dir, const char *name,
 int cmk_fs_readlink(struct fs_ctx *fs, struct cmk_node *node, char *out,
 		    size_t size)
 {
-	char buf[PATH_MAX + 1], where[PATH_MAX];
+	char buf[CMK_SYMLINK_ENC_MAX + 1], where[PATH_MAX];
+	const char *what = "is not one of this volume's (tampered or foreign)";
+	size_t enc_len;
 	int fd, len;
 	ssize_t n;
 
 	fd = cmk_node_open(&fs->nodes, node, O_PATH, NULL);
 	if (fd < 0)
 		return fd_error(fs, fd, "a readlink");
-	n = readlinkat(fd, "", buf, sizeof(buf));
+	n = readlinkat(fd, "", buf, PATH_MAX);
 	len = n < 0 ? -errno : 0;
 	close(fd);
 	if (len)
 		return len;
-	if (n == sizeof(buf))
+	if (n == PATH_MAX)
 		return -ENAMETOOLONG;
 	buf[n] = '\0';
 	if (!fs->vol->names) {
@@ -1505,13 +1557,25 @@ int cmk_fs_readlink(struct fs_ctx *fs, struct cmk_node *node, char *out,
 		memcpy(out, buf, (size_t)n + 1);
 		return 0;
 	}
-	len = cmk_symlink_decrypt(fs->vol->names, buf, (size_t)n, out, size);
+	enc_len = (size_t)n;
+	if (cmk_symlink_marker_plain_len(buf, enc_len) > 0) {
+		char marker[CMK_SYMLINK_MARKER_LEN + 1];
+
+		memcpy(marker, buf, sizeof(marker));
+		len = cmk_bn_link_read(fs->vol->dir_fd, marker, buf, &enc_len);
+		if (len == -ENOENT)
+			what = "is stored in a side file that is missing";
+		else if (len)
+			what = "is stored in a side file that is damaged or "
+			       "another's";
+	}
+	if (len == 0)
+		len = cmk_symlink_decrypt(fs->vol->names, buf, enc_len, out,
+					  size);
 	if (len < 0) {
 		where_of(fs, node, where, sizeof(where));
 		cmk_log(LOG_ERR, CMK_MSG_FILE_UNREADABLE,
-			"%s: the symlink's target is not one of this "
-			"volume's (tampered or foreign)",
-			where);
+			"%s: the symlink's target %s", where, what);
 		return -EIO;
 	}
 	return 0;

@@ -512,7 +512,8 @@ static void symlinks(void)
 	char *enc = malloc(CMK_SYMLINK_ENC_MAX + 8);
 	char *enc2 = malloc(CMK_SYMLINK_ENC_MAX + 8);
 	char *back = malloc(CMK_SYMLINK_ENC_MAX + 1);
-	static const size_t lens[] = { 1, 2, 3, 16, 100, 1000, 3038, 3039 };
+	static const size_t lens[] = { 1,    2,	   3,	 16,   100,
+				       1000, 3038, 3039, 3040, 4095 };
 	int failures = 0, n;
 
 	for (size_t i = 0; i <= CMK_SYMLINK_ENC_MAX; i++)
@@ -544,18 +545,59 @@ static void symlinks(void)
 			failures++;
 	}
 	CHECK_EQ_INT(failures, 0);
-	/* The longest target fills PATH_MAX - 1 exactly; one more byte does
-	 * not fit. */
-	CHECK_EQ_INT(cmk_symlink_encrypt(names, target, CMK_SYMLINK_PLAIN_MAX,
-					 NULL, enc, CMK_SYMLINK_ENC_MAX + 1),
+	/* The longest inline target fills PATH_MAX - 1 exactly; Linux's
+	 * longest target (PATH_MAX - 1) fits too, one more byte does not. */
+	CHECK_EQ_INT(cmk_symlink_encrypt(names, target,
+					 CMK_SYMLINK_INLINE_PLAIN, NULL, enc,
+					 CMK_SYMLINK_ENC_MAX + 1),
+		     CMK_SYMLINK_INLINE_MAX);
+	CHECK_EQ_INT(cmk_symlink_encrypt(names, target, 4095, NULL, enc,
+					 CMK_SYMLINK_ENC_MAX + 1),
 		     CMK_SYMLINK_ENC_MAX);
+	CHECK_EQ_INT(cmk_symlink_encrypt(names, target, 4095, NULL, enc,
+					 CMK_SYMLINK_ENC_MAX),
+		     -ENAMETOOLONG);
 	CHECK_EQ_INT(cmk_symlink_encrypt(names, target,
 					 CMK_SYMLINK_PLAIN_MAX + 1, NULL, enc,
 					 CMK_SYMLINK_ENC_MAX + 8),
 		     -ENAMETOOLONG);
-	CHECK_EQ_INT(cmk_symlink_encrypt(names, target, 4095, NULL, enc,
-					 CMK_SYMLINK_ENC_MAX + 8),
-		     -ENAMETOOLONG);
+	/* Markers: only for encodings that do not fit, bound to the
+	 * encoding by its hash, stating the target's length. */
+	{
+		char marker[CMK_SYMLINK_MARKER_LEN + 1];
+
+		n = cmk_symlink_encrypt(names, target, 4000, NULL, enc,
+					CMK_SYMLINK_ENC_MAX + 1);
+		CHECK_EQ_INT(cmk_symlink_marker(enc, (size_t)n, marker),
+			     CMK_SYMLINK_MARKER_LEN);
+		CHECK_EQ_INT((int)strlen(marker), CMK_SYMLINK_MARKER_LEN);
+		CHECK(strncmp(marker, "cmkfs.lt.4000.", 14) == 0);
+		CHECK_EQ_INT(cmk_symlink_plain_len(strlen(marker)), -EBADMSG);
+		CHECK_EQ_INT(cmk_symlink_marker_plain_len(marker,
+							  strlen(marker)),
+			     4000);
+		CHECK_EQ_INT(cmk_symlink_marker_check(marker, enc, (size_t)n),
+			     0);
+		enc[100] = enc[100] == 'A' ? 'B' : 'A';
+		CHECK_EQ_INT(cmk_symlink_marker_check(marker, enc, (size_t)n),
+			     -EBADMSG);
+		CHECK_EQ_INT(cmk_symlink_marker_check(marker, enc,
+						      (size_t)n - 1),
+			     -EBADMSG);
+		marker[10] = '9'; /* states another length */
+		CHECK_EQ_INT(cmk_symlink_marker_plain_len(marker,
+							  strlen(marker)),
+			     -EBADMSG);
+		marker[10] = '0';
+		marker[9] = 'x';
+		CHECK_EQ_INT(cmk_symlink_marker_plain_len(marker,
+							  strlen(marker)),
+			     -EBADMSG);
+		n = cmk_symlink_encrypt(names, target, 3039, NULL, enc,
+					CMK_SYMLINK_ENC_MAX + 1);
+		CHECK_EQ_INT(cmk_symlink_marker(enc, (size_t)n, marker),
+			     -EINVAL);
+	}
 	CHECK_EQ_INT(cmk_symlink_encrypt(names, target, 1, NULL, enc,
 					 CMK_SYMLINK_ENC_MIN),
 		     -ENAMETOOLONG);

@@ -145,6 +145,18 @@ if os.path.exists(p):
 '
 done
 
+# --- a symlink whose target needs a side file --------------------------------------------
+for point in symlink.side symlink.made; do
+  crash "$point" 'os.symlink("t/" * 2000, os.path.join(root, "longlink"))'
+  check "$point" '
+p = os.path.join(root, "longlink")
+if os.path.lexists(p):
+    assert os.readlink(p) == "t/" * 2000, "a long target reads wrong"
+    assert os.lstat(p).st_size == 4000
+    os.unlink(p)
+'
+done
+
 # --- mkdir ---------------------------------------------------------------------------------
 for point in mkdir.tmp mkdir.dirid mkdir.made; do
   crash "$point" 'os.mkdir(os.path.join(root, "newdir"))'

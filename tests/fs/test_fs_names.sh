@@ -123,6 +123,53 @@ t_expect 0 "and it resolves" -- grep -qx 12 "$m/link"
 mv "$m/link" "$m/lengths/link"
 t_expect 0 "a moved symlink keeps its target" -- test "$(readlink "$m/lengths/link")" = lengths/PLAINMARKxxx
 
+# Targets up to Linux's 4,095 bytes. Past 3,039 the encryption does not fit a
+# backing symlink: it goes to a side file in the cipher directory, which
+# follows the symlink's last name and nothing else.
+long_target() { "$PY" -c 'import sys; n = int(sys.argv[1]); print(("PLAINMARK/" * 410)[:n], end="")' "$1"; }
+sides() { find "$cipher" -maxdepth 1 -name 'cmkfs.lt.*' | wc -l; }
+for len in 3039 3040 4000 4095; do
+  "$PY" -c 'import os, sys; os.symlink(sys.argv[1], sys.argv[2])' "$(long_target $len)" "$m/ll$len" &&
+    t_pass || t_fail "a symlink with a $len-byte target"
+  [ "$(readlink "$m/ll$len")" = "$(long_target $len)" ] && t_pass || t_fail "the $len-byte target reads back"
+  [ "$(stat -c %s "$m/ll$len")" = "$len" ] && t_pass || t_fail "lstat of the $len-byte one: $(stat -c %s "$m/ll$len")"
+done
+T_OUT=$("$PY" -c 'import os, sys; os.symlink("x" * 4096, sys.argv[1])' "$m/ll4096" 2>&1)
+t_contains "4,096 bytes are too long, as on Linux" "File name too long"
+t_expect 0 "three side files, for the three long ones" -- test "$(sides)" = 3
+mkdir "$m/lld"
+mv "$m/ll4095" "$m/lld/moved"
+ln "$m/lld/moved" "$m/lld/hard"
+t_expect 0 "moved and hard-linked, it reads back" -- test "$(readlink "$m/lld/hard")" = "$(long_target 4095)"
+rm "$m/lld/moved"
+t_expect 0 "with one name gone the side file stays" -- test "$(readlink "$m/lld/hard")" = "$(long_target 4095)"
+rm "$m/lld/hard"
+t_expect 0 "with the last one it goes" -- test "$(sides)" = 2
+touch "$m/plainfile"
+mv -T "$m/plainfile" "$m/ll4000"
+t_expect 0 "a long symlink replaced by a rename takes its side file along" -- test "$(sides)" = 1
+fs_umount "$m"; fs_mount_fg "$conf" "$cipher" "$m" "$log"
+t_expect 0 "after a remount" -- test "$(readlink "$m/ll3040")" = "$(long_target 3040)"
+t_expect 0 "fsck finds it clean" -- "$CMKFS" fsck -c "$conf" "$cipher"
+lt=$(find "$cipher" -maxdepth 1 -name 'cmkfs.lt.*')
+cp "$lt" "$T_DIR/lt.saved"
+printf 'A' | dd of="$lt" bs=1 seek=100 conv=notrunc status=none 2>/dev/null ||
+  { chmod u+w "$lt"; printf 'A' | dd of="$lt" bs=1 seek=100 conv=notrunc status=none; }
+fs_umount "$m"; fs_mount_fg "$conf" "$cipher" "$m" "$log"
+T_OUT=$(readlink -v "$m/ll3040" 2>&1)
+t_contains "a damaged side file gives EIO" "Input/output error"
+t_expect 4 "fsck reports it" -- "$CMKFS" fsck -c "$conf" "$cipher"
+t_contains "as damaged" "long target is damaged"
+rm -f "$lt"; cp "$T_DIR/lt.saved" "$lt"
+fs_umount "$m"
+cp "$lt" "$cipher/cmkfs.lt.3333.$(printf 'A%.0s' $(seq 43))"
+t_expect 4 "an orphaned side file is reported" -- "$CMKFS" fsck -c "$conf" "$cipher"
+t_contains "as orphaned" "orphaned side file of a long symlink target"
+t_expect 1 "and removed by --repair" -- "$CMKFS" fsck --repair -c "$conf" "$cipher"
+t_expect 0 "then all is clean" -- "$CMKFS" fsck -c "$conf" "$cipher"
+fs_mount_fg "$conf" "$cipher" "$m" "$log"
+t_expect 0 "the real one still reads" -- test "$(readlink "$m/ll3040")" = "$(long_target 3040)"
+
 # --- nothing in plaintext ---------------------------------------------------------------
 # A backing component equal to a name written, or containing one of the long
 # markers, is a leak. Short names ("q", "qqq", "bytes") are matched whole only:
