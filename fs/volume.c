@@ -664,6 +664,11 @@ static int volume_fetch_missing(struct cmk_volume *vol, const char *version,
 	ret = cmk_err_set(err, -EACCES, "CMK version %s: %s", version,
 			  fetch_err.msg);
 out:
+	/* A refusal or an unreachable service is the key service's fault
+	 * (a wrong passphrase the wrong key's), not the volume's. */
+	if (ret && ret != -ENOMEM && err && err->cat == CMK_CAT_NONE)
+		err->cat = fetch_err.cat != CMK_CAT_NONE ? fetch_err.cat
+							 : CMK_CAT_KMS;
 	pthread_mutex_unlock(&vol->fetch_lock);
 	cmk_secure_free(cmk, CMK_KEY_LEN);
 	return ret;
