@@ -512,6 +512,18 @@ int cmk_node_open(struct cmk_nodes *t, struct cmk_node *node, int flags,
 	return fd;
 }
 
+bool cmk_node_is_gone(struct cmk_nodes *t, struct cmk_node *node)
+{
+	bool gone;
+
+	if (node == &t->root)
+		return false;
+	pthread_mutex_lock(&t->lock);
+	gone = !node->name;
+	pthread_mutex_unlock(&t->lock);
+	return gone;
+}
+
 int cmk_node_stat(struct cmk_nodes *t, struct cmk_node *node, struct stat *st)
 {
 	char name[CMK_NAME_BACKING_MAX + 1];

@@ -125,6 +125,9 @@ int cmk_node_open(struct cmk_nodes *t, struct cmk_node *node, int flags,
 		  struct stat *st);
 /* fstatat of node by name, checked as cmk_node_open() checks. */
 int cmk_node_stat(struct cmk_nodes *t, struct cmk_node *node, struct stat *st);
+/* True when node's last name was removed through the mount: nothing in the
+ * backing store is it any more (an open handle may still reach it). */
+bool cmk_node_is_gone(struct cmk_nodes *t, struct cmk_node *node);
 
 void cmk_nodes_stats(struct cmk_nodes *t, struct cmk_node_stats *out);
 /* Calls fn on every node in the table, under the table's lock (fn must not
