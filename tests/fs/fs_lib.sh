@@ -67,9 +67,12 @@ fs_bpath() {
 # fs_daemon_pid MOUNTPOINT: the pid of the cmkfs process serving it (the
 # daemon keeps its command line, which names the mount point).
 fs_daemon_pid() {
-  local p args
+  local p args comm
   for p in /proc/[0-9]*; do
     [ "${p#/proc/}" = "$$" ] && continue
+    # Only cmkfs processes (read without a fork: this runs for every one).
+    { read -r comm < "$p/comm"; } 2>/dev/null || continue
+    case "$comm" in cmkfs*|mount.cmkfs*) ;; *) continue ;; esac
     args=$(tr '\0' '\n' 2>/dev/null < "$p/cmdline") || continue
     args=$'\n'"$args"$'\n'
     case "$args" in
@@ -122,12 +125,22 @@ fs_mount_fg() {
   return 1
 }
 
+# fs_alive PID: the process runs. A daemon that has exited stays a zombie
+# until init reaps it (its parent, cmkfs mount, is gone), which some inits
+# do only every few seconds: a zombie counts as gone.
+fs_alive() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [ -n "$stat" ] && [ "${stat%% *}" != Z ]
+}
+
 # fs_wait_gone PID SECONDS: waits for a process to end.
 fs_wait_gone() {
   local i
-  for i in $(seq $(($2 * 10))); do
-    kill -0 "$1" 2>/dev/null || return 0
-    sleep 0.1
+  for i in $(seq $(($2 * 20))); do
+    fs_alive "$1" || return 0
+    sleep 0.05
   done
   return 1
 }
@@ -189,7 +202,7 @@ t_teardown() {
     if [ -n "$pid" ] && ! fs_wait_gone "$pid" 10; then kill "$pid" 2>/dev/null; fi
   done
   for pid in "${FS_FG_PID[@]+"${FS_FG_PID[@]}"}"; do
-    kill -0 "$pid" 2>/dev/null && kill "$pid" 2>/dev/null
+    fs_alive "$pid" && kill "$pid" 2>/dev/null
   done
   FS_MOUNTS=()
 }
