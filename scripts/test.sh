@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Installs what is missing, builds with -Wall -Wextra -Werror, runs every test
 # with ctest, then builds and runs the whole suite once more under
-# AddressSanitizer and UndefinedBehaviorSanitizer, then builds the Debian
+# AddressSanitizer and UndefinedBehaviorSanitizer, the multithreaded
+# filesystem tests under ThreadSanitizer, then builds the Debian
 # package (lintian clean) and runs cmkfs from it, unpacked into an empty
 # directory. Exits non-zero on any failure.
 set -euo pipefail
@@ -15,14 +16,19 @@ cmkfs_install_packages "${CMKFS_BUILD_PACKAGES[@]}" "${CMKFS_TEST_PACKAGES[@]}" 
 jobs=$(nproc)
 status=0
 
+# run_suite BUILDDIR [CMAKE ARGS...] [-- CTEST ARGS...]
 run_suite() {
-  local dir=$1; shift
-  cmake -S . -B "$dir" "$@" >/dev/null
+  local dir=$1 cmake_args=() ctest_args=()
+  shift
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do cmake_args+=("$1"); shift; done
+  [ $# -gt 0 ] && shift
+  ctest_args=("$@")
+  cmake -S . -B "$dir" "${cmake_args[@]}" >/dev/null
   cmake --build "$dir" -j "$jobs"
   # Under the descriptor limit a service gets from systemd (1,024 soft):
   # the mounts the tests start inherit it.
   (cd "$dir" && ulimit -Sn 1024 &&
-    ctest --output-on-failure -j "$jobs" --timeout 900) || status=1
+    ctest --output-on-failure -j "$jobs" --timeout 900 "${ctest_args[@]}") || status=1
 }
 
 echo "== build and test (release) =="
@@ -31,6 +37,15 @@ echo "== build and test (ASan+UBSan) =="
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DCMKFS_SANITIZE=ON
+
+echo "== build and test (ThreadSanitizer) =="
+# The daemon is multithreaded: the tests that drive it from many threads
+# and processes at once, and the request layer's own unit tests.
+unset ASAN_OPTIONS UBSAN_OPTIONS
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+run_suite build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMKFS_TSAN=ON -- \
+  -R '^(test_fsops|test_name_cache|test_fs_parallel|test_fs_mmap|test_fs_posix|test_fs_badfiles)$'
+unset TSAN_OPTIONS
 
 echo "== Debian package =="
 (./scripts/package.sh && ./scripts/package.sh --check) || status=1

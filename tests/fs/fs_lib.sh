@@ -17,6 +17,7 @@ declare -A FS_FG_PID   # mount point -> pid of a daemon run with -f
 # sanitizer reports (the ASan run) go to files that fs_check_sanitizer reads.
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$T_DIR/sanitizer"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}log_path=$T_DIR/sanitizer"
+export TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS:}log_path=$T_DIR/sanitizer"
 
 if [ "$(id -u)" -ne 0 ] || [ ! -c /dev/fuse ]; then
   echo "FAIL: the filesystem tests need root and /dev/fuse" >&2
