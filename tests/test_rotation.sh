@@ -120,7 +120,7 @@ print("writes", i, "bad", len(bad))
 sys.exit(1 if bad else 0)
 EOF
 wpid=$!
-sleep 1
+t_wait_until 120 "the writer writes" -- test -e "$ROT_MNT/busy/w20"
 t_expect 0 "rewrap while a writer writes" -- "$CMKFS" rewrap -j 8 -c "$T_DIR/k.conf" "$kv"
 t_contains "no failures" ", 0 failed"
 wait "$wpid" && t_pass || t_fail "the writer's files: $(cat "$T_DIR/writer.out")"
