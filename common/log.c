@@ -50,6 +50,8 @@ static const struct {
 	[CMK_MSG_KMS_UNREACHABLE] = { "kms-unreachable",
 				      "9b6e3c0a7d2f4a18b5e8c1d4a7f0b3e6" },
 	[CMK_MSG_LIMITS] = { "limits", "4d1a7e4b9c2f4d83a7e2b5c8d1f4a0e7" },
+	[CMK_MSG_XATTR_SKIPPED] = { "xattr-skipped",
+				    "5c46c62f8eb442f4a54c65c167b43ea7" },
 };
 
 static const char *const level_names[] = {

@@ -30,6 +30,7 @@ enum cmk_msg {
 	CMK_MSG_KEY_NONE_LEFT,	 /* no enabled version left */
 	CMK_MSG_KMS_UNREACHABLE, /* the key service could not be asked */
 	CMK_MSG_LIMITS,		 /* descriptor limits and running out */
+	CMK_MSG_XATTR_SKIPPED,	 /* an extended attribute that does not open */
 	CMK_MSG_COUNT,
 };
 

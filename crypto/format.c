@@ -318,6 +318,18 @@ static void next_slot(const struct cmk_slot_info *slots, int active, int *slot,
 }
 
 /* --- file header --------------------------------------------------------- */
+int cmk_header_file_id(const uint8_t *buf, size_t len,
+		       const uint8_t volume_id[CMK_ID_LEN],
+		       uint8_t file_id[CMK_ID_LEN])
+{
+	if (len < CMK_HEADER_FIXED_LEN ||
+	    memcmp(buf + H_MAGIC, header_magic, sizeof(header_magic)) != 0 ||
+	    memcmp(buf + H_VOLUME_ID, volume_id, CMK_ID_LEN) != 0)
+		return -EBADMSG;
+	memcpy(file_id, buf + H_FILE_ID, CMK_ID_LEN);
+	return 0;
+}
+
 static int pending_decode(const uint8_t *in, struct cmk_pending *p);
 
 int cmk_header_parse(const uint8_t *buf, size_t len,

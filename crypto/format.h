@@ -89,6 +89,15 @@ struct cmk_header_info {
 int cmk_header_parse(const uint8_t *buf, size_t len,
 		     struct cmk_header_info *info, struct cmk_err *err);
 
+/* The file id of a header whose first len bytes are buf (the fixed part,
+ * CMK_HEADER_FIXED_LEN bytes, is enough), after checking its magic and
+ * that it belongs to volume_id: 0 or -EBADMSG. Not a check of the header:
+ * what binds a file's extended attributes, read without unwrapping. */
+#define CMK_HEADER_FIXED_LEN 64
+int cmk_header_file_id(const uint8_t *buf, size_t len,
+		       const uint8_t volume_id[CMK_ID_LEN],
+		       uint8_t file_id[CMK_ID_LEN]);
+
 /* Writes the fixed fields of a new header and zeroes the rest. */
 void cmk_header_init(uint8_t hdr[CMK_HEADER_SIZE],
 		     const uint8_t volume_id[CMK_ID_LEN],

@@ -451,3 +451,187 @@ out:
 	free(raw);
 	return ret;
 }
+
+/* --- extended attributes -------------------------------------------------- */
+static const char aad_xname_tag[10] = { 'x', 'a', 't', 't', 'r',
+					'-', 'n', 'a', 'm', 'e' };
+static const char aad_xvalue_tag[11] = { 'x', 'a', 't', 't', 'r', '-',
+					 'v', 'a', 'l', 'u', 'e' };
+#define XNAME_AAD_LEN (sizeof(aad_xname_tag) + CMK_XATTR_BIND_LEN)
+#define XNAME_RAW_MAX (CMK_SIV_TAG_LEN + CMK_XATTR_NAME_PLAIN_MAX)
+#define XVALUE_AAD_MAX                                                \
+	(sizeof(aad_xvalue_tag) + CMK_XATTR_BIND_LEN + CMK_XATTR_NONCE_LEN + \
+	 CMK_XATTR_NAME_MAX)
+/* The first plaintext byte of a value: a version, and what makes an empty
+ * value one byte that SIV can take. */
+#define XVALUE_MARK 0x01
+
+bool cmk_xattr_is_user(const char *name)
+{
+	return strncmp(name, CMK_XATTR_PREFIX, CMK_XATTR_PREFIX_LEN) == 0 &&
+	       name[CMK_XATTR_PREFIX_LEN] != '\0';
+}
+
+static void xname_aad(const uint8_t bind[CMK_XATTR_BIND_LEN],
+		      uint8_t aad[XNAME_AAD_LEN])
+{
+	memcpy(aad, aad_xname_tag, sizeof(aad_xname_tag));
+	memcpy(aad + sizeof(aad_xname_tag), bind, CMK_XATTR_BIND_LEN);
+}
+
+int cmk_xattr_name_encrypt(struct cmk_names *names,
+			   const uint8_t bind[CMK_XATTR_BIND_LEN],
+			   const char *name, char *out, size_t out_size)
+{
+	uint8_t raw[XNAME_RAW_MAX], aad[XNAME_AAD_LEN];
+	size_t len, enc_len;
+	int ret;
+
+	if (strncmp(name, CMK_XATTR_PREFIX, CMK_XATTR_PREFIX_LEN) != 0)
+		return -EOPNOTSUPP;
+	name += CMK_XATTR_PREFIX_LEN;
+	len = strlen(name);
+	if (len == 0)
+		return -EINVAL;
+	if (len > CMK_XATTR_NAME_PLAIN_MAX)
+		return -ERANGE;
+	enc_len = CMK_XATTR_PREFIX_LEN + b64url_len(CMK_SIV_TAG_LEN + len);
+	if (out_size < enc_len + 1)
+		return -ERANGE;
+	xname_aad(bind, aad);
+	ret = cmk_siv_encrypt(names->siv, aad, sizeof(aad),
+			      (const uint8_t *)name, len, raw);
+	if (ret)
+		return ret;
+	memcpy(out, CMK_XATTR_PREFIX, CMK_XATTR_PREFIX_LEN);
+	b64url_encode(raw, CMK_SIV_TAG_LEN + len, out + CMK_XATTR_PREFIX_LEN);
+	return (int)enc_len;
+}
+
+int cmk_xattr_name_decrypt(struct cmk_names *names,
+			   const uint8_t bind[CMK_XATTR_BIND_LEN],
+			   const char *backing, char *out, size_t out_size)
+{
+	uint8_t raw[XNAME_RAW_MAX + 3], aad[XNAME_AAD_LEN];
+	char plain[CMK_XATTR_NAME_PLAIN_MAX];
+	size_t enc_len = strlen(backing), plain_len;
+	int n, ret;
+
+	if (enc_len < CMK_XATTR_NAME_ENC_MIN ||
+	    enc_len > CMK_XATTR_NAME_ENC_MAX ||
+	    strncmp(backing, CMK_XATTR_PREFIX, CMK_XATTR_PREFIX_LEN) != 0)
+		return -EBADMSG;
+	n = b64url_decode(backing + CMK_XATTR_PREFIX_LEN,
+			  enc_len - CMK_XATTR_PREFIX_LEN, raw);
+	if (n < 0)
+		return n;
+	if ((size_t)n <= CMK_SIV_TAG_LEN || (size_t)n > XNAME_RAW_MAX)
+		return -EBADMSG;
+	plain_len = (size_t)n - CMK_SIV_TAG_LEN;
+	if (out_size < CMK_XATTR_PREFIX_LEN + plain_len + 1)
+		return -ERANGE;
+	xname_aad(bind, aad);
+	ret = cmk_siv_decrypt(names->siv, aad, sizeof(aad), raw, (size_t)n,
+			      (uint8_t *)plain);
+	if (ret)
+		return ret;
+	/* Authentic but no name: only a writer holding the key makes it. */
+	if (memchr(plain, '\0', plain_len))
+		return -EBADMSG;
+	memcpy(out, CMK_XATTR_PREFIX, CMK_XATTR_PREFIX_LEN);
+	memcpy(out + CMK_XATTR_PREFIX_LEN, plain, plain_len);
+	out[CMK_XATTR_PREFIX_LEN + plain_len] = '\0';
+	return (int)(CMK_XATTR_PREFIX_LEN + plain_len);
+}
+
+/* The value's associated data into aad (XVALUE_AAD_MAX bytes); its
+ * length, or -EINVAL for a name that is too long to be one. */
+static int xvalue_aad(const uint8_t bind[CMK_XATTR_BIND_LEN],
+		      const uint8_t nonce[CMK_XATTR_NONCE_LEN],
+		      const char *name, uint8_t *aad)
+{
+	size_t off = sizeof(aad_xvalue_tag), len = strlen(name);
+
+	if (len > CMK_XATTR_NAME_MAX)
+		return -EINVAL;
+	memcpy(aad, aad_xvalue_tag, off);
+	memcpy(aad + off, bind, CMK_XATTR_BIND_LEN);
+	off += CMK_XATTR_BIND_LEN;
+	memcpy(aad + off, nonce, CMK_XATTR_NONCE_LEN);
+	off += CMK_XATTR_NONCE_LEN;
+	memcpy(aad + off, name, len);
+	return (int)(off + len);
+}
+
+int cmk_xattr_value_plain_len(size_t enc_len)
+{
+	if (enc_len < CMK_XATTR_OVERHEAD ||
+	    enc_len > CMK_XATTR_VALUE_MAX + CMK_XATTR_OVERHEAD)
+		return -EBADMSG;
+	return (int)(enc_len - CMK_XATTR_OVERHEAD);
+}
+
+int cmk_xattr_value_encrypt(struct cmk_names *names,
+			    const uint8_t bind[CMK_XATTR_BIND_LEN],
+			    const char *name, const void *value, size_t len,
+			    const uint8_t *nonce, uint8_t *out,
+			    size_t out_size)
+{
+	uint8_t aad[XVALUE_AAD_MAX], *plain;
+	int aad_len, ret;
+
+	if (len > CMK_XATTR_VALUE_MAX)
+		return -E2BIG;
+	if (out_size < len + CMK_XATTR_OVERHEAD)
+		return -ERANGE;
+	/* A random nonce: equal values (of one name on one object, too)
+	 * must not look equal. */
+	if (nonce)
+		memcpy(out, nonce, CMK_XATTR_NONCE_LEN);
+	else
+		cmk_random(out, CMK_XATTR_NONCE_LEN);
+	aad_len = xvalue_aad(bind, out, name, aad);
+	if (aad_len < 0)
+		return aad_len;
+	plain = malloc(len + 1);
+	if (!plain)
+		return -ENOMEM;
+	plain[0] = XVALUE_MARK;
+	if (len)
+		memcpy(plain + 1, value, len);
+	ret = cmk_siv_encrypt(names->siv, aad, (size_t)aad_len, plain, len + 1,
+			      out + CMK_XATTR_NONCE_LEN);
+	cmk_cleanse(plain, len + 1);
+	free(plain);
+	return ret ? ret : (int)(len + CMK_XATTR_OVERHEAD);
+}
+
+int cmk_xattr_value_decrypt(struct cmk_names *names,
+			    const uint8_t bind[CMK_XATTR_BIND_LEN],
+			    const char *name, const uint8_t *enc,
+			    size_t enc_len, void *out, size_t out_size)
+{
+	uint8_t aad[XVALUE_AAD_MAX], *plain;
+	int len = cmk_xattr_value_plain_len(enc_len), aad_len, ret;
+
+	if (len < 0)
+		return len;
+	if (out_size < (size_t)len)
+		return -ERANGE;
+	aad_len = xvalue_aad(bind, enc, name, aad);
+	if (aad_len < 0)
+		return -EBADMSG;
+	plain = malloc((size_t)len + 1);
+	if (!plain)
+		return -ENOMEM;
+	ret = cmk_siv_decrypt(names->siv, aad, (size_t)aad_len,
+			      enc + CMK_XATTR_NONCE_LEN,
+			      enc_len - CMK_XATTR_NONCE_LEN, plain);
+	if (ret == 0 && plain[0] != XVALUE_MARK)
+		ret = -EBADMSG;
+	if (ret == 0 && len)
+		memcpy(out, plain + 1, (size_t)len);
+	cmk_cleanse(plain, (size_t)len + 1);
+	free(plain);
+	return ret ? ret : len;
+}

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Encrypted file names and symlink targets (volumes with
+/* Encrypted file names, symlink targets and extended attributes (volumes with
  * CMK_VOLUME_FLAG_ENC_NAMES). docs/FORMAT.md "Encrypted names" describes
  * every byte; keep them in step. No I/O here: the FUSE layer reads the
  * directory ids and long-name side files and passes their bytes in.
@@ -159,5 +159,72 @@ int cmk_symlink_marker_plain_len(const char *marker, size_t len);
  * its hash, its length and the length the marker states; else -EBADMSG. */
 int cmk_symlink_marker_check(const char *marker, const char *enc,
 			     size_t enc_len);
+
+/* Extended attributes (docs/FORMAT.md "Extended attributes"). Only the
+ * user namespace is stored. An attribute belongs to one object, whose
+ * 16-byte binding is the associated data of its name and value: a regular
+ * file's header file id, a directory's id. A name "user." || n (n: 1 to
+ * CMK_XATTR_NAME_PLAIN_MAX bytes, no NUL) is stored as
+ *   "user." || base64url(AES-SIV(AAD = "xattr-name" || bind, n))
+ * deterministically, so that a get encrypts the name it is asked for. A
+ * value v is stored as the raw bytes
+ *   nonce(16) || AES-SIV(AAD = "xattr-value" || bind || nonce || name,
+ *                        0x01 || v)
+ * (name: the whole plaintext name, "user." included), CMK_XATTR_OVERHEAD
+ * bytes longer than v. */
+#define CMK_XATTR_BIND_LEN 16
+#define CMK_XATTR_PREFIX "user."
+#define CMK_XATTR_PREFIX_LEN 5
+/* The longest n whose backing name fits XATTR_NAME_MAX (255). */
+#define CMK_XATTR_NAME_PLAIN_MAX 171
+#define CMK_XATTR_NAME_MAX (CMK_XATTR_PREFIX_LEN + CMK_XATTR_NAME_PLAIN_MAX)
+#define CMK_XATTR_NAME_ENC_MIN 28  /* backing name of a 1-byte n */
+#define CMK_XATTR_NAME_ENC_MAX 255 /* of a 171-byte n */
+#define CMK_XATTR_NONCE_LEN 16
+#define CMK_XATTR_OVERHEAD 33
+/* The longest value whose encryption fits XATTR_SIZE_MAX (65536). */
+#define CMK_XATTR_VALUE_MAX (65536 - CMK_XATTR_OVERHEAD)
+
+/* True when name is in the user namespace ("user." and at least one more
+ * byte). */
+bool cmk_xattr_is_user(const char *name);
+/* Encrypts the NUL-terminated name for the object bind. Writes the
+ * NUL-terminated backing name to out and returns its length; -EOPNOTSUPP
+ * for a name outside the user namespace, -EINVAL for "user." alone,
+ * -ERANGE for a name longer than CMK_XATTR_NAME_MAX or when out_size cannot
+ * hold the backing name and its NUL (CMK_XATTR_NAME_ENC_MAX + 1 always
+ * can). */
+int cmk_xattr_name_encrypt(struct cmk_names *names,
+			   const uint8_t bind[CMK_XATTR_BIND_LEN],
+			   const char *name, char *out, size_t out_size);
+/* The reverse, for a NUL-terminated backing name: writes the
+ * NUL-terminated plaintext name and returns its length; -EBADMSG for
+ * anything this volume did not make for this object (another namespace,
+ * bad base64url, failed tag, a NUL in the name), -ERANGE when out_size
+ * cannot hold the name and its NUL (CMK_XATTR_NAME_MAX + 1 always can). */
+int cmk_xattr_name_decrypt(struct cmk_names *names,
+			   const uint8_t bind[CMK_XATTR_BIND_LEN],
+			   const char *backing, char *out, size_t out_size);
+/* Encrypts value (len bytes, 0 to CMK_XATTR_VALUE_MAX) of the attribute
+ * name (NUL-terminated, plaintext) of the object bind, with a random
+ * nonce (nonce NULL; test vectors pass one). Writes len +
+ * CMK_XATTR_OVERHEAD bytes to out and returns that count; -E2BIG for a
+ * longer value, -ERANGE when out_size is too small. */
+int cmk_xattr_value_encrypt(struct cmk_names *names,
+			    const uint8_t bind[CMK_XATTR_BIND_LEN],
+			    const char *name, const void *value, size_t len,
+			    const uint8_t *nonce, uint8_t *out,
+			    size_t out_size);
+/* The reverse: writes the value (enc_len - CMK_XATTR_OVERHEAD bytes) to
+ * out and returns its length; -EBADMSG for a value that is too short,
+ * tampered, or made for another name, object or volume; -ERANGE when
+ * out_size is too small (out untouched). */
+int cmk_xattr_value_decrypt(struct cmk_names *names,
+			    const uint8_t bind[CMK_XATTR_BIND_LEN],
+			    const char *name, const uint8_t *enc,
+			    size_t enc_len, void *out, size_t out_size);
+/* The value length that a stored value of enc_len bytes holds, or
+ * -EBADMSG for a length no stored value has. */
+int cmk_xattr_value_plain_len(size_t enc_len);
 
 #endif

@@ -1727,79 +1727,391 @@ int cmk_fs_access(struct fs_ctx *fs, struct cmk_node *node, int mask)
 /* --- extended attributes ---------------------------------------------------
  */
 
-/* Only with -o xattr: names and values are kept, unencrypted, as the
- * backing file's own extended attributes. Without it, -ENOSYS tells the
- * kernel once that there are none, and it stops asking (ls -l asks for
- * two per file, and every write asks for security.capability). */
-static int xattr_path(struct fs_ctx *fs, struct cmk_node *node, char *path,
-		      size_t size)
-{
-	int fd;
+/* Only with -o xattr; without it, -ENOSYS tells the kernel once that there
+ * are none, and it stops asking (ls -l asks for two per file, and every
+ * write asks for security.capability). With it, only the user namespace
+ * reaches the backing store: its names and values encrypted and bound to
+ * their object on volumes with encrypted names (docs/FORMAT.md "Extended
+ * attributes"), as they are with plaintext names. Other namespaces are
+ * answered here, without I/O: the kernel asks for security.capability
+ * before every write. */
 
+/* An attribute that does not open is logged, at most XATTR_LOG_BURST
+ * lines every XATTR_LOG_GAP seconds (a listing of many damaged ones must
+ * not flood the journal), with how many went unsaid. */
+#define XATTR_LOG_GAP 10
+#define XATTR_LOG_BURST 5
+
+static void xattr_warn(struct fs_ctx *fs, struct cmk_node *node,
+		       const char *what)
+{
+	struct timespec now;
+	char where[PATH_MAX];
+	int64_t start;
+	uint64_t quiet;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	start = __atomic_load_n(&fs->xattr_logged, __ATOMIC_RELAXED);
+	if ((start == 0 || now.tv_sec - start >= XATTR_LOG_GAP) &&
+	    __atomic_compare_exchange_n(&fs->xattr_logged, &start,
+					(int64_t)now.tv_sec, false,
+					__ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		__atomic_store_n(&fs->xattr_burst, 0, __ATOMIC_RELAXED);
+	if (__atomic_add_fetch(&fs->xattr_burst, 1, __ATOMIC_RELAXED) >
+	    XATTR_LOG_BURST) {
+		__atomic_add_fetch(&fs->xattr_quiet, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	quiet = __atomic_exchange_n(&fs->xattr_quiet, 0, __ATOMIC_RELAXED);
+	where_of(fs, node, where, sizeof(where));
+	if (quiet)
+		cmk_log(LOG_WARNING, CMK_MSG_XATTR_SKIPPED,
+			"%s: %s (and %llu more such lines not logged)", where,
+			what, (unsigned long long)quiet);
+	else
+		cmk_log(LOG_WARNING, CMK_MSG_XATTR_SKIPPED, "%s: %s", where,
+			what);
+}
+
+/* A node's attributes as the xattr calls reach them: path names the
+ * backing object (/proc/self/fd/N: the *xattr calls have no *at form, and
+ * an O_PATH descriptor cannot be given to f*xattr), through fd (to close)
+ * or the borrowed descriptor of a directory; bind is what encrypted
+ * attributes are bound to. */
+struct xa {
+	struct cmk_node *node;
+	int fd, dfd;
+	char path[64];
+	uint8_t bind[CMK_XATTR_BIND_LEN];
+};
+
+/* The file id of a regular file, from its header (once per node: it never
+ * changes), read through fd (any descriptor of it, O_PATH too). */
+static int file_bind(struct fs_ctx *fs, struct cmk_node *node, int fd,
+		     const char *path, uint8_t bind[CMK_XATTR_BIND_LEN])
+{
+	uint8_t hdr[CMK_HEADER_FIXED_LEN];
+	int rfd, flags = fcntl(fd, F_GETFL), ret;
+	ssize_t n;
+
+	pthread_mutex_lock(&fs->open_lock);
+	if (node->have_dirid) {
+		memcpy(bind, node->dirid, CMK_XATTR_BIND_LEN);
+		pthread_mutex_unlock(&fs->open_lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&fs->open_lock);
+	if (flags >= 0 && !(flags & O_PATH) &&
+	    (flags & O_ACCMODE) != O_WRONLY) {
+		rfd = fd;
+	} else {
+		/* Opened again through /proc: the object fd is, already
+		 * checked, never a name that could have changed. */
+		rfd = open(path, O_RDONLY | O_CLOEXEC | O_NOATIME);
+		if (rfd < 0 && errno == EPERM)
+			rfd = open(path, O_RDONLY | O_CLOEXEC);
+		if (rfd < 0)
+			return -errno;
+	}
+	n = pread(rfd, hdr, sizeof(hdr), 0);
+	ret = n < 0 ? -errno
+		    : cmk_header_file_id(hdr, (size_t)n,
+					 fs->vol->info.volume_id, bind);
+	if (rfd != fd)
+		close(rfd);
+	if (ret == -EBADMSG) {
+		xattr_warn(fs, node,
+			   "no cmkfs header of this volume: its extended "
+			   "attributes cannot be read");
+		return -EIO;
+	}
+	if (ret == 0) {
+		pthread_mutex_lock(&fs->open_lock);
+		memcpy(node->dirid, bind, CMK_XATTR_BIND_LEN);
+		node->have_dirid = true;
+		pthread_mutex_unlock(&fs->open_lock);
+	}
+	return ret;
+}
+
+/* Sets up x for node: 0; -ENOSYS without -o xattr; -ENODATA for an object
+ * that has no user attributes (symlinks and special files, as on Linux);
+ * -EIO when its bind cannot be read (logged). */
+static int xa_begin(struct fs_ctx *fs, struct cmk_node *node, struct xa *x)
+{
+	char where[PATH_MAX];
+	int ret = 0;
+
+	x->node = node;
+	x->fd = x->dfd = -1;
 	if (!fs->xattr)
 		return -ENOSYS;
-	fd = cmk_node_open(&fs->nodes, node, O_PATH, NULL);
-	if (fd < 0)
-		return fd_error(fs, fd, "an xattr call");
-	proc_path(path, size, fd);
-	return fd;
+	if (node->type == S_IFDIR) {
+		x->dfd = cmk_dir_fd_borrow(&fs->nodes, node);
+		if (x->dfd < 0)
+			return fd_error(fs, x->dfd, "an xattr call");
+		proc_path(x->path, sizeof(x->path), x->dfd);
+		if (fs->vol->names) {
+			ret = dir_id(fs, node, x->dfd, x->bind);
+			if (ret) {
+				where_of(fs, node, where, sizeof(where));
+				cmk_log(LOG_ERR, CMK_MSG_DIRID,
+					"%s: no usable %s (%s): its extended "
+					"attributes cannot be read",
+					where, CMK_DIRID_FILE, strerror(-ret));
+				ret = -EIO;
+			}
+		}
+	} else if (node->type == S_IFREG) {
+		x->fd = cmk_node_open(&fs->nodes, node, O_PATH, NULL);
+		if (x->fd == -ESTALE) /* unlinked, and still open? */
+			x->fd = open_fd_of(fs, node);
+		if (x->fd < 0)
+			return fd_error(fs, x->fd, "an xattr call");
+		proc_path(x->path, sizeof(x->path), x->fd);
+		if (fs->vol->names)
+			ret = file_bind(fs, node, x->fd, x->path, x->bind);
+	} else {
+		return -ENODATA;
+	}
+	return ret;
+}
+
+static void xa_end(struct fs_ctx *fs, struct xa *x)
+{
+	if (x->fd >= 0)
+		close(x->fd);
+	if (x->dfd >= 0)
+		cmk_dir_fd_return(&fs->nodes, x->node, x->dfd);
+}
+
+/* The backing name of name into out: the name itself with plaintext
+ * names. */
+static int xa_name(struct fs_ctx *fs, struct xa *x, const char *name,
+		   char out[CMK_XATTR_NAME_ENC_MAX + 1])
+{
+	if (!fs->vol->names) {
+		size_t len = strlen(name);
+
+		if (len > CMK_XATTR_NAME_ENC_MAX)
+			return -ERANGE;
+		memcpy(out, name, len + 1);
+		return 0;
+	}
+	return cmk_xattr_name_encrypt(fs->vol->names, x->bind, name, out,
+				      CMK_XATTR_NAME_ENC_MAX + 1) < 0
+		       ? -ERANGE
+		       : 0;
 }
 
 ssize_t cmk_fs_getxattr(struct fs_ctx *fs, struct cmk_node *node,
 			const char *name, void *value, size_t size)
 {
-	char path[64];
-	ssize_t n;
-	int fd = xattr_path(fs, node, path, sizeof(path));
+	char bname[CMK_XATTR_NAME_ENC_MAX + 1];
+	uint8_t *enc = NULL;
+	struct xa x;
+	ssize_t n = 0;
+	int ret;
 
-	if (fd < 0)
-		return fd;
-	n = getxattr(path, name, value, size);
-	if (n < 0)
-		n = -errno;
-	close(fd);
-	return n;
+	if (!fs->xattr)
+		return -ENOSYS;
+	if (!cmk_xattr_is_user(name))
+		return -ENODATA;
+	ret = xa_begin(fs, node, &x);
+	if (ret == 0)
+		ret = xa_name(fs, &x, name, bname) ? -ENODATA : 0;
+	if (ret)
+		goto out;
+	if (!fs->vol->names) {
+		n = getxattr(x.path, bname, value, size);
+		ret = n < 0 ? -errno : 0;
+		goto out;
+	}
+	if (size == 0) {
+		/* The length, from the backing value's: no decryption. */
+		n = getxattr(x.path, bname, NULL, 0);
+		ret = n < 0 ? -errno : 0;
+		if (ret == 0) {
+			n = cmk_xattr_value_plain_len((size_t)n);
+			if (n < 0)
+				goto bad;
+		}
+		goto out;
+	}
+	if (size > CMK_XATTR_VALUE_MAX)
+		size = CMK_XATTR_VALUE_MAX;
+	enc = malloc(size + CMK_XATTR_OVERHEAD);
+	if (!enc) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	/* A buffer that cannot hold the value cannot hold its backing
+	 * value either: ERANGE from the backing store. */
+	n = getxattr(x.path, bname, enc, size + CMK_XATTR_OVERHEAD);
+	ret = n < 0 ? -errno : 0;
+	if (ret)
+		goto out;
+	n = cmk_xattr_value_decrypt(fs->vol->names, x.bind, name, enc,
+				    (size_t)n, value, size);
+	if (n == -EBADMSG)
+		goto bad;
+	ret = n < 0 ? (int)n : 0;
+	goto out;
+bad:
+	xattr_warn(fs, node,
+		   "the value of an extended attribute does not decrypt "
+		   "(damaged, or copied from another file): EIO");
+	ret = -EIO;
+out:
+	free(enc);
+	xa_end(fs, &x);
+	return ret ? ret : n;
+}
+
+/* Reads the backing store's list of names into a new buffer: its length
+ * (*out NULL for 0) or -errno. */
+static ssize_t xa_list_backing(const char *path, char **out)
+{
+	ssize_t n;
+
+	*out = NULL;
+	for (int tries = 0; tries < 8; tries++) {
+		char *buf;
+
+		n = listxattr(path, NULL, 0);
+		if (n <= 0)
+			return n < 0 ? -errno : 0;
+		buf = malloc((size_t)n);
+		if (!buf)
+			return -ENOMEM;
+		n = listxattr(path, buf, (size_t)n);
+		if (n >= 0) {
+			*out = buf;
+			return n;
+		}
+		free(buf);
+		if (errno != ERANGE) /* ERANGE: it grew meanwhile */
+			return -errno;
+	}
+	return -EAGAIN;
 }
 
 ssize_t cmk_fs_listxattr(struct fs_ctx *fs, struct cmk_node *node, char *list,
 			 size_t size)
 {
-	char path[64];
+	char plain[CMK_XATTR_NAME_MAX + 1], *names = NULL;
+	size_t total = 0, off, len;
 	ssize_t n;
-	int fd = xattr_path(fs, node, path, sizeof(path));
+	struct xa x;
+	int ret;
 
-	if (fd < 0)
-		return fd;
-	n = listxattr(path, list, size);
-	if (n < 0)
-		n = -errno;
-	close(fd);
-	return n;
+	if (!fs->xattr)
+		return -ENOSYS;
+	ret = xa_begin(fs, node, &x);
+	if (ret == -ENODATA) { /* nothing that can hold one */
+		xa_end(fs, &x);
+		return 0;
+	}
+	if (ret == 0) {
+		n = xa_list_backing(x.path, &names);
+		ret = n < 0 ? (int)n : 0;
+	}
+	for (off = 0; ret == 0 && off < (size_t)n; off += len + 1) {
+		const char *bname = names + off;
+		const char *shown = bname;
+
+		len = strnlen(bname, (size_t)n - off);
+		if (len == (size_t)n - off) /* no NUL: not a list */
+			break;
+		/* Only the user namespace: what the host keeps on the
+		 * backing files (an SELinux label) is not the volume's. */
+		if (strncmp(bname, CMK_XATTR_PREFIX, CMK_XATTR_PREFIX_LEN) != 0)
+			continue;
+		if (fs->vol->names) {
+			if (cmk_xattr_name_decrypt(fs->vol->names, x.bind,
+						   bname, plain,
+						   sizeof(plain)) < 0) {
+				xattr_warn(fs, node,
+					   "skipping an extended attribute "
+					   "whose name does not decrypt "
+					   "(damaged, or copied from another "
+					   "file)");
+				continue;
+			}
+			shown = plain;
+		}
+		if (size && total + strlen(shown) + 1 > size)
+			ret = -ERANGE;
+		else if (size)
+			memcpy(list + total, shown, strlen(shown) + 1);
+		total += strlen(shown) + 1;
+	}
+	free(names);
+	xa_end(fs, &x);
+	return ret ? ret : (ssize_t)total;
 }
 
 int cmk_fs_setxattr(struct fs_ctx *fs, struct cmk_node *node, const char *name,
 		    const void *value, size_t size, int flags)
 {
-	char path[64];
-	int ret, fd = xattr_path(fs, node, path, sizeof(path));
+	char bname[CMK_XATTR_NAME_ENC_MAX + 1];
+	uint8_t *enc = NULL;
+	struct xa x;
+	int ret;
 
-	if (fd < 0)
-		return fd;
-	ret = setxattr(path, name, value, size, flags) ? -errno : 0;
-	close(fd);
+	if (!fs->xattr)
+		return -ENOSYS;
+	if (!cmk_xattr_is_user(name))
+		return strcmp(name, CMK_XATTR_PREFIX) ? -EOPNOTSUPP : -EINVAL;
+	if (size > (fs->vol->names ? CMK_XATTR_VALUE_MAX : 65536))
+		return -E2BIG;
+	ret = xa_begin(fs, node, &x);
+	if (ret == -ENODATA) /* a symlink or special file, as Linux says */
+		ret = -EPERM;
+	if (ret == 0)
+		ret = xa_name(fs, &x, name, bname);
+	if (ret)
+		goto out;
+	if (!fs->vol->names) {
+		ret = setxattr(x.path, bname, value, size, flags) ? -errno : 0;
+		goto out;
+	}
+	enc = malloc(size + CMK_XATTR_OVERHEAD);
+	if (!enc) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = cmk_xattr_value_encrypt(fs->vol->names, x.bind, name, value,
+				      size, NULL, enc,
+				      size + CMK_XATTR_OVERHEAD);
+	if (ret >= 0)
+		ret = setxattr(x.path, bname, enc, (size_t)ret, flags) ? -errno
+								       : 0;
+out:
+	free(enc);
+	xa_end(fs, &x);
 	return ret;
 }
 
 int cmk_fs_removexattr(struct fs_ctx *fs, struct cmk_node *node,
 		       const char *name)
 {
-	char path[64];
-	int ret, fd = xattr_path(fs, node, path, sizeof(path));
+	char bname[CMK_XATTR_NAME_ENC_MAX + 1];
+	struct xa x;
+	int ret;
 
-	if (fd < 0)
-		return fd;
-	ret = removexattr(path, name) ? -errno : 0;
-	close(fd);
+	if (!fs->xattr)
+		return -ENOSYS;
+	if (!cmk_xattr_is_user(name))
+		return -EOPNOTSUPP;
+	ret = xa_begin(fs, node, &x);
+	if (ret == -ENODATA)
+		ret = -EPERM;
+	if (ret == 0)
+		ret = xa_name(fs, &x, name, bname) ? -ENODATA : 0;
+	if (ret == 0)
+		ret = removexattr(x.path, bname) ? -errno : 0;
+	xa_end(fs, &x);
 	return ret;
 }
 

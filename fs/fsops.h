@@ -76,6 +76,10 @@ struct fs_ctx {
 	long readahead_kb;     /* to set once INIT is done; 0: leave it */
 	bool readahead_set;    /* atomic */
 	int64_t emfile_logged; /* when running out of descriptors was logged */
+	/* Lines about attributes that did not open: when the current
+	 * window began, lines in it, lines not logged. */
+	int64_t xattr_logged;
+	uint64_t xattr_burst, xattr_quiet;
 	/* The mount root's mode and owner (CMK_VOLUME_ROOT), under
 	 * open_lock: the cipher directory itself stays 0700. */
 	struct cmk_root_attr root_attr;
@@ -173,8 +177,14 @@ void cmk_fs_releasedir(struct cmk_dir *d);
 int cmk_fs_statfs(struct fs_ctx *fs, struct cmk_node *node, struct statvfs *st);
 int cmk_fs_access(struct fs_ctx *fs, struct cmk_node *node, int mask);
 
-/* Extended attributes (only with -o xattr: -ENOSYS otherwise). size 0:
- * the length needed. */
+/* Extended attributes (only with -o xattr: -ENOSYS otherwise), of the user
+ * namespace only: encrypted on volumes with encrypted names (names up to
+ * CMK_XATTR_NAME_MAX bytes, else ERANGE; values up to CMK_XATTR_VALUE_MAX,
+ * else E2BIG), as they are with plaintext names. Other namespaces: get
+ * -ENODATA, set and remove -EOPNOTSUPP, without I/O. Symlinks and special
+ * files hold none (set -EPERM). size 0: the length needed; a smaller
+ * buffer: -ERANGE. A value or list entry that does not decrypt: -EIO, or
+ * left out of the list (logged). */
 ssize_t cmk_fs_getxattr(struct fs_ctx *fs, struct cmk_node *node,
 			const char *name, void *value, size_t size);
 ssize_t cmk_fs_listxattr(struct fs_ctx *fs, struct cmk_node *node, char *list,

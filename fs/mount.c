@@ -209,7 +209,7 @@ static void mount_usage(FILE *out)
 		"     no_writeback       no kernel writeback cache\n"
 		"     readahead=KB       the mount's readahead (default 1024; 0: "
 		"the kernel's)\n"
-		"     xattr              extended attributes, stored unencrypted\n"
+		"     xattr              encrypted user.* xattrs\n"
 		"     suid, dev          honour set-id bits, device files "
 		"(default: nosuid,nodev;\n"
 		"                        in /etc/fstab allow_suid, allow_dev: "

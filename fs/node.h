@@ -46,7 +46,9 @@ struct cmk_node {
 	uint32_t refs;	  /* children and borrowed descriptors */
 
 	/* Directories: the cached descriptor (-1: none), its place in the
-	 * cache, and the directory id of a volume with encrypted names. */
+	 * cache, and the directory id of a volume with encrypted names.
+	 * Regular files use have_dirid and dirid for their header's file id,
+	 * once read (what binds their extended attributes). */
 	int dir_fd;
 	uint32_t dir_users; /* borrowers of dir_fd */
 	struct cmk_node *lru_prev, *lru_next;

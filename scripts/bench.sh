@@ -9,6 +9,9 @@
 #   cmkfs           this tree (built Release in build-bench/, or $CMKFS)
 #   cmkfs_plainnames  the same on a volume made with --plaintext-names:
 #                   what name encryption costs
+#   cmkfs_xattr     cmkfs mounted with -o xattr (encrypted extended
+#                   attributes): what supporting them costs (not in the
+#                   default SYSTEMS)
 # on these workloads, interleaving the systems at every step (for each
 # round, for each workload, every system in turn, the order rotated each
 # round) and reporting medians:
@@ -31,7 +34,7 @@
 #   QUICK=1            small sizes, 2 rounds (about 2-3 minutes)
 #   ROUNDS=(number of systems) SEQ_MB=512 CORPUS_FILES=2000 FIO_MB=256 FIO_RUNTIME=10
 #   SYSTEMS="plain passthrough_ll gocryptfs cmkfs cmkfs_plainnames"
-#                      (a subset is fine)
+#                      (a subset is fine; cmkfs_xattr may be added)
 #   WORKLOADS="seq corpus fio tree"   (a subset is fine)
 #   CMKFS=path         a cmkfs binary instead of building build-bench/
 #   CMKFS_MOUNT_OPTS=a,b  extra cmkfs mount options (given as -o a,b)
@@ -73,7 +76,7 @@ POOL_MB=64
 SEED=20240601
 read -r -a systems <<<"$SYSTEMS"
 for s in "${systems[@]}"; do
-  case $s in plain | passthrough_ll | gocryptfs | cmkfs | cmkfs_plainnames) ;;
+  case $s in plain | passthrough_ll | gocryptfs | cmkfs | cmkfs_plainnames | cmkfs_xattr) ;;
   *) die "unknown system '$s' in SYSTEMS" ;;
   esac
 done
@@ -139,7 +142,7 @@ cleanup() {
   trap - EXIT INT TERM HUP
   set +e
   if [ -n "$WORK" ] && [ -d "$WORK" ]; then
-    for s in passthrough_ll gocryptfs cmkfs cmkfs_plainnames; do
+    for s in passthrough_ll gocryptfs cmkfs cmkfs_plainnames cmkfs_xattr; do
       m=$WORK/$s/mnt
       [ -d "$m" ] || continue
       if mountpoint -q "$m"; then
@@ -228,7 +231,7 @@ sys_vars() {
       BACK=$WORK/plain/dir MNT=$BACK SYNCDIRS=("$BACK") ;;
     passthrough_ll)
       BACK=$WORK/$SYS/backing MNT=$WORK/$SYS/mnt SYNCDIRS=("$MNT" "$BACK") ;;
-    gocryptfs | cmkfs | cmkfs_plainnames)
+    gocryptfs | cmkfs | cmkfs_plainnames | cmkfs_xattr)
       BACK=$WORK/$SYS/cipher MNT=$WORK/$SYS/mnt SYNCDIRS=("$MNT" "$BACK") ;;
   esac
 }
@@ -244,7 +247,7 @@ prepare_sys() {
     gocryptfs)
       mkdir -p "$BACK"
       gocryptfs -q -init -extpass 'echo pw' -scryptn 10 "$BACK" >/dev/null ;;
-    cmkfs) "$CMKFS" init -c "$cmkfs_conf" "$BACK" >/dev/null ;;
+    cmkfs | cmkfs_xattr) "$CMKFS" init -c "$cmkfs_conf" "$BACK" >/dev/null ;;
     cmkfs_plainnames)
       "$CMKFS" init --plaintext-names -c "$cmkfs_conf" "$BACK" >/dev/null ;;
   esac
@@ -268,6 +271,9 @@ mount_sys() {
     cmkfs | cmkfs_plainnames)
       "$CMKFS" mount "${cmkfs_o[@]}" -c "$cmkfs_conf" "$BACK" "$MNT" ||
         return 1 ;;
+    cmkfs_xattr)
+      "$CMKFS" mount -o "xattr${CMKFS_MOUNT_OPTS:+,$CMKFS_MOUNT_OPTS}" \
+        -c "$cmkfs_conf" "$BACK" "$MNT" || return 1 ;;
   esac
   for ((i = 0; ; i++)); do
     mountpoint -q "$MNT" && stat "$MNT/." >/dev/null 2>&1 && break
@@ -459,7 +465,7 @@ meta header libfuse "$(pkg-config --modversion fuse3) (passthrough_ll built from
 meta header fio "$(fio --version)"
 meta header "passthrough_ll options" "-o source=DIR only: its defaults, i.e. cache=auto (timeout=1.0 s), no writeback cache, no xattr, no flock, multithreaded"
 meta header "gocryptfs options" "init -scryptn 10; mount -q -nosyslog -extpass 'echo pw', otherwise defaults (no syslog here: its background logger only complained)"
-meta header "cmkfs options" "${CMKFS_MOUNT_OPTS:+-o $CMKFS_MOUNT_OPTS, otherwise }defaults (writeback cache on unless -o no_writeback; allow_other, default_permissions as root); local keystore (provider = file); encrypted names, and cmkfs_plainnames is the same on a volume made with init --plaintext-names"
+meta header "cmkfs options" "${CMKFS_MOUNT_OPTS:+-o $CMKFS_MOUNT_OPTS, otherwise }defaults (writeback cache on unless -o no_writeback; allow_other, default_permissions as root); local keystore (provider = file); encrypted names, and cmkfs_plainnames is the same on a volume made with init --plaintext-names; cmkfs_xattr is cmkfs mounted with -o xattr"
 meta header Parameters "WORKLOADS=${WORKLOADS:-seq corpus fio tree} ROUNDS=$ROUNDS SEQ_MB=$SEQ_MB CORPUS_FILES=$CORPUS_FILES ($corpus_mib MiB) FIO_MB=$FIO_MB FIO_RUNTIME=$FIO_RUNTIME${QUICK:+ QUICK=$QUICK}"
 meta header "Tree" "$TREE: $tree_files files, $tree_dirs directories, $tree_links symlinks, $tree_mib MiB (uncompressed tar, read from memory)"
 meta param SEQ_MB "$SEQ_MB"

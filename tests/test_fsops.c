@@ -4,7 +4,7 @@
  * process's descriptors bounded (nothing is held per file); FORGET frees
  * the nodes; renames and hard links keep every node reachable; a create,
  * mknod, mkdir, symlink or link that fails after the entry was made leaves
- * nothing behind (CMKFS_FAULT injects the failure). */
+ * nothing behind (CMKFS_FAULT injects the failure); extended attributes. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -238,6 +239,107 @@ static void renames_and_links(struct fs_ctx *fs)
 	CHECK_EQ_INT(nodes_of(fs), 0);
 }
 
+/* Extended attributes without FUSE: off without -o xattr; other
+ * namespaces answered without the backing store; sizes and ERANGE;
+ * symlinks; a file unlinked while open; renames keep them. */
+static void xattrs(struct fs_ctx *fs, bool enc_names)
+{
+	struct cmk_node *f, *d, *l;
+	struct cmk_handle *h = NULL;
+	struct cmk_entry e;
+	char buf[256], name[200];
+
+	write_file(fs, root_of(fs), "xf", "x", &f);
+	CHECK_EQ_INT(cmk_fs_mkdir(fs, &me, root_of(fs), "xd", 0755, &e), 0);
+	d = e.node;
+	CHECK_EQ_INT(cmk_fs_symlink(fs, &me, "xf", root_of(fs), "xl", &e), 0);
+	l = e.node;
+	fs->xattr = false;
+	CHECK_EQ_INT(cmk_fs_setxattr(fs, f, "user.a", "1", 1, 0), -ENOSYS);
+	CHECK_EQ_INT(cmk_fs_getxattr(fs, f, "user.a", buf, sizeof(buf)),
+		     -ENOSYS);
+	fs->xattr = true;
+	for (int i = 0; i < 2; i++) {
+		struct cmk_node *n = i ? d : f;
+
+		CHECK_EQ_INT(cmk_fs_setxattr(fs, n, "user.a", "value", 5, 0),
+			     0);
+		CHECK_EQ_INT(cmk_fs_setxattr(fs, n, "user.bb", "", 0, 0), 0);
+		CHECK_EQ_INT(cmk_fs_getxattr(fs, n, "user.a", NULL, 0), 5);
+		CHECK_EQ_INT(cmk_fs_getxattr(fs, n, "user.a", buf, 4), -ERANGE);
+		CHECK_EQ_INT(cmk_fs_getxattr(fs, n, "user.a", buf, 5), 5);
+		CHECK(memcmp(buf, "value", 5) == 0);
+		CHECK_EQ_INT(cmk_fs_getxattr(fs, n, "user.bb", buf, 5), 0);
+		CHECK_EQ_INT(cmk_fs_getxattr(fs, n, "user.c", buf, 5),
+			     -ENODATA);
+		CHECK_EQ_INT(cmk_fs_listxattr(fs, n, NULL, 0), 15);
+		CHECK_EQ_INT(cmk_fs_listxattr(fs, n, buf, 14), -ERANGE);
+		CHECK_EQ_INT(cmk_fs_listxattr(fs, n, buf, 15), 15);
+		CHECK((memcmp(buf, "user.a\0user.bb", 15) == 0) ||
+		      (memcmp(buf, "user.bb\0user.a", 15) == 0));
+		CHECK_EQ_INT(cmk_fs_setxattr(fs, n, "user.a", "x", 1,
+					     XATTR_CREATE),
+			     -EEXIST);
+		CHECK_EQ_INT(cmk_fs_removexattr(fs, n, "user.bb"), 0);
+		CHECK_EQ_INT(cmk_fs_removexattr(fs, n, "user.bb"), -ENODATA);
+		/* Other namespaces: nothing stored, nothing read. */
+		CHECK_EQ_INT(cmk_fs_getxattr(fs, n, "security.capability",
+					     buf, sizeof(buf)),
+			     -ENODATA);
+		CHECK_EQ_INT(cmk_fs_setxattr(fs, n, "security.x", "1", 1, 0),
+			     -EOPNOTSUPP);
+		CHECK_EQ_INT(cmk_fs_setxattr(fs, n, "system.posix_acl_access",
+					     "1", 1, 0),
+			     -EOPNOTSUPP);
+		CHECK_EQ_INT(cmk_fs_setxattr(fs, n, "trusted.x", "1", 1, 0),
+			     -EOPNOTSUPP);
+		CHECK_EQ_INT(cmk_fs_removexattr(fs, n, "security.x"),
+			     -EOPNOTSUPP);
+		CHECK_EQ_INT(cmk_fs_listxattr(fs, n, NULL, 0), 7);
+	}
+	/* Limits of encrypted names. */
+	memcpy(name, "user.", 5);
+	memset(name + 5, 'n', 172);
+	name[177] = '\0';
+	if (enc_names) {
+		CHECK_EQ_INT(cmk_fs_setxattr(fs, f, name, "1", 1, 0), -ERANGE);
+		CHECK_EQ_INT(cmk_fs_getxattr(fs, f, name, buf, 5), -ENODATA);
+		CHECK_EQ_INT(cmk_fs_setxattr(fs, f, "user.big", buf,
+					     CMK_XATTR_VALUE_MAX + 1, 0),
+			     -E2BIG);
+	}
+	name[176] = '\0';
+	CHECK_EQ_INT(cmk_fs_setxattr(fs, f, name, "1", 1, 0), 0);
+	CHECK_EQ_INT(cmk_fs_removexattr(fs, f, name), 0);
+	/* Symlinks hold none. */
+	CHECK_EQ_INT(cmk_fs_setxattr(fs, l, "user.a", "1", 1, 0), -EPERM);
+	CHECK_EQ_INT(cmk_fs_getxattr(fs, l, "user.a", buf, 5), -ENODATA);
+	CHECK_EQ_INT(cmk_fs_listxattr(fs, l, buf, sizeof(buf)), 0);
+	/* Renames keep them: the file, and the directory. */
+	CHECK_EQ_INT(cmk_fs_rename(fs, root_of(fs), "xf", d, "moved", 0), 0);
+	CHECK_EQ_INT(cmk_fs_rename(fs, root_of(fs), "xd", root_of(fs), "xd2",
+				   0),
+		     0);
+	CHECK_EQ_INT(cmk_fs_getxattr(fs, f, "user.a", buf, 5), 5);
+	CHECK_EQ_INT(cmk_fs_getxattr(fs, d, "user.a", buf, 5), 5);
+	/* Unlinked while open: reached through the handle. */
+	CHECK_EQ_INT(cmk_fs_open(fs, &me, f, O_RDONLY, &h), 0);
+	CHECK_EQ_INT(cmk_fs_unlink(fs, d, "moved"), 0);
+	CHECK_EQ_INT(cmk_fs_setxattr(fs, f, "user.after", "z", 1, 0), 0);
+	CHECK_EQ_INT(cmk_fs_getxattr(fs, f, "user.a", buf, 5), 5);
+	CHECK_EQ_INT(cmk_fs_getxattr(fs, f, "user.after", buf, 5), 1);
+	CHECK_EQ_INT(cmk_fs_listxattr(fs, f, NULL, 0), 18);
+	if (h)
+		cmk_fs_release(fs, h);
+	fs->xattr = false;
+	cmk_fs_forget(fs, f, 1);
+	cmk_fs_forget(fs, d, 1);
+	cmk_fs_forget(fs, l, 1);
+	CHECK_EQ_INT(cmk_fs_unlink(fs, root_of(fs), "xl"), 0);
+	CHECK_EQ_INT(cmk_fs_rmdir(fs, root_of(fs), "xd2"), 0);
+	CHECK_EQ_INT(nodes_of(fs), 0);
+}
+
 /* A failure after the entry was made leaves nothing: CMKFS_FAULT makes
  * the Nth pass of each point fail with EIO. */
 static void rollbacks(struct fs_ctx *fs, const char *cipher)
@@ -306,6 +408,7 @@ static void run(const char *kind, bool enc_names, bool with_rollbacks)
 		rollbacks(&fs, cipher);
 	many_files(&fs);
 	renames_and_links(&fs);
+	xattrs(&fs, enc_names);
 	cmk_fs_destroy(&fs);
 	close(root_fd);
 	cmk_volume_close(vol);

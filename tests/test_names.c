@@ -673,6 +673,207 @@ static void symlinks(void)
 	cmk_names_free(names);
 }
 
+/* --- extended attributes -------------------------------------------------- */
+static void xattr_names(void)
+{
+	struct cmk_names *names = fixed_names(volume_id);
+	struct cmk_names *other = fixed_names(other_volume);
+	char name[CMK_XATTR_NAME_MAX + 2], enc[CMK_XATTR_NAME_ENC_MAX + 1],
+		back[CMK_XATTR_NAME_MAX + 1];
+	int n, failures = 0;
+
+	for (size_t len = 1; len <= CMK_XATTR_NAME_PLAIN_MAX; len++) {
+		size_t want = 5 + (4 * (len + 16) + 2) / 3;
+
+		memcpy(name, "user.", 5);
+		for (size_t i = 0; i < len; i++)
+			name[5 + i] = (char)('a' + (len + i) % 26);
+		name[5 + len] = '\0';
+		n = cmk_xattr_name_encrypt(names, dirid, name, enc,
+					   sizeof(enc));
+		if (n != (int)want || strlen(enc) != want ||
+		    strncmp(enc, "user.", 5) != 0 ||
+		    strspn(enc + 5, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
+				    "qrstuvwxyz0123456789-_") != want - 5 ||
+		    cmk_xattr_name_decrypt(names, dirid, enc, back,
+					   sizeof(back)) != (int)(len + 5) ||
+		    strcmp(back, name) != 0)
+			failures++;
+		/* Exact buffers work, one byte less does not. */
+		if (cmk_xattr_name_encrypt(names, dirid, name, enc,
+					   want + 1) != n ||
+		    cmk_xattr_name_encrypt(names, dirid, name, enc, want) !=
+			    -ERANGE ||
+		    cmk_xattr_name_decrypt(names, dirid, enc, back,
+					   len + 5) != -ERANGE)
+			failures++;
+		/* Bound to the object and the volume. */
+		if (cmk_xattr_name_decrypt(names, dirid2, enc, back,
+					   sizeof(back)) != -EBADMSG ||
+		    cmk_xattr_name_decrypt(other, dirid, enc, back,
+					   sizeof(back)) != -EBADMSG)
+			failures++;
+	}
+	CHECK_EQ_INT(failures, 0);
+	CHECK_EQ_INT(cmk_xattr_name_encrypt(names, dirid, "user.a", enc,
+					    sizeof(enc)),
+		     CMK_XATTR_NAME_ENC_MIN);
+	/* Deterministic: a get finds what a set stored. */
+	cmk_xattr_name_encrypt(names, dirid, "user.comment", enc, sizeof(enc));
+	cmk_xattr_name_encrypt(names, dirid, "user.comment", back,
+			       sizeof(back));
+	CHECK(strcmp(enc, back) == 0);
+	/* Limits and namespaces. */
+	memcpy(name, "user.", 5);
+	memset(name + 5, 'x', CMK_XATTR_NAME_PLAIN_MAX + 1);
+	name[CMK_XATTR_NAME_MAX + 1] = '\0';
+	CHECK_EQ_INT(cmk_xattr_name_encrypt(names, dirid, name, enc,
+					    sizeof(enc)),
+		     -ERANGE);
+	name[CMK_XATTR_NAME_MAX] = '\0';
+	CHECK_EQ_INT(cmk_xattr_name_encrypt(names, dirid, name, enc,
+					    sizeof(enc)),
+		     CMK_XATTR_NAME_ENC_MAX);
+	CHECK_EQ_INT(cmk_xattr_name_encrypt(names, dirid, "user.", enc,
+					    sizeof(enc)),
+		     -EINVAL);
+	CHECK_EQ_INT(cmk_xattr_name_encrypt(names, dirid, "security.x", enc,
+					    sizeof(enc)),
+		     -EOPNOTSUPP);
+	CHECK_EQ_INT(cmk_xattr_name_encrypt(names, dirid, "trusted.x", enc,
+					    sizeof(enc)),
+		     -EOPNOTSUPP);
+	CHECK(cmk_xattr_is_user("user.x"));
+	CHECK(!cmk_xattr_is_user("user."));
+	CHECK(!cmk_xattr_is_user("system.posix_acl_access"));
+	CHECK(!cmk_xattr_is_user("User.x"));
+	/* Tampering: every character changed, and foreign names. */
+	cmk_xattr_name_encrypt(names, dirid, "user.comment", enc, sizeof(enc));
+	failures = 0;
+	for (size_t i = 0; enc[i]; i++) {
+		char t[sizeof(enc)];
+
+		memcpy(t, enc, sizeof(enc));
+		t[i] = t[i] == 'A' ? 'B' : 'A';
+		if (cmk_xattr_name_decrypt(names, dirid, t, back,
+					   sizeof(back)) != -EBADMSG)
+			failures++;
+	}
+	CHECK_EQ_INT(failures, 0);
+	CHECK_EQ_INT(cmk_xattr_name_decrypt(names, dirid, "user.comment", back,
+					    sizeof(back)),
+		     -EBADMSG);
+	CHECK_EQ_INT(cmk_xattr_name_decrypt(names, dirid, "security.selinux",
+					    back, sizeof(back)),
+		     -EBADMSG);
+	memcpy(name, "trust", 5);
+	memcpy(name + 5, enc + 5, strlen(enc) - 4);
+	CHECK_EQ_INT(cmk_xattr_name_decrypt(names, dirid, name, back,
+					    sizeof(back)),
+		     -EBADMSG);
+	/* Not a file name: the domains do not mix. */
+	n = cmk_name_encrypt(names, dirid, "comment", 7, name, sizeof(name));
+	CHECK(n > 0);
+	memmove(name + 5, name, (size_t)n + 1);
+	memcpy(name, "user.", 5);
+	CHECK_EQ_INT(cmk_xattr_name_decrypt(names, dirid, name, back,
+					    sizeof(back)),
+		     -EBADMSG);
+	cmk_names_free(other);
+	cmk_names_free(names);
+}
+
+static void xattr_values(void)
+{
+	static const size_t lens[] = { 0, 1, 15, 16, 17, 100, 4096,
+				       CMK_XATTR_VALUE_MAX };
+	struct cmk_names *names = fixed_names(volume_id);
+	struct cmk_names *other = fixed_names(other_volume);
+	size_t big = CMK_XATTR_VALUE_MAX + CMK_XATTR_OVERHEAD + 1;
+	uint8_t *value = malloc(big), *enc = malloc(big), *enc2 = malloc(big),
+		*back = malloc(big);
+	int n, failures = 0;
+
+	for (size_t i = 0; i < big; i++)
+		value[i] = (uint8_t)(i * 7 + 3);
+	for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+		size_t len = lens[k];
+
+		n = cmk_xattr_value_encrypt(names, dirid, "user.v", value, len,
+					    NULL, enc, big);
+		if (n != (int)(len + CMK_XATTR_OVERHEAD) ||
+		    cmk_xattr_value_plain_len((size_t)n) != (int)len ||
+		    cmk_xattr_value_decrypt(names, dirid, "user.v", enc,
+					    (size_t)n, back,
+					    len) != (int)len ||
+		    (len && memcmp(back, value, len) != 0))
+			failures++;
+		/* A buffer one byte short: ERANGE. */
+		if (len && cmk_xattr_value_decrypt(names, dirid, "user.v", enc,
+						   (size_t)n, back,
+						   len - 1) != -ERANGE)
+			failures++;
+		if (cmk_xattr_value_encrypt(names, dirid, "user.v", value, len,
+					    NULL, enc2,
+					    len + CMK_XATTR_OVERHEAD - 1) !=
+		    -ERANGE)
+			failures++;
+		/* A fresh nonce each time: equal values differ. */
+		if (cmk_xattr_value_encrypt(names, dirid, "user.v", value, len,
+					    NULL, enc2, big) != n ||
+		    memcmp(enc, enc2, (size_t)n) == 0)
+			failures++;
+		/* Bound to the name, the object and the volume. */
+		if (cmk_xattr_value_decrypt(names, dirid, "user.w", enc,
+					    (size_t)n, back, big) != -EBADMSG ||
+		    cmk_xattr_value_decrypt(names, dirid2, "user.v", enc,
+					    (size_t)n, back, big) != -EBADMSG ||
+		    cmk_xattr_value_decrypt(other, dirid, "user.v", enc,
+					    (size_t)n, back, big) != -EBADMSG)
+			failures++;
+	}
+	CHECK_EQ_INT(failures, 0);
+	CHECK_EQ_INT(cmk_xattr_value_encrypt(names, dirid, "user.v", value,
+					     CMK_XATTR_VALUE_MAX + 1, NULL, enc,
+					     big),
+		     -E2BIG);
+	CHECK_EQ_INT(cmk_xattr_value_plain_len(CMK_XATTR_OVERHEAD - 1),
+		     -EBADMSG);
+	CHECK_EQ_INT(cmk_xattr_value_plain_len(65537), -EBADMSG);
+	CHECK_EQ_INT(cmk_xattr_value_plain_len(65536), CMK_XATTR_VALUE_MAX);
+	/* Every byte of a stored value flipped, and every truncation. */
+	n = cmk_xattr_value_encrypt(names, dirid, "user.v", value, 40, NULL,
+				    enc, big);
+	CHECK_EQ_INT(n, 40 + CMK_XATTR_OVERHEAD);
+	failures = 0;
+	for (int i = 0; i < n; i++) {
+		enc[i] ^= 0x01;
+		if (cmk_xattr_value_decrypt(names, dirid, "user.v", enc,
+					    (size_t)n, back, big) != -EBADMSG)
+			failures++;
+		enc[i] ^= 0x01;
+		if (cmk_xattr_value_decrypt(names, dirid, "user.v", enc,
+					    (size_t)i, back, big) != -EBADMSG)
+			failures++;
+	}
+	CHECK_EQ_INT(failures, 0);
+	CHECK_EQ_INT(cmk_xattr_value_decrypt(names, dirid, "user.v", enc,
+					     (size_t)n, back, big),
+		     40);
+	/* Values of two names (or two objects) swapped do not open. */
+	n = cmk_xattr_value_encrypt(names, dirid2, "user.v", value, 40, NULL,
+				    enc2, big);
+	CHECK_EQ_INT(cmk_xattr_value_decrypt(names, dirid, "user.v", enc2,
+					     (size_t)n, back, big),
+		     -EBADMSG);
+	free(value);
+	free(enc);
+	free(enc2);
+	free(back);
+	cmk_names_free(other);
+	cmk_names_free(names);
+}
+
 /* --- threads -------------------------------------------------------------- */
 struct thread_arg {
 	struct cmk_names *names;
@@ -843,6 +1044,40 @@ static void print_vectors(FILE *out)
 	fprintf(out, "encoding, %d characters:\n", n);
 	text_lines(out, enc, (size_t)n);
 
+	{
+		static const char xname[] = "user.comment", xval[] = "hello";
+		uint8_t xaad[11 + 16 + 16 + sizeof(xname) - 1], raw[64];
+
+		n = cmk_xattr_name_encrypt(names, dirid, xname, enc,
+					   sizeof(enc));
+		if (n < 0)
+			abort();
+		fprintf(out, "\nextended attribute \"%s\" of the directory "
+			     "above (bind = its id):\n", xname);
+		memcpy(xaad, "xattr-name", 10);
+		memcpy(xaad + 10, dirid, 16);
+		fprintf(out, "xattr name AAD = \"xattr-name\" || bind:\n");
+		hex_line(out, xaad, 26);
+		fprintf(out, "backing name, %d characters:\n", n);
+		text_lines(out, enc, (size_t)n);
+		n = cmk_xattr_value_encrypt(names, dirid, xname, xval,
+					    strlen(xval), link_nonce, raw,
+					    sizeof(raw));
+		if (n < 0)
+			abort();
+		memcpy(xaad, "xattr-value", 11);
+		memcpy(xaad + 11, dirid, 16);
+		memcpy(xaad + 27, link_nonce, 16);
+		memcpy(xaad + 43, xname, sizeof(xname) - 1);
+		fprintf(out, "value \"%s\", nonce 90..9f; xattr value AAD = "
+			     "\"xattr-value\" || bind || nonce || name:\n",
+			xval);
+		hex_line(out, xaad, sizeof(xaad));
+		fprintf(out, "backing value, %d bytes (nonce || tag || "
+			     "ciphertext of 01 || value):\n", n);
+		hex_line(out, raw, (size_t)n);
+	}
+
 	fixed_descriptor(vol);
 	fprintf(out, "\nCMK version \"1\": ");
 	hex_line(out, cmk1, 32);
@@ -980,6 +1215,8 @@ int main(int argc, char **argv)
 	determinism();
 	long_names();
 	symlinks();
+	xattr_names();
+	xattr_values();
 	threads();
 	vectors_match_document();
 	return check_exit();

@@ -291,7 +291,7 @@ both 'mkfifo "$D/fifo" && stat -c %F "$D/fifo"'
 T_OUT=$(timeout 10 cat "$m/fifo" 2>&1)
 [ "$T_OUT" = through-the-fifo ] && t_pass || t_fail "FIFO read: '$T_OUT'"
 rm -f "$m/fifo" "$ref/fifo"
-# Without -o xattr there are none (they would be stored unencrypted).
+# Without -o xattr there are none (tests/fs/test_fs_xattr.sh has the rest).
 T_OUT=$(setfattr -n user.x -v 1 "$m/attrs" 2>&1 || "$PY" -c '
 import os, sys
 try:
