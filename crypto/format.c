@@ -413,8 +413,11 @@ static int pending_decode(const uint8_t *in, struct cmk_pending *p)
 	p->off = get64(in + P_OFF);
 	p->len = in[P_LEN];
 	memcpy(p->bytes, in + P_BYTES, p->len);
+	/* off + len is not computed: a crafted offset near 2^64 would wrap
+	 * around and pass. */
 	if (p->new_size > CMK_PLAIN_MAX || p->off < CMK_TINY_AREA_OFF ||
-	    p->off + p->len > cmk_backing_len(p->new_size))
+	    p->off > cmk_backing_len(p->new_size) ||
+	    p->len > cmk_backing_len(p->new_size) - p->off)
 		return -EBADMSG;
 	return 0;
 }

@@ -64,6 +64,12 @@ static void headers(void)
 	memset(p.bytes, 0xa5, p.len);
 	cmk_pending_encode(&p, hdr + CMK_PENDING_OFF);
 	put("header", "pending-truncate", hdr, sizeof(hdr));
+	/* Regression: an offset where offset + length wraps around 2^64
+	 * was taken for a record to act on. */
+	p.off = UINT64_MAX - 15;
+	p.len = 32;
+	cmk_pending_encode(&p, hdr + CMK_PENDING_OFF);
+	put("header", "pending-wrapping-offset", hdr, sizeof(hdr));
 }
 
 static void names(void)
