@@ -658,6 +658,12 @@ static int az_add_page(struct az_state *st, json_t *items, const char *shown,
 			dup = strcasecmp((*list)[k].id, id) == 0;
 		if (dup)
 			continue;
+		/* A vault sends 25 a page, but a page may hold a megabyte:
+		 * bounded, like the pages, and the comparisons above. */
+		if (*count >= CMK_AZURE_VERSIONS_MAX)
+			return cmk_err_set(err, -EPROTO,
+					   "%s: more than %d versions", shown,
+					   CMK_AZURE_VERSIONS_MAX);
 		if (*count == *cap) {
 			size_t ncap = *cap ? *cap * 2 : 32;
 

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "kms/azure.h"
 #include "tests/check.h"
 
 #define MANY 10001 /* one more than a provider keeps */
@@ -77,8 +78,43 @@ static void barbican_full_list(void)
 	free(b.p);
 }
 
+/* Azure: a page of MANY versions (a vault sends 25 a page, and at most
+ * CMK_AZURE_PAGES_MAX pages are followed; a hostile one could send a
+ * megabyte a page, and each new version was compared with all before
+ * it). Refused beyond CMK_AZURE_VERSIONS_MAX. */
+static void azure_too_many_versions(void)
+{
+	static struct cmk_conf confs[FUZZ_KMS_CONFS];
+	static const char *const texts[] = {
+		"[kms]\nprovider = azure\n"
+		"vault_url = https://fuzz.vault.azure.net\nsecret = cmk\n"
+		"auth = managed-identity\n",
+		NULL
+	};
+	struct buf b = { 0 };
+	size_t listed = 0;
+
+	fuzz_kms_init(NULL, texts, confs);
+	add(&b, "%c200{\"access_token\":\"t\",\"expires_in\":3600}\x1e"
+		"200"
+		"{\"value\":[",
+	    0 /* list */);
+	for (int i = 0; i < MANY; i++)
+		add(&b,
+		    "%s{\"id\":\"https://fuzz.vault.azure.net/secrets/cmk/"
+		    "v%d\",\"attributes\":{\"enabled\":true}}",
+		    i ? "," : "", i);
+	add(&b, "]}");
+	CHECK_EQ_INT(fuzz_kms_run(&cmk_azure_provider, confs, "v1",
+				  (const uint8_t *)b.p, b.len, &listed),
+		     -EPROTO);
+	CHECK_EQ_INT(listed, 0);
+	free(b.p);
+}
+
 int main(void)
 {
 	barbican_full_list();
+	azure_too_many_versions();
 	return check_exit();
 }
