@@ -375,7 +375,9 @@ static int az_token_get(void *ctx, int64_t deadline, char **token,
 	 * expires_on (epoch seconds) when that is all there is. */
 	if (!az_json_seconds(json_object_get(root, "expires_in"), &lifetime) &&
 	    az_json_seconds(json_object_get(root, "expires_on"), &on))
-		lifetime = on - (int64_t)time(NULL);
+		/* A negative time is refused as a past one: the difference
+		 * could overflow. */
+		lifetime = on > 0 ? on - (int64_t)time(NULL) : 0;
 	if (lifetime <= 0 || lifetime > 7 * 86400) {
 		ret = cmk_err_set(err, -EPROTO,
 				  "%s: %s: the token's lifetime is missing or "
