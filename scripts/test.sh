@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Installs what is missing, builds with -Wall -Wextra -Werror, runs every test
 # with ctest, then builds and runs the whole suite once more under
-# AddressSanitizer and UndefinedBehaviorSanitizer, then builds the Debian
+# AddressSanitizer and UndefinedBehaviorSanitizer, then the fuzz targets
+# with clang (a short bounded run of each), then builds the Debian
 # package (lintian clean) and runs cmkfs from it, unpacked into an empty
 # directory. Exits non-zero on any failure.
 set -euo pipefail
@@ -31,6 +32,17 @@ echo "== build and test (ASan+UBSan) =="
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 run_suite build-asan -DCMAKE_BUILD_TYPE=Debug -DCMKFS_SANITIZE=ON
+
+# The fuzz targets (tests/fuzz/): built with clang and libFuzzer under
+# ASan and UBSan, each run on its corpus and a fixed number of new inputs.
+echo "== fuzz targets (clang, libFuzzer) =="
+fuzz_start=$SECONDS
+(CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+   -DCMKFS_FUZZ=ON >/dev/null &&
+  cmake --build build-fuzz --target fuzz -j "$jobs" &&
+  cd build-fuzz && ctest -L '^fuzz$' --output-on-failure -j "$jobs") ||
+  status=1
+echo "fuzz targets: $((SECONDS - fuzz_start)) s"
 
 echo "== Debian package =="
 (./scripts/package.sh && ./scripts/package.sh --check) || status=1
