@@ -916,7 +916,11 @@ int cmk_volume_rewrap_fd(struct cmk_volume *vol, int fd,
 		goto out;
 	/* The inactive slot only: the active one stays whole until the new
 	 * one, with a higher sequence number, is complete. */
-	cmk_header_next_slot(&info, &slot, &seq);
+	if (cmk_header_next_slot(&info, &slot, &seq) != 0) {
+		ret = cmk_err_set(err, -EBADMSG,
+				  "key slot sequence number at its maximum");
+		goto out;
+	}
 	ret = cmk_header_seal_slot(hdr, slot, seq, newest, cmk, dek, NULL);
 	if (ret) {
 		cmk_err_set(err, ret, "cannot seal the key slot");
@@ -979,7 +983,10 @@ int cmk_volume_remac(struct cmk_volume *vol, struct cmk_err *err)
 			ret = cmk_volume_open_name_slot(vol->descriptor,
 							vi.name_active, old_cmk,
 							name_key);
-		cmk_volume_next_name_slot(&vi, &slot, &seq);
+		if (ret == 0 && cmk_volume_next_name_slot(&vi, &slot, &seq))
+			ret = cmk_err_set(err, -EBADMSG,
+					  "name-key slot sequence number at "
+					  "its maximum");
 		if (ret == 0)
 			ret = cmk_volume_seal_name_slot(buf, slot, seq,
 							vi.mac_version, cmk,

@@ -412,6 +412,33 @@ static void pending_bounds(void)
 	}
 }
 
+/* A valid slot with sequence number 2^64 - 1 (only a key holder can make
+ * one that opens) leaves no higher number for a re-wrap: refused, where
+ * it used to wrap to 0, which reads as a damaged slot (found by
+ * tests/fuzz/fuzz_header). */
+static void sequence_exhausted(void)
+{
+	uint8_t hdr[CMK_HEADER_SIZE];
+	struct cmk_header_info info;
+	uint64_t seq = 0;
+	int slot = -1;
+
+	fixed_header(hdr);
+	CHECK_EQ_INT(cmk_header_seal_slot(hdr, 1, UINT64_MAX, "2", cmk2, dek,
+					  NULL),
+		     0);
+	CHECK_EQ_INT(cmk_header_parse(hdr, sizeof(hdr), &info, NULL), 0);
+	CHECK_EQ_INT(info.active, 1);
+	CHECK_EQ_INT(cmk_header_next_slot(&info, &slot, &seq), -EOVERFLOW);
+	CHECK_EQ_INT(cmk_header_seal_slot(hdr, 1, UINT64_MAX - 1, "2", cmk2,
+					  dek, NULL),
+		     0);
+	CHECK_EQ_INT(cmk_header_parse(hdr, sizeof(hdr), &info, NULL), 0);
+	CHECK_EQ_INT(cmk_header_next_slot(&info, &slot, &seq), 0);
+	CHECK_EQ_INT(slot, 0);
+	CHECK(seq == UINT64_MAX);
+}
+
 static void volume_descriptor(void)
 {
 	uint8_t buf[CMK_VOLUME_SIZE];
@@ -641,6 +668,7 @@ int main(int argc, char **argv)
 	slot_choice();
 	bad_headers();
 	pending_bounds();
+	sequence_exhausted();
 	volume_descriptor();
 	name_key_slots();
 	volume_flags();

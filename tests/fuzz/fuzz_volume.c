@@ -66,8 +66,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			   vi.name_active < CMK_SLOT_COUNT);
 		FUZZ_CHECK(cmk_volume_open_name_slot(buf, vi.name_active, key,
 						     name_key) != 0);
-		cmk_volume_next_name_slot(&vi, &slot, &seq);
-		FUZZ_CHECK(slot != vi.name_active);
+		if (cmk_volume_next_name_slot(&vi, &slot, &seq) == 0)
+			FUZZ_CHECK(slot != vi.name_active &&
+				   seq > vi.name_slots[vi.name_active].seq);
+		else
+			FUZZ_CHECK(vi.name_slots[vi.name_active].seq ==
+				   UINT64_MAX);
 	} else {
 		FUZZ_CHECK(vi.name_active == -1);
 	}
