@@ -39,8 +39,13 @@ command -v clang >/dev/null || {
   echo "fuzz.sh: clang is missing (scripts/deps.sh: CMKFS_TEST_PACKAGES)" >&2
   exit 1
 }
-CC=clang cmake -S . -B build-fuzz -DCMKFS_FUZZ=ON >/dev/null
-cmake --build build-fuzz --target "fuzz_$target" -j "$(nproc)"
+# Several runs may start at once (one per core): one builds at a time.
+mkdir -p build-fuzz
+(
+  flock 9
+  CC=clang cmake -S . -B build-fuzz -DCMKFS_FUZZ=ON >/dev/null
+  cmake --build build-fuzz --target "fuzz_$target" -j "$(nproc)"
+) 9>build-fuzz/.fuzz.lock
 
 work=build-fuzz/corpus/$target
 artifacts=build-fuzz/artifacts/$target
