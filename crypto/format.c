@@ -305,8 +305,8 @@ static int open_slot(const struct slot_owner *o, const uint8_t *s,
 	return ret;
 }
 
-static void next_slot(const struct cmk_slot_info *slots, int active, int *slot,
-		      uint64_t *seq)
+static int next_slot(const struct cmk_slot_info *slots, int active, int *slot,
+		     uint64_t *seq)
 {
 	uint64_t max_seq = 0;
 
@@ -314,7 +314,11 @@ static void next_slot(const struct cmk_slot_info *slots, int active, int *slot,
 		if (slots[i].state == CMK_SLOT_VALID && slots[i].seq > max_seq)
 			max_seq = slots[i].seq;
 	*slot = active < 0 ? 0 : 1 - active;
+	/* One more would wrap to 0, which no reader takes for newer. */
+	if (max_seq == UINT64_MAX)
+		return -EOVERFLOW;
 	*seq = max_seq + 1;
+	return 0;
 }
 
 /* --- file header --------------------------------------------------------- */
@@ -425,8 +429,11 @@ static int pending_decode(const uint8_t *in, struct cmk_pending *p)
 	p->off = get64(in + P_OFF);
 	p->len = in[P_LEN];
 	memcpy(p->bytes, in + P_BYTES, p->len);
+	/* off + len is not computed: a crafted offset near 2^64 would wrap
+	 * around and pass. */
 	if (p->new_size > CMK_PLAIN_MAX || p->off < CMK_TINY_AREA_OFF ||
-	    p->off + p->len > cmk_backing_len(p->new_size))
+	    p->off > cmk_backing_len(p->new_size) ||
+	    p->len > cmk_backing_len(p->new_size) - p->off)
 		return -EBADMSG;
 	return 0;
 }
@@ -471,10 +478,10 @@ int cmk_header_open_slot(const uint8_t hdr[CMK_HEADER_SIZE], int slot,
 	return open_slot(&o, hdr + CMK_SLOT_OFF(slot), cmk, dek);
 }
 
-void cmk_header_next_slot(const struct cmk_header_info *info, int *slot,
-			  uint64_t *seq)
+int cmk_header_next_slot(const struct cmk_header_info *info, int *slot,
+			 uint64_t *seq)
 {
-	next_slot(info->slots, info->active, slot, seq);
+	return next_slot(info->slots, info->active, slot, seq);
 }
 
 int cmk_xts_for_file(const uint8_t dek[CMK_KEY_LEN],
@@ -598,10 +605,10 @@ int cmk_volume_open_name_slot(const uint8_t buf[CMK_VOLUME_SIZE], int slot,
 	return open_slot(&o, buf + CMK_VSLOT_OFF(slot), cmk, name_key);
 }
 
-void cmk_volume_next_name_slot(const struct cmk_volume_info *vi, int *slot,
-			       uint64_t *seq)
+int cmk_volume_next_name_slot(const struct cmk_volume_info *vi, int *slot,
+			      uint64_t *seq)
 {
-	next_slot(vi->name_slots, vi->name_active, slot, seq);
+	return next_slot(vi->name_slots, vi->name_active, slot, seq);
 }
 
 int cmk_volume_mac(uint8_t buf[CMK_VOLUME_SIZE], const uint8_t cmk[CMK_KEY_LEN])

@@ -117,9 +117,10 @@ int cmk_header_open_slot(const uint8_t hdr[CMK_HEADER_SIZE], int slot,
 			 uint8_t dek[CMK_KEY_LEN]);
 
 /* Which slot a re-wrap writes (the one that is not active) and with which
- * sequence number (one more than any valid slot's). */
-void cmk_header_next_slot(const struct cmk_header_info *info, int *slot,
-			  uint64_t *seq);
+ * sequence number (one more than any valid slot's). -EOVERFLOW when a
+ * valid slot's is 2^64 - 1 already (*seq unset): no slot can be newer. */
+int cmk_header_next_slot(const struct cmk_header_info *info, int *slot,
+			 uint64_t *seq);
 
 /* The 512-bit XTS key of a file: HKDF-SHA256(dek, salt = file id). -EINVAL
  * when its halves are equal (a new file then draws a new DEK). */
@@ -225,8 +226,8 @@ int cmk_volume_open_name_slot(const uint8_t buf[CMK_VOLUME_SIZE], int slot,
 			      uint8_t name_key[CMK_KEY_LEN]);
 /* Which name slot a re-wrap writes (the one that is not active) and with
  * which sequence number (one more than any valid slot's); slot 0 and 1
- * when there is no valid slot. */
-void cmk_volume_next_name_slot(const struct cmk_volume_info *vi, int *slot,
-			       uint64_t *seq);
+ * when there is no valid slot. -EOVERFLOW as cmk_header_next_slot(). */
+int cmk_volume_next_name_slot(const struct cmk_volume_info *vi, int *slot,
+			      uint64_t *seq);
 
 #endif

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include "fs/volume.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -920,7 +921,11 @@ int cmk_volume_rewrap_fd(struct cmk_volume *vol, int fd,
 		goto out;
 	/* The inactive slot only: the active one stays whole until the new
 	 * one, with a higher sequence number, is complete. */
-	cmk_header_next_slot(&info, &slot, &seq);
+	if (cmk_header_next_slot(&info, &slot, &seq) != 0) {
+		ret = cmk_err_set(err, -EBADMSG,
+				  "key slot sequence number at its maximum");
+		goto out;
+	}
 	ret = cmk_header_seal_slot(hdr, slot, seq, newest, cmk, dek, NULL);
 	if (ret) {
 		cmk_err_set(err, ret, "cannot seal the key slot");
@@ -983,7 +988,10 @@ int cmk_volume_remac(struct cmk_volume *vol, struct cmk_err *err)
 			ret = cmk_volume_open_name_slot(vol->descriptor,
 							vi.name_active, old_cmk,
 							name_key);
-		cmk_volume_next_name_slot(&vi, &slot, &seq);
+		if (ret == 0 && cmk_volume_next_name_slot(&vi, &slot, &seq))
+			ret = cmk_err_set(err, -EBADMSG,
+					  "name-key slot sequence number at "
+					  "its maximum");
 		if (ret == 0)
 			ret = cmk_volume_seal_name_slot(buf, slot, seq,
 							vi.mac_version, cmk,
@@ -1172,13 +1180,53 @@ int cmk_volume_check_file(struct cmk_volume *vol, int fd,
 	return ret;
 }
 
+/* One number of the root record, after optional white space: digits in
+ * base 8 or 10 and no sign, at most max. NULL when there is none. */
+static const char *root_number(const char *p, const char *end, int base,
+			       unsigned long max, unsigned long *out)
+{
+	const char *start;
+	unsigned long v = 0;
+
+	while (p < end && isspace((unsigned char)*p))
+		p++;
+	for (start = p; p < end && *p >= '0' && *p < '0' + base; p++) {
+		v = v * (unsigned long)base + (unsigned long)(*p - '0');
+		if (v > max)
+			return NULL;
+	}
+	if (p == start)
+		return NULL;
+	*out = v;
+	return p;
+}
+
+int cmk_volume_parse_root(const char *text, size_t len,
+			  struct cmk_root_attr *attr)
+{
+	const char *p = text, *end = text + len;
+	unsigned long mode, uid, gid;
+
+	if (!(p = root_number(p, end, 8, 07777, &mode)) ||
+	    !(p = root_number(p, end, 10, UINT32_MAX, &uid)) ||
+	    !(p = root_number(p, end, 10, UINT32_MAX, &gid)))
+		return -EBADMSG;
+	while (p < end && isspace((unsigned char)*p))
+		p++;
+	if (p != end)
+		return -EBADMSG;
+	attr->mode = (mode_t)mode;
+	attr->uid = (uid_t)uid;
+	attr->gid = (gid_t)gid;
+	return 0;
+}
+
 int cmk_volume_read_root(struct cmk_volume *vol, struct cmk_root_attr *attr)
 {
 	char buf[96];
-	unsigned long mode, uid, gid;
 	struct stat st;
 	size_t got = 0;
-	int fd, ret, n = 0;
+	int fd, ret;
 
 	fd = cmk_open_regular(vol->dir_fd, CMK_VOLUME_ROOT, O_RDONLY, &st,
 			      NULL);
@@ -1192,15 +1240,7 @@ int cmk_volume_read_root(struct cmk_volume *vol, struct cmk_root_attr *attr)
 	close(fd);
 	if (ret)
 		return ret;
-	buf[got] = '\0';
-	if (sscanf(buf, "%lo %lu %lu\n%n", &mode, &uid, &gid, &n) != 3 ||
-	    (size_t)n != got || mode > 07777 || uid > UINT32_MAX ||
-	    gid > UINT32_MAX)
-		return -EBADMSG;
-	attr->mode = (mode_t)mode;
-	attr->uid = (uid_t)uid;
-	attr->gid = (gid_t)gid;
-	return 0;
+	return cmk_volume_parse_root(buf, got, attr);
 }
 
 int cmk_volume_write_root(struct cmk_volume *vol,

@@ -116,6 +116,11 @@ struct cmk_root_attr {
 /* Reads CMK_VOLUME_ROOT into *attr: 0, -ENOENT without one, -EBADMSG for
  * one that is not a small regular file of three numbers. */
 int cmk_volume_read_root(struct cmk_volume *vol, struct cmk_root_attr *attr);
+/* The record's text (len bytes, not NUL-terminated): "MODE UID GID\n",
+ * the mode in octal up to 07777, the ids in decimal up to 2^32 - 1, white
+ * space around them, no signs. 0 or -EBADMSG. */
+int cmk_volume_parse_root(const char *text, size_t len,
+			  struct cmk_root_attr *attr);
 /* Replaces CMK_VOLUME_ROOT (atomically), and makes the cipher directory
  * 0700 (0 or -errno). */
 int cmk_volume_write_root(struct cmk_volume *vol,

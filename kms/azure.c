@@ -375,7 +375,9 @@ static int az_token_get(void *ctx, int64_t deadline, char **token,
 	 * expires_on (epoch seconds) when that is all there is. */
 	if (!az_json_seconds(json_object_get(root, "expires_in"), &lifetime) &&
 	    az_json_seconds(json_object_get(root, "expires_on"), &on))
-		lifetime = on - (int64_t)time(NULL);
+		/* A negative time is refused as a past one: the difference
+		 * could overflow. */
+		lifetime = on > 0 ? on - (int64_t)time(NULL) : 0;
 	if (lifetime <= 0 || lifetime > 7 * 86400) {
 		ret = cmk_err_set(err, -EPROTO,
 				  "%s: %s: the token's lifetime is missing or "
@@ -658,6 +660,12 @@ static int az_add_page(struct az_state *st, json_t *items, const char *shown,
 			dup = strcasecmp((*list)[k].id, id) == 0;
 		if (dup)
 			continue;
+		/* A vault sends 25 a page, but a page may hold a megabyte:
+		 * bounded, like the pages, and the comparisons above. */
+		if (*count >= CMK_AZURE_VERSIONS_MAX)
+			return cmk_err_set(err, -EPROTO,
+					   "%s: more than %d versions", shown,
+					   CMK_AZURE_VERSIONS_MAX);
 		if (*count == *cap) {
 			size_t ncap = *cap ? *cap * 2 : 32;
 

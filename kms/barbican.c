@@ -327,7 +327,8 @@ static int bb_add_page(json_t *items, const char *shown,
 	size_t i;
 
 	json_array_foreach (items, i, item) {
-		struct cmk_kms_version *v = &list[*count];
+		struct cmk_kms_version *v;
+		char id[CMK_VERSION_MAX + 1];
 		const char *ref =
 			json_string_value(json_object_get(item, "secret_ref"));
 		const char *iname =
@@ -338,7 +339,9 @@ static int bb_add_page(json_t *items, const char *shown,
 		bool dup = false;
 		int usable;
 
-		if (!ref || cmk_barbican_uuid_from_ref(ref, v->id) != 0 ||
+		/* The id is parsed into a buffer of its own: list[*count]
+		 * is past the end once the list is full. */
+		if (!ref || cmk_barbican_uuid_from_ref(ref, id) != 0 ||
 		    (!json_is_null(exp) && exp && !json_is_string(exp)))
 			return cmk_err_set(err, -EPROTO,
 					   "%s: a listed secret is malformed",
@@ -354,11 +357,13 @@ static int bb_add_page(json_t *items, const char *shown,
 			return cmk_err_set(err, -EPROTO,
 					   "%s: secret %s has a malformed "
 					   "expiration",
-					   shown, v->id);
+					   shown, id);
 		for (size_t k = 0; k < *count && !dup; k++)
-			dup = strcmp(list[k].id, v->id) == 0;
+			dup = strcmp(list[k].id, id) == 0;
 		if (dup || *count >= cap)
 			continue;
+		v = &list[*count];
+		strcpy(v->id, id);
 		v->enabled = usable == 1;
 		v->created = when && cmk_svc_parse_time(when, &created)
 				     ? created

@@ -13,7 +13,10 @@ CMKFS_BUILD_PACKAGES=(
 # Tests also use these (the key-service emulators are Python; their CA
 # comes from the openssl command; curl drives HTTP self-tests), and a real
 # OpenStack Barbican server (barbican-api, for Debian's /usr/bin/python3).
-CMKFS_TEST_PACKAGES=(python3 curl openssl ca-certificates barbican-api)
+# The fuzz targets (tests/fuzz/, scripts/fuzz.sh) need clang and its
+# libFuzzer runtime (libclang-rt-14-dev on Debian 12).
+CMKFS_TEST_PACKAGES=(python3 curl openssl ca-certificates barbican-api
+  clang libclang-rt-dev)
 
 # scripts/package.sh builds the Debian package with these.
 CMKFS_PACKAGE_PACKAGES=(dpkg-dev debhelper lintian fakeroot)

@@ -3,7 +3,8 @@
 # Installs what is missing, builds with -Wall -Wextra -Werror, runs every test
 # with ctest, then builds and runs the whole suite once more under
 # AddressSanitizer and UndefinedBehaviorSanitizer, the multithreaded
-# filesystem tests under ThreadSanitizer, then builds the Debian
+# filesystem tests under ThreadSanitizer, the fuzz targets with clang (a
+# short bounded run of each), then builds the Debian
 # package (lintian clean) and runs cmkfs from it, unpacked into an empty
 # directory. Exits non-zero on any failure.
 set -euo pipefail
@@ -46,6 +47,17 @@ export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 run_suite build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMKFS_TSAN=ON -- \
   -R '^(test_fsops|test_name_cache|test_fs_parallel|test_fs_mmap|test_fs_posix|test_fs_badfiles)$'
 unset TSAN_OPTIONS
+
+# The fuzz targets (tests/fuzz/): built with clang and libFuzzer under
+# ASan and UBSan, each run on its corpus and a fixed number of new inputs.
+echo "== fuzz targets (clang, libFuzzer) =="
+fuzz_start=$SECONDS
+(CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+   -DCMKFS_FUZZ=ON >/dev/null &&
+  cmake --build build-fuzz --target fuzz -j "$jobs" &&
+  cd build-fuzz && ctest -L '^fuzz$' --output-on-failure -j "$jobs") ||
+  status=1
+echo "fuzz targets: $((SECONDS - fuzz_start)) s"
 
 echo "== Debian package =="
 (./scripts/package.sh && ./scripts/package.sh --check) || status=1

@@ -389,6 +389,56 @@ static void bad_headers(void)
 	CHECK_STR_CONTAINS(err.msg, "not zero");
 }
 
+/* A pending-truncate record must name bytes inside the file of its new
+ * size; an offset near 2^64, where offset + length wraps around, is
+ * damaged, not accepted (found by tests/fuzz/fuzz_header). */
+static void pending_bounds(void)
+{
+	uint8_t hdr[CMK_HEADER_SIZE];
+	struct cmk_header_info info;
+	struct cmk_pending p = { .new_size = 5000, .len = 32 };
+	const uint64_t offs[] = { cmk_backing_len(5000) - 32,
+				  cmk_backing_len(5000) - 31, UINT64_MAX - 15,
+				  UINT64_MAX };
+
+	for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+		fixed_header(hdr);
+		p.off = offs[i];
+		cmk_pending_encode(&p, hdr + CMK_PENDING_OFF);
+		CHECK_EQ_INT(cmk_header_parse(hdr, sizeof(hdr), &info, NULL),
+			     0);
+		CHECK_EQ_INT(info.has_pending, i == 0);
+		CHECK_EQ_INT(info.pending_damaged, i != 0);
+	}
+}
+
+/* A valid slot with sequence number 2^64 - 1 (only a key holder can make
+ * one that opens) leaves no higher number for a re-wrap: refused, where
+ * it used to wrap to 0, which reads as a damaged slot (found by
+ * tests/fuzz/fuzz_header). */
+static void sequence_exhausted(void)
+{
+	uint8_t hdr[CMK_HEADER_SIZE];
+	struct cmk_header_info info;
+	uint64_t seq = 0;
+	int slot = -1;
+
+	fixed_header(hdr);
+	CHECK_EQ_INT(cmk_header_seal_slot(hdr, 1, UINT64_MAX, "2", cmk2, dek,
+					  NULL),
+		     0);
+	CHECK_EQ_INT(cmk_header_parse(hdr, sizeof(hdr), &info, NULL), 0);
+	CHECK_EQ_INT(info.active, 1);
+	CHECK_EQ_INT(cmk_header_next_slot(&info, &slot, &seq), -EOVERFLOW);
+	CHECK_EQ_INT(cmk_header_seal_slot(hdr, 1, UINT64_MAX - 1, "2", cmk2,
+					  dek, NULL),
+		     0);
+	CHECK_EQ_INT(cmk_header_parse(hdr, sizeof(hdr), &info, NULL), 0);
+	CHECK_EQ_INT(cmk_header_next_slot(&info, &slot, &seq), 0);
+	CHECK_EQ_INT(slot, 0);
+	CHECK(seq == UINT64_MAX);
+}
+
 static void volume_descriptor(void)
 {
 	uint8_t buf[CMK_VOLUME_SIZE];
@@ -617,6 +667,8 @@ int main(int argc, char **argv)
 	every_byte_detected();
 	slot_choice();
 	bad_headers();
+	pending_bounds();
+	sequence_exhausted();
 	volume_descriptor();
 	name_key_slots();
 	volume_flags();

@@ -66,6 +66,47 @@ static void bad_file(struct cmk_volume *vol, const char *name,
 	CHECK(memcmp(before, after, 32) == 0);
 }
 
+/* cmkfs.volume.root: "MODE UID GID\n" and nothing else; no signs, no
+ * numbers out of range (sscanf read "-18446744073709551615" as 1). */
+static void root_records(void)
+{
+	static const struct {
+		const char *text;
+		int ret;
+		unsigned mode, uid, gid;
+	} cases[] = {
+		{ "0755 0 0\n", 0, 0755, 0, 0 },
+		{ "1777 4294967295 100\n", 0, 01777, 4294967295u, 100 },
+		{ " 700\t1000 1000 \n", 0, 0700, 1000, 1000 },
+		{ "0755 0 0", 0, 0755, 0, 0 },
+		{ "0755 -18446744073709551615 0\n", -EBADMSG, 0, 0, 0 },
+		{ "-0 0 0\n", -EBADMSG, 0, 0, 0 },
+		{ "0755 +5 0\n", -EBADMSG, 0, 0, 0 },
+		{ "0755 99999999999999999999999 0\n", -EBADMSG, 0, 0, 0 },
+		{ "0755 4294967296 0\n", -EBADMSG, 0, 0, 0 },
+		{ "10000 0 0\n", -EBADMSG, 0, 0, 0 },
+		{ "0755 0\n", -EBADMSG, 0, 0, 0 },
+		{ "0755 0 0 0\n", -EBADMSG, 0, 0, 0 },
+		{ "0755 0 0\nx", -EBADMSG, 0, 0, 0 },
+		{ "", -EBADMSG, 0, 0, 0 },
+	};
+	struct cmk_root_attr a;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&a, 0, sizeof(a));
+		CHECK_EQ_INT(cmk_volume_parse_root(cases[i].text,
+						   strlen(cases[i].text), &a),
+			     cases[i].ret);
+		if (cases[i].ret == 0) {
+			CHECK_EQ_INT(a.mode, cases[i].mode);
+			CHECK_EQ_INT(a.uid, cases[i].uid);
+			CHECK_EQ_INT(a.gid, cases[i].gid);
+		}
+	}
+	/* A NUL inside is no end. */
+	CHECK_EQ_INT(cmk_volume_parse_root("0755 0 0\0 1", 12, &a), -EBADMSG);
+}
+
 int main(void)
 {
 	char version[CMK_VERSION_MAX + 1];
@@ -79,6 +120,7 @@ int main(void)
 
 	if (cmk_crypto_init(NULL) < 0 || !mkdtemp(dir))
 		return 1;
+	root_records();
 	cmk_kms_global_init();
 	make_conf(&conf, "keystore.json");
 	make_conf(&other, "other.json");
