@@ -13,9 +13,11 @@ CMKFS_BUILD_PACKAGES=(
 # Tests also use these (the key-service emulators are Python; their CA
 # comes from the openssl command; curl drives HTTP self-tests), and a real
 # OpenStack Barbican server (barbican-api, for Debian's /usr/bin/python3).
+# shellcheck disable=SC2034 # for the scripts that source this file
 CMKFS_TEST_PACKAGES=(python3 curl openssl ca-certificates barbican-api)
 
 # scripts/package.sh builds the Debian package with these.
+# shellcheck disable=SC2034 # for the scripts that source this file
 CMKFS_PACKAGE_PACKAGES=(dpkg-dev debhelper lintian fakeroot)
 
 cmkfs_missing_packages() {
