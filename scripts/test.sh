@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Installs what is missing, builds with -Wall -Wextra -Werror, runs every test
-# with ctest, then builds and runs the whole suite once more under
+# Installs what is missing, runs the static analysis of scripts/lint.sh
+# (clang-tidy, shellcheck, clang-format: no findings), builds with -Wall
+# -Wextra -Werror, runs every test with ctest, then builds and runs the whole
+# suite once more under
 # AddressSanitizer and UndefinedBehaviorSanitizer, the multithreaded
 # filesystem tests under ThreadSanitizer, then builds the Debian
 # package (lintian clean) and runs cmkfs from it, unpacked into an empty
@@ -11,7 +13,7 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$top"
 . scripts/deps.sh
 cmkfs_install_packages "${CMKFS_BUILD_PACKAGES[@]}" "${CMKFS_TEST_PACKAGES[@]}" \
-  "${CMKFS_PACKAGE_PACKAGES[@]}"
+  "${CMKFS_PACKAGE_PACKAGES[@]}" "${CMKFS_LINT_PACKAGES[@]}"
 
 jobs=$(nproc)
 status=0
@@ -30,6 +32,9 @@ run_suite() {
   (cd "$dir" && ulimit -Sn 1024 &&
     ctest --output-on-failure -j "$jobs" --timeout 900 "${ctest_args[@]}") || status=1
 }
+
+echo "== lint =="
+./scripts/lint.sh || status=1
 
 echo "== build and test (release) =="
 run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo
