@@ -20,9 +20,10 @@ CMKFS_TEST_PACKAGES=(python3 curl openssl ca-certificates barbican-api)
 # shellcheck disable=SC2034 # for the scripts that source this file
 CMKFS_PACKAGE_PACKAGES=(dpkg-dev debhelper lintian fakeroot)
 
-# scripts/lint.sh: clang-tidy (with run-clang-tidy), clang-format, shellcheck.
+# scripts/lint.sh: clang-tidy, clang-format, shellcheck, and python3 to read
+# the compile database.
 # shellcheck disable=SC2034 # for the scripts that source this file
-CMKFS_LINT_PACKAGES=(clang-tidy clang-format shellcheck)
+CMKFS_LINT_PACKAGES=(clang-tidy clang-format shellcheck python3)
 
 cmkfs_missing_packages() {
   local pkg
