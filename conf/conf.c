@@ -1087,6 +1087,7 @@ int cmk_conf_load(const char *path, struct cmk_conf *conf, struct cmk_err *err)
 		goto out;
 	}
 
+	/* NOLINTNEXTLINE(clang-analyzer-core.NullDereference): conf_apply sets prov or p.failed */
 	secrets = prov->secrets ? prov->secrets(conf) : NULL;
 	if (secrets && (st.st_mode & (S_IROTH | S_IWOTH))) {
 		ret = cmk_err_set(err, -EACCES,

@@ -380,12 +380,12 @@ int cmk_base64_decode(const char *in, size_t in_len, uint8_t *out,
 		goto out;
 	if (EVP_DecodeFinal(ctx, tmp + n1, &n2) != 1)
 		goto out;
-	if ((size_t)(n1 + n2) > out_size) {
+	if ((size_t)n1 + (size_t)n2 > out_size) {
 		ret = -EMSGSIZE;
 		goto out;
 	}
-	memcpy(out, tmp, (size_t)(n1 + n2));
-	*out_len = (size_t)(n1 + n2);
+	memcpy(out, tmp, (size_t)n1 + (size_t)n2);
+	*out_len = (size_t)n1 + (size_t)n2;
 	ret = 0;
 out:
 	EVP_ENCODE_CTX_free(ctx);

@@ -146,7 +146,7 @@ static int read_plain(int fd, struct cmk_xts *xts, uint64_t size, uint8_t *buf,
 ssize_t cmk_data_read(int fd, struct cmk_xts *xts, void *buf, size_t len,
 		      uint64_t off)
 {
-	uint64_t size;
+	uint64_t size = 0;
 	int ret;
 
 	ret = cmk_data_size(fd, &size);
@@ -337,7 +337,7 @@ static int grow_and_write(int fd, struct cmk_xts *xts, uint64_t old_size,
 ssize_t cmk_data_write(int fd, struct cmk_xts *xts, const void *buf, size_t len,
 		       uint64_t off)
 {
-	uint64_t size, new_size;
+	uint64_t size = 0, new_size;
 	int ret;
 
 	if (len == 0)

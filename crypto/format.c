@@ -407,6 +407,7 @@ void cmk_pending_encode(const struct cmk_pending *p,
 			uint8_t out[CMK_PENDING_SIZE])
 {
 	memset(out, 0, CMK_PENDING_SIZE);
+	/* NOLINTNEXTLINE(bugprone-not-null-terminated-result): 8 bytes of magic, no NUL */
 	memcpy(out, P_MAGIC, 8);
 	put64(out + P_SIZE, p->new_size);
 	put64(out + P_OFF, p->off);

@@ -119,14 +119,17 @@ static void *progress_main(void *arg)
 			__atomic_load_n(&a->progress.found, __ATOMIC_RELAXED);
 		bool all = __atomic_load_n(&a->progress.walk_done,
 					   __ATOMIC_ACQUIRE);
-		double t = now_s() - a->start, rate = t > 0 ? done / t : 0;
+		double t = now_s() - a->start,
+		       rate = t > 0 ? (double)done / t : 0;
 		char left[32] = "";
 		int width = 30, fill;
 
 		if (a->progress_json) {
 			progress_json_line(a, done, found, all, t);
 		} else {
-			fill = found ? (int)((double)width * done / found) : 0;
+			fill = found ? (int)((double)width * (double)done /
+					     (double)found)
+				     : 0;
 			if (all && rate > 0)
 				snprintf(left, sizeof(left), ", %.0f s left",
 					 (double)(found - done) / rate);
@@ -313,7 +316,8 @@ static void rewrap_summary_json(struct admin *a, double took, int status)
 	json_t *root = json_pack(
 		"{s:i, s:s, s:I, s:I, s:I, s:I, s:s, s:f, s:o, s:i}", "version",
 		1, "event", "done", "files",
-		(json_int_t)(a->rewrapped + a->current + a->failed),
+		(json_int_t)a->rewrapped + (json_int_t)a->current +
+			(json_int_t)a->failed,
 		"rewrapped", (json_int_t)a->rewrapped, "current",
 		(json_int_t)a->current, "failed", (json_int_t)a->failed,
 		"cmk_version", a->newest, "elapsed_s", took, "failures",

@@ -933,6 +933,7 @@ size_t cmk_fs_revoke(struct fs_ctx *fs,
 		if (revoked == cap) {
 			size_t ncap = cap ? 2 * cap : 64;
 			struct cmk_node **grown =
+				/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
 				realloc(cut, ncap * sizeof(*cut));
 
 			if (grown) {

@@ -347,7 +347,8 @@ static int check_mountpoint(const struct mount_opts *o)
 		return CMK_EXIT_MOUNTPOINT;
 	}
 	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+		if (strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0)
 			break;
 	closedir(d);
 	if (de) {

@@ -34,6 +34,7 @@ int cmk_name_cache_new(size_t slots, struct cmk_name_cache **out)
 	cache = calloc(1, sizeof(*cache));
 	if (!cache)
 		return -ENOMEM;
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
 	cache->slots = calloc(n, sizeof(*cache->slots));
 	if (!cache->slots) {
 		free(cache);

@@ -24,6 +24,7 @@ int cmk_nodes_init(struct cmk_nodes *t, int root_fd, const struct stat *st,
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_mutex_init(&t->lru_lock, NULL);
 	t->bucket_count = 1 << 12;
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
 	t->buckets = calloc(t->bucket_count, sizeof(*t->buckets));
 	if (!t->buckets)
 		return -ENOMEM;
@@ -167,6 +168,7 @@ static void maybe_grow(struct cmk_nodes *t)
 
 	if (t->count < 2 * old_count)
 		return;
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression): an array of pointers */
 	fresh = calloc(2 * old_count, sizeof(*fresh));
 	if (!fresh)
 		return; /* longer chains, still correct */
@@ -273,6 +275,7 @@ static int set_place(struct cmk_nodes *t, struct cmk_node *node,
 	if (how == ONLY)
 		drop_more(t, node);
 	node->name = copy;
+	/* NOLINTNEXTLINE(clang-analyzer-core.NullDereference): dir is a directory, never NULL */
 	dir->refs++;
 	node->parent = dir;
 	if (old && !was) {

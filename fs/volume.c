@@ -141,7 +141,8 @@ static int dir_is_empty(int dir_fd, const char *path, struct cmk_err *err)
 		return cmk_err_set(err, ret, "%s: %s", path, strerror(-ret));
 	}
 	while ((de = readdir(dir))) {
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+		if (strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0) {
 			ret = cmk_err_set(err, -ENOTEMPTY,
 					  "%s is not empty (it holds '%s'); "
 					  "init needs an empty directory",
@@ -507,6 +508,7 @@ int cmk_volume_unlock(struct cmk_volume *vol, struct cmk_err *err)
 {
 	int ret;
 
+	/* NOLINTNEXTLINE(clang-analyzer-core.NullDereference): cmk_volume_peek gives a volume when it returns 0 */
 	ret = cmk_volume_load_keyring(vol->kms, vol->keyring, err);
 	if (ret == 0)
 		ret = verify_descriptor(vol, err);

@@ -296,6 +296,7 @@ static int az_token_get(void *ctx, int64_t deadline, char **token,
 		}
 		body = cmk_svc_concat(
 			true, &body_cap,
+			/* NOLINTNEXTLINE(bugprone-suspicious-missing-comma): one string in two */
 			(const char *const[]){ "grant_type=client_credentials"
 					       "&client_id=",
 					       esc_client, "&client_secret=",

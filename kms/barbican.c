@@ -191,6 +191,7 @@ static int bb_keystone_token(void *ctx, int64_t deadline, char **token,
 	/* The id is checked by conf; the body only in locked memory. */
 	body = cmk_svc_concat(
 		true, &body_cap,
+		/* NOLINTNEXTLINE(bugprone-suspicious-missing-comma): one string in two */
 		(const char *const[]){ "{\"auth\":{\"identity\":{\"methods\":"
 				       "[\"application_credential\"],"
 				       "\"application_credential\":{\"id\":\"",

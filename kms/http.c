@@ -270,7 +270,7 @@ void cmk_http_printable(const char *s, size_t len, size_t max, char *out,
 
 		if (o >= max || o + 1 >= size)
 			break;
-		out[o++] = c >= 0x20 && c <= 0x7e ? (char)c : '?';
+		out[o++] = (char)(c >= 0x20 && c <= 0x7e ? c : '?');
 	}
 	if (i < len && s[i] && s[i] != '\r' && s[i] != '\n') {
 		/* Cut short: say so, within size. */

@@ -163,7 +163,8 @@ static size_t build_aad(uint8_t *aad, const char *key_name, const char *id)
 	memcpy(aad, KS_AAD_PREFIX, off);
 	memcpy(aad + off, key_name, name_len + 1);
 	off += name_len + 1;
-	memcpy(aad + off, id, id_len); /* no trailing NUL */
+	/* NOLINTNEXTLINE(bugprone-not-null-terminated-result): no trailing NUL */
+	memcpy(aad + off, id, id_len);
 	return off + id_len;
 }
 
@@ -553,7 +554,8 @@ static int parse_seal(json_t *seal, struct ks_seal *out, const char *path,
 	r = json_object_get(seal, "r");
 	p = json_object_get(seal, "p");
 	salt = json_object_get(seal, "salt");
-	if (!json_is_string(kdf) || strcmp(json_string_value(kdf), "scrypt"))
+	if (!json_is_string(kdf) ||
+	    strcmp(json_string_value(kdf), "scrypt") != 0)
 		return cmk_err_set(err, -EINVAL,
 				   "%s: seal: kdf is not \"scrypt\"", path);
 	if (!json_is_integer(n) || !json_is_integer(r) || !json_is_integer(p))
@@ -732,7 +734,7 @@ static int parse_doc(const char *path, const char *key_name, const char *buf,
 				   path);
 	format = json_object_get(doc->root, "format");
 	if (!json_is_string(format) ||
-	    strcmp(json_string_value(format), KS_FORMAT))
+	    strcmp(json_string_value(format), KS_FORMAT) != 0)
 		return cmk_err_set(err, -EINVAL,
 				   "%s: not a cmkfs keystore (format is not "
 				   "\"%s\")",

@@ -189,7 +189,7 @@ build_passthrough() {
     elif [ -f "$ex/$f.gz" ]; then gzip -dc "$ex/$f.gz" >"$WORK/tools/$f"
     else die "no $ex/$f (libfuse3-dev)"; fi
   done
-  # shellcheck disable=SC2046
+  # shellcheck disable=SC2046 # pkg-config's flags are words to split
   gcc -O2 -o "$pt_bin" "$WORK/tools/passthrough_ll.c" \
     $(pkg-config --cflags --libs fuse3) -lpthread
 }

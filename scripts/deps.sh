@@ -15,11 +15,18 @@ CMKFS_BUILD_PACKAGES=(
 # OpenStack Barbican server (barbican-api, for Debian's /usr/bin/python3).
 # The fuzz targets (tests/fuzz/, scripts/fuzz.sh) need clang and its
 # libFuzzer runtime (libclang-rt-14-dev on Debian 12).
+# shellcheck disable=SC2034 # for the scripts that source this file
 CMKFS_TEST_PACKAGES=(python3 curl openssl ca-certificates barbican-api
   clang libclang-rt-dev)
 
 # scripts/package.sh builds the Debian package with these.
+# shellcheck disable=SC2034 # for the scripts that source this file
 CMKFS_PACKAGE_PACKAGES=(dpkg-dev debhelper lintian fakeroot)
+
+# scripts/lint.sh: clang-tidy, clang-format, shellcheck, and python3 to read
+# the compile database.
+# shellcheck disable=SC2034 # for the scripts that source this file
+CMKFS_LINT_PACKAGES=(clang-tidy clang-format shellcheck python3)
 
 cmkfs_missing_packages() {
   local pkg

@@ -98,6 +98,7 @@ build() {
 check() {
   local deb=${1:-} root depends failed=0 name f
   if [ -z "$deb" ]; then
+    # shellcheck disable=SC2012 # the newest; the names are our own cmkfs_VERSION_ARCH.deb
     deb=$(ls -t "$outdir"/cmkfs_*.deb 2>/dev/null | head -n 1 || true)
     [ -n "$deb" ] || die "no package in $outdir: run scripts/package.sh first"
   fi
@@ -141,6 +142,7 @@ check() {
   depends=$(dpkg-deb -f "$deb" Depends)
   echo "package: Depends: $depends"
   local names
+  # shellcheck disable=SC2020 # two characters, each to a newline
   names=" $(printf '%s\n' "$depends" | tr ',|' '\n\n' |
     sed -e 's/([^)]*)//g' -e 's/\[[^]]*\]//g' -e 's/:[a-z0-9]*//' |
     awk 'NF { print $1 }' | tr '\n' ' ')"

@@ -44,6 +44,7 @@ fi
 # (a pipe, a terminal) need not stay open for it.
 "$cmkfs" mount -c "$conf" -o "logfile=$demo/cmkfs.log" "$demo/cipher" "$plain"
 # From here on, a failure unmounts before it exits.
+# shellcheck disable=SC2154 # status is assigned by the trap's first command
 trap 'status=$?; if [ "$status" -ne 0 ] && mountpoint -q "$plain"; then
         echo "cmkfs: run.sh failed (exit $status); unmounting $plain" >&2
         fusermount3 -u "$plain" || fusermount3 -uz "$plain"

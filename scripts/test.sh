@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Installs what is missing, builds with -Wall -Wextra -Werror, runs every test
-# with ctest, then builds and runs the whole suite once more under
+# Installs what is missing, runs the static analysis of scripts/lint.sh
+# (clang-tidy, shellcheck, clang-format: no findings), builds with -Wall
+# -Wextra -Werror, runs every test with ctest, then builds and runs the whole
+# suite once more under
 # AddressSanitizer and UndefinedBehaviorSanitizer, the multithreaded
 # filesystem tests under ThreadSanitizer, the fuzz targets with clang (a
 # short bounded run of each), then builds the Debian
@@ -12,7 +14,7 @@ top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$top"
 . scripts/deps.sh
 cmkfs_install_packages "${CMKFS_BUILD_PACKAGES[@]}" "${CMKFS_TEST_PACKAGES[@]}" \
-  "${CMKFS_PACKAGE_PACKAGES[@]}"
+  "${CMKFS_PACKAGE_PACKAGES[@]}" "${CMKFS_LINT_PACKAGES[@]}"
 
 jobs=$(nproc)
 status=0
@@ -31,6 +33,9 @@ run_suite() {
   (cd "$dir" && ulimit -Sn 1024 &&
     ctest --output-on-failure -j "$jobs" --timeout 900 "${ctest_args[@]}") || status=1
 }
+
+echo "== lint =="
+./scripts/lint.sh || status=1
 
 echo "== build and test (release) =="
 run_suite build -DCMAKE_BUILD_TYPE=RelWithDebInfo

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: MIT
+# shellcheck shell=bash
 # Shared helpers for the shell tests. Each test sources this file.
 set -u
 : "${CMKFS:?CMKFS must name the cmkfs binary}"

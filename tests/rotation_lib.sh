@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: MIT
+# shellcheck shell=bash
 # The key-rotation story of an admin, against any key service: sourced
 # after fs/fs_lib.sh by a test that defines these hooks:
 #   kms_rotate            add a CMK version in the key service; print its id

@@ -12,6 +12,7 @@ static void unhex(const char *hex, uint8_t *out)
 	for (size_t i = 0; hex[2 * i]; i++) {
 		unsigned int byte;
 
+		/* NOLINTNEXTLINE(cert-err34-c): the test vectors are hex */
 		sscanf(hex + 2 * i, "%2x", &byte);
 		out[i] = (uint8_t)byte;
 	}

@@ -128,6 +128,7 @@ for sig in TERM INT; do
   wait "$pid"; rc=$?
   [ "$rc" -eq 0 ] && t_pass || t_fail "SIG$sig: exit $rc: $(cat "$T_DIR/fg.log")"
   fs_is_mounted "$mnt" && { t_fail "SIG$sig left the mount behind"; fusermount3 -uz "$mnt"; } || t_pass
+  # shellcheck disable=SC2034 # t_contains reads T_OUT
   T_OUT=$(cat "$T_DIR/fg.log"); t_contains "foreground logs to stderr" "mounted"
 done
 

@@ -65,6 +65,7 @@ for round in $(seq 24); do
 import json, sys
 s = json.load(sys.stdin)
 print(s["unreadable"], sum(1 for v in s["versions"] if v["files"]))')
+  # shellcheck disable=SC2086 # split into its two numbers on purpose
   set -- $st
   [ "$1" = 0 ] || t_fail "round $round: $1 headers unreadable after SIGKILL"
   [ "$2" -gt 1 ] && partial=$((partial + 1))

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: MIT
+# shellcheck shell=bash
 # Helpers for the Azure Key Vault tests: sourced, never run. They start the
 # emulator (kv_emulator.py) on loopback with a throwaway CA, and count
 # checks. Needs: bash, openssl, curl, Debian's /usr/bin/python3.
@@ -32,11 +33,12 @@ az_setup() {
   chmod 700 "$AZ_DIR"
   AZ_CERTS=$AZ_DIR/certs
   bash "$AZ_HERE/make_ca.sh" "$AZ_CERTS"
+  # shellcheck disable=SC2034 # for the tests that source this file
   AZ_CA=$AZ_CERTS/ca.pem
 }
 
 az_start() {
-  local config=$1 i
+  local config=$1
   AZ_LOG=$AZ_DIR/requests.jsonl
   rm -f "$AZ_DIR/port" "$AZ_DIR/imds-port"
   "$AZ_PY" "$AZ_HERE/kv_emulator.py" --config "$config" \
@@ -44,7 +46,7 @@ az_start() {
     --port-file "$AZ_DIR/port" --imds-port-file "$AZ_DIR/imds-port" \
     --log "$AZ_LOG" >"$AZ_DIR/emulator.out" 2>&1 &
   AZ_PID=$!
-  for i in $(seq 1200); do       # up to 120 s on a loaded machine
+  for _ in $(seq 1200); do       # up to 120 s on a loaded machine
     [ -s "$AZ_DIR/port" ] && [ -s "$AZ_DIR/imds-port" ] && break
     kill -0 "$AZ_PID" 2>/dev/null || break
     sleep 0.1
@@ -56,6 +58,7 @@ az_start() {
   fi
   AZ_PORT=$(cat "$AZ_DIR/port")
   AZ_IMDS_PORT=$(cat "$AZ_DIR/imds-port")
+  # shellcheck disable=SC2034 # for the tests that source this file
   AZ_URL=https://127.0.0.1:$AZ_PORT
   AZ_IMDS=http://127.0.0.1:$AZ_IMDS_PORT
 }
@@ -63,8 +66,7 @@ az_start() {
 az_stop() {
   [ -n "${AZ_PID:-}" ] || return 0
   kill "$AZ_PID" 2>/dev/null || true
-  local i
-  for i in $(seq 50); do         # up to 5 s, then force
+  for _ in $(seq 50); do         # up to 5 s, then force
     kill -0 "$AZ_PID" 2>/dev/null || break
     sleep 0.1
   done

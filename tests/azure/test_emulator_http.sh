@@ -116,6 +116,7 @@ az_check "imds: every field is a string" \
   eq "$(jq_ imds 'all(isinstance(d[k], str) for k in ("access_token","expires_in","expires_on","not_before","resource","token_type"))')" True
 az_check "imds: expires_in 86399, resource, Bearer" \
   eq "$(jq_ imds 'd["expires_in"], d["resource"], d["token_type"]')" "('86399', 'https://vault.azure.net', 'Bearer')"
+# shellcheck disable=SC2034 # read by the eval'd check below
 EXP_ON=$(jq_ imds 'd["expires_on"]')
 az_check "imds: expires_on is epoch seconds about a day ahead" \
   eval '[ "$EXP_ON" -gt $((NOW + 86000)) ] && [ "$EXP_ON" -lt $((NOW + 87000)) ]'
@@ -262,8 +263,10 @@ az_admin POST faults '{"path": "^/secrets/cmk$", "action": "truncate"}' >/dev/nu
 req trunc "$KV/secrets/cmk?$API" "${AUTH[@]}"
 az_check "fault truncate: curl reports a partial body (rc $RC)" eq "$RC" 18
 az_admin POST faults '{"path": "^/secrets/cmk$", "action": "slow", "delay": 1.5}' >/dev/null
+# shellcheck disable=SC2034 # t0 and t1 are read by the eval'd check below
 t0=$(date +%s%N)
 req slow "$KV/secrets/cmk?$API" "${AUTH[@]}"
+# shellcheck disable=SC2034 # read by the eval'd check below
 t1=$(date +%s%N)
 az_check "fault slow: 200 after >= 1.5 s" eval '[ "$STATUS" = 200 ] && [ $(( (t1 - t0) / 1000000 )) -ge 1500 ]'
 az_admin POST faults '{"path": "^/secrets/cmk$", "action": "slow", "delay": 3}' >/dev/null

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: MIT
+# shellcheck shell=bash
 # Helpers for the OpenStack Barbican tests: sourced, never run. They start a
 # real Barbican API server (Debian's barbican-api, python3-barbican) and the
 # Keystone v3 emulator (keystone_emulator.py) on loopback with a throwaway

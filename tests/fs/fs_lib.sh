@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: MIT
+# shellcheck shell=bash
 # Shared setup for the filesystem tests (real FUSE mounts): volumes,
 # mounts, unmounts, and a teardown that never leaves a mount behind.
 # Each test sources this file (it sources ../lib.sh) and ends with fs_done.
@@ -9,6 +10,7 @@ FS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 trap 'exit 1' INT TERM HUP PIPE
 
 PY=/usr/bin/python3
+# shellcheck disable=SC2034 # for the tests that source this file
 FS_HELPER=$FS_DIR/fs_helper.py
 FS_MOUNTS=()           # every mount point this test mounted
 declare -A FS_FG_PID   # mount point -> pid of a daemon run with -f

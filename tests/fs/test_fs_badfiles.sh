@@ -40,6 +40,7 @@ good_sum=$(sha256sum < "$bgood")
 flip() {
   local b
   b=$(od -An -tu1 -j"$2" -N1 "$1" | tr -d ' ')
+  # shellcheck disable=SC2059 # the format is the one octal escape built here
   printf "$(printf '\\%03o' $((b ^ 0xff)))" |
     dd of="$1" bs=1 seek="$2" conv=notrunc status=none
 }

@@ -109,14 +109,14 @@ for cmd in "key list" "status" "mount" "rewrap" "info"; do
   args=("$cipher"); [ "$cmd" = "key list" ] && args=()
   [ "$cmd" = mount ] && args=("$cipher" "$mnt")
   [ "$cmd" = info ] && args=("$cipher/cmkfs.volume")
-  # shellcheck disable=SC2086
+  # shellcheck disable=SC2086 # "key list" is two words
   t_expect 4 "$cmd without the keystore" -- "$CMKFS" $cmd -c "$conf" "${args[@]}"
 done
 head -c 300000 /dev/zero | tr '\0' ' ' > "$T_DIR/ks.json"; chmod 600 "$T_DIR/ks.json"
 for cmd in "key list" "status" "mount"; do
   args=("$cipher"); [ "$cmd" = "key list" ] && args=()
   [ "$cmd" = mount ] && args=("$cipher" "$mnt")
-  # shellcheck disable=SC2086
+  # shellcheck disable=SC2086 # "key list" is two words
   t_expect 4 "$cmd with an oversized keystore" -- "$CMKFS" $cmd -c "$conf" "${args[@]}"
 done
 mv "$T_DIR/ks.away" "$T_DIR/ks.json"

@@ -65,8 +65,10 @@ static void test_mmap_write(void)
 	mnt_path(path, sizeof(path), "mapped");
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	CHECK(fd >= 0);
-	if (fd < 0)
+	if (fd < 0) {
+		free(want);
 		return;
+	}
 	fs_fill(&rng, want, MAP_LEN);
 	CHECK(fs_write_all(fd, want, MAP_LEN) == 0);
 	map = mmap(NULL, MAP_LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);

@@ -400,6 +400,7 @@ static void one_step(void)
 int main(int argc, char **argv)
 {
 	const char *ops_env = getenv("CMKFS_MODEL_OPS");
+	/* NOLINTNEXTLINE(cert-err34-c): a test knob */
 	long ops = ops_env ? atol(ops_env) : 10000;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);

@@ -201,7 +201,6 @@ t_expect 2 "cmkfs path with .." -- "$CMKFS" path -c "$conf" "$cipher" ../x
 # --- tampered and foreign names ------------------------------------------------------
 bdir=$(fs_bpath "$cipher" lengths)
 victim=$(fs_bpath "$cipher" lengths/qqqq)
-sib=$(fs_bpath "$cipher" bytes)
 # a flipped character, an unrelated name, a name from another directory
 ename=${victim##*/}
 first=${ename:0:1}; [ "$first" = A ] && repl=B || repl=A

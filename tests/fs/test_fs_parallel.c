@@ -111,7 +111,7 @@ static void write_pieces(struct worker *w, int fd, int other_fd, off_t base,
 
 		if (ret) {
 			fail_w(w, "pwrite of %zu bytes at %lld: %s", n,
-			       (long long)(base + (off_t)s), strerror(-ret));
+			       (long long)base + (long long)s, strerror(-ret));
 			break;
 		}
 		memcpy(have + s, want + s, n);
@@ -124,7 +124,7 @@ static void write_pieces(struct worker *w, int fd, int other_fd, off_t base,
 
 			if (r < 0) {
 				fail_w(w, "pread of %zu bytes at %lld: %s", rn,
-				       (long long)(base + (off_t)rs),
+				       (long long)base + (long long)rs,
 				       strerror((int)-r));
 			} else if ((reads_exact && (size_t)r != rn) ||
 				   memcmp(got, have + rs, (size_t)r) != 0) {
@@ -132,7 +132,7 @@ static void write_pieces(struct worker *w, int fd, int other_fd, off_t base,
 				       "while writing: pread of %zu bytes at "
 				       "%lld got %zd bytes, differing from "
 				       "what this thread wrote from byte %zu",
-				       rn, (long long)(base + (off_t)rs), r,
+				       rn, (long long)base + (long long)rs, r,
 				       (size_t)rs + fs_first_diff(got,
 								  have + rs,
 								  (size_t)r));
@@ -203,7 +203,7 @@ out:
  * bytes that depend on all three. */
 static size_t record_len(int id, int n)
 {
-	return (size_t)(700 + 37 * id + (n * 131) % 1500);
+	return 700 + 37 * (size_t)id + (size_t)((n * 131) % 1500);
 }
 
 static void make_record(uint8_t *rec, int id, int n, int round)
@@ -279,6 +279,7 @@ static void *reader_worker(void *arg)
 			break;
 		}
 		for (size_t i = 0; i < (size_t)n; i++) {
+			/* NOLINTNEXTLINE(clang-analyzer-core.NullDereference,clang-analyzer-core.UndefinedBinaryOperatorResult): after a failed allocation, w->error ends the loop first */
 			if (got[i] != prev[i] && got[i] != next[i]) {
 				fail_w(w,
 				       "pass %ld: byte %zu (unit %zu) is 0x%02x, "

@@ -50,6 +50,7 @@ put() {
 
 # both SCRIPT: runs SCRIPT with D set to the mount, then to the reference;
 # the two must succeed or fail alike and print the same output.
+# shellcheck disable=SC2034 # D is for the eval'd snippet
 both() {
   local om or rm_ rr
   om=$(D=$m; eval "$1" 2>/dev/null); rm_=$?
@@ -137,9 +138,9 @@ same excl
 
 # --- truncate up and down through the short-tail cases ----------------
 for d in "$m" "$ref"; do head -c 8205 "$src" > "$d/trunc"; done
-sizes="0 1 15 16 17 4095 4096 4097 4111 4112 8205"
-down=$(echo $sizes | tr ' ' '\n' | sort -rn | tr '\n' ' ')
-for s in $sizes $down $sizes; do
+sizes=(0 1 15 16 17 4095 4096 4097 4111 4112 8205)
+down=$(printf '%s\n' "${sizes[@]}" | sort -rn | tr '\n' ' ')
+for s in "${sizes[@]}" $down "${sizes[@]}"; do
   for d in "$m" "$ref"; do truncate -s "$s" "$d/trunc"; done
   # (after a failure, copy the reference over, so that each step is a
   # finding of its own)
@@ -319,6 +320,7 @@ grep -qaF "$marker" "$m/marker-edge" && t_pass || t_fail "the marker does not re
 
 # --- The volume descriptor cannot be reached through the mount -----------
 desc_sum=$(sha256sum < "$cipher/cmkfs.volume")
+# shellcheck disable=SC2010 # the listing (readdir) is what is tested
 ls -A "$m" | grep -qx cmkfs.volume && t_fail "the mount lists cmkfs.volume" || t_pass
 echo x > "$m/cmkfs.volume" 2>/dev/null
 echo x > "$m/victim"

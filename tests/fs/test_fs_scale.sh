@@ -17,6 +17,7 @@ log=$T_DIR/daemon.log
 fs_volume "$conf" "$T_DIR/ks.json" "$cipher"
 mkdir -p "$mnt"
 
+# shellcheck disable=SC2012 # descriptor numbers: only digits
 fds_of() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
 # stats PID: the daemon's counts line (SIGUSR1), once it is in the log.
 stats() {

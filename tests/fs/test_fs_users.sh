@@ -463,8 +463,7 @@ both "a 4095-byte path of mixed names (with two-byte UTF-8)" 'ub deep "$D" b mix
 both "a 4095-byte path created by root" 'ur deep "$D" pub 255'
 
 # --- Name lengths -------------------------------------------------------
-# (used in the scripts that both evals)
-# shellcheck disable=SC2034
+# shellcheck disable=SC2034 # used in the scripts that both evals
 {
   n255=$(printf '%0255d' 0 | tr 0 n)
   n256=${n255}n

@@ -443,8 +443,10 @@ vault_admin POST faults '{"path": "^/v1/secret/data/cmk$", "action": "truncate"}
 req trunc "$V/secret/data/cmk" "${AUTH[@]}"
 vault_check "fault truncate: curl reports a partial body (rc $RC)" eq "$RC" 18
 vault_admin POST faults '{"path": "^/v1/secret/data/cmk$", "action": "slow", "delay": 1.5}' >/dev/null
+# shellcheck disable=SC2034 # t0 and t1 are read by the eval'd check below
 t0=$(date +%s%N)
 req slow "$V/secret/data/cmk?version=4" "${AUTH[@]}"
+# shellcheck disable=SC2034 # read by the eval'd check below
 t1=$(date +%s%N)
 vault_check "fault slow: 200 after >= 1.5 s" eval '[ "$STATUS" = 200 ] && [ $(( (t1 - t0) / 1000000 )) -ge 1500 ]'
 vault_admin POST faults '{"path": "^/v1/secret/data/cmk$", "action": "huge", "size": 3000000}' >/dev/null

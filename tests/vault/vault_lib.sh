@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: MIT
+# shellcheck shell=bash
 # Helpers for the HashiCorp Vault / OpenBao tests: sourced, never run. They
 # start the emulator (vault_emulator.py) on loopback with a throwaway CA
 # (made by ../azure/make_ca.sh), and count checks. Needs: bash, openssl,
@@ -46,11 +47,12 @@ vault_setup() {
   chmod 700 "$VAULT_DIR"
   VAULT_CERTS=$VAULT_DIR/certs
   bash "$VAULT_HERE/../azure/make_ca.sh" "$VAULT_CERTS"
+  # shellcheck disable=SC2034 # for the tests that source this file
   VAULT_CA=$VAULT_CERTS/ca.pem
 }
 
 vault_start() {
-  local config=$1 i
+  local config=$1
   VAULT_LOG=$VAULT_DIR/requests.jsonl
   rm -f "$VAULT_DIR/port" "$VAULT_DIR/admin-port"
   "$VAULT_PY" "$VAULT_HERE/vault_emulator.py" --config "$config" \
@@ -58,7 +60,7 @@ vault_start() {
     --port-file "$VAULT_DIR/port" --admin-port-file "$VAULT_DIR/admin-port" \
     --log "$VAULT_LOG" >"$VAULT_DIR/emulator.out" 2>&1 &
   VAULT_PID=$!
-  for i in $(seq 1200); do       # up to 120 s on a loaded machine
+  for _ in $(seq 1200); do       # up to 120 s on a loaded machine
     [ -s "$VAULT_DIR/port" ] && [ -s "$VAULT_DIR/admin-port" ] && break
     kill -0 "$VAULT_PID" 2>/dev/null || break
     sleep 0.1
@@ -71,6 +73,7 @@ vault_start() {
   fi
   VAULT_PORT=$(cat "$VAULT_DIR/port")
   VAULT_ADMIN_PORT=$(cat "$VAULT_DIR/admin-port")
+  # shellcheck disable=SC2034 # for the tests that source this file
   VAULT_URL=https://127.0.0.1:$VAULT_PORT
   VAULT_ADMIN=http://127.0.0.1:$VAULT_ADMIN_PORT
 }
@@ -78,8 +81,7 @@ vault_start() {
 vault_stop() {
   [ -n "${VAULT_PID:-}" ] || return 0
   kill "$VAULT_PID" 2>/dev/null || true
-  local i
-  for i in $(seq 50); do         # up to 5 s, then force
+  for _ in $(seq 50); do         # up to 5 s, then force
     kill -0 "$VAULT_PID" 2>/dev/null || break
     sleep 0.1
   done
