@@ -459,7 +459,7 @@ static const char aad_xvalue_tag[11] = { 'x', 'a', 't', 't', 'r', '-',
 					 'v', 'a', 'l', 'u', 'e' };
 #define XNAME_AAD_LEN (sizeof(aad_xname_tag) + CMK_XATTR_BIND_LEN)
 #define XNAME_RAW_MAX (CMK_SIV_TAG_LEN + CMK_XATTR_NAME_PLAIN_MAX)
-#define XVALUE_AAD_MAX                                                \
+#define XVALUE_AAD_MAX                                                       \
 	(sizeof(aad_xvalue_tag) + CMK_XATTR_BIND_LEN + CMK_XATTR_NONCE_LEN + \
 	 CMK_XATTR_NAME_MAX)
 /* The first plaintext byte of a value: a version, and what makes an empty
@@ -503,6 +503,7 @@ int cmk_xattr_name_encrypt(struct cmk_names *names,
 			      (const uint8_t *)name, len, raw);
 	if (ret)
 		return ret;
+	/* NOLINTNEXTLINE(bugprone-not-null-terminated-result): b64url_encode ends the string */
 	memcpy(out, CMK_XATTR_PREFIX, CMK_XATTR_PREFIX_LEN);
 	b64url_encode(raw, CMK_SIV_TAG_LEN + len, out + CMK_XATTR_PREFIX_LEN);
 	return (int)enc_len;
@@ -559,6 +560,7 @@ static int xvalue_aad(const uint8_t bind[CMK_XATTR_BIND_LEN],
 	off += CMK_XATTR_BIND_LEN;
 	memcpy(aad + off, nonce, CMK_XATTR_NONCE_LEN);
 	off += CMK_XATTR_NONCE_LEN;
+	/* NOLINTNEXTLINE(bugprone-not-null-terminated-result): associated data, not a string */
 	memcpy(aad + off, name, len);
 	return (int)(off + len);
 }
@@ -574,8 +576,7 @@ int cmk_xattr_value_plain_len(size_t enc_len)
 int cmk_xattr_value_encrypt(struct cmk_names *names,
 			    const uint8_t bind[CMK_XATTR_BIND_LEN],
 			    const char *name, const void *value, size_t len,
-			    const uint8_t *nonce, uint8_t *out,
-			    size_t out_size)
+			    const uint8_t *nonce, uint8_t *out, size_t out_size)
 {
 	uint8_t aad[XVALUE_AAD_MAX], *plain;
 	int aad_len, ret;

@@ -2017,7 +2017,7 @@ ssize_t cmk_fs_listxattr(struct fs_ctx *fs, struct cmk_node *node, char *list,
 		n = xa_list_backing(x.path, &names);
 		ret = n < 0 ? (int)n : 0;
 	}
-	for (off = 0; ret == 0 && off < (size_t)n; off += len + 1) {
+	for (off = 0; ret == 0 && names && off < (size_t)n; off += len + 1) {
 		const char *bname = names + off;
 		const char *shown = bname;
 
@@ -2082,9 +2082,8 @@ int cmk_fs_setxattr(struct fs_ctx *fs, struct cmk_node *node, const char *name,
 		ret = -ENOMEM;
 		goto out;
 	}
-	ret = cmk_xattr_value_encrypt(fs->vol->names, x.bind, name, value,
-				      size, NULL, enc,
-				      size + CMK_XATTR_OVERHEAD);
+	ret = cmk_xattr_value_encrypt(fs->vol->names, x.bind, name, value, size,
+				      NULL, enc, size + CMK_XATTR_OVERHEAD);
 	if (ret >= 0)
 		ret = setxattr(x.path, bname, enc, (size_t)ret, flags) ? -errno
 								       : 0;

@@ -11,7 +11,7 @@
 #include "crypto/format.h" /* CMK_VERSION_MAX */
 
 #define CMK_AZURE_PAGES_MAX 100	       /* pages of versions followed */
-#define CMK_AZURE_VERSIONS_MAX 10000  /* versions listed, all pages */
+#define CMK_AZURE_VERSIONS_MAX 10000   /* versions listed, all pages */
 #define CMK_AZURE_SECRET_FILE_MAX 4096 /* bytes of client secret */
 #define CMK_AZURE_IMDS_API "2018-02-01"
 

@@ -433,7 +433,7 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *user)
 {
 	struct http_try *t = user;
 	size_t n = size * nitems;
-	char value[64];
+	char value[64] = "";
 	long secs;
 	char *end;
 

@@ -26,6 +26,7 @@ usage() {
 }
 [ $# -ge 1 ] || usage
 if [ "$1" = --list ]; then
+  # shellcheck disable=SC2086 # one target per word
   printf '%s\n' $targets
   exit 0
 fi

@@ -284,8 +284,8 @@ static void xattrs(struct fs_ctx *fs, bool enc_names)
 		CHECK_EQ_INT(cmk_fs_removexattr(fs, n, "user.bb"), 0);
 		CHECK_EQ_INT(cmk_fs_removexattr(fs, n, "user.bb"), -ENODATA);
 		/* Other namespaces: nothing stored, nothing read. */
-		CHECK_EQ_INT(cmk_fs_getxattr(fs, n, "security.capability",
-					     buf, sizeof(buf)),
+		CHECK_EQ_INT(cmk_fs_getxattr(fs, n, "security.capability", buf,
+					     sizeof(buf)),
 			     -ENODATA);
 		CHECK_EQ_INT(cmk_fs_setxattr(fs, n, "security.x", "1", 1, 0),
 			     -EOPNOTSUPP);
@@ -318,9 +318,8 @@ static void xattrs(struct fs_ctx *fs, bool enc_names)
 	CHECK_EQ_INT(cmk_fs_listxattr(fs, l, buf, sizeof(buf)), 0);
 	/* Renames keep them: the file, and the directory. */
 	CHECK_EQ_INT(cmk_fs_rename(fs, root_of(fs), "xf", d, "moved", 0), 0);
-	CHECK_EQ_INT(cmk_fs_rename(fs, root_of(fs), "xd", root_of(fs), "xd2",
-				   0),
-		     0);
+	CHECK_EQ_INT(
+		cmk_fs_rename(fs, root_of(fs), "xd", root_of(fs), "xd2", 0), 0);
 	CHECK_EQ_INT(cmk_fs_getxattr(fs, f, "user.a", buf, 5), 5);
 	CHECK_EQ_INT(cmk_fs_getxattr(fs, d, "user.a", buf, 5), 5);
 	/* Unlinked while open: reached through the handle. */

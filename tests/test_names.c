@@ -702,12 +702,12 @@ static void xattr_names(void)
 		    strcmp(back, name) != 0)
 			failures++;
 		/* Exact buffers work, one byte less does not. */
-		if (cmk_xattr_name_encrypt(names, dirid, name, enc,
-					   want + 1) != n ||
+		if (cmk_xattr_name_encrypt(names, dirid, name, enc, want + 1) !=
+			    n ||
 		    cmk_xattr_name_encrypt(names, dirid, name, enc, want) !=
 			    -ERANGE ||
-		    cmk_xattr_name_decrypt(names, dirid, enc, back,
-					   len + 5) != -ERANGE)
+		    cmk_xattr_name_decrypt(names, dirid, enc, back, len + 5) !=
+			    -ERANGE)
 			failures++;
 		/* Bound to the object and the volume. */
 		if (cmk_xattr_name_decrypt(names, dirid2, enc, back,
@@ -787,8 +787,8 @@ static void xattr_names(void)
 
 static void xattr_values(void)
 {
-	static const size_t lens[] = { 0, 1, 15, 16, 17, 100, 4096,
-				       CMK_XATTR_VALUE_MAX };
+	static const size_t lens[] = { 0,  1,	15,   16,
+				       17, 100, 4096, CMK_XATTR_VALUE_MAX };
 	struct cmk_names *names = fixed_names(volume_id);
 	struct cmk_names *other = fixed_names(other_volume);
 	size_t big = CMK_XATTR_VALUE_MAX + CMK_XATTR_OVERHEAD + 1;
@@ -806,8 +806,7 @@ static void xattr_values(void)
 		if (n != (int)(len + CMK_XATTR_OVERHEAD) ||
 		    cmk_xattr_value_plain_len((size_t)n) != (int)len ||
 		    cmk_xattr_value_decrypt(names, dirid, "user.v", enc,
-					    (size_t)n, back,
-					    len) != (int)len ||
+					    (size_t)n, back, len) != (int)len ||
 		    (len && memcmp(back, value, len) != 0))
 			failures++;
 		/* A buffer one byte short: ERANGE. */
@@ -815,10 +814,9 @@ static void xattr_values(void)
 						   (size_t)n, back,
 						   len - 1) != -ERANGE)
 			failures++;
-		if (cmk_xattr_value_encrypt(names, dirid, "user.v", value, len,
-					    NULL, enc2,
-					    len + CMK_XATTR_OVERHEAD - 1) !=
-		    -ERANGE)
+		if (cmk_xattr_value_encrypt(
+			    names, dirid, "user.v", value, len, NULL, enc2,
+			    len + CMK_XATTR_OVERHEAD - 1) != -ERANGE)
 			failures++;
 		/* A fresh nonce each time: equal values differ. */
 		if (cmk_xattr_value_encrypt(names, dirid, "user.v", value, len,
@@ -1054,8 +1052,11 @@ static void print_vectors(FILE *out)
 					   sizeof(enc));
 		if (n < 0)
 			abort();
-		fprintf(out, "\nextended attribute \"%s\" of the directory "
-			     "above (bind = its id):\n", xname);
+		fprintf(out,
+			"\nextended attribute \"%s\" of the directory "
+			"above (bind = its id):\n",
+			xname);
+		/* NOLINTNEXTLINE(bugprone-not-null-terminated-result): associated data, not a string */
 		memcpy(xaad, "xattr-name", 10);
 		memcpy(xaad + 10, dirid, 16);
 		fprintf(out, "xattr name AAD = \"xattr-name\" || bind:\n");
@@ -1067,16 +1068,20 @@ static void print_vectors(FILE *out)
 					    sizeof(raw));
 		if (n < 0)
 			abort();
+		/* NOLINTNEXTLINE(bugprone-not-null-terminated-result): associated data, not a string */
 		memcpy(xaad, "xattr-value", 11);
 		memcpy(xaad + 11, dirid, 16);
 		memcpy(xaad + 27, link_nonce, 16);
 		memcpy(xaad + 43, xname, sizeof(xname) - 1);
-		fprintf(out, "value \"%s\", nonce 90..9f; xattr value AAD = "
-			     "\"xattr-value\" || bind || nonce || name:\n",
+		fprintf(out,
+			"value \"%s\", nonce 90..9f; xattr value AAD = "
+			"\"xattr-value\" || bind || nonce || name:\n",
 			xval);
 		hex_line(out, xaad, sizeof(xaad));
-		fprintf(out, "backing value, %d bytes (nonce || tag || "
-			     "ciphertext of 01 || value):\n", n);
+		fprintf(out,
+			"backing value, %d bytes (nonce || tag || "
+			"ciphertext of 01 || value):\n",
+			n);
 		hex_line(out, raw, (size_t)n);
 	}
 

@@ -20,15 +20,19 @@ static unsigned int requests;
  * loop over pages that never ends would show as a hang). */
 #define FUZZ_KMS_REQUESTS_MAX 256
 
+/* NOLINTNEXTLINE(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp): the name ld --wrap gives */
 int __wrap_cmk_http_new(const struct cmk_http_opts *opts, struct cmk_http **out,
 			struct cmk_err *err);
+/* NOLINTNEXTLINE(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp): the name ld --wrap gives */
 void __wrap_cmk_http_free(struct cmk_http *h);
+/* NOLINTNEXTLINE(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp): the name ld --wrap gives */
 int __wrap_cmk_http_request(struct cmk_http *h, const struct cmk_http_req *req,
 			    int64_t deadline_ms, struct cmk_http_resp *resp,
 			    struct cmk_err *err);
 
 static int fake_handle;
 
+/* NOLINTNEXTLINE(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp): the name ld --wrap gives */
 int __wrap_cmk_http_new(const struct cmk_http_opts *opts, struct cmk_http **out,
 			struct cmk_err *err)
 {
@@ -38,11 +42,13 @@ int __wrap_cmk_http_new(const struct cmk_http_opts *opts, struct cmk_http **out,
 	return 0;
 }
 
+/* NOLINTNEXTLINE(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp): the name ld --wrap gives */
 void __wrap_cmk_http_free(struct cmk_http *h)
 {
 	FUZZ_CHECK(!h || h == (struct cmk_http *)&fake_handle);
 }
 
+/* NOLINTNEXTLINE(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp): the name ld --wrap gives */
 int __wrap_cmk_http_request(struct cmk_http *h, const struct cmk_http_req *req,
 			    int64_t deadline_ms, struct cmk_http_resp *resp,
 			    struct cmk_err *err)
@@ -164,9 +170,9 @@ static void check_list(const struct cmk_kms_version *list, size_t count)
 		FUZZ_CHECK(cmk_version_id_valid(list[i].id));
 }
 
-int fuzz_kms_run(const struct cmk_kms_provider *p,
-		 const struct cmk_conf *confs, const char *version,
-		 const uint8_t *data, size_t size, size_t *listed)
+int fuzz_kms_run(const struct cmk_kms_provider *p, const struct cmk_conf *confs,
+		 const char *version, const uint8_t *data, size_t size,
+		 size_t *listed)
 {
 	const struct cmk_conf *conf;
 	struct cmk_kms_version *list = NULL;

@@ -31,8 +31,8 @@ void fuzz_kms_init(const char *const *secrets, const char *const *texts,
 
 /* One input through provider p with confs[]: the operation's result, and
  * in *listed (may be NULL) how many versions a list gave. */
-int fuzz_kms_run(const struct cmk_kms_provider *p,
-		 const struct cmk_conf *confs, const char *version,
-		 const uint8_t *data, size_t size, size_t *listed);
+int fuzz_kms_run(const struct cmk_kms_provider *p, const struct cmk_conf *confs,
+		 const char *version, const uint8_t *data, size_t size,
+		 size_t *listed);
 
 #endif

@@ -68,7 +68,8 @@ static void barbican_full_list(void)
 	fuzz_kms_init(NULL, texts, confs);
 	add(&b, "%c200{\"secrets\":[", 0 /* list */);
 	for (int i = 0; i < MANY; i++)
-		add(&b, "%s{\"secret_ref\":\"/v1/secrets/s%d\",\"name\":\"cmk\"}",
+		add(&b,
+		    "%s{\"secret_ref\":\"/v1/secrets/s%d\",\"name\":\"cmk\"}",
 		    i ? "," : "", i);
 	add(&b, "],\"total\":%d}", MANY);
 	CHECK_EQ_INT(fuzz_kms_run(&cmk_barbican_provider, confs, "s1",
@@ -95,9 +96,10 @@ static void azure_too_many_versions(void)
 	size_t listed = 0;
 
 	fuzz_kms_init(NULL, texts, confs);
-	add(&b, "%c200{\"access_token\":\"t\",\"expires_in\":3600}\x1e"
-		"200"
-		"{\"value\":[",
+	add(&b,
+	    "%c200{\"access_token\":\"t\",\"expires_in\":3600}\x1e"
+	    "200"
+	    "{\"value\":[",
 	    0 /* list */);
 	for (int i = 0; i < MANY; i++)
 		add(&b,
