@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Keys only in locked memory: a mounted daemon (local keystore, encrypted
+# names) with files written, read, renamed and one held open is searched by
+# key_scan for every key it derives from the CMK (the CMK, the volume's MAC
+# and name keys, the AES-SIV keys, each file's wrapping key, DEK and XTS
+# keys, with their expanded key schedules and HMAC's padded forms). No copy
+# may be outside a mapping that is both mlock'ed and excluded from dumps;
+# the CMK and the open file's XTS keys must be found (locked: the scan
+# works); a closed file's keys must be found nowhere.
+# CMKFS_KEY_SCAN names the helper (set by ctest).
+. "$(dirname "$0")/fs_lib.sh"
+FS_NAMES=encrypted
+scan=${CMKFS_KEY_SCAN:?CMKFS_KEY_SCAN must name key_scan}
+
+conf=$T_DIR/cmkfs.conf
+ks=$T_DIR/keystore.json
+cipher=$T_DIR/cipher
+m=$T_DIR/mnt
+fs_volume "$conf" "$ks" "$cipher"
+fs_mount "$conf" "$cipher" "$m" || fs_abort "no mount, nothing to test"
+pid=$(fs_daemon_pid "$m") || fs_abort "no daemon for $m"
+
+# The CMK, from the unsealed keystore the test made.
+cmk=$("$PY" -c '
+import base64, json, sys
+doc = json.load(open(sys.argv[1]))
+print(base64.b64decode(doc["versions"][-1]["key"]).hex())' "$ks") ||
+  fs_abort "cannot read the CMK from $ks"
+
+# Files: some written and closed, one read again, one renamed, a directory
+# of them, and one held open (written and read through its descriptor).
+mkdir "$m/dir"
+for i in 1 2 3; do head -c $((70000 * i)) /dev/urandom > "$m/dir/closed$i"; done
+head -c 5000 /dev/urandom > "$m/renamed.tmp"
+mv "$m/renamed.tmp" "$m/renamed"
+cat "$m/dir/closed2" > /dev/null
+exec 7<>"$m/held"
+head -c 300000 /dev/urandom >&7
+cat "$m/held" > /dev/null
+ls -lR "$m" > /dev/null
+
+files=(held=$(fs_bpath "$cipher" /held) renamed=$(fs_bpath "$cipher" /renamed))
+for i in 1 2 3; do files+=(closed$i=$(fs_bpath "$cipher" /dir/closed$i)); done
+
+# fs_bpath ran the cmkfs command next to the daemon; the daemon has been
+# idle since. Its stats line (SIGUSR1) names the locked heap's size.
+kill -USR1 "$pid"
+
+out=$("$scan" "$pid" "$cmk" "$cipher" "${files[@]}" 2>&1)
+rc=$?
+echo "$out"
+[ "$rc" -eq 0 ] || fs_abort "key_scan exited with $rc: $out"
+
+# field LABEL NAME: the number after NAME on LABEL's line.
+field() {
+  awk -v k="$1" -v f="$2" '$1 == "key" && $2 == k {
+    for (i = 3; i < NF; i++) if ($i == f) { print $(i + 1); exit } }' <<<"$out"
+}
+
+while read -r _ label _ copies _ locked _ unlocked rest; do
+  [ "$unlocked" = 0 ] && t_pass ||
+    t_fail "$label: $unlocked of $copies copies outside locked memory:$rest"
+done < <(grep '^key ' <<<"$out")
+
+[ "$(field cmk locked)" -ge 1 ] && t_pass ||
+  t_fail "the CMK was not found in locked memory (is the scan blind?)"
+[ "$(field name-siv-keys locked)" -ge 1 ] && t_pass ||
+  t_fail "the name keys' schedules were not found in locked memory"
+[ "$(field held-xts-keys locked)" -ge 1 ] && t_pass ||
+  t_fail "the open file's XTS key schedules were not found in locked memory"
+for f in closed1 closed2 closed3 renamed; do
+  for k in dek xts-keys; do
+    [ "$(field "$f-$k" copies)" = 0 ] && t_pass ||
+      t_fail "$f-$k: $(field "$f-$k" copies) copies left after close"
+  done
+done
+
+exec 7>&-
+# After close the held file's keys are gone too.
+sleep 0.5
+out=$("$scan" "$pid" "$cmk" "$cipher" "${files[0]}" 2>&1) || fs_abort "key_scan: $out"
+for k in dek xts-keys; do
+  [ "$(field "held-$k" copies)" = 0 ] && t_pass ||
+    t_fail "held-$k: $(field "held-$k" copies) copies left after close"
+done
+echo "$out" | grep -E '^key held'
+
+fs_done
