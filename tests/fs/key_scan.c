@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* key_scan: where a running cmkfs daemon keeps copies of its keys.
  *
- *   key_scan PID CMK_HEX CIPHERDIR [LABEL=BACKING_FILE ...]
+ *   key_scan PID CMK_HEX CIPHERDIR [LABEL=BACKING_FILE | text:LABEL=TEXT ...]
  *
  * From the CMK (the test knows it: it made the local keystore) it derives
  * what the daemon derives, with cmkfs's own format code: the volume's MAC
  * key, its name key (unwrapped from the descriptor) and the AES-SIV keys
  * for names; for each backing file, the slot's wrapping key, the DEK
  * (unwrapped from its header) and the two AES-256-XTS keys; and the CMK's
- * base64 text, as key files and key services hold it. For every
+ * base64 text, as key files and key services hold it; and any secret text
+ * given as text:LABEL=TEXT (a passphrase; its first 32 bytes are searched). For every
  * 256-bit AES key it also searches OpenSSL's expanded key schedule (round
  * keys 2-3 and 14, in byte order as AES-NI keeps them and in 32-bit words
  * as the C code does) and HMAC's padded keys (key ^ 0x36, key ^ 0x5c), since
@@ -373,7 +374,7 @@ int main(int argc, char **argv)
 
 	if (argc < 4) {
 		fprintf(stderr, "usage: key_scan PID CMK_HEX CIPHERDIR "
-				"[LABEL=BACKING_FILE ...]\n");
+				"[LABEL=BACKING_FILE | text:LABEL=TEXT ...]\n");
 		return 2;
 	}
 	if (cmk_crypto_init(NULL) < 0)
@@ -394,11 +395,23 @@ int main(int argc, char **argv)
 		char label[64];
 		const char *eq = strchr(argv[i], '=');
 
-		if (!eq || eq == argv[i] || (size_t)(eq - argv[i]) >= sizeof(label))
-			die("LABEL=BACKING_FILE");
-		memcpy(label, argv[i], (size_t)(eq - argv[i]));
-		label[eq - argv[i]] = '\0';
-		file_keys(label, eq + 1, cmk);
+		bool text = !strncmp(argv[i], "text:", 5);
+		const char *name = text ? argv[i] + 5 : argv[i];
+
+		if (!eq || eq == name || (size_t)(eq - name) >= sizeof(label))
+			die("LABEL=BACKING_FILE or text:LABEL=TEXT");
+		memcpy(label, name, (size_t)(eq - name));
+		label[eq - name] = '\0';
+		if (!text) {
+			file_keys(label, eq + 1, cmk);
+		} else {
+			size_t len = strlen(eq + 1);
+
+			if (len < 8)
+				die("text:LABEL=TEXT: at least 8 bytes");
+			add_pattern(new_key(label, NULL),
+				    (const uint8_t *)eq + 1, len < 32 ? len : 32);
+		}
 	}
 	scan(pid);
 	for (size_t i = 0; i < nkeys; i++) {

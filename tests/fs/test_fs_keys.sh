@@ -7,7 +7,9 @@
 # keys, with their expanded key schedules and HMAC's padded forms). No copy
 # may be outside a mapping that is both mlock'ed and excluded from dumps;
 # the CMK and the open file's XTS keys must be found (locked: the scan
-# works); a closed file's keys must be found nowhere.
+# works); a closed file's keys must be found nowhere. Then again with the
+# keystore sealed by a passphrase (searched for too) and the daemon in the
+# foreground.
 # CMKFS_KEY_SCAN names the helper (set by ctest).
 . "$(dirname "$0")/fs_lib.sh"
 FS_NAMES=encrypted
@@ -85,5 +87,33 @@ for k in dek xts-keys; do
     t_fail "held-$k: $(field "held-$k" copies) copies left after close"
 done
 echo "$out" | grep -E '^key held'
+fs_umount "$m"
+
+# The same keystore sealed with a passphrase, the daemon in the foreground:
+# the passphrase, the CMK and the keys of a file read after the mount.
+pass="a passphrase for the key scan $RANDOM$RANDOM"
+printf '%s\n' "$pass" > "$T_DIR/pass"
+chmod 600 "$T_DIR/pass"
+out=$("$CMKFS" key passwd --new-passphrase-file "$T_DIR/pass" -c "$conf" 2>&1) ||
+  fs_abort "key passwd: $out"
+t_conf "$conf" "$ks" "passphrase_file = $T_DIR/pass"
+fs_mount_fg "$conf" "$cipher" "$m" "$T_DIR/fg.log" || fs_abort "no foreground mount"
+pid=${FS_FG_PID[$m]}
+cat "$m/dir/closed1" > /dev/null
+exec 7<"$m/renamed"
+out=$("$scan" "$pid" "$cmk" "$cipher" "text:passphrase=$pass" \
+  "closed1=${files[2]#*=}" "renamed=${files[1]#*=}" 2>&1) || fs_abort "key_scan: $out"
+echo "$out"
+while read -r _ label _ copies _ locked _ unlocked rest; do
+  [ "$unlocked" = 0 ] && t_pass ||
+    t_fail "sealed keystore: $label: $unlocked of $copies copies outside locked memory:$rest"
+done < <(grep '^key ' <<<"$out")
+[ "$(field cmk locked)" -ge 1 ] && t_pass ||
+  t_fail "sealed keystore: the CMK was not found in locked memory"
+[ "$(field renamed-xts-keys locked)" -ge 1 ] && t_pass ||
+  t_fail "sealed keystore: the open file's XTS keys were not found"
+[ "$(field closed1-xts-keys copies)" = 0 ] && t_pass ||
+  t_fail "sealed keystore: a closed file's XTS keys are still in memory"
+exec 7<&-
 
 fs_done
