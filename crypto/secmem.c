@@ -38,11 +38,19 @@
 #endif
 #ifdef SECMEM_ASAN
 #include <sanitizer/asan_interface.h>
+#include <sanitizer/lsan_interface.h>
 #define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
 #define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+/* LeakSanitizer does not look into mappings of our own: without this, an
+ * object of the ordinary heap that only a block here points to (a curl or
+ * OpenSSL handle's user data) would be reported as leaked. */
+#define ROOT(p, n) __lsan_register_root_region((p), (n))
+#define UNROOT(p, n) __lsan_unregister_root_region((p), (n))
 #else
 #define POISON(p, n) ((void)(p), (void)(n))
 #define UNPOISON(p, n) ((void)(p), (void)(n))
+#define ROOT(p, n) ((void)(p), (void)(n))
+#define UNROOT(p, n) ((void)(p), (void)(n))
 #endif
 
 #define MIN_SHIFT 4			  /* 16 bytes */
@@ -93,6 +101,7 @@ static uint8_t *map_locked(size_t len)
 		goto fail;
 	if (syscall(SYS_mlock, m + page_size, len) != 0)
 		goto fail;
+	ROOT(m + page_size, len);
 	return m + page_size;
 fail: {
 	int saved = errno;
@@ -105,6 +114,7 @@ fail: {
 
 static void unmap_locked(uint8_t *base, size_t len)
 {
+	UNROOT(base, len);
 	munmap(base - page_size, len + 2 * page_size);
 }
 
