@@ -9,7 +9,8 @@
 # the CMK and the open file's XTS keys must be found (locked: the scan
 # works); a closed file's keys must be found nowhere. Then again with the
 # keystore sealed by a passphrase (searched for too) and the daemon in the
-# foreground.
+# foreground. Last, RLIMIT_MEMLOCK without CAP_IPC_LOCK: a clear failure
+# naming the limit, never unlocked memory.
 # CMKFS_KEY_SCAN names the helper (set by ctest).
 . "$(dirname "$0")/fs_lib.sh"
 FS_NAMES=encrypted
@@ -115,5 +116,55 @@ done < <(grep '^key ' <<<"$out")
 [ "$(field closed1-xts-keys copies)" = 0 ] && t_pass ||
   t_fail "sealed keystore: a closed file's XTS keys are still in memory"
 exec 7<&-
+fs_umount "$m"
+
+# RLIMIT_MEMLOCK without CAP_IPC_LOCK (a daemon not run as root): below the
+# first 1 MiB the mount stops at start, naming the limit; at 2 MiB opens
+# fail past what fits, one log line names the limit, and closing files
+# makes room again. Never an unlocked fallback.
+# (An unsealed keystore: unsealing runs scrypt, 32 MiB of locked memory.)
+nolock() { prlimit --memlock="$1:$1" setpriv --bounding-set -ipc_lock "${@:2}"; }
+if command -v prlimit >/dev/null && command -v setpriv >/dev/null; then
+  conf=$T_DIR/lim.conf cipher=$T_DIR/lim-cipher
+  fs_volume "$conf" "$T_DIR/lim-keystore.json" "$cipher"
+  t_expect 1 "a mount under RLIMIT_MEMLOCK 512 KiB" -- \
+    nolock 524288 "$CMKFS" mount -f -c "$conf" "$cipher" "$m"
+  t_contains "names the limit" "RLIMIT_MEMLOCK is 512 KiB"
+  fs_is_mounted "$m" && t_fail "mounted under a 512 KiB RLIMIT_MEMLOCK" || t_pass
+  : > "$T_DIR/lim.log"
+  FS_MOUNTS+=("$m")
+  nolock 2097152 "$CMKFS" mount -f -c "$conf" "$cipher" "$m" >>"$T_DIR/lim.log" 2>&1 &
+  FS_FG_PID[$m]=$!
+  t_wait_until 60 "the mount under RLIMIT_MEMLOCK 2 MiB" -- mountpoint -q "$m"
+  out=$("$PY" - "$m" <<'EOF_PY' 2>&1
+import os, resource, sys
+resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
+m, fds, failed = sys.argv[1], [], 0
+os.mkdir(os.path.join(m, "many"))
+for i in range(2000):
+    try:
+        fds.append(os.open(os.path.join(m, "many", str(i)), os.O_CREAT | os.O_RDWR, 0o600))
+    except OSError:
+        failed += 1
+for fd in fds:
+    os.close(fd)
+again = os.open(os.path.join(m, "many", "again"), os.O_CREAT | os.O_RDWR, 0o600)
+os.close(again)
+print("opened", len(fds), "failed", failed)
+EOF_PY
+)
+  echo "$out"
+  case "$out" in
+    "opened "*" failed 0") t_fail "2,000 files open under a 2 MiB RLIMIT_MEMLOCK: $out" ;;
+    "opened "*" failed "*) t_pass ;;
+    *) t_fail "opening files under a 2 MiB RLIMIT_MEMLOCK: $out" ;;
+  esac
+  fs_umount "$m"
+  n=$(grep -c "RLIMIT_MEMLOCK is 2048 KiB" "$T_DIR/lim.log")
+  [ "$n" = 1 ] && t_pass ||
+    t_fail "$n log lines name the 2 MiB limit (want 1): $(cat "$T_DIR/lim.log")"
+else
+  t_fail "prlimit or setpriv (util-linux) is missing: the RLIMIT_MEMLOCK checks did not run"
+fi
 
 fs_done
