@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* OpenSSL behind the interface of crypto.h. */
 #include "crypto/crypto.h"
+#include "crypto/secmem.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,106 +20,28 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
-/* Secure heap: mlock'ed, MADV_DONTDUMP, guard pages; ample for the keyring
- * and the short-lived keys of open files (each a few dozen bytes). */
-#define SECURE_HEAP_SIZE (1u << 20)
-#define SECURE_HEAP_MIN 32
-
-/* --- wiping allocator ---------------------------------------------------
- * A 16-byte header in front of each block remembers its size so that free
- * can wipe it: OpenSSL keeps key schedules in ordinary heap memory, and
- * jansson and libcurl copy secrets they parse or send. */
-struct wipe_hdr {
-	size_t len;
-	size_t pad; /* keeps the user block 16-byte aligned */
-};
-
-void *cmk_wiping_malloc(size_t len)
-{
-	struct wipe_hdr *hdr;
-
-	if (len > SIZE_MAX - sizeof(*hdr))
-		return NULL;
-	hdr = malloc(sizeof(*hdr) + len);
-	if (!hdr)
-		return NULL;
-	hdr->len = len;
-	return hdr + 1;
-}
-
-void cmk_wiping_free(void *ptr)
-{
-	struct wipe_hdr *hdr;
-
-	if (!ptr)
-		return;
-	hdr = (struct wipe_hdr *)ptr - 1;
-	OPENSSL_cleanse(ptr, hdr->len);
-	free(hdr);
-}
-
-void *cmk_wiping_realloc(void *ptr, size_t len)
-{
-	struct wipe_hdr *old;
-	void *fresh;
-
-	if (!ptr)
-		return cmk_wiping_malloc(len);
-	if (len == 0) {
-		cmk_wiping_free(ptr);
-		return NULL;
-	}
-	/* Never realloc in place: the old block must be wiped. */
-	old = (struct wipe_hdr *)ptr - 1;
-	fresh = cmk_wiping_malloc(len);
-	if (!fresh)
-		return NULL;
-	memcpy(fresh, ptr, old->len < len ? old->len : len);
-	cmk_wiping_free(ptr);
-	return fresh;
-}
-
-void *cmk_wiping_calloc(size_t count, size_t size)
-{
-	void *ptr;
-
-	if (size && count > SIZE_MAX / size)
-		return NULL;
-	ptr = cmk_wiping_malloc(count * size);
-	if (ptr)
-		memset(ptr, 0, count * size);
-	return ptr;
-}
-
-char *cmk_wiping_strdup(const char *s)
-{
-	size_t len = strlen(s) + 1;
-	char *copy = cmk_wiping_malloc(len);
-
-	if (copy)
-		memcpy(copy, s, len);
-	return copy;
-}
-
+/* Every allocation of OpenSSL goes to the locked heap (secmem.c): its
+ * contexts hold expanded key schedules, HKDF and HMAC state, and copies of
+ * the keys they were given. */
 static void *ossl_malloc(size_t len, const char *file, int line)
 {
 	(void)file;
 	(void)line;
-	return cmk_wiping_malloc(len);
+	return cmk_locked_malloc(len);
 }
 
 static void *ossl_realloc(void *ptr, size_t len, const char *file, int line)
 {
 	(void)file;
 	(void)line;
-	return cmk_wiping_realloc(ptr, len);
+	return cmk_locked_realloc(ptr, len);
 }
 
 static void ossl_free(void *ptr, const char *file, int line)
 {
 	(void)file;
 	(void)line;
-	cmk_wiping_free(ptr);
+	cmk_locked_free(ptr);
 }
 
 /* --- init ------------------------------------------------------------- */
@@ -131,20 +55,17 @@ static EVP_KDF *kdf_hkdf;
 
 static void crypto_init_once(void)
 {
-	int warnings = 0;
-	int rc;
-
-	/* Fails only when OpenSSL already allocated; then freed blocks are
-	 * not wiped, which the caller hears about as a warning. */
-	if (!CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free))
-		warnings++;
-	rc = CRYPTO_secure_malloc_init(SECURE_HEAP_SIZE, SECURE_HEAP_MIN);
-	if (rc == 0) {
+	/* Before anything else of OpenSSL: it refuses new allocators once
+	 * it has allocated, and then its key schedules would live in the
+	 * ordinary heap. */
+	if (!CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free)) {
+		init_result = -EALREADY;
+		return;
+	}
+	if (cmk_locked_init() != 0) {
 		init_result = -ENOMEM;
 		return;
 	}
-	if (rc == 2) /* heap usable, but mlock or MADV_DONTDUMP failed */
-		warnings++;
 	cipher_xts = EVP_CIPHER_fetch(NULL, "AES-256-XTS", NULL);
 	cipher_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
 	md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
@@ -156,24 +77,35 @@ static void crypto_init_once(void)
 		init_result = -ENOSYS;
 		return;
 	}
-	init_result = warnings;
+	init_result = 0;
 }
 
 int cmk_crypto_init(struct cmk_err *err)
 {
 	pthread_once(&init_once, crypto_init_once);
-	if (init_result == -ENOMEM)
-		return cmk_err_set(err, init_result,
-				   "cannot set up OpenSSL's secure heap");
+	if (init_result == -EALREADY)
+		return cmk_err_set(err, -EALREADY,
+				   "OpenSSL allocated memory before cmkfs "
+				   "could lock it (a bug: cmk_crypto_init() "
+				   "must come first)");
+	if (init_result == -ENOMEM) {
+		struct rlimit lim = { 0, 0 };
+
+		getrlimit(RLIMIT_MEMLOCK, &lim);
+		return cmk_err_set(err, -ENOMEM,
+				   "cannot lock 1 MiB of memory for keys: "
+				   "RLIMIT_MEMLOCK is %llu KiB (raise it: "
+				   "LimitMEMLOCK=, ulimit -l)",
+				   lim.rlim_cur == RLIM_INFINITY
+					   ? 0ULL
+					   : (unsigned long long)(lim.rlim_cur >>
+								  10));
+	}
 	if (init_result < 0)
 		return cmk_err_set(err, init_result,
 				   "OpenSSL lacks AES-256-XTS, AES-256-GCM, "
 				   "SHA-256 or HKDF");
-	if (init_result > 0)
-		cmk_err_set(err, 0,
-			    "key memory could not be locked or excluded from "
-			    "core dumps (raise RLIMIT_MEMLOCK?)");
-	return init_result;
+	return 0;
 }
 
 const char *cmk_crypto_version(void)
@@ -185,18 +117,18 @@ const char *cmk_crypto_version(void)
 void *cmk_secure_alloc(size_t len)
 {
 	pthread_once(&init_once, crypto_init_once);
-	return OPENSSL_secure_zalloc(len);
+	return cmk_locked_malloc(len); /* zeroed */
 }
 
 void cmk_secure_free(void *ptr, size_t len)
 {
-	if (ptr)
-		OPENSSL_secure_clear_free(ptr, len);
+	(void)len; /* the whole block is wiped */
+	cmk_locked_free(ptr);
 }
 
 bool cmk_secure_is_locked(const void *ptr)
 {
-	return CRYPTO_secure_allocated(ptr) != 0;
+	return cmk_locked_owns(ptr);
 }
 
 void cmk_cleanse(void *ptr, size_t len)
@@ -256,6 +188,7 @@ int cmk_hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt,
 	if (EVP_KDF_derive(kctx, out, out_len, params) != 1)
 		ret = -EIO;
 	EVP_KDF_CTX_free(kctx);
+	cmk_burn_stack(); /* the PRK and HMAC's padded keys */
 	return ret;
 }
 
@@ -263,12 +196,14 @@ int cmk_hmac_sha256(const uint8_t *key, size_t key_len, const void *data,
 		    size_t len, uint8_t out[CMK_SHA256_LEN])
 {
 	unsigned int out_len = 0;
+	int ret = 0;
 
 	pthread_once(&init_once, crypto_init_once);
 	if (!HMAC(md_sha256, key, (int)key_len, data, len, out, &out_len) ||
 	    out_len != CMK_SHA256_LEN)
-		return -EIO;
-	return 0;
+		ret = -EIO;
+	cmk_burn_stack();
+	return ret;
 }
 
 int cmk_scrypt(const void *pass, size_t pass_len, const uint8_t *salt,
@@ -277,12 +212,14 @@ int cmk_scrypt(const void *pass, size_t pass_len, const uint8_t *salt,
 {
 	/* 128 * r * n bytes plus slack; callers bound n and r. */
 	uint64_t maxmem = 256 * (uint64_t)r * n + (1u << 20);
+	int ret = 0;
 
 	pthread_once(&init_once, crypto_init_once);
 	if (EVP_PBE_scrypt(pass, pass_len, salt, salt_len, n, r, p, maxmem, out,
 			   out_len) != 1)
-		return -EINVAL;
-	return 0;
+		ret = -EINVAL;
+	cmk_burn_stack();
+	return ret;
 }
 
 /* --- AES-256-GCM --------------------------------------------------------- */
@@ -322,6 +259,7 @@ out:
 	if (ret == -EBADMSG)
 		cmk_cleanse(out, len); /* never hand out unauthenticated data */
 	EVP_CIPHER_CTX_free(ctx);
+	cmk_burn_stack(); /* the key passed through the key set-up */
 	return ret;
 }
 
@@ -390,6 +328,7 @@ int cmk_base64_decode(const char *in, size_t in_len, uint8_t *out,
 out:
 	EVP_ENCODE_CTX_free(ctx);
 	cmk_secure_free(tmp, tmp_size);
+	cmk_burn_stack(); /* the decoder's block buffer held key bytes */
 	return ret;
 }
 
@@ -417,8 +356,10 @@ int cmk_xts_new(const uint8_t key[CMK_XTS_KEY_LEN], struct cmk_xts **out)
 	    !EVP_CipherInit_ex(xts->enc, cipher_xts, NULL, key, NULL, 1) ||
 	    !EVP_CipherInit_ex(xts->dec, cipher_xts, NULL, key, NULL, 0)) {
 		cmk_xts_free(xts);
+		cmk_burn_stack();
 		return -EIO;
 	}
+	cmk_burn_stack(); /* the key schedules were built on the stack */
 	*out = xts;
 	return 0;
 }
@@ -483,8 +424,10 @@ int cmk_siv_new(const uint8_t key[CMK_SIV_KEY_LEN], struct cmk_siv **out)
 	if (!siv->template ||
 	    !EVP_CipherInit_ex(siv->template, cipher_siv, NULL, key, NULL, 1)) {
 		cmk_siv_free(siv);
+		cmk_burn_stack();
 		return -EIO;
 	}
+	cmk_burn_stack(); /* CMAC's subkeys and the key schedules */
 	*out = siv;
 	return 0;
 }

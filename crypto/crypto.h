@@ -3,8 +3,10 @@
  * header: everything cryptographic in cmkfs goes through these functions.
  *
  * Secrets (CMKs, DEKs, derived keys, passphrases) live in buffers from
- * cmk_secure_alloc(): OpenSSL's secure heap, which is mlock'ed, excluded from
- * core dumps (MADV_DONTDUMP) and cleansed when freed. Every function returns 0
+ * cmk_secure_alloc(): the locked heap of secmem.h, which is mlock'ed,
+ * excluded from core dumps (MADV_DONTDUMP) and wiped when freed. OpenSSL
+ * allocates everything there too (its contexts hold expanded keys), and
+ * the functions here that handle raw keys wipe the stack they used. Every function returns 0
  * or a negative errno; a failure of the random generator aborts the process. */
 #ifndef CMKFS_CRYPTO_CRYPTO_H
 #define CMKFS_CRYPTO_CRYPTO_H
@@ -14,6 +16,7 @@
 #include <stdint.h>
 
 #include "common/err.h"
+#include "crypto/secmem.h"
 
 #define CMK_KEY_LEN 32 /* CMK, DEK and every derived 256-bit key */
 #define CMK_XTS_KEY_LEN 64
@@ -23,34 +26,25 @@
 #define CMK_SIV_KEY_LEN 64 /* AES-256-SIV: CMAC key, then CTR key */
 #define CMK_SIV_TAG_LEN 16
 
-/* Must run first in every program, before anything else allocates through
- * OpenSSL: installs OpenSSL allocators that wipe freed memory and sets up the
- * locked secure heap. Safe to call more than once. Returns 0, or a positive
- * warning count when memory could not be locked (not fatal: logged by the
- * caller), or -errno. */
+/* Must run first in every program, before anything else calls OpenSSL:
+ * points OpenSSL's allocations at the locked heap (OpenSSL refuses that
+ * once it has allocated) and locks the heap's first chunk. Safe to call
+ * more than once. Returns 0 or -errno: -ENOMEM when memory cannot be
+ * locked (RLIMIT_MEMLOCK), -EALREADY when OpenSSL allocated first. */
 int cmk_crypto_init(struct cmk_err *err);
 
 /* "OpenSSL 3.0.x ..." for --version. */
 const char *cmk_crypto_version(void);
 
-/* Zeroed, locked, never dumped. NULL when the secure heap is exhausted. */
+/* Zeroed, locked, never dumped. NULL when no more memory can be locked. */
 void *cmk_secure_alloc(size_t len);
-/* Wipes len bytes and frees; NULL is allowed. */
+/* Wipes and frees; NULL is allowed. */
 void cmk_secure_free(void *ptr, size_t len);
-/* True when ptr lies in the secure heap (used by tests). */
+/* True when ptr lies in the locked heap (used by tests). */
 bool cmk_secure_is_locked(const void *ptr);
 
 void cmk_cleanse(void *ptr, size_t len);
 
-/* Ordinary heap allocation that wipes every block when it is freed. OpenSSL
- * allocates through these (set up by cmk_crypto_init); other libraries that
- * may hold secrets in their own buffers (jansson, libcurl) are pointed at
- * them too. */
-void *cmk_wiping_malloc(size_t len);
-void *cmk_wiping_realloc(void *ptr, size_t len);
-void cmk_wiping_free(void *ptr);
-char *cmk_wiping_strdup(const char *s);
-void *cmk_wiping_calloc(size_t count, size_t size);
 /* Constant-time equality: true when equal. */
 bool cmk_memeq_ct(const void *a, const void *b, size_t len);
 

@@ -23,6 +23,7 @@
 #include "common/fault.h"
 #include "common/io.h"
 #include "common/log.h"
+#include "crypto/secmem.h"
 #include "fs/backing_names.h"
 
 #define TMP_DIR_PREFIX "cmkfs.tmp."
@@ -2118,14 +2119,17 @@ int cmk_fs_removexattr(struct fs_ctx *fs, struct cmk_node *node,
 void cmk_fs_log_stats(struct fs_ctx *fs)
 {
 	struct cmk_node_stats s;
-	size_t open_files;
+	size_t open_files, locked, in_use;
 
 	cmk_nodes_stats(&fs->nodes, &s);
 	pthread_mutex_lock(&fs->open_lock);
 	open_files = fs->open_file_count;
 	pthread_mutex_unlock(&fs->open_lock);
+	cmk_locked_stats(&locked, &in_use);
 	cmk_log(LOG_INFO, CMK_MSG_LIMITS,
 		"nodes %zu, open files %zu, cached directory descriptors "
-		"%zu of %zu, directories opened by name %zu",
-		s.nodes, open_files, s.dir_fds, s.dir_fd_max, s.dir_opens);
+		"%zu of %zu, directories opened by name %zu, locked key "
+		"memory %zu KiB (%zu KiB in use)",
+		s.nodes, open_files, s.dir_fds, s.dir_fd_max, s.dir_opens,
+		locked >> 10, in_use >> 10);
 }

@@ -913,8 +913,6 @@ int main(int argc, char **argv)
 		return fail(&err, cmd->usage_exit == CMK_FSCK_USAGE
 					  ? CMK_FSCK_OPERATIONAL
 					  : CMK_EXIT_FAILURE);
-	if (ret > 0)
-		cmk_log(LOG_WARNING, 0, "%s", err.msg);
 	cmk_kms_global_init();
 	return cmd->run(&args);
 }

@@ -589,8 +589,6 @@ int cmk_mount_main(int argc, char **argv)
 		report_status(status);
 		return status;
 	}
-	if (ret > 0)
-		cmk_log(LOG_WARNING, CMK_MSG_GENERAL, "%s", err.msg);
 	cmk_kms_global_init();
 	status = mount_volume(&o);
 	report_status(status);

@@ -30,7 +30,7 @@ struct cmk_http {
 
 /* What one try brings back. */
 struct http_try {
-	char *body; /* cmk_wiping_malloc'ed */
+	char *body; /* cmk_locked_malloc'ed */
 	size_t len;
 	size_t cap;
 	bool too_big;
@@ -40,7 +40,7 @@ struct http_try {
 	int64_t retry_after_ms;
 	char location[256];
 	const char *capture_name; /* the request's capture_header */
-	char *captured;		  /* cmk_wiping_malloc'ed */
+	char *captured;		  /* cmk_locked_malloc'ed */
 	size_t captured_len;
 };
 
@@ -53,9 +53,9 @@ static void global_init_once(void)
 
 	/* Every block libcurl allocates (header lists with tokens, its
 	 * buffers) is wiped when it frees it. */
-	rc = curl_global_init_mem(CURL_GLOBAL_DEFAULT, cmk_wiping_malloc,
-				  cmk_wiping_free, cmk_wiping_realloc,
-				  cmk_wiping_strdup, cmk_wiping_calloc);
+	rc = curl_global_init_mem(CURL_GLOBAL_DEFAULT, cmk_locked_malloc,
+				  cmk_locked_free, cmk_locked_realloc,
+				  cmk_locked_strdup, cmk_locked_calloc);
 	if (rc != CURLE_OK) {
 		cmk_err_set(&global_err, -ENOMEM, "cannot set up libcurl: %s",
 			    curl_easy_strerror(rc));
@@ -329,8 +329,8 @@ void cmk_http_resp_free(struct cmk_http_resp *resp)
 {
 	if (!resp)
 		return;
-	cmk_wiping_free(resp->body);
-	cmk_wiping_free(resp->captured);
+	cmk_locked_free(resp->body);
+	cmk_locked_free(resp->captured);
 	resp->body = NULL;
 	resp->len = 0;
 	resp->captured = NULL;
@@ -354,8 +354,8 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
 			cap *= 2;
 		if (cap > CMK_HTTP_BODY_MAX + 1)
 			cap = CMK_HTTP_BODY_MAX + 1;
-		/* cmk_wiping_realloc wipes the block it leaves. */
-		grown = cmk_wiping_realloc(t->body, cap);
+		/* cmk_locked_realloc wipes the block it leaves. */
+		grown = cmk_locked_realloc(t->body, cap);
 		if (!grown) {
 			t->oom = true;
 			return 0;
@@ -417,8 +417,8 @@ static bool capture_header(struct http_try *t, const char *line, size_t len)
 		t->headers_too_big = true;
 		return true;
 	}
-	cmk_wiping_free(t->captured);
-	t->captured = cmk_wiping_malloc(vlen + 1);
+	cmk_locked_free(t->captured);
+	t->captured = cmk_locked_malloc(vlen + 1);
 	if (!t->captured) {
 		t->oom = true;
 		return true;
@@ -446,7 +446,7 @@ static size_t on_header(char *data, size_t size, size_t nitems, void *user)
 	if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
 		t->retry_after_ms = -1;
 		t->location[0] = '\0';
-		cmk_wiping_free(t->captured);
+		cmk_locked_free(t->captured);
 		t->captured = NULL;
 		t->captured_len = 0;
 		return n;
@@ -478,8 +478,8 @@ static void try_free(struct http_try *t)
 {
 	const char *capture_name = t->capture_name;
 
-	cmk_wiping_free(t->body);
-	cmk_wiping_free(t->captured);
+	cmk_locked_free(t->body);
+	cmk_locked_free(t->captured);
 	memset(t, 0, sizeof(*t));
 	t->retry_after_ms = -1;
 	t->capture_name = capture_name;
@@ -609,7 +609,7 @@ static CURLcode try_once(struct cmk_http *h, const struct cmk_http_req *req,
 		list = grown;
 	}
 	for (size_t i = 0; req->headers && req->headers[i]; i++) {
-		/* libcurl copies the line with cmk_wiping_strdup(). */
+		/* libcurl copies the line with cmk_locked_strdup(). */
 		grown = curl_slist_append(list, req->headers[i]);
 		if (!grown) {
 			rc = CURLE_OUT_OF_MEMORY;
@@ -759,7 +759,7 @@ int cmk_http_request(struct cmk_http *h, const struct cmk_http_req *req,
 		t.captured = NULL;
 		if (!resp->body) {
 			/* Callers may always read a string. */
-			resp->body = cmk_wiping_calloc(1, 1);
+			resp->body = cmk_locked_calloc(1, 1);
 			if (!resp->body)
 				ret = cmk_err_set(err, -ENOMEM,
 						  "out of memory");

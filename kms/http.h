@@ -29,7 +29,7 @@
 #define CMK_HTTP_CAPTURE_MAX (16u * 1024u) /* a captured header's value */
 
 /* Once per program, from the first cmk_http_new(): sets libcurl up with
- * cmk_wiping_malloc() and friends as its allocators so that its copies of
+ * cmk_locked_malloc() and friends as its allocators so that its copies of
  * tokens, secrets and answers are wiped when freed. Returns 0 or -ENOMEM;
  * later calls return the first result. */
 int cmk_http_global_init(void);

@@ -906,7 +906,7 @@ static int key_json(const uint8_t *cmk, const char *key_name, const char *id,
 	}
 	if (ret)
 		goto out;
-	/* jansson's copy lives on the wiping heap. */
+	/* jansson's copy lives on the locked heap. */
 	*out = json_string(b64);
 	if (!*out)
 		ret = -ENOMEM;

@@ -36,8 +36,8 @@ static void global_init_once(void)
 {
 	/* JSON documents carry keys (a keystore, a key service's reply):
 	 * every block jansson frees is wiped first. */
-	json_set_alloc_funcs(cmk_wiping_malloc, cmk_wiping_free);
-	/* libcurl is loaded, and pointed at the wiping allocator, by the
+	json_set_alloc_funcs(cmk_locked_malloc, cmk_locked_free);
+	/* libcurl is loaded, and pointed at the locked heap, by the
 	 * first HTTPS provider that needs it (cmk_http_new()). */
 }
 

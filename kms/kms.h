@@ -25,7 +25,7 @@ struct cmk_kms_version {
 struct cmk_kms;
 
 /* Once per program, after cmk_crypto_init() and before any other kms call:
- * points the JSON and HTTP libraries at cmk_wiping_malloc(). */
+ * points the JSON and HTTP libraries at cmk_locked_malloc(). */
 void cmk_kms_global_init(void);
 
 int cmk_kms_open(const struct cmk_conf *conf, struct cmk_kms **out,

@@ -113,7 +113,7 @@ char *cmk_svc_concat(bool secure, size_t *cap, const char *const *parts)
 
 	for (size_t i = 0; parts[i]; i++)
 		len += strlen(parts[i]);
-	buf = secure ? cmk_secure_alloc(len) : cmk_wiping_malloc(len);
+	buf = secure ? cmk_secure_alloc(len) : cmk_locked_malloc(len);
 	if (!buf)
 		return NULL;
 	for (size_t i = 0; parts[i]; i++) {
@@ -217,7 +217,7 @@ void cmk_svc_token_destroy(struct cmk_svc_token *t)
 	pthread_mutex_destroy(&t->lock);
 }
 
-/* The header line with the token, in a block that cmk_wiping_free() wipes
+/* The header line with the token, in a block that cmk_locked_free() wipes
  * (*line), and the generation of the token in it. renew_gen: the
  * generation the service just refused, replaced unless another thread has
  * done so already; 0: none. */
@@ -284,7 +284,7 @@ int cmk_svc_authed_request(struct cmk_http *http, struct cmk_svc_token *t,
 			return ret;
 		headers[0] = line;
 		ret = cmk_http_request(http, &authed, deadline, resp, err);
-		cmk_wiping_free(line);
+		cmk_locked_free(line);
 		line = NULL;
 		if (ret || resp->status != refused_status || attempt)
 			return ret;

@@ -46,7 +46,7 @@ json_t *cmk_svc_json(const struct cmk_http_resp *resp);
 
 /* Joins NULL-terminated parts into a new string: in locked memory
  * (cmk_secure_alloc, *cap bytes) when secure, else in a block that
- * cmk_wiping_free() wipes. NULL when out of memory. */
+ * cmk_locked_free() wipes. NULL when out of memory. */
 char *cmk_svc_concat(bool secure, size_t *cap, const char *const *parts);
 
 /* A token or id that goes into a header line or a JSON string: printable
