@@ -78,7 +78,7 @@ int __wrap_cmk_http_request(struct cmk_http *h, const struct cmk_http_req *req,
 	}
 	len = (size_t)(end - a);
 	/* As kms/http.c gives it: NUL-terminated, in a wiped block. */
-	resp->body = cmk_wiping_malloc(len + 1);
+	resp->body = cmk_locked_malloc(len + 1);
 	if (!resp->body)
 		return cmk_err_set(err, -ENOMEM, "out of memory");
 	memcpy(resp->body, a, len);
@@ -91,7 +91,7 @@ int __wrap_cmk_http_request(struct cmk_http *h, const struct cmk_http_req *req,
 	if (req->capture_header) {
 		static const char token[] = "gAAAAABfuzz-token";
 
-		resp->captured = cmk_wiping_malloc(sizeof(token));
+		resp->captured = cmk_locked_malloc(sizeof(token));
 		if (!resp->captured) {
 			cmk_http_resp_free(resp);
 			return cmk_err_set(err, -ENOMEM, "out of memory");

@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1 || size > 128 * 1024)
 		return 0;
 	len = size - 1;
-	s = cmk_wiping_malloc(len + 1);
+	s = cmk_locked_malloc(len + 1);
 	if (!s)
 		abort();
 	memcpy(s, data + 1, len);
@@ -106,6 +106,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_CHECK(strlen(out) >= len);
 		break;
 	}
-	cmk_wiping_free(s);
+	cmk_locked_free(s);
 	return 0;
 }
