@@ -92,14 +92,14 @@ int cmk_crypto_init(struct cmk_err *err)
 		struct rlimit lim = { 0, 0 };
 
 		getrlimit(RLIMIT_MEMLOCK, &lim);
-		return cmk_err_set(err, -ENOMEM,
-				   "cannot lock 1 MiB of memory for keys: "
-				   "RLIMIT_MEMLOCK is %llu KiB (raise it: "
-				   "LimitMEMLOCK=, ulimit -l)",
-				   lim.rlim_cur == RLIM_INFINITY
-					   ? 0ULL
-					   : (unsigned long long)(lim.rlim_cur >>
-								  10));
+		return cmk_err_set(
+			err, -ENOMEM,
+			"cannot lock 1 MiB of memory for keys: "
+			"RLIMIT_MEMLOCK is %llu KiB (raise it: "
+			"LimitMEMLOCK=, ulimit -l)",
+			lim.rlim_cur == RLIM_INFINITY
+				? 0ULL
+				: (unsigned long long)(lim.rlim_cur >> 10));
 	}
 	if (init_result < 0)
 		return cmk_err_set(err, init_result,

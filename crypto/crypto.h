@@ -6,8 +6,9 @@
  * cmk_secure_alloc(): the locked heap of secmem.h, which is mlock'ed,
  * excluded from core dumps (MADV_DONTDUMP) and wiped when freed. OpenSSL
  * allocates everything there too (its contexts hold expanded keys), and
- * the functions here that handle raw keys wipe the stack they used. Every function returns 0
- * or a negative errno; a failure of the random generator aborts the process. */
+ * the functions here that handle raw keys wipe the stack they used. Every
+ * function returns 0 or a negative errno; a failure of the random generator
+ * aborts the process. */
 #ifndef CMKFS_CRYPTO_CRYPTO_H
 #define CMKFS_CRYPTO_CRYPTO_H
 

@@ -53,10 +53,10 @@
 #define UNROOT(p, n) ((void)(p), (void)(n))
 #endif
 
-#define MIN_SHIFT 4			  /* 16 bytes */
-#define MAX_SHIFT 16			  /* 64 KiB */
+#define MIN_SHIFT 4  /* 16 bytes */
+#define MAX_SHIFT 16 /* 64 KiB */
 #define NCLASS (MAX_SHIFT - MIN_SHIFT + 1)
-#define SLAB_SHIFT MAX_SHIFT		  /* one slab holds one class */
+#define SLAB_SHIFT MAX_SHIFT /* one slab holds one class */
 #define SLAB_SIZE ((size_t)1 << SLAB_SHIFT)
 #define CHUNK_SIZE ((size_t)1 << 20)
 #define SLABS (CHUNK_SIZE / SLAB_SIZE)
@@ -103,7 +103,7 @@ static uint8_t *map_locked(size_t len)
 		goto fail;
 	ROOT(m + page_size, len);
 	return m + page_size;
-fail: {
+fail : {
 	int saved = errno;
 
 	munmap(m, total);

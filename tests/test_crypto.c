@@ -187,9 +187,9 @@ static void secure_memory(void)
  * realloc, ownership, and memory the kernel reports as locked. */
 static void locked_heap(void)
 {
-	static const size_t sizes[] = { 0,     1,     16,    17,	 32,
-					100,   1000,  4096,  65535, 65536,
-					65537, 300000 };
+	static const size_t sizes[] = {
+		0, 1, 16, 17, 32, 100, 1000, 4096, 65535, 65536, 65537, 300000
+	};
 	size_t locked = 0, in_use = 0, vmlck = 0;
 	char line[256];
 	uint8_t *p, *q;
@@ -242,6 +242,7 @@ static void locked_heap(void)
 	f = fopen("/proc/self/status", "r");
 	CHECK(f != NULL);
 	while (f && fgets(line, sizeof(line), f))
+		/* NOLINTNEXTLINE(cert-err34-c): the kernel writes the number */
 		sscanf(line, "VmLck: %zu kB", &vmlck);
 	if (f)
 		fclose(f);

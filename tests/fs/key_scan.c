@@ -9,8 +9,8 @@
  * for names; for each backing file, the slot's wrapping key, the DEK
  * (unwrapped from its header) and the two AES-256-XTS keys; and the CMK's
  * base64 text, as key files and key services hold it; and any secret text
- * given as text:LABEL=TEXT (a passphrase; its first 32 bytes are searched). For every
- * 256-bit AES key it also searches OpenSSL's expanded key schedule (round
+ * given as text:LABEL=TEXT (a passphrase; its first 32 bytes are searched). For
+ * every 256-bit AES key it also searches OpenSSL's expanded key schedule (round
  * keys 2-3 and 14, in byte order as AES-NI keeps them and in 32-bit words
  * as the C code does) and HMAC's padded keys (key ^ 0x36, key ^ 0x5c), since
  * contexts hold those rather than the raw key.
@@ -117,7 +117,8 @@ static void add_aes_key(int key, const uint8_t k[32])
 	memcpy(words, ks.rd_key, sizeof(words));
 	for (int i = 0; i < 240; i += 4)
 		for (int j = 0; j < 4; j++)
-			bytes[i + j] = (uint8_t)(ks.rd_key[i / 4] >> (24 - 8 * j));
+			bytes[i + j] =
+				(uint8_t)(ks.rd_key[i / 4] >> (24 - 8 * j));
 	add_pattern(key, bytes + 32, 32);
 	add_pattern(key, words + 32, 32);
 	add_pattern(key, bytes + 224, 16);
@@ -130,6 +131,7 @@ static int hex_key(const char *hex, uint8_t out[32])
 	if (strlen(hex) != 64)
 		return -1;
 	for (int i = 0; i < 32; i++)
+		/* NOLINTNEXTLINE(cert-err34-c): two hex digits cannot overflow */
 		if (sscanf(hex + 2 * i, "%2hhx", &out[i]) != 1)
 			return -1;
 	return 0;
@@ -211,7 +213,8 @@ static void record(size_t key, uint64_t addr, bool locked, const char *region)
 	/* One schedule or padded key matches several patterns: hits within
 	 * 256 bytes of one already seen are the same copy. */
 	for (size_t i = 0; i < k->nhits; i++)
-		if (addr + 256 > k->hits[i].addr && addr < k->hits[i].addr + 256)
+		if (addr + 256 > k->hits[i].addr &&
+		    addr < k->hits[i].addr + 256)
 			return;
 	if (k->nhits == MAX_HITS)
 		return;
@@ -222,8 +225,8 @@ static void record(size_t key, uint64_t addr, bool locked, const char *region)
 	k->nhits++;
 }
 
-static void scan_buf(const uint8_t *buf, size_t len, uint64_t addr,
-		     bool locked, const char *region)
+static void scan_buf(const uint8_t *buf, size_t len, uint64_t addr, bool locked,
+		     const char *region)
 {
 	for (size_t p = 0; p < npatterns; p++) {
 		const uint8_t *at = buf, *end = buf + len;
@@ -333,7 +336,9 @@ static void scan(pid_t pid)
 		char perms[8] = "", name[4096] = "";
 		uint64_t s, e;
 
-		if (sscanf(line, "%" SCNx64 "-%" SCNx64 " %7s %*s %*s %*s %4095[^\n]",
+		/* NOLINTNEXTLINE(cert-err34-c): the kernel's smaps lines */
+		if (sscanf(line,
+			   "%" SCNx64 "-%" SCNx64 " %7s %*s %*s %*s %4095[^\n]",
 			   &s, &e, perms, name) >= 3) {
 			start = s;
 			end = e;
@@ -343,20 +348,22 @@ static void scan(pid_t pid)
 			region_name(name, region, sizeof(region));
 			continue;
 		}
-		if (pending && (!strncmp(line, "Rss:", 4) ||
-				!strncmp(line, "Swap:", 5))) {
+		if (pending &&
+		    (!strncmp(line, "Rss:", 4) || !strncmp(line, "Swap:", 5))) {
 			uint64_t kb = 0;
 
+			/* NOLINTNEXTLINE(cert-err34-c): the kernel's smaps lines */
 			sscanf(strchr(line, ':') + 1, "%" SCNu64, &kb);
 			rss += kb; /* resident or swapped: worth reading */
 		}
 		if (pending && !strncmp(line, "VmFlags:", 8)) {
-			bool locked = strstr(line, " lo") && strstr(line, " dd");
+			bool locked = strstr(line, " lo") &&
+				      strstr(line, " dd");
 
 			pending = false;
 			if (readable && rss && !asan_shadow(start, end) &&
-			    strcmp(region, "[vvar]") &&
-			    strcmp(region, "[vsyscall]"))
+			    strcmp(region, "[vvar]") != 0 &&
+			    strcmp(region, "[vsyscall]") != 0)
 				scan_range(mem, pagemap, start, end, locked,
 					   region);
 		}
@@ -382,7 +389,7 @@ int main(int argc, char **argv)
 	keys = calloc(MAX_KEYS, sizeof(*keys));
 	if (!keys)
 		die("out of memory");
-	pid = (pid_t)atoi(argv[1]);
+	pid = (pid_t)strtol(argv[1], NULL, 10);
 	if (hex_key(argv[2], cmk) != 0)
 		die("CMK_HEX: 64 hex digits");
 	add_secret(new_key("cmk", NULL), cmk);
@@ -410,7 +417,8 @@ int main(int argc, char **argv)
 			if (len < 8)
 				die("text:LABEL=TEXT: at least 8 bytes");
 			add_pattern(new_key(label, NULL),
-				    (const uint8_t *)eq + 1, len < 32 ? len : 32);
+				    (const uint8_t *)eq + 1,
+				    len < 32 ? len : 32);
 		}
 	}
 	scan(pid);

@@ -43,8 +43,8 @@ head -c 300000 /dev/urandom >&7
 cat "$m/held" > /dev/null
 ls -lR "$m" > /dev/null
 
-files=(held=$(fs_bpath "$cipher" /held) renamed=$(fs_bpath "$cipher" /renamed))
-for i in 1 2 3; do files+=(closed$i=$(fs_bpath "$cipher" /dir/closed$i)); done
+files=("held=$(fs_bpath "$cipher" /held)" "renamed=$(fs_bpath "$cipher" /renamed)")
+for i in 1 2 3; do files+=("closed$i=$(fs_bpath "$cipher" "/dir/closed$i")"); done
 
 # fs_bpath ran the cmkfs command next to the daemon; the daemon has been
 # idle since. Its stats line (SIGUSR1) names the locked heap's size.
@@ -61,7 +61,7 @@ field() {
     for (i = 3; i < NF; i++) if ($i == f) { print $(i + 1); exit } }' <<<"$out"
 }
 
-while read -r _ label _ copies _ locked _ unlocked rest; do
+while read -r _ label _ copies _ _ _ unlocked rest; do
   [ "$unlocked" = 0 ] && t_pass ||
     t_fail "$label: $unlocked of $copies copies outside locked memory:$rest"
 done < <(grep '^key ' <<<"$out")
@@ -105,7 +105,7 @@ exec 7<"$m/renamed"
 out=$("$scan" "$pid" "$cmk" "$cipher" "text:passphrase=$pass" \
   "closed1=${files[2]#*=}" "renamed=${files[1]#*=}" 2>&1) || fs_abort "key_scan: $out"
 echo "$out"
-while read -r _ label _ copies _ locked _ unlocked rest; do
+while read -r _ label _ copies _ _ _ unlocked rest; do
   [ "$unlocked" = 0 ] && t_pass ||
     t_fail "sealed keystore: $label: $unlocked of $copies copies outside locked memory:$rest"
 done < <(grep '^key ' <<<"$out")
