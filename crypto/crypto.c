@@ -133,8 +133,9 @@ static EVP_MAC *mac_hmac;
 /* Contexts each thread keeps between calls: fetching and building them is
  * most of what a SHA-256, an HMAC or a GCM operation on a few dozen bytes
  * costs in OpenSSL 3 (the walk of rewrap and status does several per
- * file). They hold no key between calls: an HMAC or GCM context is keyed
- * anew by each call and cleaned after it. */
+ * file). Each call keys its context anew; the last key's state stays in
+ * the context (ordinary heap, as OpenSSL's key schedules always are) until
+ * the thread's next call or its end, when the wiping allocator clears it. */
 struct thread_ctx {
 	EVP_MD_CTX *md;
 	EVP_MAC_CTX *hmac;
