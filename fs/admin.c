@@ -370,9 +370,22 @@ int cmk_cmd_rewrap(const struct cmk_conf *conf, const char *cipherdir,
 		status = cmk_fail(NULL, &err, ret);
 		goto out;
 	}
-	/* Durable before it says so: one sync of the file system. */
+	/* Durable before it says so: one sync of the file system. It may
+	 * take seconds after a large walk: the terminal says so meanwhile. */
+	if (a.tty) {
+		fprintf(stderr, "\rsyncing %zu re-wrapped headers to disk...",
+			a.rewrapped);
+		fflush(stderr);
+	}
 	root_fd = openat(vol->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (root_fd < 0 || syncfs(root_fd) != 0) {
+	ret = root_fd < 0 ? -1 : syncfs(root_fd);
+	if (a.tty) {
+		int e = errno;
+
+		fprintf(stderr, "\r%*s\r", 78, "");
+		errno = e;
+	}
+	if (ret != 0) {
 		fprintf(stderr, "cmkfs: %s: sync: %s\n", cipherdir,
 			strerror(errno));
 		status = CMK_EXIT_VOLUME;
