@@ -22,9 +22,13 @@
 #                     limit; both daemons may raise their soft limit to the
 #                     hard one themselves)
 #   passthrough_ll    soft = hard = N + 4,096: it holds a descriptor per
-#                     inode the kernel knows; past fs.nr_open it cannot get
-#                     them, and its operations fail: reported as FAIL
-#                     lines, never as figures.
+#                     inode the kernel knows. Where that cannot be had
+#                     (fs.nr_open, or a hard limit this shell cannot raise
+#                     without CAP_SYS_RESOURCE) it gets the most it can,
+#                     and its operations fail past it: FAIL lines, never
+#                     figures.
+# The limits the daemon really ran under (/proc/PID/limits) are printed
+# under the table.
 # A failed operation (an error from the command, or a wrong count of
 # files) is reported as FAIL with the reason; the later operations of that
 # system and N are skipped.
@@ -192,8 +196,12 @@ mount_sys() {
   local soft hard i
   read -r soft hard < <(limits "$SYS" "$N")
   (
-    # Soft down first: a hard limit below the soft one is refused.
-    ulimit -Sn 1024 && ulimit -Hn "$hard" && ulimit -Sn "$soft" || exit 1
+    # Soft down first: a hard limit below the soft one is refused. A hard
+    # limit that cannot be raised stays where it is.
+    ulimit -Sn 1024 || exit 1
+    ulimit -Hn "$hard" 2>/dev/null || hard=$(ulimit -Hn)
+    [ "$soft" -le "$hard" ] || soft=$hard
+    ulimit -Sn "$soft" || exit 1
     case $SYS in
       passthrough_ll) exec "$pt_bin" -o source="$BACK" "$MNT" ;;
       gocryptfs) exec gocryptfs -q -nosyslog -extpass 'echo pw' "$BACK" "$MNT" ;;
@@ -220,7 +228,11 @@ mount_sys() {
 }
 
 umount_sys() {
-  local i
+  local i hwm
+  # The peak resident memory over every daemon of this system and N.
+  hwm=$(hwm_mib)
+  awk -v a="$hwm" -v b="$(cat "$WORK/hwm.$SYS" 2>/dev/null || echo 0)" \
+    'BEGIN { print (a > b ? a : b) }' >"$WORK/hwm.$SYS"
   for ((i = 0; ; i++)); do
     fusermount3 -u "$MNT" 2>/dev/null && break
     [ "$i" -lt 100 ] || { echo "cannot unmount $MNT" >&2; return 1; }
@@ -294,9 +306,9 @@ run_one() {
   esac
   read -r soft hard < <(limits "$SYS" "$N")
   log "$SYS N=$N: descriptor limit soft $soft, hard $hard"
-  note "$SYS N=$N: daemon started under ulimit -Sn $soft -Hn $hard"
-  rm -f "$WORK/fds.$SYS"
+  rm -f "$WORK/fds.$SYS" "$WORK/hwm.$SYS"
   mount_sys || { record "$SYS" "$N" create "FAIL: cannot mount"; return; }
+  note "$SYS N=$N: the daemon's descriptor limit: $(awk '/^Max open files/ { print "soft " $4 ", hard " $5 }' "/proc/$PID/limits")"
   settle
   timed create py create "$MNT/d" "$N" "$SIZE" "$LAYOUT" "$PER_DIR" "$MNT" "$BACK" &&
     check_count create || return 0
@@ -326,8 +338,8 @@ run_one() {
     fi
   fi
   timed rm_rf rm_all || return 0
-  record "$SYS" "$N" rss_peak "$(hwm_mib)"
   umount_sys
+  record "$SYS" "$N" rss_peak "$(cat "$WORK/hwm.$SYS")"
   record "$SYS" "$N" fds_peak "$(cat "$WORK/fds.$SYS" 2>/dev/null || echo 0)"
   rm -rf --one-file-system "$WORK/$SYS-$N"
 }

@@ -75,7 +75,7 @@ OPS = [  # (op, label, unit): per file unless the unit says otherwise
     ("fds_peak", "daemon descriptors, peak", "fds"),
     ("fds_after_ls", "daemon descriptors after ls -lR", "fds"),
     ("rss_after_ls", "daemon VmHWM after ls -lR", "MiB"),
-    ("rss_peak", "daemon VmHWM at the end", "MiB"),
+    ("rss_peak", "daemon VmHWM, peak of all its mounts", "MiB"),
 ]
 
 
