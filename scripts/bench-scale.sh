@@ -259,7 +259,8 @@ run_timed() {
   rc=$?
   set -e
   if [ "$rc" -ne 0 ]; then
-    record "$SYS" "$N" "$op" "FAIL: exit $rc: $(head -c 200 "$WORK/err" | tr '\n\t' '  ')"
+    # The last line says why (a traceback ends with the error).
+    record "$SYS" "$N" "$op" "FAIL: exit $rc: $(grep -v '^ *$' "$WORK/err" | tail -n 1 | cut -c1-200 | tr '\t' ' ')"
     return 1
   fi
   T=$(elapsed "$t0" "$EPOCHREALTIME")
