@@ -293,7 +293,8 @@ static void rewrap_file(void *ctx, int dir_fd, const char *dir_path,
  * that the disk writes the re-wrapped headers while later ones are being
  * made, rather than all of them in the final sync (which stays: success
  * is reported only after a sync that started once every slot was
- * written). Only a head start: it changes nothing a kill may leave. */
+ * written, and it reports the flusher's errors too, see below). Only a
+ * head start: it changes nothing a kill may leave. */
 struct flusher {
 	pthread_t thread;
 	pthread_mutex_t lock;
@@ -397,7 +398,7 @@ int cmk_cmd_rewrap(const struct cmk_conf *conf, const char *cipherdir,
 	struct cmk_err err = { 0 };
 	struct flusher flusher;
 	struct admin a;
-	int lock_fd = -1, root_fd = -1, ret, status = CMK_EXIT_OK;
+	int lock_fd = -1, root_fd = -1, root_errno, ret, status = CMK_EXIT_OK;
 	bool flushing;
 	double took;
 
@@ -429,7 +430,13 @@ int cmk_cmd_rewrap(const struct cmk_conf *conf, const char *cipherdir,
 		}
 		cmk_secure_free(cmk, CMK_KEY_LEN);
 	}
-	flushing = flusher_start(&flusher, vol->dir_fd);
+	/* Opened before the first slot is written: syncfs reports a
+	 * writeback error to every open description older than the error,
+	 * so the final sync on this one also reports what failed in the
+	 * writeback that the flusher's syncs (on another) started. */
+	root_fd = openat(vol->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	root_errno = errno;
+	flushing = root_fd >= 0 && flusher_start(&flusher, vol->dir_fd);
 	ret = admin_walk(&a, jobs, rewrap_file, &err);
 	if (flushing)
 		flusher_stop(&flusher);
@@ -447,8 +454,12 @@ int cmk_cmd_rewrap(const struct cmk_conf *conf, const char *cipherdir,
 			a.rewrapped);
 		fflush(stderr);
 	}
-	root_fd = openat(vol->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	ret = root_fd < 0 ? -1 : syncfs(root_fd);
+	if (root_fd < 0) {
+		errno = root_errno;
+		ret = -1;
+	} else {
+		ret = syncfs(root_fd);
+	}
 	if (a.tty) {
 		int e = errno;
 
