@@ -52,6 +52,62 @@ static EVP_CIPHER *cipher_gcm;
 static EVP_CIPHER *cipher_siv; /* optional: only encrypted names need it */
 static EVP_MD *md_sha256;
 static EVP_KDF *kdf_hkdf;
+static EVP_MAC *mac_hmac;
+
+/* Contexts each thread keeps between calls: fetching and building them is
+ * most of what a SHA-256, an HMAC or a GCM operation on a few dozen bytes
+ * costs in OpenSSL 3 (the walk of rewrap and status does several per
+ * file). Each call keys its context anew and, when done, keys it again
+ * with zeros, so that no key's state waits in it for the next call; the
+ * contexts live in the locked heap, as all of OpenSSL's memory does. */
+struct thread_ctx {
+	EVP_MD_CTX *md;
+	EVP_MAC_CTX *hmac;
+	EVP_CIPHER_CTX *gcm;
+};
+static pthread_key_t thread_key;
+static bool thread_key_ok;
+
+static void thread_ctx_free(void *arg)
+{
+	struct thread_ctx *t = arg;
+
+	EVP_MD_CTX_free(t->md);
+	EVP_MAC_CTX_free(t->hmac);
+	EVP_CIPHER_CTX_free(t->gcm);
+	free(t);
+}
+
+/* This thread's contexts (never NULL members), or NULL when they cannot
+ * be made: the caller then builds its own for the call. */
+static struct thread_ctx *thread_ctx(void)
+{
+	struct thread_ctx *t;
+	OSSL_PARAM params[2];
+
+	if (!thread_key_ok)
+		return NULL;
+	t = pthread_getspecific(thread_key);
+	if (t)
+		return t;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->md = EVP_MD_CTX_new();
+	t->hmac = mac_hmac ? EVP_MAC_CTX_new(mac_hmac) : NULL;
+	t->gcm = EVP_CIPHER_CTX_new();
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+						     (char *)"SHA256", 0);
+	params[1] = OSSL_PARAM_construct_end();
+	if (!t->md || !t->hmac || !t->gcm ||
+	    !EVP_MAC_CTX_set_params(t->hmac, params) ||
+	    !EVP_CipherInit_ex(t->gcm, cipher_gcm, NULL, NULL, NULL, 1) ||
+	    pthread_setspecific(thread_key, t) != 0) {
+		thread_ctx_free(t);
+		return NULL;
+	}
+	return t;
+}
 
 static void crypto_init_once(void)
 {
@@ -70,6 +126,8 @@ static void crypto_init_once(void)
 	cipher_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
 	md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 	kdf_hkdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+	mac_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	thread_key_ok = pthread_key_create(&thread_key, thread_ctx_free) == 0;
 	/* Not fatal when missing: volumes with plaintext names work without
 	 * it, and cmk_siv_new() reports -ENOSYS. */
 	cipher_siv = EVP_CIPHER_fetch(NULL, "AES-256-SIV", NULL);
@@ -155,10 +213,79 @@ int cmk_sha256(const void *data, size_t len, uint8_t out[CMK_SHA256_LEN])
 {
 	unsigned int out_len = 0;
 
+	struct thread_ctx *t;
+
 	pthread_once(&init_once, crypto_init_once);
-	if (!EVP_Digest(data, len, out, &out_len, md_sha256, NULL))
+	t = thread_ctx();
+	if (!t) {
+		if (!EVP_Digest(data, len, out, &out_len, md_sha256, NULL))
+			return -EIO;
+		return 0;
+	}
+	if (!EVP_DigestInit_ex(t->md, md_sha256, NULL) ||
+	    !EVP_DigestUpdate(t->md, data, len) ||
+	    !EVP_DigestFinal_ex(t->md, out, &out_len))
 		return -EIO;
 	return 0;
+}
+
+/* HMAC-SHA256 of up to three pieces on a thread's context. */
+static int hmac3(EVP_MAC_CTX *ctx, const uint8_t *key, size_t key_len,
+		 const void *a, size_t a_len, const void *b, size_t b_len,
+		 const void *c, size_t c_len, uint8_t out[CMK_SHA256_LEN])
+{
+	size_t out_len = 0;
+
+	if (!EVP_MAC_init(ctx, key, key_len, NULL) ||
+	    (a_len && !EVP_MAC_update(ctx, a, a_len)) ||
+	    (b_len && !EVP_MAC_update(ctx, b, b_len)) ||
+	    (c_len && !EVP_MAC_update(ctx, c, c_len)) ||
+	    !EVP_MAC_final(ctx, out, &out_len, CMK_SHA256_LEN) ||
+	    out_len != CMK_SHA256_LEN)
+		return -EIO;
+	return 0;
+}
+
+/* RFC 5869 on the thread's HMAC context: OpenSSL's HKDF builds an HKDF
+ * context and fetches HMAC and SHA-256 on every call. Like OpenSSL's,
+ * the pseudo-random key lives on the stack and is wiped. */
+static int hkdf_cached(EVP_MAC_CTX *ctx, const uint8_t *ikm, size_t ikm_len,
+		       const uint8_t *salt, size_t salt_len, const char *info,
+		       uint8_t *out, size_t out_len)
+{
+	static const uint8_t zeros[CMK_SHA256_LEN];
+	uint8_t prk[CMK_SHA256_LEN], t[CMK_SHA256_LEN];
+	size_t info_len = strlen(info), done = 0, t_len = 0;
+	uint8_t i = 0;
+	int ret;
+
+	if (out_len > 255 * CMK_SHA256_LEN)
+		return -EINVAL;
+	if (!salt_len) {
+		salt = zeros;
+		salt_len = sizeof(zeros);
+	}
+	ret = hmac3(ctx, salt, salt_len, ikm, ikm_len, NULL, 0, NULL, 0, prk);
+	while (ret == 0 && done < out_len) {
+		size_t n = out_len - done < CMK_SHA256_LEN ? out_len - done
+							   : CMK_SHA256_LEN;
+
+		i++;
+		ret = hmac3(ctx, prk, sizeof(prk), t, t_len, info, info_len, &i,
+			    1, t);
+		t_len = sizeof(t);
+		if (ret == 0)
+			memcpy(out + done, t, n);
+		done += n;
+	}
+	OPENSSL_cleanse(prk, sizeof(prk));
+	OPENSSL_cleanse(t, sizeof(t));
+	/* Re-keyed with zeros: the PRK's padded keys leave the context. */
+	if (!EVP_MAC_init(ctx, zeros, sizeof(zeros), NULL) && !ret)
+		ret = -EIO;
+	if (ret)
+		OPENSSL_cleanse(out, out_len);
+	return ret;
 }
 
 int cmk_hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt,
@@ -166,10 +293,15 @@ int cmk_hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt,
 		    size_t out_len)
 {
 	OSSL_PARAM params[5], *p = params;
+	struct thread_ctx *t;
 	EVP_KDF_CTX *kctx;
 	int ret = 0;
 
 	pthread_once(&init_once, crypto_init_once);
+	t = thread_ctx();
+	if (t)
+		return hkdf_cached(t->hmac, ikm, ikm_len, salt, salt_len, info,
+				   out, out_len);
 	kctx = EVP_KDF_CTX_new(kdf_hkdf);
 	if (!kctx)
 		return -ENOMEM;
@@ -223,10 +355,13 @@ int cmk_scrypt(const void *pass, size_t pass_len, const uint8_t *salt,
 }
 
 /* --- AES-256-GCM --------------------------------------------------------- */
+static const uint8_t zero_key[CMK_KEY_LEN];
+
 static int gcm_run(bool encrypt, const uint8_t *key, const uint8_t *nonce,
 		   const void *aad, size_t aad_len, const uint8_t *in,
 		   size_t len, uint8_t *out, uint8_t *tag)
 {
+	struct thread_ctx *t;
 	EVP_CIPHER_CTX *ctx;
 	int out_len = 0;
 	int ret = -EIO;
@@ -234,10 +369,14 @@ static int gcm_run(bool encrypt, const uint8_t *key, const uint8_t *nonce,
 	pthread_once(&init_once, crypto_init_once);
 	if (len > INT32_MAX || aad_len > INT32_MAX)
 		return -EINVAL;
-	ctx = EVP_CIPHER_CTX_new();
+	/* The thread's context is only re-keyed: no cipher fetch, no new
+	 * context per call. */
+	t = thread_ctx();
+	ctx = t ? t->gcm : EVP_CIPHER_CTX_new();
 	if (!ctx)
 		return -ENOMEM;
-	if (!EVP_CipherInit_ex(ctx, cipher_gcm, NULL, key, nonce, encrypt))
+	if (!EVP_CipherInit_ex(ctx, t ? NULL : cipher_gcm, NULL, key, nonce,
+			       encrypt))
 		goto out;
 	if (aad_len &&
 	    !EVP_CipherUpdate(ctx, NULL, &out_len, aad, (int)aad_len))
@@ -258,7 +397,23 @@ static int gcm_run(bool encrypt, const uint8_t *key, const uint8_t *nonce,
 out:
 	if (ret == -EBADMSG)
 		cmk_cleanse(out, len); /* never hand out unauthenticated data */
-	EVP_CIPHER_CTX_free(ctx);
+	if (!t) {
+		EVP_CIPHER_CTX_free(ctx);
+	} else if ((ret == 0 || ret == -EBADMSG) &&
+		   EVP_CipherInit_ex(ctx, NULL, NULL, zero_key, NULL, -1)) {
+		/* Re-keyed with zeros: the key's schedule leaves the
+		 * context kept for the thread's next call. */
+	} else if (ret != -ENOMEM) {
+		/* A context OpenSSL refused may be in any state: a new one
+		 * for the next call. */
+		EVP_CIPHER_CTX_free(t->gcm);
+		t->gcm = EVP_CIPHER_CTX_new();
+		if (!t->gcm || !EVP_CipherInit_ex(t->gcm, cipher_gcm, NULL,
+						  NULL, NULL, 1)) {
+			pthread_setspecific(thread_key, NULL);
+			thread_ctx_free(t);
+		}
+	}
 	cmk_burn_stack(); /* the key passed through the key set-up */
 	return ret;
 }

@@ -292,6 +292,72 @@ static void rewrap_file(void *ctx, int dir_fd, const char *dir_path,
 		__atomic_add_fetch(&a->current, 1, __ATOMIC_RELAXED);
 }
 
+/* While the walk runs, a thread syncs the file system again and again, so
+ * that the disk writes the re-wrapped headers while later ones are being
+ * made, rather than all of them in the final sync (which stays: success
+ * is reported only after a sync that started once every slot was
+ * written, and it reports the flusher's errors too, see below). Only a
+ * head start: it changes nothing a kill may leave. */
+struct flusher {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int fd;
+	bool stop;
+};
+
+static void *flusher_main(void *arg)
+{
+	struct flusher *f = arg;
+	struct timespec when;
+
+	pthread_mutex_lock(&f->lock);
+	while (!f->stop) {
+		pthread_mutex_unlock(&f->lock);
+		(void)syncfs(f->fd); /* the final sync reports errors */
+		pthread_mutex_lock(&f->lock);
+		clock_gettime(CLOCK_REALTIME, &when);
+		when.tv_nsec += 200 * 1000000L;
+		if (when.tv_nsec >= 1000000000L) {
+			when.tv_sec++;
+			when.tv_nsec -= 1000000000L;
+		}
+		if (!f->stop)
+			pthread_cond_timedwait(&f->cond, &f->lock, &when);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return NULL;
+}
+
+/* Starts the flusher; false (and nothing to stop) when it cannot run. */
+static bool flusher_start(struct flusher *f, int dir_fd)
+{
+	memset(f, 0, sizeof(*f));
+	f->fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (f->fd < 0)
+		return false;
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_cond_init(&f->cond, NULL);
+	if (pthread_create(&f->thread, NULL, flusher_main, f) == 0)
+		return true;
+	pthread_cond_destroy(&f->cond);
+	pthread_mutex_destroy(&f->lock);
+	close(f->fd);
+	return false;
+}
+
+static void flusher_stop(struct flusher *f)
+{
+	pthread_mutex_lock(&f->lock);
+	f->stop = true;
+	pthread_cond_signal(&f->cond);
+	pthread_mutex_unlock(&f->lock);
+	pthread_join(f->thread, NULL);
+	pthread_cond_destroy(&f->cond);
+	pthread_mutex_destroy(&f->lock);
+	close(f->fd);
+}
+
 /* One admin command at a time on a volume (rewrap, fsck --repair): an
  * exclusive flock on the cipher directory itself, which stays while the
  * descriptor is replaced. -EWOULDBLOCK when another holds it. */
@@ -334,8 +400,10 @@ int cmk_cmd_rewrap(const struct cmk_conf *conf, const char *cipherdir,
 {
 	struct cmk_volume *vol = NULL;
 	struct cmk_err err = { 0 };
+	struct flusher flusher;
 	struct admin a;
-	int lock_fd = -1, root_fd = -1, ret, status = CMK_EXIT_OK;
+	int lock_fd = -1, root_fd = -1, root_errno, ret, status = CMK_EXIT_OK;
+	bool flushing;
 	double took;
 
 	ret = cmk_volume_open(conf, cipherdir, &vol, &err);
@@ -366,7 +434,16 @@ int cmk_cmd_rewrap(const struct cmk_conf *conf, const char *cipherdir,
 		}
 		cmk_secure_free(cmk, CMK_KEY_LEN);
 	}
+	/* Opened before the first slot is written: syncfs reports a
+	 * writeback error to every open description older than the error,
+	 * so the final sync on this one also reports what failed in the
+	 * writeback that the flusher's syncs (on another) started. */
+	root_fd = openat(vol->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	root_errno = errno;
+	flushing = root_fd >= 0 && flusher_start(&flusher, vol->dir_fd);
 	ret = admin_walk(&a, jobs, rewrap_file, &err);
+	if (flushing)
+		flusher_stop(&flusher);
 	if (ret == 0)
 		ret = cmk_fault("rewrap.walked");
 	if (ret) {
@@ -374,9 +451,26 @@ int cmk_cmd_rewrap(const struct cmk_conf *conf, const char *cipherdir,
 		status = cmk_fail(NULL, &err, ret);
 		goto out;
 	}
-	/* Durable before it says so: one sync of the file system. */
-	root_fd = openat(vol->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (root_fd < 0 || syncfs(root_fd) != 0) {
+	/* Durable before it says so: one sync of the file system. It may
+	 * take seconds after a large walk: the terminal says so meanwhile. */
+	if (a.tty) {
+		fprintf(stderr, "\rsyncing %zu re-wrapped headers to disk...",
+			a.rewrapped);
+		fflush(stderr);
+	}
+	if (root_fd < 0) {
+		errno = root_errno;
+		ret = -1;
+	} else {
+		ret = syncfs(root_fd);
+	}
+	if (a.tty) {
+		int e = errno;
+
+		fprintf(stderr, "\r%*s\r", 78, "");
+		errno = e;
+	}
+	if (ret != 0) {
 		fprintf(stderr, "cmkfs: %s: sync: %s\n", cipherdir,
 			strerror(errno));
 		status = CMK_EXIT_VOLUME;

@@ -29,6 +29,15 @@ struct walk_item {
 	char name[256];
 };
 
+/* Items move between the threads in batches: one lock round per batch,
+ * not per file, keeps the threads off each other's futexes. */
+#define WALK_BATCH 32
+
+struct walk_pending {
+	struct walk_item items[WALK_BATCH];
+	size_t count;
+};
+
 struct walk {
 	pthread_mutex_t lock;
 	pthread_cond_t not_empty;
@@ -41,6 +50,8 @@ struct walk {
 	void *ctx;
 	struct cmk_walk_progress *progress;
 	bool enc_names;
+	unsigned int jobs;
+	struct walk_pending pending; /* the reading thread's only */
 };
 
 void cmk_walk_join(const char *dir_path, const char *name, char *out,
@@ -64,42 +75,79 @@ static void dir_unref(struct walk_dir *dir)
 static void *worker(void *arg)
 {
 	struct walk *w = arg;
-	struct walk_item item;
+	struct walk_item batch[WALK_BATCH];
+	size_t n = 0;
 
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
+		size_t share;
+
+		for (size_t i = 0; i < n; i++)
+			dir_unref(batch[i].dir);
 		while (w->count == 0 && !w->done)
 			pthread_cond_wait(&w->not_empty, &w->lock);
 		if (w->count == 0)
 			break;
-		item = w->items[w->head];
-		w->head = (w->head + 1) % WALK_QUEUE;
-		w->count--;
+		/* A fair share of what waits, so that every worker has
+		 * some while the queue is short. */
+		share = w->count / w->jobs + 1;
+		n = share < WALK_BATCH ? share : WALK_BATCH;
+		if (n > w->count)
+			n = w->count;
+		for (size_t i = 0; i < n; i++) {
+			batch[i] = w->items[w->head];
+			w->head = (w->head + 1) % WALK_QUEUE;
+		}
+		w->count -= n;
 		pthread_cond_signal(&w->not_full);
+		if (w->count)
+			pthread_cond_signal(&w->not_empty);
 		pthread_mutex_unlock(&w->lock);
-		w->on_file(w->ctx, item.dir->fd, item.dir->path, item.name);
+		for (size_t i = 0; i < n; i++)
+			w->on_file(w->ctx, batch[i].dir->fd,
+				   batch[i].dir->path, batch[i].name);
 		pthread_mutex_lock(&w->lock);
-		dir_unref(item.dir);
 	}
 	pthread_mutex_unlock(&w->lock);
 	return NULL;
 }
 
+/* Queues the reading thread's pending items, taking a reference to each
+ * one's directory. Called before walk_dir() returns: until then the
+ * directories of pending items are held by the walk_dir() calls on the
+ * stack. */
+static void flush(struct walk *w)
+{
+	struct walk_pending *p = &w->pending;
+	size_t i = 0;
+
+	if (!p->count)
+		return;
+	pthread_mutex_lock(&w->lock);
+	while (i < p->count) {
+		while (w->count == WALK_QUEUE)
+			pthread_cond_wait(&w->not_full, &w->lock);
+		for (; i < p->count && w->count < WALK_QUEUE; i++) {
+			p->items[i].dir->refs++;
+			w->items[(w->head + w->count) % WALK_QUEUE] =
+				p->items[i];
+			w->count++;
+		}
+		pthread_cond_signal(&w->not_empty);
+	}
+	pthread_mutex_unlock(&w->lock);
+	__atomic_add_fetch(&w->progress->found, p->count, __ATOMIC_RELAXED);
+	p->count = 0;
+}
+
 static void enqueue(struct walk *w, struct walk_dir *dir, const char *name)
 {
-	struct walk_item *item;
+	struct walk_item *item = &w->pending.items[w->pending.count++];
 
-	pthread_mutex_lock(&w->lock);
-	while (w->count == WALK_QUEUE)
-		pthread_cond_wait(&w->not_full, &w->lock);
-	item = &w->items[(w->head + w->count) % WALK_QUEUE];
 	item->dir = dir;
 	snprintf(item->name, sizeof(item->name), "%s", name);
-	dir->refs++;
-	w->count++;
-	pthread_cond_signal(&w->not_empty);
-	pthread_mutex_unlock(&w->lock);
-	__atomic_add_fetch(&w->progress->found, 1, __ATOMIC_RELAXED);
+	if (w->pending.count == WALK_BATCH)
+		flush(w);
 }
 
 /* Reads one directory (dir holds a reference for us), queueing its files
@@ -157,6 +205,7 @@ static void walk_dir(struct walk *w, struct walk_dir *dir, bool root)
 			enqueue(w, dir, name);
 		}
 	}
+	flush(w);
 	closedir(d);
 }
 
@@ -187,6 +236,7 @@ int cmk_walk(int root_fd, bool enc_names, unsigned int jobs,
 	w->ctx = ctx;
 	w->progress = progress;
 	w->enc_names = enc_names;
+	w->jobs = jobs;
 	root->fd = fcntl(root_fd, F_DUPFD_CLOEXEC, 0);
 	root->path = strdup("");
 	root->refs = 1;
