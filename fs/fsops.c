@@ -181,8 +181,14 @@ int cmk_fs_init(struct fs_ctx *fs, struct cmk_volume *vol, int root_fd,
 	return 0;
 }
 
+static void handle_free(struct fs_ctx *fs, struct cmk_handle *h);
+
 void cmk_fs_destroy(struct fs_ctx *fs)
 {
+	/* Handles the kernel never released (the daemon stopped by a signal
+	 * before a last RELEASE came): descriptors closed, keys wiped. */
+	while (fs->open_files && fs->open_files->handles)
+		handle_free(fs, fs->open_files->handles);
 	cmk_nodes_destroy(&fs->nodes);
 	cmk_name_cache_free(fs->plain_names);
 	cmk_name_cache_free(fs->backing_names);
