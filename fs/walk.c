@@ -104,8 +104,8 @@ static void *worker(void *arg)
 			pthread_cond_signal(&w->not_empty);
 		pthread_mutex_unlock(&w->lock);
 		for (size_t i = 0; i < n; i++)
-			w->on_file(w->ctx, batch[i].dir->fd,
-				   batch[i].dir->path, batch[i].name);
+			w->on_file(w->ctx, batch[i].dir->fd, batch[i].dir->path,
+				   batch[i].name);
 		pthread_mutex_lock(&w->lock);
 	}
 	pthread_mutex_unlock(&w->lock);

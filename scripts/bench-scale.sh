@@ -228,11 +228,11 @@ mount_sys() {
 }
 
 umount_sys() {
-  local i hwm
+  local i hwm prev
   # The peak resident memory over every daemon of this system and N.
   hwm=$(hwm_mib)
-  awk -v a="$hwm" -v b="$(cat "$WORK/hwm.$SYS" 2>/dev/null || echo 0)" \
-    'BEGIN { print (a > b ? a : b) }' >"$WORK/hwm.$SYS"
+  prev=$(cat "$WORK/hwm.$SYS" 2>/dev/null || echo 0)
+  awk -v a="$hwm" -v b="$prev" 'BEGIN { print (a > b ? a : b) }' >"$WORK/hwm.$SYS"
   for ((i = 0; ; i++)); do
     fusermount3 -u "$MNT" 2>/dev/null && break
     [ "$i" -lt 100 ] || { echo "cannot unmount $MNT" >&2; return 1; }
