@@ -12,7 +12,7 @@
 #   rewrap   cmkfs only: key rotate, drop caches, cmkfs rewrap (online)
 #   status   cmkfs only: drop caches, cmkfs status
 #   rm_rf    rm -rf, syncfs
-# and the daemon's descriptors (ls /proc/PID/fd, sampled every 0.2 s: the
+# and the daemon's descriptors (ls /proc/PID/fd, sampled every 0.5 s: the
 # peak, and right after ls -lR) and peak resident memory (VmHWM, after
 # ls -lR and at the end). Prints a table of microseconds per file with the
 # growth from the smallest to the largest N, and writes it with a CSV and
