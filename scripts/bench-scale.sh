@@ -12,10 +12,13 @@
 #   rewrap   cmkfs only: key rotate, drop caches, cmkfs rewrap (online)
 #   status   cmkfs only: drop caches, cmkfs status
 #   rm_rf    rm -rf, syncfs
-# and the daemon's descriptors (ls /proc/PID/fd, sampled every 0.2 s: the
+# and the daemon's descriptors (ls /proc/PID/fd, sampled every 0.5 s: the
 # peak, and right after ls -lR) and peak resident memory (VmHWM, after
 # ls -lR and at the end). Prints a table of microseconds per file with the
-# growth from the smallest to the largest N, and writes it with a CSV.
+# growth from the smallest to the largest N, and writes it with a CSV and
+# a PNG plot (microseconds per file against N, both log scale, a panel per
+# operation, a line per system; matplotlib from python3-matplotlib, installed
+# when missing). Without a plot the table says why in one line.
 #
 # Descriptor limits, set per system before its daemon starts and printed:
 #   cmkfs, gocryptfs  soft 1,024, hard 4,096 (a systemd service's soft
@@ -44,6 +47,7 @@
 #   PER_DIR=1000
 #   CMKFS=path         a cmkfs binary instead of building build-bench/
 #   OUT=bench-scale.txt CSV=bench-scale.csv
+#   PNG=the CSV's name ending in .png instead of .csv
 #   BENCH_DIR=dir
 set -euo pipefail
 export LC_ALL=C
@@ -66,6 +70,7 @@ LAYOUT=${LAYOUT:-flat}
 PER_DIR=${PER_DIR:-1000}
 OUT=$(realpath -m -- "${OUT:-bench-scale.txt}")
 CSV=$(realpath -m -- "${CSV:-bench-scale.csv}")
+PNG=$(realpath -m -- "${PNG:-${CSV%.csv}.png}")
 read -r -a systems <<<"$SYSTEMS"
 for s in "${systems[@]}"; do
   case $s in cmkfs | gocryptfs | passthrough_ll) ;;
@@ -90,6 +95,18 @@ need=(python3 coreutils findutils util-linux fuse3 build-essential
 for s in "${systems[@]}"; do [ "$s" != gocryptfs ] || need+=(gocryptfs); done
 [ -n "${CMKFS:-}" ] || need+=("${CMKFS_BUILD_PACKAGES[@]}")
 cmkfs_install_packages "${need[@]}"
+# The plot is a bonus: without matplotlib the table and CSV are still
+# written, and say why there is no plot. Debian's package is for Debian's
+# python3, which need not be the first on PATH (pyenv, a venv).
+no_plot="matplotlib cannot be imported (python3-matplotlib)"
+plot_python=""
+cmkfs_install_packages python3-matplotlib >&2 || true
+for p in python3 /usr/bin/python3; do
+  if "$p" -c 'import matplotlib' 2>/dev/null; then
+    plot_python=$p no_plot=""
+    break
+  fi
+done
 
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", b - a }'; }
 settle() { sync; echo 3 >/proc/sys/vm/drop_caches; }
@@ -381,5 +398,12 @@ for n in "${counts[@]}"; do
 done
 note "load average at end $(cut -d' ' -f1-3 /proc/loadavg); total $(elapsed "$start_time" "$EPOCHREALTIME") s"
 py report "$TSV" "$OUT" "$CSV"
+rm -f "$PNG"
+if [ -z "$no_plot" ] &&
+   ! "$plot_python" "$helper" plot "$CSV" "$PNG" 2>"$WORK/plot.err"; then
+  no_plot="the plot failed: $(grep -v '^ *$' "$WORK/plot.err" | tail -n 1 | cut -c1-200)"
+fi
+[ -z "$no_plot" ] || echo "no plot: $no_plot" >>"$OUT"
 cat "$OUT"
-log "written: $OUT and $CSV"
+if [ -z "$no_plot" ]; then log "written: $OUT, $CSV and $PNG"
+else log "written: $OUT and $CSV (no plot: $no_plot)"; fi

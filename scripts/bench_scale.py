@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 # Helper of scripts/bench-scale.sh (not run on its own): makes, renames and
-# counts the files, and writes the report (a plain-text table and a CSV).
+# counts the files, and writes the report (a plain-text table and a CSV)
+# and its plot (a PNG, with matplotlib).
 #
 #   create DIR N SIZE LAYOUT PER_DIR SYNCDIR...   N files of SIZE bytes
 #   rename DIR SYNCDIR...                          every file f -> f.r
 #   report TSV TXT CSV                             the tables
+#   plot CSV... PNG                                the plot of the CSVs
 import csv
 import ctypes
 import os
@@ -144,9 +146,102 @@ def cmd_report(tsv, txt, csv_path):
                     w.writerow([system, op, unit, n, v])
 
 
-COMMANDS = {"create": cmd_create, "rename": cmd_rename, "report": cmd_report}
+# --- plot ---------------------------------------------------------------------
+PANELS = [  # (title, [(op, line label or None for the system's name)])
+    ("create + syncfs", [("create", None)]),
+    ("ls -lR, cold", [("ls_lR", None)]),
+    ("find | xargs stat, cold", [("stat", None)]),
+    ("rename every file + syncfs", [("rename", None)]),
+    ("rm -rf + syncfs", [("rm_rf", None)]),
+    ("cmkfs rewrap and status, cold", [("rewrap", "rewrap"),
+                                       ("status", "status")]),
+]
+
+
+def cmd_plot(*args):
+    """One panel per operation: microseconds per file (log) against the
+    number of files (log), one line per system, from one or more CSVs of
+    cmd_report. Failures are named in their panel, never drawn."""
+    *csvs, png = args
+    points = {}  # (system, op) -> {n: us per file}
+    fails = {}  # op -> ["system N=n"]
+    systems, ns = [], set()
+    for path in csvs:
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f):
+                system, op = row["system"], row["operation"]
+                n, v = int(row["files"]), row["value"]
+                if system not in systems:
+                    systems.append(system)
+                if v.startswith("FAIL"):
+                    fails.setdefault(op, []).append("%s N=%d" % (system, n))
+                    continue
+                if row["unit"] == "us/file":
+                    us = float(v)
+                elif row["unit"] == "s":  # cmkfs status: seconds in all
+                    us = float(v) * 1e6 / n
+                else:
+                    continue
+                ns.add(n)
+                points.setdefault((system, op), {})[n] = us
+    if not points:
+        raise SystemExit("no figures to plot in " + " ".join(csvs))
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colours = dict(zip(systems, cycle))
+    fig, axes = plt.subplots(2, 3, figsize=(12, 7), sharex=True)
+    for ax, (title, lines) in zip(axes.flat, PANELS):
+        ys = []
+        for system in systems:
+            for op, label in lines:
+                pts = points.get((system, op))
+                if not pts:
+                    continue
+                xs = sorted(pts)
+                style = "-o" if label in (None, "rewrap") else "--s"
+                name = system if label is None else system + " " + label
+                ax.plot(xs, [pts[x] for x in xs], style,
+                        color=colours[system], label=name)
+                ys += pts.values()
+        failed = [f for op, _ in lines for f in fails.get(op, [])]
+        if failed:
+            ax.text(0.02, 0.02, "FAIL: " + ", ".join(failed), fontsize=8,
+                    color="firebrick", transform=ax.transAxes)
+        ax.set_title(title, fontsize=10)
+        ax.set_xscale("log")
+        if ys:
+            # At least a decade, so that the axis has labelled powers of 10.
+            lo, hi = min(ys), max(ys)
+            pad = max(1.3, (10 * lo / hi) ** 0.5)
+            ax.set_yscale("log")
+            ax.set_ylim(lo / pad, hi * pad)
+            ax.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: "%g" % y))
+            ax.yaxis.set_minor_formatter(NullFormatter())
+            ax.legend(fontsize=8)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.set_xticks(sorted(ns))
+        ax.set_xticklabels(["{:,}".format(n) for n in sorted(ns)])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    for ax in axes[-1]:
+        ax.set_xlabel("files")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("µs per file")
+    fig.suptitle("scripts/bench-scale.sh: cost per file against the number "
+                 "of files", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(png, dpi=80)
+
+
+COMMANDS = {"create": cmd_create, "rename": cmd_rename, "report": cmd_report,
+            "plot": cmd_plot}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
-        sys.exit("usage: bench_scale.py create|rename|report ...")
+        sys.exit("usage: bench_scale.py create|rename|report|plot ...")
     COMMANDS[sys.argv[1]](*sys.argv[2:])
