@@ -89,6 +89,8 @@ case $LAYOUT in flat | tree) ;; *) die "LAYOUT is flat or tree" ;; esac
 
 # shellcheck source=scripts/deps.sh
 . "$top/scripts/deps.sh"
+# shellcheck source=scripts/bench_lib.sh
+. "$top/scripts/bench_lib.sh"
 set -euo pipefail
 need=(python3 coreutils findutils util-linux fuse3 build-essential
       pkg-config libfuse3-dev)
@@ -163,18 +165,7 @@ note() { printf 'note\t%s\n' "$*" >>"$TSV"; }
 
 # --- the systems (as scripts/bench.sh builds them) ------------------------
 pt_bin=$WORK/tools/passthrough_ll
-build_passthrough() {
-  local ex=/usr/share/doc/libfuse3-dev/examples f
-  mkdir -p "$WORK/tools"
-  for f in passthrough_ll.c passthrough_helpers.h; do
-    if [ -f "$ex/$f" ]; then cp "$ex/$f" "$WORK/tools/"
-    elif [ -f "$ex/$f.gz" ]; then gzip -dc "$ex/$f.gz" >"$WORK/tools/$f"
-    else die "no $ex/$f (libfuse3-dev)"; fi
-  done
-  # shellcheck disable=SC2046
-  gcc -O2 -o "$pt_bin" "$WORK/tools/passthrough_ll.c" \
-    $(pkg-config --cflags --libs fuse3) -lpthread
-}
+build_passthrough() { bench_build_passthrough "$pt_bin"; }
 
 build_cmkfs() {
   if [ -n "${CMKFS:-}" ]; then

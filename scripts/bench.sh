@@ -94,6 +94,8 @@ done
 # --- packages ---------------------------------------------------------------
 # shellcheck source=scripts/deps.sh
 . "$top/scripts/deps.sh"
+# shellcheck source=scripts/bench_lib.sh
+. "$top/scripts/bench_lib.sh"
 set -euo pipefail
 need=(gocryptfs fio python3 tar coreutils util-linux
       build-essential pkg-config libfuse3-dev fuse3)
@@ -181,18 +183,7 @@ meta() { local IFS=$'\t'; printf '%s\n' "$*" >>"$META"; }
 
 # --- the systems ------------------------------------------------------------
 pt_bin=$WORK/tools/passthrough_ll
-build_passthrough() {
-  local ex=/usr/share/doc/libfuse3-dev/examples f
-  mkdir -p "$WORK/tools"
-  for f in passthrough_ll.c passthrough_helpers.h; do
-    if [ -f "$ex/$f" ]; then cp "$ex/$f" "$WORK/tools/"
-    elif [ -f "$ex/$f.gz" ]; then gzip -dc "$ex/$f.gz" >"$WORK/tools/$f"
-    else die "no $ex/$f (libfuse3-dev)"; fi
-  done
-  # shellcheck disable=SC2046 # pkg-config's flags are words to split
-  gcc -O2 -o "$pt_bin" "$WORK/tools/passthrough_ll.c" \
-    $(pkg-config --cflags --libs fuse3) -lpthread
-}
+build_passthrough() { bench_build_passthrough "$pt_bin"; }
 
 build_cmkfs() {
   if [ -n "${CMKFS:-}" ]; then

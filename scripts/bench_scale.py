@@ -9,22 +9,11 @@
 #   report TSV TXT CSV                             the tables
 #   plot CSV... PNG                                the plot of the CSVs
 import csv
-import ctypes
 import os
 import sys
 
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def syncfs(path):
-    """syncfs(2) on the file system holding PATH."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        if _libc.syncfs(fd) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, "syncfs " + path + ": " + os.strerror(err))
-    finally:
-        os.close(fd)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_workloads import syncfs  # noqa: E402  (one syncfs for both)
 
 
 def file_dir(root, i, layout, per_dir):
