@@ -249,10 +249,11 @@ static int hmac3(EVP_MAC_CTX *ctx, const uint8_t *key, size_t key_len,
 /* RFC 5869 on the thread's HMAC context: OpenSSL's HKDF builds an HKDF
  * context and fetches HMAC and SHA-256 on every call. Like OpenSSL's,
  * the pseudo-random key lives on the stack and is wiped. */
-static int hkdf_cached(EVP_MAC_CTX *ctx, const uint8_t *ikm, size_t ikm_len,
-		       const uint8_t *salt, size_t salt_len, const char *info,
-		       uint8_t *out, size_t out_len)
+static int hkdf_cached(struct thread_ctx *tc, const uint8_t *ikm,
+		       size_t ikm_len, const uint8_t *salt, size_t salt_len,
+		       const char *info, uint8_t *out, size_t out_len)
 {
+	EVP_MAC_CTX *ctx = tc->hmac;
 	static const uint8_t zeros[CMK_SHA256_LEN];
 	uint8_t prk[CMK_SHA256_LEN], t[CMK_SHA256_LEN];
 	size_t info_len = strlen(info), done = 0, t_len = 0;
@@ -280,9 +281,14 @@ static int hkdf_cached(EVP_MAC_CTX *ctx, const uint8_t *ikm, size_t ikm_len,
 	}
 	OPENSSL_cleanse(prk, sizeof(prk));
 	OPENSSL_cleanse(t, sizeof(t));
-	/* Re-keyed with zeros: the PRK's padded keys leave the context. */
-	if (!EVP_MAC_init(ctx, zeros, sizeof(zeros), NULL) && !ret)
-		ret = -EIO;
+	/* Re-keyed with zeros: the PRK's padded keys leave the context;
+	 * if that fails, the context goes (freeing wipes it). */
+	if (!EVP_MAC_init(ctx, zeros, sizeof(zeros), NULL)) {
+		pthread_setspecific(thread_key, NULL);
+		thread_ctx_free(tc);
+		if (!ret)
+			ret = -EIO;
+	}
 	if (ret)
 		OPENSSL_cleanse(out, out_len);
 	return ret;
@@ -299,9 +305,13 @@ int cmk_hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt,
 
 	pthread_once(&init_once, crypto_init_once);
 	t = thread_ctx();
-	if (t)
-		return hkdf_cached(t->hmac, ikm, ikm_len, salt, salt_len, info,
-				   out, out_len);
+	if (t) {
+		ret = hkdf_cached(t, ikm, ikm_len, salt, salt_len, info, out,
+				  out_len);
+		cmk_burn_stack(); /* HMAC's and SHA-256's frames held key bytes
+				   */
+		return ret;
+	}
 	kctx = EVP_KDF_CTX_new(kdf_hkdf);
 	if (!kctx)
 		return -ENOMEM;

@@ -83,6 +83,7 @@ static size_t nranges, ranges_cap;
 static size_t mapped_bytes, used_bytes;
 static size_t page_size;
 static bool limit_logged;
+static bool mlock_refused; /* the last map_locked() failed in mlock */
 
 /* The bytes (rounded to pages) a guarded mapping of len usable bytes
  * needs, and a mapping with guards and locks. NULL and errno on failure. */
@@ -91,6 +92,7 @@ static uint8_t *map_locked(size_t len)
 	size_t total = len + 2 * page_size;
 	uint8_t *m;
 
+	mlock_refused = false;
 	m = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED)
 		return NULL;
@@ -99,8 +101,10 @@ static uint8_t *map_locked(size_t len)
 	/* Before the lock: a locked page must never reach a core file. */
 	if (madvise(m + page_size, len, MADV_DONTDUMP) != 0)
 		goto fail;
-	if (syscall(SYS_mlock, m + page_size, len) != 0)
+	if (syscall(SYS_mlock, m + page_size, len) != 0) {
+		mlock_refused = true;
 		goto fail;
+	}
 	ROOT(m + page_size, len);
 	return m + page_size;
 fail : {
@@ -123,7 +127,8 @@ static void log_limit(size_t want, int err)
 {
 	struct rlimit lim = { 0, 0 };
 
-	if (limit_logged)
+	/* Only a refused lock is the limit's doing (not an mmap failure). */
+	if (limit_logged || !mlock_refused)
 		return;
 	limit_logged = true;
 	getrlimit(RLIMIT_MEMLOCK, &lim);
@@ -222,9 +227,16 @@ static unsigned size_class(size_t len)
 
 static void *alloc_large(size_t len)
 {
-	size_t mlen = (len + page_size - 1) & ~(page_size - 1);
-	uint8_t *base = map_locked(mlen);
+	size_t mlen;
+	uint8_t *base;
 
+	/* Rounded up with both guard pages, it must not wrap. */
+	if (len > SIZE_MAX - 3 * page_size) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	mlen = (len + page_size - 1) & ~(page_size - 1);
+	base = map_locked(mlen);
 	if (!base) {
 		log_limit(mlen, errno);
 		errno = ENOMEM;
