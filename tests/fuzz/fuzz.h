@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "crypto/crypto.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
@@ -26,6 +28,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 			abort();                                               \
 		}                                                              \
 	} while (0)
+
+/* cmk_crypto_init() or abort, naming why: a target cannot run without it. */
+static inline void fuzz_crypto_init(void)
+{
+	struct cmk_err err;
+
+	if (cmk_crypto_init(&err) < 0) {
+		fprintf(stderr, "%s\n", err.msg);
+		abort();
+	}
+}
 
 /* fuzz_names' fixed test key, volume id and directory id (also used by
  * make_corpus.c for its seeds). */

@@ -20,14 +20,9 @@ static struct cmk_conf conf;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	struct cmk_err err;
-
 	(void)argc;
 	(void)argv;
-	if (cmk_crypto_init(&err) < 0) {
-		fprintf(stderr, "%s\n", err.msg);
-		abort();
-	}
+	fuzz_crypto_init();
 	cmk_kms_global_init();
 	conf.provider = CMK_PROVIDER_FILE;
 	strcpy(conf.path, "fuzz.conf");

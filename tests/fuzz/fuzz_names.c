@@ -25,14 +25,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	static const uint8_t key[CMK_KEY_LEN] = FUZZ_NAMES_KEY;
 	static const uint8_t volume_id[CMK_ID_LEN] = FUZZ_NAMES_VOLUME_ID;
-	struct cmk_err err;
 
 	(void)argc;
 	(void)argv;
-	if (cmk_crypto_init(&err) < 0) {
-		fprintf(stderr, "%s\n", err.msg);
-		abort();
-	}
+	fuzz_crypto_init();
 	if (cmk_names_new(key, volume_id, &names) != 0)
 		abort();
 	atexit(free_names);
