@@ -5,6 +5,10 @@
 #   plain           a plain directory on the backing disk (no FUSE)
 #   passthrough_ll  libfuse's example, built from libfuse3-dev's examples:
 #                   FUSE without encryption, the ceiling
+#   passthrough_ll_perm  the same with -o allow_other,default_permissions,
+#                   the mount policy cmkfs has when root mounts it: the
+#                   ceiling for a shared, permission-checked mount (not in
+#                   the default SYSTEMS)
 #   gocryptfs       the Debian package
 #   cmkfs           this tree (built Release in build-bench/, or $CMKFS)
 #   cmkfs_plainnames  the same on a volume made with --plaintext-names:
@@ -34,7 +38,8 @@
 #   QUICK=1            small sizes, 2 rounds (about 2-3 minutes)
 #   ROUNDS=(number of systems) SEQ_MB=512 CORPUS_FILES=2000 FIO_MB=256 FIO_RUNTIME=10
 #   SYSTEMS="plain passthrough_ll gocryptfs cmkfs cmkfs_plainnames"
-#                      (a subset is fine; cmkfs_xattr may be added)
+#                      (a subset is fine; passthrough_ll_perm and
+#                      cmkfs_xattr may be added)
 #   WORKLOADS="seq corpus fio tree"   (a subset is fine)
 #   CMKFS=path         a cmkfs binary instead of building build-bench/
 #   CMKFS_MOUNT_OPTS=a,b  extra cmkfs mount options (given as -o a,b)
@@ -76,7 +81,7 @@ POOL_MB=64
 SEED=20240601
 read -r -a systems <<<"$SYSTEMS"
 for s in "${systems[@]}"; do
-  case $s in plain | passthrough_ll | gocryptfs | cmkfs | cmkfs_plainnames | cmkfs_xattr) ;;
+  case $s in plain | passthrough_ll | passthrough_ll_perm | gocryptfs | cmkfs | cmkfs_plainnames | cmkfs_xattr) ;;
   *) die "unknown system '$s' in SYSTEMS" ;;
   esac
 done
@@ -144,7 +149,7 @@ cleanup() {
   trap - EXIT INT TERM HUP
   set +e
   if [ -n "$WORK" ] && [ -d "$WORK" ]; then
-    for s in passthrough_ll gocryptfs cmkfs cmkfs_plainnames cmkfs_xattr; do
+    for s in passthrough_ll passthrough_ll_perm gocryptfs cmkfs cmkfs_plainnames cmkfs_xattr; do
       m=$WORK/$s/mnt
       [ -d "$m" ] || continue
       if mountpoint -q "$m"; then
@@ -220,7 +225,7 @@ sys_vars() {
   case $SYS in
     plain)
       BACK=$WORK/plain/dir MNT=$BACK SYNCDIRS=("$BACK") ;;
-    passthrough_ll)
+    passthrough_ll | passthrough_ll_perm)
       BACK=$WORK/$SYS/backing MNT=$WORK/$SYS/mnt SYNCDIRS=("$MNT" "$BACK") ;;
     gocryptfs | cmkfs | cmkfs_plainnames | cmkfs_xattr)
       BACK=$WORK/$SYS/cipher MNT=$WORK/$SYS/mnt SYNCDIRS=("$MNT" "$BACK") ;;
@@ -234,7 +239,7 @@ prepare_sys() {
   rm -rf --one-file-system "$BACK"
   [ "$SYS" = plain ] || mkdir -p "$MNT"
   case $SYS in
-    plain | passthrough_ll) mkdir -p "$BACK" ;;
+    plain | passthrough_ll | passthrough_ll_perm) mkdir -p "$BACK" ;;
     gocryptfs)
       mkdir -p "$BACK"
       gocryptfs -q -init -extpass 'echo pw' -scryptn 10 "$BACK" >/dev/null ;;
@@ -257,6 +262,9 @@ mount_sys() {
   t0=$EPOCHREALTIME
   case $SYS in
     passthrough_ll) "$pt_bin" -o source="$BACK" "$MNT" || return 1 ;;
+    passthrough_ll_perm)
+      "$pt_bin" -o source="$BACK",allow_other,default_permissions "$MNT" ||
+        return 1 ;;
     gocryptfs) gocryptfs -q -nosyslog -extpass 'echo pw' "$BACK" "$MNT" ||
         return 1 ;;
     cmkfs | cmkfs_plainnames)
@@ -454,7 +462,7 @@ meta header cmkfs "$("$CMKFS" --version | head -1), $cmkfs_origin; git $git_rev"
 meta header gocryptfs "$(gocryptfs -version | head -1)"
 meta header libfuse "$(pkg-config --modversion fuse3) (passthrough_ll built from its examples with gcc -O2)"
 meta header fio "$(fio --version)"
-meta header "passthrough_ll options" "-o source=DIR only: its defaults, i.e. cache=auto (timeout=1.0 s), no writeback cache, no xattr, no flock, multithreaded"
+meta header "passthrough_ll options" "-o source=DIR only: its defaults, i.e. cache=auto (timeout=1.0 s), no writeback cache, no xattr, no flock, multithreaded; passthrough_ll_perm adds -o allow_other,default_permissions (cmkfs's policy as root)"
 meta header "gocryptfs options" "init -scryptn 10; mount -q -nosyslog -extpass 'echo pw', otherwise defaults (no syslog here: its background logger only complained)"
 meta header "cmkfs options" "${CMKFS_MOUNT_OPTS:+-o $CMKFS_MOUNT_OPTS, otherwise }defaults (writeback cache on unless -o no_writeback; allow_other, default_permissions as root); local keystore (provider = file); encrypted names, and cmkfs_plainnames is the same on a volume made with init --plaintext-names; cmkfs_xattr is cmkfs mounted with -o xattr"
 meta header Parameters "WORKLOADS=${WORKLOADS:-seq corpus fio tree} ROUNDS=$ROUNDS SEQ_MB=$SEQ_MB CORPUS_FILES=$CORPUS_FILES ($corpus_mib MiB) FIO_MB=$FIO_MB FIO_RUNTIME=$FIO_RUNTIME${QUICK:+ QUICK=$QUICK}"

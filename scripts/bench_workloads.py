@@ -288,7 +288,8 @@ def cmd_report(tsv, meta_path, out):
         add(f"| {label} | {unit} | " + " | ".join(cells) + " |")
     add("")
 
-    others = [o for o in ("passthrough_ll", "gocryptfs", "cmkfs_plainnames",
+    others = [o for o in ("passthrough_ll", "passthrough_ll_perm",
+                          "gocryptfs", "cmkfs_plainnames",
                           "cmkfs_xattr")
               if o in systems]
     if "cmkfs" in systems and others:
