@@ -15,7 +15,7 @@
 
 struct fault {
 	char point[POINT_MAX];
-	unsigned long at;     /* the pass that fails, from 1 */
+	unsigned long at;     /* the pass that fails, from 1; 0: every pass */
 	int error;	      /* 0: SIGKILL; else the errno returned */
 	unsigned long passes; /* atomic */
 };
@@ -31,10 +31,18 @@ static int errno_named(const char *name)
 		const char *name;
 		int value;
 	} names[] = {
-		{ "EIO", EIO },	      { "ENOSPC", ENOSPC },
-		{ "EMFILE", EMFILE }, { "ENFILE", ENFILE },
-		{ "ENOMEM", ENOMEM }, { "EACCES", EACCES },
-		{ "EDQUOT", EDQUOT }, { "EINTR", EINTR },
+		{ "EIO", EIO },
+		{ "ENOSPC", ENOSPC },
+		{ "EMFILE", EMFILE },
+		{ "ENFILE", ENFILE },
+		{ "ENOMEM", ENOMEM },
+		{ "EACCES", EACCES },
+		{ "EDQUOT", EDQUOT },
+		{ "EINTR", EINTR },
+		/* What a store without an optional call says (EINVAL for
+		 * an unknown renameat2 flag, EOPNOTSUPP for O_TMPFILE). */
+		{ "EINVAL", EINVAL },
+		{ "EOPNOTSUPP", EOPNOTSUPP },
 	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
@@ -70,9 +78,16 @@ static void faults_parse(void)
 		if (error)
 			*error++ = '\0';
 		errno = 0;
-		f->at = strtoul(count, &end, 10);
-		if (errno || *end || f->at == 0)
-			goto bad;
+		if (strcmp(count, "*") == 0) {
+			/* Every pass: only as an error (a crash is once). */
+			f->at = 0;
+			if (!error)
+				goto bad;
+		} else {
+			f->at = strtoul(count, &end, 10);
+			if (errno || *end || f->at == 0)
+				goto bad;
+		}
 		f->error = error ? errno_named(error) : 0;
 		if (error && !f->error)
 			goto bad;
@@ -96,10 +111,12 @@ int cmk_fault(const char *point)
 	for (size_t i = 0; i < n_faults; i++) {
 		struct fault *f = &faults[i];
 
-		if (strcmp(f->point, point) == 0 &&
-		    __atomic_add_fetch(&f->passes, 1, __ATOMIC_SEQ_CST) ==
-			    f->at &&
-		    !fire)
+		unsigned long pass;
+
+		if (strcmp(f->point, point) != 0)
+			continue;
+		pass = __atomic_add_fetch(&f->passes, 1, __ATOMIC_SEQ_CST);
+		if ((f->at == 0 || pass == f->at) && !fire)
 			fire = f;
 	}
 	if (!fire)

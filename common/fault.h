@@ -7,8 +7,9 @@
  * process: the Nth time (counted from 1, across threads) the process passes
  * POINT it kills itself with SIGKILL, as kill -9 or the OOM killer would,
  * or, with ERRNO (a name such as EIO or ENOSPC), that pass returns -ERRNO
- * to its caller instead. Without the variable every point costs one
- * relaxed load. */
+ * to its caller instead. N may be * with an ERRNO: every pass fails (a
+ * store that lacks a call, say). Without the variable every point costs
+ * one relaxed load. */
 #ifndef CMKFS_COMMON_FAULT_H
 #define CMKFS_COMMON_FAULT_H
 

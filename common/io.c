@@ -3,8 +3,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include "common/fault.h"
 
 int cmk_read_full(int fd, void *buf, size_t len, off_t off, size_t *got)
 {
@@ -109,4 +114,46 @@ int cmk_open_regular(int dir_fd, const char *name, int flags, struct stat *st,
 		return cmk_err_set(err, ret, "%s: %s", name, strerror(-ret));
 	}
 	return fd;
+}
+
+/* Whether err from renameat2 says the store does not know the flag (or
+ * the call at all), rather than that the rename itself failed. */
+static bool noreplace_unsupported(int err)
+{
+	return err == EINVAL || err == ENOSYS || err == EOPNOTSUPP;
+}
+
+int cmk_rename_noreplace(int old_dir, const char *old_name, int new_dir,
+			 const char *new_name)
+{
+	struct stat st;
+	int ret = cmk_fault("store.noreplace");
+
+	if (ret == 0)
+		ret = renameat2(old_dir, old_name, new_dir, new_name,
+				RENAME_NOREPLACE)
+			      ? -errno
+			      : 0;
+	if (!noreplace_unsupported(-ret))
+		return ret;
+	if (fstatat(old_dir, old_name, &st, AT_SYMLINK_NOFOLLOW))
+		return -errno;
+	if (!S_ISDIR(st.st_mode)) {
+		if (linkat(old_dir, old_name, new_dir, new_name, 0))
+			return -errno;
+		/* The new name stands: the rename is done. Should the old
+		 * name fail to go, it stays a second link to the same file. */
+		unlinkat(old_dir, old_name, 0);
+		return 0;
+	}
+	if (fstatat(new_dir, new_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return -EEXIST;
+	if (errno != ENOENT)
+		return -errno;
+	if (renameat(old_dir, old_name, new_dir, new_name) == 0)
+		return 0;
+	/* What appeared meanwhile: a file, or a directory with entries. */
+	ret = -errno;
+	return ret == -ENOTDIR || ret == -ENOTEMPTY || ret == -EISDIR ? -EEXIST
+								      : ret;
 }

@@ -29,4 +29,17 @@ int cmk_write_full(int fd, const void *buf, size_t len, off_t off);
 int cmk_open_regular(int dir_fd, const char *name, int flags, struct stat *st,
 		     struct cmk_err *err);
 
+/* Renames old_name (in old_dir) to new_name (in new_dir) only if
+ * new_name does not exist: renameat2(RENAME_NOREPLACE). Stores whose
+ * kernel client lacks the flag (GlusterFS's FUSE client and NFS say
+ * EINVAL) get what they do guarantee instead: anything but a directory is
+ * hard-linked to the new name (link(2) never replaces) and its old name
+ * removed (should that fail, it stays as a second link); a directory is
+ * renamed once the name is found free, and since
+ * rename(2) never puts a directory over a file or a non-empty directory,
+ * only an empty directory made at that instant could be replaced.
+ * Returns 0, -EEXIST when the name is taken, or -errno. */
+int cmk_rename_noreplace(int old_dir, const char *old_name, int new_dir,
+			 const char *new_name);
+
 #endif

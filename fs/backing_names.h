@@ -54,6 +54,11 @@ void cmk_bn_link_drop(int root_fd, const char *marker);
 bool cmk_bn_link_marker(int dir_fd, const char *entry, const struct stat *st,
 			char marker[CMK_SYMLINK_MARKER_LEN + 1]);
 
+/* Where a mkdir (and, on stores without O_TMPFILE, a create) makes its
+ * object before it takes its name: this prefix and 16 hex digits. An
+ * entry named so is a leftover of an interrupted operation (fsck). */
+#define CMK_BN_TMP_PREFIX "cmkfs.tmp."
+
 /* What a backing directory entry is. */
 enum cmk_bn_kind {
 	CMK_BN_NAME,   /* an entry with a plaintext name */

@@ -34,7 +34,6 @@
 #include "fs/volume.h"
 #include "fs/walk.h"
 
-#define MKDIR_TMP_PREFIX "cmkfs.tmp."
 #define VOLUME_TMP_PREFIX CMK_VOLUME_FILE ".tmp."
 
 struct fsck {
@@ -249,6 +248,19 @@ static void check_mkdir_leftover(struct fsck *f, int dir_fd, const char *rel,
 	close(sub);
 }
 
+/* A file left by a create interrupted before its rename, on a store
+ * without O_TMPFILE: it never had a name of the volume. Removed when
+ * repairing. */
+static void check_create_leftover(struct fsck *f, int dir_fd, const char *rel,
+				  const char *name)
+{
+	if (f->repair && unlinkat(dir_fd, name, 0) == 0)
+		report(f, rel, "a file left by an interrupted create",
+		       "removed");
+	else
+		report(f, rel, "a file left by an interrupted create", NULL);
+}
+
 static void remember_marker(struct fsck *f, const char *marker)
 {
 	if (f->n_markers == f->markers_cap) {
@@ -413,10 +425,14 @@ static void check_names(struct fsck *f, int dir_fd, const char *rel, bool root,
 			}
 			break;
 		case CMK_BN_OTHER:
-			if (strncmp(e->name, MKDIR_TMP_PREFIX,
-				    strlen(MKDIR_TMP_PREFIX)) == 0 &&
+			if (strncmp(e->name, CMK_BN_TMP_PREFIX,
+				    strlen(CMK_BN_TMP_PREFIX)) == 0 &&
 			    e->type == DT_DIR)
 				check_mkdir_leftover(f, dir_fd, path, e->name);
+			else if (strncmp(e->name, CMK_BN_TMP_PREFIX,
+					 strlen(CMK_BN_TMP_PREFIX)) == 0 &&
+				 e->type == DT_REG)
+				check_create_leftover(f, dir_fd, path, e->name);
 			else
 				report(f, path,
 				       "an unknown file named like "

@@ -26,7 +26,8 @@
 #include "crypto/secmem.h"
 #include "fs/backing_names.h"
 
-#define TMP_DIR_PREFIX "cmkfs.tmp."
+/* A temporary name: CMK_BN_TMP_PREFIX and 16 hex digits. */
+#define TMP_NAME_SIZE 32
 
 /* --- descriptors -----------------------------------------------------------
  */
@@ -723,17 +724,31 @@ static int new_entry(struct fs_ctx *fs, struct cmk_node *dir, int dfd,
 	return ret;
 }
 
+/* A fresh temporary name (fs/backing_names.h). */
+static void tmp_name(char out[TMP_NAME_SIZE])
+{
+	uint8_t rnd[8];
+
+	cmk_random(rnd, sizeof(rnd));
+	snprintf(out, TMP_NAME_SIZE,
+		 CMK_BN_TMP_PREFIX "%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0],
+		 rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+}
+
 /* Creates a backing file with its header in place before the name
- * appears: an O_TMPFILE file, header written, owned, then linked. A crash
- * never leaves a named file without a header. Returns the descriptor,
- * -EEXIST (the name exists: the caller may open it), or -errno. */
+ * appears: an O_TMPFILE file, header written, owned, then linked. Stores
+ * without O_TMPFILE (GlusterFS, NFS) get the same under a temporary name,
+ * renamed into place without replacing anything. A crash never leaves a
+ * named file without a header (at most a temporary file, which fsck
+ * removes). Returns the descriptor, -EEXIST (the name exists: the caller
+ * may open it), or -errno. */
 static int create_backing(struct fs_ctx *fs, const struct cmk_caller *who,
 			  int dfd, const struct fs_name *n, mode_t mode,
 			  struct cmk_xts **xts, char *version)
 {
 	struct cmk_err cerr = { 0 };
 	const char *name = n->entry;
-	char path[64];
+	char path[64], tmp[TMP_NAME_SIZE] = "";
 	int fd, ret;
 
 	ret = name_side_write(dfd, n);
@@ -741,27 +756,22 @@ static int create_backing(struct fs_ctx *fs, const struct cmk_caller *who,
 		ret = cmk_fault("create.side");
 	if (ret)
 		return ret;
-	fd = openat(dfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, mode & 07777);
-	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
-		/* No O_TMPFILE on this file system: create in place. */
-		fd = openat(dfd, name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC,
+	fd = cmk_fault("store.tmpfile");
+	if (fd == 0) {
+		fd = openat(dfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC,
 			    mode & 07777);
 		if (fd < 0)
-			return -errno;
-		ret = cmk_volume_new_file(fs->vol, fd, xts, version, &cerr);
-		if (ret == 0)
-			ret = own_new(fs, who, dfd, fd, NULL);
-		if (ret) {
-			cmk_xts_free(*xts);
-			*xts = NULL;
-			unlinkat(dfd, name, 0);
-			close(fd);
-			return ret;
-		}
-		return fd;
+			fd = -errno;
+	}
+	if (fd == -EOPNOTSUPP || fd == -EISDIR) {
+		tmp_name(tmp);
+		fd = openat(dfd, tmp, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC,
+			    mode & 07777);
+		if (fd < 0)
+			fd = -errno;
 	}
 	if (fd < 0)
-		return -errno;
+		return fd;
 	ret = cmk_volume_new_file(fs->vol, fd, xts, version, &cerr);
 	if (ret == 0)
 		ret = own_new(fs, who, dfd, fd, NULL);
@@ -770,12 +780,16 @@ static int create_backing(struct fs_ctx *fs, const struct cmk_caller *who,
 		ret = fchmod(fd, mode & 07777) ? -errno : 0;
 	if (ret == 0)
 		ret = cmk_fault("create.header");
-	if (ret == 0) {
+	if (ret == 0 && tmp[0]) {
+		ret = cmk_rename_noreplace(dfd, tmp, dfd, name);
+	} else if (ret == 0) {
 		proc_path(path, sizeof(path), fd);
 		if (linkat(AT_FDCWD, path, dfd, name, AT_SYMLINK_FOLLOW))
 			ret = -errno;
 	}
 	if (ret) {
+		if (tmp[0])
+			unlinkat(dfd, tmp, 0);
 		cmk_xts_free(*xts);
 		*xts = NULL;
 		close(fd);
@@ -1157,14 +1171,11 @@ out:
 static int mkdir_with_id(struct fs_ctx *fs, const struct cmk_caller *who,
 			 int dfd, const char *entry, mode_t mode)
 {
-	uint8_t dirid[CMK_DIRID_LEN], rnd[8];
-	char tmp[64];
+	uint8_t dirid[CMK_DIRID_LEN];
+	char tmp[TMP_NAME_SIZE];
 	int sub, ret = 0;
 
-	cmk_random(rnd, sizeof(rnd));
-	snprintf(tmp, sizeof(tmp),
-		 TMP_DIR_PREFIX "%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0],
-		 rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	tmp_name(tmp);
 	if (mkdirat(dfd, tmp, mode))
 		return -errno;
 	ret = cmk_fault("mkdir.tmp");
@@ -1178,8 +1189,8 @@ static int mkdir_with_id(struct fs_ctx *fs, const struct cmk_caller *who,
 	if (!ret)
 		ret = own_new(fs, who, dfd, -1, tmp);
 	/* chown cleared nothing on a directory; the mode is as asked. */
-	if (!ret && renameat2(dfd, tmp, dfd, entry, RENAME_NOREPLACE))
-		ret = -errno;
+	if (!ret)
+		ret = cmk_rename_noreplace(dfd, tmp, dfd, entry);
 	if (ret) {
 		if (sub >= 0)
 			unlinkat(sub, CMK_DIRID_FILE, 0);
@@ -1515,7 +1526,11 @@ int cmk_fs_rename(struct fs_ctx *fs, struct cmk_node *dir, const char *name,
 		ret = name_side_write(to, &b);
 	if (!ret)
 		ret = cmk_fault("rename.side");
-	if (!ret && renameat2(from, a.entry, to, b.entry, flags))
+	/* RENAME_NOREPLACE also on stores without the flag (GlusterFS,
+	 * NFS); RENAME_EXCHANGE cannot be had there (EINVAL). */
+	if (!ret && flags == RENAME_NOREPLACE)
+		ret = cmk_rename_noreplace(from, a.entry, to, b.entry);
+	else if (!ret && renameat2(from, a.entry, to, b.entry, flags))
 		ret = -errno;
 	if (!ret)
 		ret = cmk_fault("rename.renamed");

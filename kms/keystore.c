@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/io.h"
 #include "crypto/crypto.h"
 #include "kms/keystore_internal.h"
 #include "kms/provider.h"
@@ -1047,13 +1048,7 @@ static int write_atomic(const char *path, json_t *root, bool noreplace,
 		goto out;
 	}
 	if (noreplace) {
-		ret = renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE)
-			      ? -errno
-			      : 0;
-		/* Filesystems without RENAME_NOREPLACE: the lock and the
-		 * check before it keep other cmkfs commands out. */
-		if (ret == -EINVAL || ret == -ENOSYS)
-			ret = rename(tmp, path) ? -errno : 0;
+		ret = cmk_rename_noreplace(AT_FDCWD, tmp, AT_FDCWD, path);
 	} else {
 		ret = rename(tmp, path) ? -errno : 0;
 	}

@@ -14,10 +14,11 @@ CMKFS_BUILD_PACKAGES=(
 # comes from the openssl command; curl drives HTTP self-tests), and a real
 # OpenStack Barbican server (barbican-api, for Debian's /usr/bin/python3).
 # The fuzz targets (tests/fuzz/, scripts/fuzz.sh) need clang and its
-# libFuzzer runtime (libclang-rt-14-dev on Debian 12).
+# libFuzzer runtime (libclang-rt-14-dev on Debian 12). tests/gluster/ starts
+# a real GlusterFS volume (glusterfs-server, and the client's mount helper).
 # shellcheck disable=SC2034 # for the scripts that source this file
 CMKFS_TEST_PACKAGES=(python3 curl openssl ca-certificates barbican-api
-  clang libclang-rt-dev)
+  clang libclang-rt-dev glusterfs-server glusterfs-client)
 
 # scripts/package.sh builds the Debian package with these.
 # shellcheck disable=SC2034 # for the scripts that source this file

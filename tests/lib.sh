@@ -5,7 +5,9 @@ set -u
 : "${CMKFS:?CMKFS must name the cmkfs binary}"
 T_FAILED=0
 T_COUNT=0
-T_DIR=$(mktemp -d /tmp/cmkfs-test.XXXXXX)
+# CMKFS_TEST_TMPDIR: where the test's directory goes (tests/gluster/ puts
+# it on a GlusterFS mount to run the filesystem suite there).
+T_DIR=$(mktemp -d "${CMKFS_TEST_TMPDIR:-/tmp}/cmkfs-test.XXXXXX")
 chmod 700 "$T_DIR"
 trap 't_cleanup' EXIT
 

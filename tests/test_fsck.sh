@@ -50,6 +50,8 @@ rm -f "$(bp empty)/cmkfs.dirid"
 # What an interrupted mkdir and descriptor update leave.
 mkdir "$cipher/cmkfs.tmp.0011223344556677" && head -c 16 /dev/urandom > "$cipher/cmkfs.tmp.0011223344556677/cmkfs.dirid"
 cp "$cipher/cmkfs.volume" "$cipher/cmkfs.volume.tmp.4242"
+# What an interrupted create on a store without O_TMPFILE leaves.
+head -c 4200 /dev/urandom > "$cipher/cmkfs.tmp.8899aabbccddeeff"
 
 fsck 4 "fixable damage is found"
 t_contains "missing descriptor copy" "descriptor copy cmkfs.volume.backup is missing"
@@ -58,6 +60,7 @@ t_contains "says which slot" "spare key slot 1 is damaged"
 t_contains "orphaned side file" "orphaned long-name side file"
 t_contains "missing id of an empty directory" "directory id missing in a directory without entries"
 t_contains "mkdir leftover" "interrupted mkdir"
+t_contains "create leftover" "a file left by an interrupted create"
 t_contains "descriptor temporary" "interrupted descriptor update"
 fsck 1 "--repair fixes it" --repair
 t_contains "says fixed" "FIXED"
@@ -65,6 +68,7 @@ fsck 0 "clean after the repair"
 [ -f "$cipher/cmkfs.volume.backup" ] && t_pass || t_fail "the descriptor copy was not rewritten"
 cmp -s "$cipher/cmkfs.volume" "$cipher/cmkfs.volume.backup" && t_pass || t_fail "the copies differ"
 [ -f "$side_of_long2" ] && t_fail "the orphaned side file is still there" || t_pass
+[ -e "$cipher/cmkfs.tmp.8899aabbccddeeff" ] && t_fail "the create leftover is still there" || t_pass
 fs_mount "$conf" "$cipher" "$mnt"
 grep -v "${long}2" "$T_DIR/sums" > "$T_DIR/sums.left"
 if out=$(cd "$mnt" && sha256sum --quiet -c "$T_DIR/sums.left" 2>&1); then t_pass; else
