@@ -46,6 +46,11 @@
 #   TREE=dir           the tree to untar (default /usr/share/cmake-*)
 #   OUT=file           the Markdown report (default ./bench-results.md)
 #   BENCH_DIR=dir      where the temp dir goes
+#   GLUSTER=1          the backing directories on a GlusterFS volume instead
+#                      (replica 2 on two bricks in the temp dir, one FUSE
+#                      client, started here as tests/gluster/ does): plain is
+#                      then the GlusterFS mount itself, the ceiling, and
+#                      gocryptfs runs with -sharedstorage
 set -euo pipefail
 export LC_ALL=C
 
@@ -159,6 +164,7 @@ cleanup() {
         wait_gone "$p" 5 || kill -9 "$p" 2>/dev/null
       done
     done
+    [ "${GLUSTER:-0}" != 1 ] || gl_cleanup
     # Anything else still mounted under the work dir (should be nothing).
     while read -r m; do
       umount -l "$m" 2>/dev/null
@@ -178,6 +184,19 @@ META=$WORK/meta.tsv
 : >"$META"
 data=$WORK/data
 mkdir -p "$data"
+
+# Where the backing directories go: the temp dir, or a GlusterFS client.
+BACKROOT=$WORK
+gocryptfs_shared=()
+if [ "${GLUSTER:-0}" = 1 ]; then
+  T_DIR=$WORK
+  # shellcheck source=tests/gluster/gluster_lib.sh
+  . "$top/tests/gluster/gluster_lib.sh"
+  gl_start cmkfs-bench || die "GlusterFS cannot run here (see above)"
+  BACKROOT=$WORK/gl-client
+  gl_mount "$BACKROOT" || die "the GlusterFS client does not mount"
+  gocryptfs_shared=(-sharedstorage)
+fi
 
 round=0
 record() { # SYSTEM METRIC VALUE
@@ -224,11 +243,11 @@ sys_vars() {
   SYS=$1
   case $SYS in
     plain)
-      BACK=$WORK/plain/dir MNT=$BACK SYNCDIRS=("$BACK") ;;
+      BACK=$BACKROOT/plain/dir MNT=$BACK SYNCDIRS=("$BACK") ;;
     passthrough_ll | passthrough_ll_perm)
-      BACK=$WORK/$SYS/backing MNT=$WORK/$SYS/mnt SYNCDIRS=("$MNT" "$BACK") ;;
+      BACK=$BACKROOT/$SYS/backing MNT=$WORK/$SYS/mnt SYNCDIRS=("$MNT" "$BACK") ;;
     gocryptfs | cmkfs | cmkfs_plainnames | cmkfs_xattr)
-      BACK=$WORK/$SYS/cipher MNT=$WORK/$SYS/mnt SYNCDIRS=("$MNT" "$BACK") ;;
+      BACK=$BACKROOT/$SYS/cipher MNT=$WORK/$SYS/mnt SYNCDIRS=("$MNT" "$BACK") ;;
   esac
 }
 
@@ -237,6 +256,7 @@ prepare_sys() {
   sys_vars "$1"
   force_unmount
   rm -rf --one-file-system "$BACK"
+  mkdir -p "$(dirname "$BACK")"
   [ "$SYS" = plain ] || mkdir -p "$MNT"
   case $SYS in
     plain | passthrough_ll | passthrough_ll_perm) mkdir -p "$BACK" ;;
@@ -265,7 +285,7 @@ mount_sys() {
     passthrough_ll_perm)
       "$pt_bin" -o source="$BACK",allow_other,default_permissions "$MNT" ||
         return 1 ;;
-    gocryptfs) gocryptfs -q -nosyslog -extpass 'echo pw' "$BACK" "$MNT" ||
+    gocryptfs) gocryptfs -q -nosyslog "${gocryptfs_shared[@]}" -extpass 'echo pw' "$BACK" "$MNT" ||
         return 1 ;;
     cmkfs | cmkfs_plainnames)
       "$CMKFS" mount "${cmkfs_o[@]}" -c "$cmkfs_conf" "$BACK" "$MNT" ||
@@ -450,7 +470,8 @@ case $parent in
   /var/tmp) where=/var/tmp ;;
   *) where="a temp dir next to the repository" ;;
 esac
-backfs=$(findmnt -n -o FSTYPE,SOURCE,OPTIONS --target "$WORK" | awk '{ print $1 " on " $2 " (" $3 ")" }')
+backfs=$(findmnt -n -o FSTYPE,SOURCE,OPTIONS --target "$BACKROOT" | awk '{ print $1 " on " $2 " (" $3 ")" }')
+[ "${GLUSTER:-0}" != 1 ] || backfs="a GlusterFS volume (replica 2, two bricks in the temp dir on this machine, $(gluster --version | head -1)) through its FUSE client: $backfs"
 cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 ram=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 
@@ -463,7 +484,7 @@ meta header gocryptfs "$(gocryptfs -version | head -1)"
 meta header libfuse "$(pkg-config --modversion fuse3) (passthrough_ll built from its examples with gcc -O2)"
 meta header fio "$(fio --version)"
 meta header "passthrough_ll options" "-o source=DIR only: its defaults, i.e. cache=auto (timeout=1.0 s), no writeback cache, no xattr, no flock, multithreaded; passthrough_ll_perm adds -o allow_other,default_permissions (cmkfs's policy as root)"
-meta header "gocryptfs options" "init -scryptn 10; mount -q -nosyslog -extpass 'echo pw', otherwise defaults (no syslog here: its background logger only complained)"
+meta header "gocryptfs options" "init -scryptn 10; mount -q -nosyslog ${gocryptfs_shared[*]:+${gocryptfs_shared[*]} }-extpass 'echo pw', otherwise defaults (no syslog here: its background logger only complained)"
 meta header "cmkfs options" "${CMKFS_MOUNT_OPTS:+-o $CMKFS_MOUNT_OPTS, otherwise }defaults (writeback cache on unless -o no_writeback; allow_other, default_permissions as root); local keystore (provider = file); encrypted names, and cmkfs_plainnames is the same on a volume made with init --plaintext-names; cmkfs_xattr is cmkfs mounted with -o xattr"
 meta header Parameters "WORKLOADS=${WORKLOADS:-seq corpus fio tree} ROUNDS=$ROUNDS SEQ_MB=$SEQ_MB CORPUS_FILES=$CORPUS_FILES ($corpus_mib MiB) FIO_MB=$FIO_MB FIO_RUNTIME=$FIO_RUNTIME${QUICK:+ QUICK=$QUICK}"
 meta header "Tree" "$TREE: $tree_files files, $tree_dirs directories, $tree_links symlinks, $tree_mib MiB (uncompressed tar, read from memory)"
