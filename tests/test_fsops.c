@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "fs_volume.h"
 #include "fs/fsops.h"
 #include "kms/keystore.h"
 #include "kms/keystore_internal.h"
@@ -380,38 +381,17 @@ static void rollbacks(struct fs_ctx *fs, const char *cipher)
 
 static void run(const char *kind, bool enc_names, bool with_rollbacks)
 {
-	char cipher[512], version[CMK_VERSION_MAX + 1];
-	struct cmk_volume *vol = NULL;
-	struct cmk_err err = { 0 };
-	struct cmk_conf conf;
-	struct fs_ctx fs;
-	int root_fd;
+	struct test_volume t;
 
-	memset(&conf, 0, sizeof(conf));
-	snprintf(conf.path, sizeof(conf.path), "%s/%s.conf", dir, kind);
-	conf.provider = CMK_PROVIDER_FILE;
-	snprintf(conf.file.keystore, sizeof(conf.file.keystore), "%s/%s.json",
-		 dir, kind);
-	strcpy(conf.file.key_name, "cmk");
-	snprintf(cipher, sizeof(cipher), "%s/%s", dir, kind);
-	CHECK_EQ_INT(cmk_keystore_create(&conf, version, &err), 0);
-	CHECK_EQ_INT(cmk_volume_init(&conf, cipher, enc_names, version, &err),
-		     0);
-	CHECK_EQ_INT(cmk_volume_open(&conf, cipher, &vol, &err), 0);
-	if (!vol)
+	if (test_volume_open(&t, dir, kind, enc_names, 64) != 0)
 		return;
-	memset(&fs, 0, sizeof(fs));
-	root_fd = open(cipher, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	CHECK_EQ_INT(cmk_fs_init(&fs, vol, root_fd, 64), 0);
 	/* First: the fault points count their passes from the start. */
 	if (with_rollbacks)
-		rollbacks(&fs, cipher);
-	many_files(&fs);
-	renames_and_links(&fs);
-	xattrs(&fs, enc_names);
-	cmk_fs_destroy(&fs);
-	close(root_fd);
-	cmk_volume_close(vol);
+		rollbacks(&t.fs, t.cipher);
+	many_files(&t.fs);
+	renames_and_links(&t.fs);
+	xattrs(&t.fs, enc_names);
+	test_volume_close(&t);
 }
 
 int main(void)

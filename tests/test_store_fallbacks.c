@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "fs_volume.h"
 #include "common/io.h"
 #include "fs/backing_names.h"
 #include "fs/fsops.h"
@@ -102,60 +103,43 @@ static int count_tmp(const char *path)
 
 static void volume_ops(void)
 {
-	char cipher[600], version[CMK_VERSION_MAX + 1], buf[16] = "";
-	struct cmk_volume *vol = NULL;
-	struct cmk_err err = { 0 };
 	struct cmk_handle *h = NULL;
-	struct cmk_conf conf;
+	struct test_volume t;
 	struct cmk_entry e;
-	struct fs_ctx fs;
-	int root_fd;
+	char buf[16] = "";
+	struct fs_ctx *fs = &t.fs;
+	const char *cipher = t.cipher;
 
-	memset(&conf, 0, sizeof(conf));
-	snprintf(conf.path, sizeof(conf.path), "%s/c.conf", dir);
-	conf.provider = CMK_PROVIDER_FILE;
-	snprintf(conf.file.keystore, sizeof(conf.file.keystore), "%s/k.json",
-		 dir);
-	strcpy(conf.file.key_name, "cmk");
-	snprintf(cipher, sizeof(cipher), "%s/cipher", dir);
-	CHECK_EQ_INT(cmk_keystore_create(&conf, version, &err), 0);
-	CHECK_EQ_INT(cmk_volume_init(&conf, cipher, true, version, &err), 0);
-	CHECK_EQ_INT(cmk_volume_open(&conf, cipher, &vol, &err), 0);
-	if (!vol)
+	if (test_volume_open(&t, dir, "cipher", true, 16) != 0)
 		return;
-	memset(&fs, 0, sizeof(fs));
-	root_fd = open(cipher, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	CHECK_EQ_INT(cmk_fs_init(&fs, vol, root_fd, 16), 0);
 	/* Created through a temporary name: readable, nothing left. */
-	CHECK_EQ_INT(cmk_fs_create(&fs, &me, &fs.nodes.root, "f", 0644,
+	CHECK_EQ_INT(cmk_fs_create(fs, &me, &fs->nodes.root, "f", 0644,
 				   O_RDWR | O_EXCL, &e, &h),
 		     0);
 	if (h) {
-		CHECK_EQ_INT(cmk_fs_write(&fs, h, "hello", 5, 0), 5);
-		CHECK_EQ_INT(cmk_fs_read(&fs, h, buf, sizeof(buf), 0), 5);
+		CHECK_EQ_INT(cmk_fs_write(fs, h, "hello", 5, 0), 5);
+		CHECK_EQ_INT(cmk_fs_read(fs, h, buf, sizeof(buf), 0), 5);
 		CHECK(memcmp(buf, "hello", 5) == 0);
-		cmk_fs_release(&fs, h);
-		cmk_fs_forget(&fs, e.node, 1);
+		cmk_fs_release(fs, h);
+		cmk_fs_forget(fs, e.node, 1);
 	}
 	h = NULL;
 	/* The name is taken: EEXIST, and the temporary file goes. */
-	CHECK_EQ_INT(cmk_fs_create(&fs, &me, &fs.nodes.root, "f", 0644,
+	CHECK_EQ_INT(cmk_fs_create(fs, &me, &fs->nodes.root, "f", 0644,
 				   O_RDWR | O_EXCL, &e, &h),
 		     -EEXIST);
 	CHECK_EQ_INT(count_tmp(cipher), 0);
-	CHECK_EQ_INT(cmk_fs_mkdir(&fs, &me, &fs.nodes.root, "d", 0755, &e), 0);
-	cmk_fs_forget(&fs, e.node, 1);
-	CHECK_EQ_INT(cmk_fs_mkdir(&fs, &me, &fs.nodes.root, "d", 0755, &e),
+	CHECK_EQ_INT(cmk_fs_mkdir(fs, &me, &fs->nodes.root, "d", 0755, &e), 0);
+	cmk_fs_forget(fs, e.node, 1);
+	CHECK_EQ_INT(cmk_fs_mkdir(fs, &me, &fs->nodes.root, "d", 0755, &e),
 		     -EEXIST);
 	CHECK_EQ_INT(count_tmp(cipher), 0);
-	CHECK_EQ_INT(cmk_fs_lookup(&fs, &fs.nodes.root, "f", &e), 0);
+	CHECK_EQ_INT(cmk_fs_lookup(fs, &fs->nodes.root, "f", &e), 0);
 	if (e.node) {
 		CHECK_EQ_INT(e.attr.st_size, 5);
-		cmk_fs_forget(&fs, e.node, 1);
+		cmk_fs_forget(fs, e.node, 1);
 	}
-	cmk_fs_destroy(&fs);
-	close(root_fd);
-	cmk_volume_close(vol);
+	test_volume_close(&t);
 }
 
 int main(void)
