@@ -54,14 +54,9 @@ export LC_ALL=C
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 helper=$top/scripts/bench_scale.py
-start_time=$EPOCHREALTIME
-
-die() { echo "bench-scale: $*" >&2; exit 1; }
-log() {
-  local t=${EPOCHREALTIME%.*}
-  t=$((t - ${start_time%.*}))
-  printf 'bench-scale [%d:%02d]: %s\n' $((t / 60)) $((t % 60)) "$*" >&2
-}
+BENCH_NAME=bench-scale
+# shellcheck source=scripts/bench_lib.sh
+. "$top/scripts/bench_lib.sh"
 
 read -r -a counts <<<"${*:-20000 200000}"
 SYSTEMS=${SYSTEMS:-"cmkfs gocryptfs passthrough_ll"}
@@ -89,8 +84,6 @@ case $LAYOUT in flat | tree) ;; *) die "LAYOUT is flat or tree" ;; esac
 
 # shellcheck source=scripts/deps.sh
 . "$top/scripts/deps.sh"
-# shellcheck source=scripts/bench_lib.sh
-. "$top/scripts/bench_lib.sh"
 set -euo pipefail
 need=(python3 coreutils findutils util-linux fuse3 build-essential
       pkg-config libfuse3-dev)
@@ -110,26 +103,10 @@ for p in python3 /usr/bin/python3; do
   fi
 done
 
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", b - a }'; }
-settle() { sync; echo 3 >/proc/sys/vm/drop_caches; }
-
-# The daemon serving mount point $1 (as scripts/bench.sh finds it).
+# The daemon serving mount point $1.
 daemon_pid() {
-  local re p comm
-  re=$(printf '%s' "$1" | sed 's/[][\.*^$+?(){}|]/\\&/g')
-  for p in $(pgrep -f -- " $re( |\$)" || true); do
-    comm=$(cat "/proc/$p/comm" 2>/dev/null) || continue
-    case $comm in passthrough_ll | gocryptfs | cmkfs) echo "$p"; return ;; esac
-  done
-}
-
-wait_gone() { # PID SECONDS
-  local i
-  for ((i = 0; i < $2 * 20; i++)); do
-    kill -0 "$1" 2>/dev/null || return 0
-    sleep 0.05
-  done
-  return 1
+  local p
+  for p in $(daemon_pids "$1"); do echo "$p"; return; done
 }
 
 parent=${BENCH_DIR:-/var/tmp}
@@ -167,18 +144,7 @@ note() { printf 'note\t%s\n' "$*" >>"$TSV"; }
 pt_bin=$WORK/tools/passthrough_ll
 build_passthrough() { bench_build_passthrough "$pt_bin"; }
 
-build_cmkfs() {
-  if [ -n "${CMKFS:-}" ]; then
-    CMKFS=$(realpath -- "$CMKFS")
-    [ -x "$CMKFS" ] || die "CMKFS=$CMKFS is not executable"
-    return
-  fi
-  log "building cmkfs (Release) in build-bench/"
-  { cmake -S "$top" -B "$top/build-bench" -DCMAKE_BUILD_TYPE=Release &&
-    cmake --build "$top/build-bench" -j "$(nproc)"; } >"$WORK/build.log" 2>&1 ||
-    { tail -30 "$WORK/build.log" >&2; die "the cmkfs build failed"; }
-  CMKFS=$top/build-bench/cmkfs
-}
+build_cmkfs() { bench_build_cmkfs "$WORK"; }
 
 conf=$WORK/cmkfs.conf
 setup_cmkfs_key() {
@@ -387,7 +353,7 @@ for n in "${counts[@]}"; do
     rm -rf --one-file-system "$WORK/$s-$n"
   done
 done
-note "load average at end $(cut -d' ' -f1-3 /proc/loadavg); total $(elapsed "$start_time" "$EPOCHREALTIME") s"
+note "load average at end $(cut -d' ' -f1-3 /proc/loadavg); total $(elapsed "$bench_start_time" "$EPOCHREALTIME") s"
 py report "$TSV" "$OUT" "$CSV"
 rm -f "$PNG"
 if [ -z "$no_plot" ] &&

@@ -56,14 +56,9 @@ export LC_ALL=C
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 helper=$top/scripts/bench_workloads.py
-start_time=$EPOCHREALTIME
-
-die() { echo "bench: $*" >&2; exit 1; }
-log() {
-  local t=${EPOCHREALTIME%.*}
-  t=$((t - ${start_time%.*}))
-  printf 'bench [%d:%02d]: %s\n' $((t / 60)) $((t % 60)) "$*" >&2
-}
+BENCH_NAME=bench
+# shellcheck source=scripts/bench_lib.sh
+. "$top/scripts/bench_lib.sh"
 
 if [ "${QUICK:-0}" = 1 ]; then
   ROUNDS=${ROUNDS:-2} SEQ_MB=${SEQ_MB:-32} CORPUS_FILES=${CORPUS_FILES:-100}
@@ -104,8 +99,6 @@ done
 # --- packages ---------------------------------------------------------------
 # shellcheck source=scripts/deps.sh
 . "$top/scripts/deps.sh"
-# shellcheck source=scripts/bench_lib.sh
-. "$top/scripts/bench_lib.sh"
 set -euo pipefail
 need=(gocryptfs fio python3 tar coreutils util-linux
       build-essential pkg-config libfuse3-dev fuse3)
@@ -113,32 +106,6 @@ need=(gocryptfs fio python3 tar coreutils util-linux
 cmkfs_install_packages "${need[@]}"
 
 # --- helpers ----------------------------------------------------------------
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", b - a }'; }
-
-# The daemons serving mount point $1: processes of one of the three daemon
-# programs with $1 as a whole argument.
-daemon_pids() {
-  local re p comm
-  re=$(printf '%s' "$1" | sed 's/[][\.*^$+?(){}|]/\\&/g')
-  for p in $(pgrep -f -- " $re( |\$)" || true); do
-    comm=$(cat "/proc/$p/comm" 2>/dev/null) || continue
-    case $comm in passthrough_ll | gocryptfs | cmkfs) echo "$p" ;; esac
-  done
-}
-
-wait_gone() { # PID SECONDS
-  local i
-  for ((i = 0; i < $2 * 20; i++)); do
-    kill -0 "$1" 2>/dev/null || return 0
-    sleep 0.05
-  done
-  return 1
-}
-
-settle() { # nothing dirty anywhere, every cache cold
-  sync
-  echo 3 >/proc/sys/vm/drop_caches
-}
 
 # --- the work directory and its cleanup ------------------------------------
 parent=${BENCH_DIR:-/var/tmp}
@@ -209,22 +176,7 @@ meta() { local IFS=$'\t'; printf '%s\n' "$*" >>"$META"; }
 pt_bin=$WORK/tools/passthrough_ll
 build_passthrough() { bench_build_passthrough "$pt_bin"; }
 
-build_cmkfs() {
-  if [ -n "${CMKFS:-}" ]; then
-    CMKFS=$(realpath -- "$CMKFS")
-    [ -x "$CMKFS" ] || die "CMKFS=$CMKFS is not executable"
-    cmkfs_origin="given as CMKFS"
-    return
-  fi
-  log "building cmkfs (Release) in build-bench/"
-  if ! { cmake -S "$top" -B "$top/build-bench" -DCMAKE_BUILD_TYPE=Release &&
-    cmake --build "$top/build-bench" -j "$(nproc)"; } >"$WORK/build.log" 2>&1; then
-    tail -30 "$WORK/build.log" >&2
-    die "the cmkfs build failed"
-  fi
-  CMKFS=$top/build-bench/cmkfs
-  cmkfs_origin="built here, CMAKE_BUILD_TYPE=Release"
-}
+build_cmkfs() { bench_build_cmkfs "$WORK"; }
 
 cmkfs_conf=$WORK/cmkfs/cmkfs.conf
 setup_cmkfs_key() {
@@ -507,7 +459,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
   done
 done
 
-total=$(elapsed "$start_time" "$EPOCHREALTIME")
+total=$(elapsed "$bench_start_time" "$EPOCHREALTIME")
 meta header "Load average at end" "$(cut -d' ' -f1-3 /proc/loadavg)"
 meta header "Total runtime" "$(awk -v t="$total" 'BEGIN { printf "%d min %02d s", t / 60, t % 60 }') (setup and build included)"
 meta note "Before every timed phase, sync and echo 3 > /proc/sys/vm/drop_caches. Write phases include their durability in the timed region: fsync of the file (seq), then syncfs of the mount and then of the disk under it (for FUSE, syncfs on the mount only pushes dirty pages to the daemon). The corpus uses one syncfs pair at the end, not an fsync per file; untar and rm -rf too."
