@@ -160,6 +160,12 @@ static bool parse_recheck(const char *value, void *field, size_t size)
 	return parse_uint(value, 0, CMK_CONF_RECHECK_MAX, field);
 }
 
+static bool parse_grace(const char *value, void *field, size_t size)
+{
+	(void)size;
+	return parse_uint(value, 0, CMK_CONF_GRACE_MAX, field);
+}
+
 static bool parse_retries(const char *value, void *field, size_t size)
 {
 	(void)size;
@@ -173,6 +179,14 @@ static bool parse_azure_auth(const char *value, void *field, size_t size)
 		*(enum cmk_azure_auth *)field = CMK_AZURE_AUTH_MANAGED_IDENTITY;
 	else if (strcmp(value, "client-secret") == 0)
 		*(enum cmk_azure_auth *)field = CMK_AZURE_AUTH_CLIENT_SECRET;
+	else if (strcmp(value, "workload-identity") == 0)
+		*(enum cmk_azure_auth *)field =
+			CMK_AZURE_AUTH_WORKLOAD_IDENTITY;
+	else if (strcmp(value, "client-certificate") == 0)
+		*(enum cmk_azure_auth *)field =
+			CMK_AZURE_AUTH_CLIENT_CERTIFICATE;
+	else if (strcmp(value, "default") == 0)
+		*(enum cmk_azure_auth *)field = CMK_AZURE_AUTH_DEFAULT;
 	else
 		return false;
 	return true;
@@ -347,6 +361,8 @@ static bool parse_vault_auth(const char *value, void *field, size_t size)
 		*(enum cmk_vault_auth *)field = CMK_VAULT_AUTH_TOKEN;
 	else if (strcmp(value, "approle") == 0)
 		*(enum cmk_vault_auth *)field = CMK_VAULT_AUTH_APPROLE;
+	else if (strcmp(value, "kubernetes") == 0)
+		*(enum cmk_vault_auth *)field = CMK_VAULT_AUTH_KUBERNETES;
 	else
 		return false;
 	return true;
@@ -398,7 +414,9 @@ static const struct conf_type conf_api_version = {
 	"a Key Vault API version such as 7.4", parse_api_version, false
 };
 static const struct conf_type conf_azure_auth = {
-	"managed-identity or client-secret", parse_azure_auth, false
+	"managed-identity, client-secret, workload-identity, "
+	"client-certificate or default",
+	parse_azure_auth, false
 };
 static const struct conf_type conf_vault_path = {
 	"segments of A-Z a-z 0-9 . _ - joined by /", parse_vault_path, false
@@ -406,8 +424,9 @@ static const struct conf_type conf_vault_path = {
 static const struct conf_type conf_vault_field = {
 	"1-64 characters from A-Z a-z 0-9 . _ -", parse_vault_field, false
 };
-static const struct conf_type conf_vault_auth = { "token or approle",
-						  parse_vault_auth, false };
+static const struct conf_type conf_vault_auth = {
+	"token, approle or kubernetes", parse_vault_auth, false
+};
 static const struct conf_type conf_barbican_name = {
 	"1-127 characters from A-Z a-z 0-9 . _ -", parse_barbican_name, false
 };
@@ -418,6 +437,8 @@ static const struct conf_type conf_timeout = { "seconds, 1 to 300",
 					       parse_timeout, false };
 static const struct conf_type conf_recheck = { "seconds, 0 (never) to 86400",
 					       parse_recheck, false };
+static const struct conf_type conf_grace = { "seconds, 0 to 604800",
+					     parse_grace, false };
 static const struct conf_type conf_retries = { "0 to 10", parse_retries,
 					       false };
 
@@ -451,6 +472,8 @@ struct conf_provider {
 static const struct conf_key conf_common_keys[] = {
 	{ "recheck_interval", &conf_recheck, CONF_FIELD(recheck_interval),
 	  "300", false },
+	{ "unreachable_grace", &conf_grace, CONF_FIELD(unreachable_grace),
+	  "3600", false },
 	{ NULL, NULL, 0, 0, NULL, false },
 };
 
@@ -476,12 +499,17 @@ static const char *conf_file_secrets(const struct cmk_conf *conf)
 static const struct conf_key conf_azure_keys[] = {
 	{ "vault_url", &conf_vault_url, CONF_FIELD(azure.vault_url), NULL,
 	  true },
-	{ "secret", &conf_azure_name, CONF_FIELD(azure.secret), NULL, true },
+	{ "secret", &conf_azure_name, CONF_FIELD(azure.secret), NULL, false },
+	{ "key", &conf_azure_name, CONF_FIELD(azure.key), NULL, false },
 	{ "auth", &conf_azure_auth, CONF_FIELD(azure.auth), NULL, true },
 	{ "tenant", &conf_ident, CONF_FIELD(azure.tenant), NULL, false },
 	{ "client_id", &conf_ident, CONF_FIELD(azure.client_id), NULL, false },
 	{ "client_secret_file", &conf_path,
 	  CONF_FIELD(azure.client_secret_file), NULL, false },
+	{ "client_certificate_file", &conf_path,
+	  CONF_FIELD(azure.client_certificate_file), NULL, false },
+	{ "federated_token_file", &conf_path,
+	  CONF_FIELD(azure.federated_token_file), NULL, false },
 	{ "authority_url", &conf_authority_url, CONF_FIELD(azure.authority_url),
 	  "https://login.microsoftonline.com", false },
 	{ "imds_url", &conf_imds_url, CONF_FIELD(azure.imds_url),
@@ -498,17 +526,27 @@ static int conf_azure_check(struct conf_parse *p, struct cmk_conf *conf);
 
 static const char *conf_azure_secrets(const struct cmk_conf *conf)
 {
-	/* With a managed identity the config names nothing secret. */
-	return conf->azure.auth == CMK_AZURE_AUTH_CLIENT_SECRET
-		       ? "client_secret_file"
-		       : NULL;
+	/* With a managed identity the config names nothing secret; a
+	 * federated token is short-lived and readable by its pod. */
+	switch (conf->azure.auth) {
+	case CMK_AZURE_AUTH_CLIENT_SECRET:
+		return "client_secret_file";
+	case CMK_AZURE_AUTH_CLIENT_CERTIFICATE:
+		return "client_certificate_file";
+	default:
+		return NULL;
+	}
 }
 
 static const struct conf_key conf_vault_keys[] = {
 	{ "url", &conf_vault_url, CONF_FIELD(vault.url), NULL, true },
 	{ "kv_mount", &conf_vault_path, CONF_FIELD(vault.kv_mount), "secret",
 	  false },
-	{ "path", &conf_vault_path, CONF_FIELD(vault.path), NULL, true },
+	{ "path", &conf_vault_path, CONF_FIELD(vault.path), NULL, false },
+	{ "transit_mount", &conf_vault_path, CONF_FIELD(vault.transit_mount),
+	  "transit", false },
+	{ "transit_key", &conf_vault_field, CONF_FIELD(vault.transit_key), NULL,
+	  false },
 	{ "field", &conf_vault_field, CONF_FIELD(vault.field), "key", false },
 	{ "namespace", &conf_vault_path, CONF_FIELD(vault.namespace_name), NULL,
 	  false },
@@ -517,8 +555,11 @@ static const struct conf_key conf_vault_keys[] = {
 	{ "role_id", &conf_ident, CONF_FIELD(vault.role_id), NULL, false },
 	{ "secret_id_file", &conf_path, CONF_FIELD(vault.secret_id_file), NULL,
 	  false },
-	{ "auth_mount", &conf_vault_path, CONF_FIELD(vault.auth_mount),
-	  "approle", false },
+	{ "auth_mount", &conf_vault_path, CONF_FIELD(vault.auth_mount), NULL,
+	  false },
+	{ "role", &conf_ident, CONF_FIELD(vault.role), NULL, false },
+	{ "jwt_file", &conf_path, CONF_FIELD(vault.jwt_file),
+	  "/var/run/secrets/kubernetes.io/serviceaccount/token", false },
 	{ "ca_file", &conf_path, CONF_FIELD(vault.ca_file), NULL, false },
 	{ "timeout", &conf_timeout, CONF_FIELD(vault.timeout), "10", false },
 	{ "retries", &conf_retries, CONF_FIELD(vault.retries), "3", false },
@@ -529,8 +570,14 @@ static int conf_vault_check(struct conf_parse *p, struct cmk_conf *conf);
 
 static const char *conf_vault_secrets(const struct cmk_conf *conf)
 {
-	return conf->vault.auth == CMK_VAULT_AUTH_APPROLE ? "secret_id_file"
-							  : "token_file";
+	switch (conf->vault.auth) {
+	case CMK_VAULT_AUTH_APPROLE:
+		return "secret_id_file";
+	case CMK_VAULT_AUTH_KUBERNETES:
+		return NULL; /* a service-account token, readable by its pod */
+	default:
+		return "token_file";
+	}
 }
 
 static const struct conf_key conf_barbican_keys[] = {
@@ -924,32 +971,90 @@ static int conf_unused(struct conf_parse *p, const char *key, const char *auth)
 			 key, auth);
 }
 
+/* Exactly one of two keys that say what the CMK is. */
+static int conf_one_of(struct conf_parse *p, const char *a, const char *b)
+{
+	const struct conf_entry *ea = conf_find(p, a), *eb = conf_find(p, b);
+
+	if (ea && eb)
+		return conf_fail(p, ea->line > eb->line ? ea->line : eb->line,
+				 -EINVAL, "%s and %s are both set; keep one", a,
+				 b);
+	if (!ea && !eb)
+		return conf_fail(p, 0, -EINVAL, "missing [%s] %s or %s",
+				 CONF_SECTION, a, b);
+	return 0;
+}
+
 static int conf_azure_check(struct conf_parse *p, struct cmk_conf *conf)
 {
 	static const char *const for_secret[] = { "tenant", "client_id",
 						  "client_secret_file" };
+	static const char *const for_cert[] = { "tenant", "client_id",
+						"client_certificate_file" };
+	static const char *const not_cert[] = { "client_secret_file",
+						"federated_token_file",
+						"imds_url" };
+	static const char *const not_secret[] = { "client_certificate_file",
+						  "federated_token_file",
+						  "imds_url" };
+	static const char *const not_workload[] = { "client_secret_file",
+						    "client_certificate_file",
+						    "imds_url" };
+	static const char *const not_managed[] = {
+		"tenant", "client_secret_file", "client_certificate_file",
+		"federated_token_file", "authority_url"
+	};
 	struct cmk_conf_azure *az = &conf->azure;
+	const char *const *unused = NULL;
+	size_t n_unused = 0;
 	const char *auth;
-	int ret = 0;
+	int ret = conf_one_of(p, "secret", "key");
 	int len;
 
-	if (az->auth == CMK_AZURE_AUTH_CLIENT_SECRET) {
-		auth = "client-secret";
-		ret = conf_needs(p, for_secret, 3, auth);
-		if (!ret)
-			ret = conf_unused(p, "imds_url", auth);
-	} else {
-		/* client_id stays: it picks a user-assigned identity. */
-		auth = "managed-identity";
-		ret = conf_unused(p, "tenant", auth);
-		if (!ret)
-			ret = conf_unused(p, "client_secret_file", auth);
-		if (!ret)
-			ret = conf_unused(p, "authority_url", auth);
-	}
 	if (ret)
 		return ret;
-	/* The CMK's name, recorded in each volume: vault and secret. */
+	switch (az->auth) {
+	case CMK_AZURE_AUTH_CLIENT_SECRET:
+		auth = "client-secret";
+		ret = conf_needs(p, for_secret, 3, auth);
+		unused = not_secret;
+		n_unused = 3;
+		break;
+	case CMK_AZURE_AUTH_CLIENT_CERTIFICATE:
+		auth = "client-certificate";
+		ret = conf_needs(p, for_cert, 3, auth);
+		unused = not_cert;
+		n_unused = 3;
+		break;
+	case CMK_AZURE_AUTH_WORKLOAD_IDENTITY:
+		/* tenant, client_id and the token file may come from the
+		 * environment AKS sets (AZURE_TENANT_ID, ...). */
+		auth = "workload-identity";
+		unused = not_workload;
+		n_unused = 3;
+		break;
+	case CMK_AZURE_AUTH_DEFAULT:
+		auth = "default";
+		break;
+	default:
+		/* client_id stays: it picks a user-assigned identity. */
+		auth = "managed-identity";
+		unused = not_managed;
+		n_unused = 5;
+		break;
+	}
+	for (size_t i = 0; !ret && i < n_unused; i++)
+		ret = conf_unused(p, unused[i], auth);
+	if (ret)
+		return ret;
+	/* The CMK's name, recorded in each volume: vault and secret or key. */
+	if (az->key[0]) {
+		len = snprintf(az->key_name, sizeof(az->key_name),
+			       "%s/keys/%s", az->vault_url, az->key);
+		return conf_key_name_fits(p, len, sizeof(az->key_name), "key",
+					  "VAULT_URL/keys/KEY");
+	}
 	len = snprintf(az->key_name, sizeof(az->key_name), "%s/secrets/%s",
 		       az->vault_url, az->secret);
 	return conf_key_name_fits(p, len, sizeof(az->key_name), "secret",
@@ -961,22 +1066,70 @@ static int conf_vault_check(struct conf_parse *p, struct cmk_conf *conf)
 	static const char *const for_approle[] = { "role_id",
 						   "secret_id_file" };
 	static const char *const for_token[] = { "token_file" };
+	static const char *const for_k8s[] = { "role" };
+	static const char *const not_token[] = { "role_id", "secret_id_file",
+						 "auth_mount", "role",
+						 "jwt_file" };
+	static const char *const not_approle[] = { "token_file", "role",
+						   "jwt_file" };
+	static const char *const not_k8s[] = { "token_file", "role_id",
+					       "secret_id_file" };
+	static const char *const not_transit[] = { "kv_mount", "field" };
 	struct cmk_conf_vault *v = &conf->vault;
-	int ret, len;
+	const char *const *unused;
+	const char *auth;
+	size_t n_unused;
+	int ret = conf_one_of(p, "path", "transit_key"), len;
 
-	if (v->auth == CMK_VAULT_AUTH_APPROLE) {
-		ret = conf_needs(p, for_approle, 2, "approle");
-		if (!ret)
-			ret = conf_unused(p, "token_file", "approle");
-	} else {
-		ret = conf_needs(p, for_token, 1, "token");
-		for (size_t i = 0; !ret && i < 2; i++)
-			ret = conf_unused(p, for_approle[i], "token");
-		if (!ret)
-			ret = conf_unused(p, "auth_mount", "token");
+	if (ret)
+		return ret;
+	switch (v->auth) {
+	case CMK_VAULT_AUTH_APPROLE:
+		auth = "approle";
+		ret = conf_needs(p, for_approle, 2, auth);
+		unused = not_approle;
+		n_unused = 3;
+		if (!v->auth_mount[0])
+			strcpy(v->auth_mount, "approle");
+		break;
+	case CMK_VAULT_AUTH_KUBERNETES:
+		auth = "kubernetes";
+		ret = conf_needs(p, for_k8s, 1, auth);
+		unused = not_k8s;
+		n_unused = 3;
+		if (!v->auth_mount[0])
+			strcpy(v->auth_mount, "kubernetes");
+		break;
+	default:
+		auth = "token";
+		ret = conf_needs(p, for_token, 1, auth);
+		unused = not_token;
+		n_unused = 5;
+		break;
+	}
+	for (size_t i = 0; !ret && i < n_unused; i++)
+		ret = conf_unused(p, unused[i], auth);
+	for (size_t i = 0; !ret && v->transit_key[0] && i < 2; i++) {
+		const struct conf_entry *e = conf_find(p, not_transit[i]);
+
+		if (e)
+			ret = conf_fail(p, e->line, -EINVAL,
+					"%s is for a KV secret (path), not a "
+					"Transit key (transit_key)",
+					not_transit[i]);
 	}
 	if (ret)
 		return ret;
+	if (v->transit_key[0]) {
+		len = snprintf(v->key_name, sizeof(v->key_name),
+			       "%s/v1/%s%s%s/keys/%s", v->url,
+			       v->namespace_name,
+			       v->namespace_name[0] ? "/" : "",
+			       v->transit_mount, v->transit_key);
+		return conf_key_name_fits(
+			p, len, sizeof(v->key_name), "transit_key",
+			"URL/v1/[NAMESPACE/]TRANSIT_MOUNT/keys/TRANSIT_KEY");
+	}
 	len = snprintf(v->key_name, sizeof(v->key_name),
 		       "%s/v1/%s%s%s/data/%s#%s", v->url, v->namespace_name,
 		       v->namespace_name[0] ? "/" : "", v->kv_mount, v->path,

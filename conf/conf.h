@@ -41,15 +41,25 @@ enum cmk_azure_auth {
 	CMK_AZURE_AUTH_NONE = 0,
 	CMK_AZURE_AUTH_MANAGED_IDENTITY,
 	CMK_AZURE_AUTH_CLIENT_SECRET,
+	CMK_AZURE_AUTH_WORKLOAD_IDENTITY, /* federated token (AKS, OIDC) */
+	CMK_AZURE_AUTH_CLIENT_CERTIFICATE,
+	CMK_AZURE_AUTH_DEFAULT, /* environment, workload, managed: the first
+				 * that is configured, as the SDKs do */
 };
 
 struct cmk_conf_azure {
 	char vault_url[CMK_CONF_URL_MAX];      /* required; https, no path */
-	char secret[CMK_AZURE_SECRET_MAX + 1]; /* required; [0-9A-Za-z-] */
+	/* Exactly one of secret (the CMK's bytes are read) and key (a Key
+	 * Vault or Managed HSM key that wraps the volume key; the CMK never
+	 * leaves the service). [0-9A-Za-z-] */
+	char secret[CMK_AZURE_SECRET_MAX + 1];
+	char key[CMK_AZURE_SECRET_MAX + 1];
 	enum cmk_azure_auth auth;	       /* required */
-	char tenant[CMK_CONF_ID_MAX];	       /* client-secret only */
+	char tenant[CMK_CONF_ID_MAX];	       /* "" when unset */
 	char client_id[CMK_CONF_ID_MAX];       /* "" when unset */
 	char client_secret_file[PATH_MAX];     /* client-secret only */
+	char client_certificate_file[PATH_MAX]; /* PEM certificate and key */
+	char federated_token_file[PATH_MAX];	/* workload identity */
 	char authority_url[CMK_CONF_URL_MAX];  /* https; may have a path */
 	char imds_url[CMK_CONF_URL_MAX];       /* http only on loopback or
 						* link-local addresses */
@@ -68,23 +78,31 @@ enum cmk_vault_auth {
 	CMK_VAULT_AUTH_NONE = 0,
 	CMK_VAULT_AUTH_TOKEN,
 	CMK_VAULT_AUTH_APPROLE,
+	CMK_VAULT_AUTH_KUBERNETES,
 };
 
 struct cmk_conf_vault {
 	char url[CMK_CONF_URL_MAX];		 /* required; https, no path */
 	char kv_mount[CMK_VAULT_PATH_MAX];	 /* default "secret" */
-	char path[CMK_VAULT_PATH_MAX];		 /* required */
+	/* Exactly one of path (a KV secret holds the CMK) and transit_key
+	 * (a Transit key wraps the volume key). */
+	char path[CMK_VAULT_PATH_MAX];
+	char transit_mount[CMK_VAULT_PATH_MAX]; /* default "transit" */
+	char transit_key[CMK_VAULT_FIELD_MAX + 1];
 	char field[CMK_VAULT_FIELD_MAX + 1];	 /* default "key" */
 	char namespace_name[CMK_VAULT_PATH_MAX]; /* "" when unset */
 	enum cmk_vault_auth auth;		 /* required */
 	char token_file[PATH_MAX];		 /* token only */
 	char role_id[CMK_CONF_ID_MAX];		 /* approle only */
 	char secret_id_file[PATH_MAX];		 /* approle only */
-	char auth_mount[CMK_VAULT_PATH_MAX];	 /* default "approle" */
+	char auth_mount[CMK_VAULT_PATH_MAX]; /* default: approle, kubernetes */
+	char role[CMK_CONF_ID_MAX];	     /* kubernetes only */
+	char jwt_file[PATH_MAX];	     /* kubernetes only */
 	char ca_file[PATH_MAX];
 	unsigned int timeout;
 	unsigned int retries;
-	/* Derived: "URL/v1/[NAMESPACE/]KV_MOUNT/data/PATH#FIELD". */
+	/* Derived: "URL/v1/[NAMESPACE/]KV_MOUNT/data/PATH#FIELD", or
+	 * "URL/v1/[NAMESPACE/]TRANSIT_MOUNT/keys/TRANSIT_KEY". */
 	char key_name[CMK_KEY_NAME_MAX + 1];
 };
 
@@ -112,6 +130,7 @@ struct cmk_conf_barbican {
 };
 
 #define CMK_CONF_RECHECK_MAX 86400
+#define CMK_CONF_GRACE_MAX (7 * 86400)
 
 struct cmk_conf {
 	char path[PATH_MAX]; /* the file this was read from */
@@ -119,6 +138,9 @@ struct cmk_conf {
 	/* Seconds between a mount's re-reads of the key's versions (0:
 	 * never); every provider. */
 	unsigned int recheck_interval;
+	/* Seconds a mount keeps its keys while the key service cannot be
+	 * reached at all (a refusal revokes at once); then it revokes. */
+	unsigned int unreachable_grace;
 	struct cmk_conf_file file;
 	struct cmk_conf_azure azure;
 	struct cmk_conf_vault vault;

@@ -57,6 +57,26 @@ static const uint8_t volume_magic[8] = {
 #define V_RESERVED3 V_SLOTS_END /* up to the MAC */
 #define V_MAC (CMK_VOLUME_SIZE - CMK_SHA256_LEN)
 #define V_FIXED_LEN V_NAME_LEN /* magic .. volume id: the slots' AAD */
+#define V_ENVELOPES CMK_ENVELOPE_OFF(0)
+#define V_ENVELOPES_END CMK_ENVELOPE_OFF(CMK_ENVELOPE_COUNT)
+
+/* Envelope record fields, relative to the record. */
+#define E_USED 0
+#define E_VKID_LEN 1
+#define E_VKID 2
+#define E_VER_LEN (E_VKID + CMK_VERSION_MAX)
+#define E_VER (E_VER_LEN + 1)
+#define E_ALG_LEN (E_VER + CMK_VERSION_MAX)
+#define E_ALG (E_ALG_LEN + 1)
+#define E_LINK_FROM_LEN (E_ALG + CMK_ENVELOPE_ALG_MAX)
+#define E_LINK_FROM (E_LINK_FROM_LEN + 1)
+#define E_LINK (E_LINK_FROM + CMK_VERSION_MAX)
+#define E_BLOB_LEN (E_LINK + CMK_SHA256_LEN)
+#define E_BLOB (E_BLOB_LEN + 2)
+_Static_assert(E_BLOB + CMK_ENVELOPE_BLOB_MAX <= CMK_ENVELOPE_SIZE,
+	       "an envelope record holds its largest blob");
+_Static_assert(V_ENVELOPES >= V_SLOTS_END && V_ENVELOPES_END <= V_MAC,
+	       "envelope records lie between the name slots and the MAC");
 
 /* The slot code serves headers and descriptors alike; the larger fixed
  * part sizes the associated-data buffer. */
@@ -544,6 +564,152 @@ static int volume_mac(const uint8_t *buf, const uint8_t cmk[CMK_KEY_LEN],
 	return ret;
 }
 
+static void put_string(uint8_t *len_byte, uint8_t *field, const char *s)
+{
+	size_t len = strlen(s);
+
+	*len_byte = (uint8_t)len;
+	memcpy(field, s, len);
+}
+
+static int envelopes_encode(uint8_t *buf, const struct cmk_volume_info *vi)
+{
+	const struct cmk_envelope *mac_env = NULL;
+
+	for (int i = 0; i < CMK_ENVELOPE_COUNT; i++) {
+		const struct cmk_envelope *e = &vi->envelopes[i];
+		uint8_t *r = buf + CMK_ENVELOPE_OFF(i);
+
+		if (!e->used)
+			continue;
+		if (!cmk_version_id_valid(e->vk_id) ||
+		    !cmk_version_id_valid(e->cmk_version) || !e->alg[0] ||
+		    strnlen(e->alg, sizeof(e->alg)) > CMK_ENVELOPE_ALG_MAX ||
+		    e->blob_len == 0 || e->blob_len > CMK_ENVELOPE_BLOB_MAX)
+			return -EINVAL;
+		if (strcmp(e->vk_id, vi->mac_version) == 0)
+			mac_env = e;
+		r[E_USED] = 1;
+		put_string(r + E_VKID_LEN, r + E_VKID, e->vk_id);
+		put_string(r + E_VER_LEN, r + E_VER, e->cmk_version);
+		put_string(r + E_ALG_LEN, r + E_ALG, e->alg);
+		if (e->link_from[0]) {
+			if (!cmk_version_id_valid(e->link_from))
+				return -EINVAL;
+			put_string(r + E_LINK_FROM_LEN, r + E_LINK_FROM,
+				   e->link_from);
+			memcpy(r + E_LINK, e->link, CMK_SHA256_LEN);
+		}
+		put16(r + E_BLOB_LEN, e->blob_len);
+		memcpy(r + E_BLOB, e->blob, e->blob_len);
+	}
+	if (!mac_env || (vi->envelopes[0].used && vi->envelopes[1].used &&
+			 strcmp(vi->envelopes[0].vk_id,
+				vi->envelopes[1].vk_id) == 0))
+		return -EINVAL;
+	return 0;
+}
+
+/* Envelope records: each unused one all zero, each used one well formed
+ * with zeroes after its strings and blob; the MAC's volume key among
+ * them; no id twice. */
+static int envelopes_parse(const uint8_t *buf, struct cmk_volume_info *vi,
+			   struct cmk_err *err)
+{
+	bool mac_found = false;
+
+	for (int i = 0; i < CMK_ENVELOPE_COUNT; i++) {
+		const uint8_t *r = buf + CMK_ENVELOPE_OFF(i);
+		struct cmk_envelope *e = &vi->envelopes[i];
+		size_t alg_len = r[E_ALG_LEN];
+
+		memset(e, 0, sizeof(*e));
+		if (r[E_USED] == 0) {
+			if (!all_zero(r, CMK_ENVELOPE_SIZE))
+				goto bad;
+			continue;
+		}
+		e->used = true;
+		e->blob_len = get16(r + E_BLOB_LEN);
+		if (r[E_USED] != 1 ||
+		    !get_string(r + E_VKID_LEN, r + E_VKID, CMK_VERSION_MAX,
+				e->vk_id) ||
+		    !cmk_version_id_valid(e->vk_id) ||
+		    !get_string(r + E_VER_LEN, r + E_VER, CMK_VERSION_MAX,
+				e->cmk_version) ||
+		    !cmk_version_id_valid(e->cmk_version) ||
+		    !get_string(r + E_ALG_LEN, r + E_ALG, CMK_ENVELOPE_ALG_MAX,
+				e->alg) ||
+		    alg_len == 0 || strlen(e->alg) != alg_len ||
+		    e->blob_len == 0 || e->blob_len > CMK_ENVELOPE_BLOB_MAX ||
+		    !all_zero(r + E_BLOB + e->blob_len,
+			      CMK_ENVELOPE_SIZE - E_BLOB - e->blob_len))
+			goto bad;
+		for (size_t k = 0; k < alg_len; k++)
+			if (e->alg[k] < 0x21 || e->alg[k] > 0x7e)
+				goto bad;
+		if (r[E_LINK_FROM_LEN] == 0) {
+			if (!all_zero(r + E_LINK_FROM,
+				      E_BLOB_LEN - E_LINK_FROM))
+				goto bad;
+		} else if (!get_string(r + E_LINK_FROM_LEN, r + E_LINK_FROM,
+				       CMK_VERSION_MAX, e->link_from) ||
+			   !cmk_version_id_valid(e->link_from)) {
+			goto bad;
+		} else {
+			memcpy(e->link, r + E_LINK, CMK_SHA256_LEN);
+		}
+		memcpy(e->blob, r + E_BLOB, e->blob_len);
+		if (i == 1 && vi->envelopes[0].used &&
+		    strcmp(vi->envelopes[0].vk_id, e->vk_id) == 0)
+			goto bad;
+		if (strcmp(e->vk_id, vi->mac_version) == 0)
+			mac_found = true;
+	}
+	if (mac_found)
+		return 0;
+	return cmk_err_set(err, -EBADMSG,
+			   "volume descriptor has no wrapped volume key %s",
+			   vi->mac_version);
+bad:
+	return cmk_err_set(err, -EBADMSG,
+			   "volume descriptor has a malformed wrapped "
+			   "volume key");
+}
+
+int cmk_envelope_link(const uint8_t old_key[CMK_KEY_LEN], const char *vk_id,
+		      const uint8_t new_key[CMK_KEY_LEN],
+		      uint8_t link[CMK_SHA256_LEN])
+{
+	static const char label[] = "cmkfs v1 volume key link";
+	uint8_t msg[sizeof(label) - 1 + CMK_VERSION_MAX + CMK_SHA256_LEN];
+	size_t id_len = strlen(vk_id), n = 0;
+	int ret;
+
+	if (id_len > CMK_VERSION_MAX)
+		return -EINVAL;
+	memcpy(msg, label, sizeof(label) - 1);
+	n += sizeof(label) - 1;
+	memcpy(msg + n, vk_id, id_len);
+	n += id_len;
+	ret = cmk_sha256(new_key, CMK_KEY_LEN, msg + n);
+	if (ret == 0)
+		ret = cmk_hmac_sha256(old_key, CMK_KEY_LEN, msg,
+				      n + CMK_SHA256_LEN, link);
+	cmk_cleanse(msg, sizeof(msg));
+	return ret;
+}
+
+const struct cmk_envelope *cmk_volume_envelope(const struct cmk_volume_info *vi,
+					       const char *vk_id)
+{
+	for (int i = 0; i < CMK_ENVELOPE_COUNT; i++)
+		if (vi->envelopes[i].used &&
+		    strcmp(vi->envelopes[i].vk_id, vk_id) == 0)
+			return &vi->envelopes[i];
+	return NULL;
+}
+
 int cmk_volume_encode_fields(uint8_t buf[CMK_VOLUME_SIZE],
 			     const struct cmk_volume_info *vi)
 {
@@ -572,6 +738,8 @@ int cmk_volume_encode_fields(uint8_t buf[CMK_VOLUME_SIZE],
 	memcpy(buf + V_NAME, vi->cmk_name, name_len);
 	buf[V_MACVER_LEN] = (uint8_t)ver_len;
 	memcpy(buf + V_MACVER, vi->mac_version, ver_len);
+	if (vi->flags & CMK_VOLUME_FLAG_ENVELOPE)
+		return envelopes_encode(buf, vi);
 	return 0;
 }
 
@@ -687,7 +855,10 @@ int cmk_volume_parse(const uint8_t *buf, size_t len, struct cmk_volume_info *vi,
 				   vi->flags);
 	if (!all_zero(buf + V_RESERVED1, V_VOLUME_ID - V_RESERVED1) ||
 	    !all_zero(buf + V_RESERVED2, V_SLOTS - V_RESERVED2) ||
-	    !all_zero(buf + V_RESERVED3, V_MAC - V_RESERVED3) ||
+	    !all_zero(buf + V_RESERVED3, V_ENVELOPES - V_RESERVED3) ||
+	    !all_zero(buf + V_ENVELOPES_END, V_MAC - V_ENVELOPES_END) ||
+	    (!(vi->flags & CMK_VOLUME_FLAG_ENVELOPE) &&
+	     !all_zero(buf + V_ENVELOPES, V_ENVELOPES_END - V_ENVELOPES)) ||
 	    (!(vi->flags & CMK_VOLUME_FLAG_ENC_NAMES) &&
 	     !all_zero(buf + V_SLOTS, V_SLOTS_END - V_SLOTS)))
 		return cmk_err_set(err, -EBADMSG,
@@ -705,6 +876,12 @@ int cmk_volume_parse(const uint8_t *buf, size_t len, struct cmk_volume_info *vi,
 		return cmk_err_set(err, -EBADMSG,
 				   "volume descriptor has a malformed key "
 				   "version");
+	if (vi->flags & CMK_VOLUME_FLAG_ENVELOPE) {
+		int ret = envelopes_parse(buf, vi, err);
+
+		if (ret)
+			return ret;
+	}
 	if (vi->flags & CMK_VOLUME_FLAG_ENC_NAMES) {
 		vi->name_active = parse_slots(buf + V_SLOTS, vi->name_slots);
 		if (vi->name_active < 0)

@@ -130,7 +130,43 @@ int cmk_xts_for_file(const uint8_t dek[CMK_KEY_LEN],
 /* --- volume descriptor -------------------------------------------------
  * Feature flags (descriptor bytes 20-23). A reader refuses unknown bits. */
 #define CMK_VOLUME_FLAG_ENC_NAMES 0x1u /* encrypted file names */
-#define CMK_VOLUME_FLAGS_KNOWN CMK_VOLUME_FLAG_ENC_NAMES
+/* Envelope: the key service wraps a random volume key (records below),
+ * which seals the name key, the MAC and every file's DEK in place of a
+ * CMK read from the service. Version ids in slots and the MAC-version
+ * field then name volume keys ("vk1", "vk2"), not CMK versions. */
+#define CMK_VOLUME_FLAG_ENVELOPE 0x2u
+#define CMK_VOLUME_FLAGS_KNOWN \
+	(CMK_VOLUME_FLAG_ENC_NAMES | CMK_VOLUME_FLAG_ENVELOPE)
+
+/* Envelope records (descriptor bytes 1024-3583): the volume key as the
+ * key service wrapped it. Two, so that a new volume key can replace the
+ * old one while files still use it (cmkfs rewrap --volume-key). */
+#define CMK_ENVELOPE_COUNT 2
+#define CMK_ENVELOPE_OFF(i) (1024u + (unsigned)(i)*1280u)
+#define CMK_ENVELOPE_SIZE 1280u
+#define CMK_ENVELOPE_BLOB_MAX 1024
+#define CMK_ENVELOPE_ALG_MAX 23
+
+struct cmk_envelope {
+	bool used;
+	char vk_id[CMK_VERSION_MAX + 1];       /* the volume key's id */
+	char alg[CMK_ENVELOPE_ALG_MAX + 1];    /* "RSA-OAEP-256", ... */
+	char cmk_version[CMK_VERSION_MAX + 1]; /* the CMK version that
+						* wrapped it */
+	/* A volume key that replaced another: HMAC-SHA256 under the old one
+	 * (link_from) of "cmkfs v1 volume key link" || vk_id || SHA-256 of
+	 * the new key, so that a running mount adopts only a successor of a
+	 * key it holds. "" and zeroes for the first volume key. */
+	char link_from[CMK_VERSION_MAX + 1];
+	uint8_t link[CMK_SHA256_LEN];
+	uint16_t blob_len;
+	uint8_t blob[CMK_ENVELOPE_BLOB_MAX]; /* as the service returned it */
+};
+
+/* The link of volume key new_key (id vk_id) from old_key. */
+int cmk_envelope_link(const uint8_t old_key[CMK_KEY_LEN], const char *vk_id,
+		      const uint8_t new_key[CMK_KEY_LEN],
+		      uint8_t link[CMK_SHA256_LEN]);
 
 /* The two name-key slots of a descriptor with CMK_VOLUME_FLAG_ENC_NAMES:
  * laid out like header key slots, in the reserved area. */
@@ -149,7 +185,14 @@ struct cmk_volume_info {
 	 * CMK_VOLUME_FLAG_ENC_NAMES. Ignored by the encoders. */
 	struct cmk_slot_info name_slots[CMK_SLOT_COUNT];
 	int name_active; /* valid name slot with the highest sequence number */
+	/* With CMK_VOLUME_FLAG_ENVELOPE: written by the encoders, filled by
+	 * cmk_volume_parse(); one record's vk_id is mac_version. */
+	struct cmk_envelope envelopes[CMK_ENVELOPE_COUNT];
 };
+
+/* The envelope record of volume key vk_id, or NULL. */
+const struct cmk_envelope *cmk_volume_envelope(const struct cmk_volume_info *vi,
+					       const char *vk_id);
 
 /* Fills the format fields of a new volume with a random id and flags 0
  * (plaintext names); callers that want encrypted names set

@@ -395,6 +395,42 @@ static void rewrap_summary_json(struct admin *a, double took, int status)
 	json_decref(root);
 }
 
+/* An envelope volume: the key service re-wraps the volume key with the
+ * CMK's current version; no file is read or written. */
+static int rewrap_envelope(struct cmk_volume *vol, const char *cipherdir,
+			   struct admin *a, bool progress_json)
+{
+	enum cmk_rewrap_outcome outcome;
+	struct cmk_err err = { 0 };
+	double took;
+	int ret;
+
+	ret = cmk_volume_rewrap_envelope(vol, &outcome, a->newest, &err);
+	if (ret)
+		return cmk_fail(NULL, &err, ret);
+	took = now_s() - a->start;
+	if (progress_json) {
+		json_t *o = json_pack("{s:s, s:s, s:b, s:f}", "event", "done",
+				      "cmk_version", a->newest, "rewrapped",
+				      outcome == CMK_REWRAP_DONE, "seconds",
+				      took);
+		char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+		if (text)
+			printf("%s\n", text);
+		free(text);
+		json_decref(o);
+	} else {
+		printf("cmkfs rewrap: %s: the volume key %s CMK version %s "
+		       "(%.1f s; no file needed re-wrapping)\n",
+		       cipherdir,
+		       outcome == CMK_REWRAP_DONE ? "is now wrapped with"
+						  : "was already wrapped with",
+		       a->newest, took);
+	}
+	return CMK_EXIT_OK;
+}
+
 int cmk_cmd_rewrap(const struct cmk_conf *conf, const char *cipherdir,
 		   unsigned int jobs, bool progress_json)
 {
@@ -420,6 +456,10 @@ int cmk_cmd_rewrap(const struct cmk_conf *conf, const char *cipherdir,
 					    : strerror(-ret));
 		status = ret == -EWOULDBLOCK ? CMK_EXIT_FAILURE
 					     : CMK_EXIT_VOLUME;
+		goto out;
+	}
+	if (cmk_volume_is_envelope(vol)) {
+		status = rewrap_envelope(vol, cipherdir, &a, progress_json);
 		goto out;
 	}
 	{

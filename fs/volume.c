@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/fault.h"
@@ -154,6 +155,11 @@ static int dir_is_empty(int dir_fd, const char *path, struct cmk_err *err)
 	return ret;
 }
 
+static void env_set_wrapped(struct cmk_envelope *e,
+			    const struct cmk_kms_wrapped *w);
+static int env_unlock(struct cmk_volume *vol, struct cmk_err *err);
+static void env_remember_held(struct cmk_volume *vol);
+
 static int volume_init(const struct cmk_conf *conf, const char *cipherdir,
 		       bool enc_names, char version_out[CMK_VERSION_MAX + 1],
 		       struct cmk_err *err)
@@ -186,10 +192,35 @@ static int volume_init(const struct cmk_conf *conf, const char *cipherdir,
 	}
 	cmk = keys;
 	name_key = keys + CMK_KEY_LEN;
-	ret = cmk_kms_fetch(kms, NULL, cmk, version_out, err);
+	if (cmk_kms_envelope(kms)) {
+		/* The volume key: random, wrapped by the key service, which
+		 * never hands out the CMK. */
+		struct cmk_kms_wrapped *w = malloc(sizeof(*w));
+
+		if (!w) {
+			ret = cmk_err_set(err, -ENOMEM, "out of memory");
+			goto out;
+		}
+		cmk_random(cmk, CMK_KEY_LEN);
+		ret = cmk_kms_wrap(kms, cmk, w, err);
+		if (ret == 0) {
+			cmk_volume_info_new(&vi, cmk_kms_key_name(kms),
+					    CMK_VK_FIRST);
+			vi.flags |= CMK_VOLUME_FLAG_ENVELOPE;
+			vi.envelopes[0].used = true;
+			strcpy(vi.envelopes[0].vk_id, CMK_VK_FIRST);
+			env_set_wrapped(&vi.envelopes[0], w);
+			strcpy(version_out, w->version);
+		}
+		free(w);
+	} else {
+		ret = cmk_kms_fetch(kms, NULL, cmk, version_out, err);
+		if (ret == 0)
+			cmk_volume_info_new(&vi, cmk_kms_key_name(kms),
+					    version_out);
+	}
 	if (ret)
 		goto out;
-	cmk_volume_info_new(&vi, cmk_kms_key_name(kms), version_out);
 	if (enc_names) {
 		vi.flags |= CMK_VOLUME_FLAG_ENC_NAMES;
 		cmk_random(name_key, CMK_KEY_LEN);
@@ -361,6 +392,20 @@ static int volume_peek(const struct cmk_conf *conf, const char *cipherdir,
 	ret = cmk_kms_open(conf, &vol->kms, err);
 	if (ret)
 		goto fail;
+	vol->unreachable_grace = conf->unreachable_grace;
+	if (cmk_volume_is_envelope(vol) != cmk_kms_envelope(vol->kms)) {
+		ret = cmk_err_set(err, -EKEYREJECTED,
+				  cmk_volume_is_envelope(vol)
+					  ? "%s: the volume key is wrapped by "
+					    "a key service key, but %s names a "
+					    "secret ('%s')"
+					  : "%s: the volume's CMK is a secret, "
+					    "but %s names a key that wraps "
+					    "('%s')",
+				  cipherdir, conf->path,
+				  cmk_kms_key_name(vol->kms));
+		goto fail;
+	}
 	if (strcmp(vol->info.cmk_name, cmk_kms_key_name(vol->kms)) != 0) {
 		ret = cmk_err_set(err, -EKEYREJECTED,
 				  "%s belongs to key '%s', but %s names key "
@@ -509,9 +554,14 @@ int cmk_volume_unlock(struct cmk_volume *vol, struct cmk_err *err)
 	int ret;
 
 	/* NOLINTNEXTLINE(clang-analyzer-core.NullDereference): cmk_volume_peek gives a volume when it returns 0 */
-	ret = cmk_volume_load_keyring(vol->kms, vol->keyring, err);
+	if (cmk_volume_is_envelope(vol))
+		ret = env_unlock(vol, err);
+	else
+		ret = cmk_volume_load_keyring(vol->kms, vol->keyring, err);
 	if (ret == 0)
 		ret = verify_descriptor(vol, err);
+	if (ret == 0 && cmk_volume_is_envelope(vol))
+		env_remember_held(vol);
 	if (ret == 0 && (vol->info.flags & CMK_VOLUME_FLAG_ENC_NAMES))
 		ret = open_names(vol, err);
 	return vol_cat(err, ret);
@@ -612,6 +662,455 @@ static bool kms_unreachable(int ret)
 	       ret == -EHOSTUNREACH || ret == -ENOMEM || ret == -EIO;
 }
 
+/* --- envelope volumes -------------------------------------------------------
+ * The key service wraps a random volume key; the keyring holds volume keys
+ * under their ids ("vk1"), and the descriptor's records say how each is
+ * wrapped. */
+
+_Static_assert(CMK_KMS_WRAPPED_MAX == CMK_ENVELOPE_BLOB_MAX &&
+		       CMK_KMS_ALG_MAX == CMK_ENVELOPE_ALG_MAX,
+	       "a wrapped key from kms/ fits an envelope record");
+
+static void env_to_wrapped(const struct cmk_envelope *e,
+			   struct cmk_kms_wrapped *w)
+{
+	memset(w, 0, sizeof(*w));
+	strcpy(w->alg, e->alg);
+	strcpy(w->version, e->cmk_version);
+	w->len = e->blob_len;
+	memcpy(w->blob, e->blob, e->blob_len);
+}
+
+static void env_set_wrapped(struct cmk_envelope *e,
+			    const struct cmk_kms_wrapped *w)
+{
+	memset(e->blob, 0, sizeof(e->blob));
+	strcpy(e->alg, w->alg);
+	strcpy(e->cmk_version, w->version);
+	e->blob_len = (uint16_t)w->len;
+	memcpy(e->blob, w->blob, w->len);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Unwraps record e into key through the key service; the message names
+ * the volume key and the CMK version. */
+static int env_unwrap(struct cmk_volume *vol, const struct cmk_envelope *e,
+		      uint8_t *key, struct cmk_err *err)
+{
+	struct cmk_kms_wrapped w;
+	int ret;
+
+	env_to_wrapped(e, &w);
+	ret = cmk_kms_unwrap(vol->kms, &w, key, err);
+	if (ret)
+		cmk_err_prefix(err,
+			       "%s: volume key %s (wrapped with CMK version "
+			       "%s): ",
+			       vol->path, e->vk_id, e->cmk_version);
+	return ret;
+}
+
+/* Remembers what volume key vk_id is (under fetch_lock, or before the
+ * mount serves). */
+static void env_remember(struct cmk_volume *vol, const char *vk_id,
+			 const uint8_t *key)
+{
+	size_t i;
+
+	for (i = 0; i < vol->n_vk_known; i++)
+		if (strcmp(vol->vk_known[i].vk_id, vk_id) == 0)
+			return;
+	if (vol->n_vk_known == sizeof(vol->vk_known) / sizeof(vol->vk_known[0]))
+		/* The oldest goes: it was replaced twice since. */
+		memmove(&vol->vk_known[0], &vol->vk_known[1],
+			--vol->n_vk_known * sizeof(vol->vk_known[0]));
+	i = vol->n_vk_known++;
+	strcpy(vol->vk_known[i].vk_id, vk_id);
+	cmk_sha256(key, CMK_KEY_LEN, vol->vk_known[i].digest);
+}
+
+/* Whether key, unwrapped from record e found after the descriptor
+ * verified (re-read from disk), may be used: the same key this volume
+ * had under that id, or a successor linked from a key held now. */
+static int env_trust(struct cmk_volume *vol, const struct cmk_envelope *e,
+		     const uint8_t *key, struct cmk_err *err)
+{
+	uint8_t digest[CMK_SHA256_LEN], link[CMK_SHA256_LEN];
+	uint8_t *old = NULL;
+	int ret = -EKEYREJECTED;
+
+	for (size_t i = 0; i < vol->n_vk_known; i++) {
+		if (strcmp(vol->vk_known[i].vk_id, e->vk_id) != 0)
+			continue;
+		cmk_sha256(key, CMK_KEY_LEN, digest);
+		if (cmk_memeq_ct(digest, vol->vk_known[i].digest,
+				 CMK_SHA256_LEN))
+			return 0;
+		return cmk_err_set(err, -EKEYREJECTED,
+				   "%s: volume key %s is not the key this "
+				   "mount knew under that id (descriptor "
+				   "tampered with?)",
+				   vol->path, e->vk_id);
+	}
+	if (e->link_from[0]) {
+		old = cmk_secure_alloc(CMK_KEY_LEN);
+		if (old && cmk_keyring_get(vol->keyring, e->link_from, old) == 0 &&
+		    cmk_envelope_link(old, e->vk_id, key, link) == 0 &&
+		    cmk_memeq_ct(link, e->link, CMK_SHA256_LEN))
+			ret = 0;
+		cmk_secure_free(old, CMK_KEY_LEN);
+	}
+	if (ret == 0) {
+		env_remember(vol, e->vk_id, key);
+		return 0;
+	}
+	return cmk_err_set(err, -EKEYREJECTED,
+			   "%s: volume key %s is not linked to a volume key "
+			   "this mount holds",
+			   vol->path, e->vk_id);
+}
+
+/* Reads and parses the descriptor from disk again (primary, else
+ * backup): what `cmkfs rewrap` on this or another host wrote. */
+static int env_reread(struct cmk_volume *vol, struct cmk_volume_info *vi)
+{
+	struct cmk_volume *tmp = calloc(1, sizeof(*tmp));
+	int ret = -ENOENT;
+
+	if (!tmp)
+		return -ENOMEM;
+	tmp->dir_fd = vol->dir_fd;
+	for (int which = 0; which < CMK_VOLUME_COPIES && ret; which++) {
+		read_copy(tmp, which);
+		if (tmp->copies[which].state == 0 &&
+		    memcmp(tmp->copies[which].info.volume_id,
+			   vol->info.volume_id, CMK_ID_LEN) == 0 &&
+		    (tmp->copies[which].info.flags & CMK_VOLUME_FLAG_ENVELOPE)) {
+			*vi = tmp->copies[which].info;
+			ret = 0;
+		}
+	}
+	free(tmp);
+	return ret;
+}
+
+/* The record of volume key vk_id: in the descriptor as read, in either
+ * copy, or (after unlocking) in the descriptor on disk now. */
+static bool env_find(struct cmk_volume *vol, const char *vk_id,
+		     struct cmk_envelope *out, bool *from_disk)
+{
+	const struct cmk_envelope *e = cmk_volume_envelope(&vol->info, vk_id);
+	struct cmk_volume_info *vi;
+	bool found = false;
+
+	*from_disk = false;
+	for (int which = 0; !e && which < CMK_VOLUME_COPIES; which++)
+		if (vol->copies[which].state == 0)
+			e = cmk_volume_envelope(&vol->copies[which].info,
+						vk_id);
+	if (e) {
+		*out = *e;
+		return true;
+	}
+	vi = malloc(sizeof(*vi));
+	if (vi && env_reread(vol, vi) == 0 &&
+	    (e = cmk_volume_envelope(vi, vk_id))) {
+		*out = *e;
+		*from_disk = true;
+		found = true;
+	}
+	free(vi);
+	return found;
+}
+
+/* volume_fetch_missing() for an envelope volume, under fetch_lock:
+ * unwraps the record of vk_id into the keyring. */
+static int env_fetch(struct cmk_volume *vol, const char *vk_id, uint8_t *key,
+		     struct cmk_err *err)
+{
+	struct cmk_envelope *e = malloc(sizeof(*e));
+	bool from_disk;
+	int ret;
+
+	if (!e)
+		return cmk_err_set(err, -ENOMEM, "out of memory");
+	if (!env_find(vol, vk_id, e, &from_disk)) {
+		free(e);
+		return cmk_err_set(err, -ENOKEY,
+				   "%s: no volume key %s in the descriptor",
+				   vol->path, vk_id);
+	}
+	ret = env_unwrap(vol, e, key, err);
+	if (ret == 0 && (from_disk || vol->n_vk_known))
+		ret = env_trust(vol, e, key, err);
+	if (ret == 0)
+		ret = cmk_keyring_add(vol->keyring, vk_id, key, false);
+	free(e);
+	return ret;
+}
+
+/* cmk_volume_unlock() for an envelope volume: one unwrap per record. The
+ * one that seals the descriptor must work; the other (a volume key being
+ * replaced) is skipped with a warning. Then says when the key service has
+ * a newer CMK version than the one in use. */
+static int env_unlock(struct cmk_volume *vol, struct cmk_err *err)
+{
+	struct cmk_kms_version *versions = NULL;
+	uint8_t *key = cmk_secure_alloc(CMK_KEY_LEN);
+	struct cmk_err e_err;
+	const struct cmk_envelope *cur = NULL;
+	size_t count = 0;
+	int ret = 0;
+
+	if (!key)
+		return cmk_err_set(err, -ENOMEM, "out of locked memory");
+	for (int i = 0; i < CMK_ENVELOPE_COUNT && ret == 0; i++) {
+		const struct cmk_envelope *e = &vol->info.envelopes[i];
+		bool is_mac = e->used &&
+			      strcmp(e->vk_id, vol->info.mac_version) == 0;
+
+		if (!e->used)
+			continue;
+		cmk_err_clear(&e_err);
+		ret = env_unwrap(vol, e, key, &e_err);
+		if (ret && !is_mac) {
+			cmk_log(LOG_WARNING, CMK_MSG_KEY_REFUSED, "%s",
+				e_err.msg);
+			ret = 0;
+			continue;
+		}
+		if (ret) {
+			*err = e_err;
+			break;
+		}
+		if (is_mac)
+			cur = e;
+		ret = cmk_keyring_add(vol->keyring, e->vk_id, key, is_mac);
+		if (ret)
+			cmk_err_set(err, ret, "cannot hold volume key %s",
+				    e->vk_id);
+	}
+	cmk_secure_free(key, CMK_KEY_LEN);
+	if (ret || !cur)
+		return ret;
+	/* One listing, to say when a rewrap is due (not an error). */
+	cmk_err_clear(&e_err);
+	if (cmk_kms_list_versions(vol->kms, &versions, &count, &e_err) == 0) {
+		for (size_t k = 0; k < count; k++) {
+			if (!versions[k].enabled)
+				continue;
+			if (strcmp(versions[k].id, cur->cmk_version) != 0)
+				cmk_log(LOG_NOTICE, CMK_MSG_GENERAL,
+					"%s: CMK version %s is newer than "
+					"version %s, which wraps the volume "
+					"key: a rewrap is due (cmkfs rewrap)",
+					vol->path, versions[k].id,
+					cur->cmk_version);
+			break;
+		}
+	}
+	free(versions);
+	return 0;
+}
+
+/* After the descriptor verified: what each held volume key is. */
+static void env_remember_held(struct cmk_volume *vol)
+{
+	uint8_t *key = cmk_secure_alloc(CMK_KEY_LEN);
+
+	for (int i = 0; key && i < CMK_ENVELOPE_COUNT; i++) {
+		const struct cmk_envelope *e = &vol->info.envelopes[i];
+
+		if (e->used && cmk_keyring_get(vol->keyring, e->vk_id, key) == 0)
+			env_remember(vol, e->vk_id, key);
+	}
+	cmk_secure_free(key, CMK_KEY_LEN);
+}
+
+/* cmk_volume_recheck() for an envelope volume: unwraps every record of
+ * the descriptor as it is on disk now (a rewrap may have moved it to
+ * another CMK version). A refusal wipes that volume key; a service that
+ * cannot be reached changes nothing until unreachable_grace has passed
+ * since the last answer, then wipes every key. */
+static int env_recheck(struct cmk_volume *vol, size_t *revoked,
+		       struct cmk_err *err)
+{
+	struct cmk_volume_info *vi = malloc(sizeof(*vi));
+	uint8_t *key = cmk_secure_alloc(CMK_KEY_LEN);
+	struct cmk_err e_err, unreach_err = { 0 };
+	bool answered = false, unreachable = false;
+	int ret = 0;
+
+	if (!vi || !key) {
+		ret = cmk_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	if (env_reread(vol, vi) != 0)
+		*vi = vol->info;
+	for (int i = 0; i < CMK_ENVELOPE_COUNT; i++) {
+		const struct cmk_envelope *e = &vi->envelopes[i];
+		bool is_mac = e->used && strcmp(e->vk_id, vi->mac_version) == 0;
+		int r;
+
+		if (!e->used)
+			continue;
+		cmk_err_clear(&e_err);
+		r = env_unwrap(vol, e, key, &e_err);
+		if (r && kms_unreachable(r)) {
+			unreachable = true;
+			unreach_err = e_err;
+			continue;
+		}
+		answered = true;
+		pthread_mutex_lock(&vol->fetch_lock);
+		if (r == 0)
+			r = env_trust(vol, e, key, &e_err);
+		if (r) {
+			if (cmk_keyring_remove(vol->keyring, e->vk_id) == 0) {
+				(*revoked)++;
+				cmk_log(LOG_WARNING, CMK_MSG_KEY_REVOKED,
+					"%s: wiped from memory, its files "
+					"give EACCES",
+					e_err.msg);
+			}
+		} else if (!cmk_keyring_has(vol->keyring, e->vk_id)) {
+			if (cmk_keyring_add(vol->keyring, e->vk_id, key,
+					    is_mac) == 0)
+				cmk_log(LOG_NOTICE, CMK_MSG_KEY_FETCHED,
+					"%s: volume key %s unwraps again "
+					"(CMK version %s): held again",
+					vol->path, e->vk_id, e->cmk_version);
+		} else if (is_mac) {
+			cmk_keyring_set_newest(vol->keyring, e->vk_id);
+		}
+		pthread_mutex_unlock(&vol->fetch_lock);
+	}
+	pthread_mutex_lock(&vol->fetch_lock);
+	memcpy(vol->info.envelopes, vi->envelopes, sizeof(vi->envelopes));
+	strcpy(vol->info.mac_version, vi->mac_version);
+	vol->n_refused = 0;
+	if (answered || !unreachable) {
+		vol->unreachable_since = 0;
+	} else {
+		int64_t now = mono_ms();
+		char ids[CMK_ENVELOPE_COUNT][CMK_VERSION_MAX + 1];
+		size_t n;
+
+		if (!vol->unreachable_since)
+			vol->unreachable_since = now;
+		if (now - vol->unreachable_since >
+		    (int64_t)vol->unreachable_grace * 1000) {
+			n = cmk_keyring_versions(vol->keyring, ids,
+						 CMK_ENVELOPE_COUNT);
+			for (size_t k = 0; k < n; k++)
+				if (cmk_keyring_remove(vol->keyring, ids[k]) ==
+				    0)
+					(*revoked)++;
+			if (n)
+				cmk_log(LOG_ERR, CMK_MSG_KEY_REVOKED,
+					"%s: the key service has not answered "
+					"for more than unreachable_grace (%u "
+					"s): every volume key wiped (%s)",
+					vol->path, vol->unreachable_grace,
+					unreach_err.msg);
+		} else {
+			ret = cmk_err_set(
+				err, -EHOSTUNREACH,
+				"%s (keys kept: %lld of %u s of "
+				"unreachable_grace left)",
+				unreach_err.msg,
+				(long long)(vol->unreachable_grace -
+					    (now - vol->unreachable_since) /
+						    1000),
+				vol->unreachable_grace);
+		}
+	}
+	pthread_mutex_unlock(&vol->fetch_lock);
+out:
+	cmk_secure_free(key, CMK_KEY_LEN);
+	free(vi);
+	return ret;
+}
+
+int cmk_volume_rewrap_envelope(struct cmk_volume *vol,
+			       enum cmk_rewrap_outcome *outcome,
+			       char version[CMK_VERSION_MAX + 1],
+			       struct cmk_err *err)
+{
+	struct cmk_volume_info *vi = malloc(sizeof(*vi));
+	struct cmk_kms_wrapped *in = malloc(2 * sizeof(*in)), *out = in + 1;
+	uint8_t buf[CMK_VOLUME_SIZE];
+	uint8_t *key = cmk_secure_alloc(CMK_KEY_LEN);
+	bool changed = false;
+	int dir_fd = -1, ret = 0;
+
+	*outcome = CMK_REWRAP_CURRENT;
+	if (!vi || !in || !key) {
+		ret = cmk_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	*vi = vol->info;
+	for (int i = 0; i < CMK_ENVELOPE_COUNT; i++) {
+		struct cmk_envelope *e = &vi->envelopes[i];
+
+		if (!e->used)
+			continue;
+		env_to_wrapped(e, in);
+		ret = cmk_kms_rewrap(vol->kms, in, out, err);
+		if (ret) {
+			cmk_err_prefix(err,
+				       "%s: volume key %s (wrapped with CMK "
+				       "version %s): ",
+				       vol->path, e->vk_id, e->cmk_version);
+			goto out;
+		}
+		if (strcmp(e->vk_id, vi->mac_version) == 0)
+			strcpy(version, out->version);
+		if (strcmp(out->version, e->cmk_version) == 0)
+			continue;
+		env_set_wrapped(e, out);
+		changed = true;
+	}
+	if (!changed)
+		goto out;
+	memcpy(buf, vol->descriptor, CMK_VOLUME_SIZE);
+	ret = cmk_keyring_get(vol->keyring, vi->mac_version, key);
+	if (ret == 0)
+		ret = cmk_volume_encode_fields(buf, vi);
+	if (ret == 0)
+		ret = cmk_volume_mac(buf, key);
+	if (ret) {
+		cmk_err_set(err, ret, "cannot encode the volume descriptor");
+		goto out;
+	}
+	dir_fd = openat(vol->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir_fd < 0) {
+		ret = cmk_err_set(err, -errno, "%s: %s", vol->path,
+				  strerror(errno));
+		goto out;
+	}
+	ret = write_descriptor(dir_fd, vol->path, buf, err);
+	if (ret == 0) {
+		memcpy(vol->descriptor, buf, CMK_VOLUME_SIZE);
+		cmk_volume_parse(buf, CMK_VOLUME_SIZE, &vol->info, NULL);
+		*outcome = CMK_REWRAP_DONE;
+	}
+out:
+	if (dir_fd >= 0)
+		close(dir_fd);
+	cmk_secure_free(key, CMK_KEY_LEN);
+	free(in);
+	free(vi);
+	return ret;
+}
+
 /* Makes sure the keyring holds version, fetching it once on demand (a
  * header wrapped with a version that was not enabled at mount time, or
  * one enabled since). A refusal is remembered until the next re-check and
@@ -640,7 +1139,15 @@ static int volume_fetch_missing(struct cmk_volume *vol, const char *version,
 		ret = cmk_err_set(err, -ENOMEM, "out of locked memory");
 		goto out;
 	}
-	ret = cmk_kms_fetch(vol->kms, version, cmk, NULL, &fetch_err);
+	if (cmk_volume_is_envelope(vol))
+		ret = env_fetch(vol, version, cmk, &fetch_err);
+	else
+		ret = cmk_kms_fetch(vol->kms, version, cmk, NULL, &fetch_err);
+	if (ret == 0 && cmk_volume_is_envelope(vol)) {
+		cmk_log(LOG_INFO, CMK_MSG_KEY_FETCHED,
+			"volume key %s unwrapped on demand", version);
+		goto out;
+	}
 	if (ret == 0) {
 		ret = cmk_keyring_add(vol->keyring, version, cmk, false);
 		if (ret)
@@ -1044,6 +1551,8 @@ int cmk_volume_recheck(struct cmk_volume *vol, size_t *revoked,
 	int ret;
 
 	*revoked = 0;
+	if (cmk_volume_is_envelope(vol))
+		return env_recheck(vol, revoked, err);
 	ret = cmk_kms_list_versions(vol->kms, &versions, &count, err);
 	if (ret)
 		return ret;

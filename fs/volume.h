@@ -18,6 +18,7 @@
 
 #define CMK_VOLUME_REFUSED_MAX 64 /* versions remembered as refused */
 #define CMK_VOLUME_COPIES 2	  /* CMK_VOLUME_FILE and CMK_VOLUME_BACKUP */
+#define CMK_VK_FIRST "vk1"	  /* an envelope volume's first volume key */
 
 /* One copy of the descriptor, as read. */
 struct cmk_volume_copy {
@@ -47,7 +48,23 @@ struct cmk_volume {
 	pthread_mutex_t fetch_lock;
 	char refused[CMK_VOLUME_REFUSED_MAX][CMK_VERSION_MAX + 1];
 	size_t n_refused;
+	/* Envelope volumes: the SHA-256 of each volume key held since the
+	 * descriptor verified, so that a key revoked and then given back is
+	 * taken again only if it is the same key. Under fetch_lock. */
+	struct {
+		char vk_id[CMK_VERSION_MAX + 1];
+		uint8_t digest[CMK_SHA256_LEN];
+	} vk_known[CMK_ENVELOPE_COUNT * 2];
+	size_t n_vk_known;
+	int64_t unreachable_since; /* monotonic ms; 0: reachable */
+	unsigned int unreachable_grace; /* seconds, from the config */
 };
+
+/* True for a volume whose volume key the key service wraps. */
+static inline bool cmk_volume_is_envelope(const struct cmk_volume *vol)
+{
+	return (vol->info.flags & CMK_VOLUME_FLAG_ENVELOPE) != 0;
+}
 
 /* What cmk_volume_rewrap_fd() did. */
 enum cmk_rewrap_outcome {
@@ -158,6 +175,15 @@ int cmk_volume_file_version(struct cmk_volume *vol, int fd,
  * version), -EIO (the service cannot be asked), -ENOKEY. */
 int cmk_volume_check_file(struct cmk_volume *vol, int fd,
 			  struct cmk_header_info *info, struct cmk_err *err);
+
+/* Envelope volumes: has the key service wrap each volume key with the
+ * CMK's current version (its own rewrap where it has one) and writes the
+ * descriptor; no file is touched. *outcome CMK_REWRAP_CURRENT when every
+ * record already uses it; version gets the CMK version now in use. */
+int cmk_volume_rewrap_envelope(struct cmk_volume *vol,
+			       enum cmk_rewrap_outcome *outcome,
+			       char version[CMK_VERSION_MAX + 1],
+			       struct cmk_err *err);
 
 /* Seals the volume descriptor anew with the keyring's newest version. */
 int cmk_volume_remac(struct cmk_volume *vol, struct cmk_err *err);

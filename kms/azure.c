@@ -64,10 +64,17 @@ const char *cmk_azure_resource(const char *vault_url)
 	const char *host, *end;
 	size_t len, clen;
 
+	static const char hsm[] = ".managedhsm.azure.net";
+	size_t url_len;
+
 	host = strstr(vault_url, "://");
 	host = host ? host + 3 : vault_url;
 	end = host + strcspn(host, ":/?#");
 	len = (size_t)(end - host);
+	url_len = sizeof(hsm) - 1;
+	/* Managed HSM has its own audience. */
+	if (len > url_len && strncasecmp(end - url_len, hsm, url_len) == 0)
+		return "https://managedhsm.azure.net";
 	for (size_t i = 0; i < sizeof(clouds) / sizeof(clouds[0]); i++) {
 		clen = strlen(clouds[i]);
 		if (len > clen + 1 && host[len - clen - 1] == '.' &&
@@ -78,18 +85,21 @@ const char *cmk_azure_resource(const char *vault_url)
 	return "https://vault.azure.net";
 }
 
-int cmk_azure_version_from_id(const char *id, const char *secret,
-			      char out[CMK_VERSION_MAX + 1])
+/* The version in ".../COLLECTION/NAME/VERSION" (a secret's id, a key's
+ * kid). */
+static int az_version_from_url(const char *id, const char *collection,
+			       const char *secret,
+			       char out[CMK_VERSION_MAX + 1])
 {
 	const char *p, *name, *ver;
-	size_t name_len = strlen(secret), len;
+	size_t name_len = strlen(secret), len, clen = strlen(collection);
 
 	if (strncasecmp(id, "https://", 8) != 0 || strlen(id) > AZ_ID_MAX)
 		return -EINVAL;
 	p = strchr(id + 8, '/');
-	if (!p || strncmp(p, "/secrets/", 9) != 0)
+	if (!p || strncmp(p + 1, collection, clen) != 0 || p[clen + 1] != '/')
 		return -EINVAL;
-	name = p + 9;
+	name = p + clen + 2;
 	if (strncasecmp(name, secret, name_len) != 0 || name[name_len] != '/')
 		return -EINVAL;
 	ver = name + name_len + 1;
@@ -99,6 +109,12 @@ int cmk_azure_version_from_id(const char *id, const char *secret,
 		return -EINVAL;
 	memcpy(out, ver, len + 1);
 	return cmk_version_id_valid(out) ? 0 : -EINVAL;
+}
+
+int cmk_azure_version_from_id(const char *id, const char *secret,
+			      char out[CMK_VERSION_MAX + 1])
+{
+	return az_version_from_url(id, "secrets", secret, out);
 }
 
 enum cmk_azure_usable cmk_azure_usable(bool enabled, bool has_nbf, int64_t nbf,
@@ -428,7 +444,9 @@ static int az_url(const struct az_state *st, char *url, size_t size,
 	char api[3 * sizeof(c->api_version)];
 	int n;
 
-	if (cmk_http_escape(c->secret, strlen(c->secret), name, sizeof(name)) ||
+	const char *cname = c->key[0] ? c->key : c->secret;
+
+	if (cmk_http_escape(cname, strlen(cname), name, sizeof(name)) ||
 	    cmk_http_escape(c->api_version, strlen(c->api_version), api,
 			    sizeof(api)) ||
 	    (version &&
@@ -436,9 +454,10 @@ static int az_url(const struct az_state *st, char *url, size_t size,
 		return -ENAMETOOLONG;
 	if (versions)
 		n = snprintf(url, size,
-			     "%s/secrets/%s/versions?api-version=%s"
+			     "%s/%s/%s/versions?api-version=%s"
 			     "&maxresults=25",
-			     c->vault_url, name, api);
+			     c->vault_url, c->key[0] ? "keys" : "secrets", name,
+			     api);
 	else if (version)
 		n = snprintf(url, size, "%s/secrets/%s/%s?api-version=%s",
 			     c->vault_url, name, ver, api);
@@ -453,12 +472,15 @@ static int az_url(const struct az_state *st, char *url, size_t size,
 static void az_what(const struct az_state *st, const char *version, char *out,
 		    size_t size)
 {
+	const char *kind = st->conf.key[0] ? "key" : "secret";
+	const char *name = st->conf.key[0] ? st->conf.key : st->conf.secret;
+
 	if (version)
-		snprintf(out, size, "version %s of secret '%s' in %s", version,
-			 st->conf.secret, st->conf.vault_url);
+		snprintf(out, size, "version %s of %s '%s' in %s", version, kind,
+			 name, st->conf.vault_url);
 	else
-		snprintf(out, size, "the current version of secret '%s' in %s",
-			 st->conf.secret, st->conf.vault_url);
+		snprintf(out, size, "the current version of %s '%s' in %s",
+			 kind, name, st->conf.vault_url);
 }
 
 /* Turns a vault answer other than 200 into -errno and a message. */
@@ -643,12 +665,15 @@ static int az_add_page(struct az_state *st, json_t *items, const char *shown,
 	char id[CMK_VERSION_MAX + 1];
 
 	json_array_foreach (items, i, item) {
-		json_t *jid = json_object_get(item, "id");
+		bool keys = st->conf.key[0] != '\0';
+		json_t *jid = json_object_get(item, keys ? "kid" : "id");
 
 		attrs = json_object_get(item, "attributes");
 		if (!json_is_string(jid) ||
-		    cmk_azure_version_from_id(json_string_value(jid),
-					      st->conf.secret, id) != 0 ||
+		    az_version_from_url(json_string_value(jid),
+					keys ? "keys" : "secrets",
+					keys ? st->conf.key : st->conf.secret,
+					id) != 0 ||
 		    !json_is_object(attrs) ||
 		    !az_json_time(attrs, "nbf", &has_nbf, &nbf) ||
 		    !az_json_time(attrs, "exp", &has_exp, &exp) ||
@@ -765,6 +790,326 @@ out:
 	return ret;
 }
 
+/* --- keys: envelope mode (key = NAME) ---------------------------------------
+ * The CMK is a Key Vault or Managed HSM key (RSA, RSA-HSM); the vault wraps
+ * and unwraps the volume key with RSA-OAEP-256 and never hands the CMK out.
+ * Each request carries an x-ms-client-request-id, logged with its result,
+ * which Key Vault's diagnostic logs record as clientRequestId. */
+
+#define AZ_WRAP_ALG "RSA-OAEP-256"
+#define AZ_RSA_MIN_BYTES 256 /* 2048-bit modulus at least */
+
+static bool az_envelope(const struct cmk_conf *conf)
+{
+	return conf->azure.key[0] != '\0';
+}
+
+/* {vault}/keys/{key}[/{version}][/{op}]?api-version=... */
+static int az_key_url(const struct az_state *st, char *url, size_t size,
+		      const char *version, const char *op)
+{
+	const struct cmk_conf_azure *c = &st->conf;
+	char name[3 * CMK_AZURE_SECRET_MAX + 1], ver[3 * CMK_VERSION_MAX + 1];
+	char api[3 * sizeof(c->api_version)];
+	int n;
+
+	if (cmk_http_escape(c->key, strlen(c->key), name, sizeof(name)) ||
+	    cmk_http_escape(c->api_version, strlen(c->api_version), api,
+			    sizeof(api)) ||
+	    (version &&
+	     cmk_http_escape(version, strlen(version), ver, sizeof(ver))))
+		return -ENAMETOOLONG;
+	n = snprintf(url, size, "%s/keys/%s%s%s%s%s?api-version=%s",
+		     c->vault_url, name, version ? "/" : "",
+		     version ? ver : "", op ? "/" : "", op ? op : "", api);
+	return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
+}
+
+/* Turns a key operation's answer other than 200 into -errno and a message
+ * that names the operation, Key Vault's codes and the URL. */
+static int az_key_error(const struct az_state *st, const char *shown,
+			const char *op, const char *version,
+			const struct cmk_http_resp *resp, struct cmk_err *err)
+{
+	char text[CMK_ERR_MSG_MAX], inner[64], tail[96], ver[96];
+
+	if (resp->status >= 300 && resp->status < 400)
+		return cmk_svc_redirect(shown, resp, err);
+	az_error_text(st, resp, text, sizeof(text), inner, sizeof(inner));
+	snprintf(ver, sizeof(ver), "%s%s", version ? " version " : "",
+		 version ? version : "");
+	switch (resp->status) {
+	case 401:
+		return cmk_err_set(err, -EACCES,
+				   "%s: the vault refused a fresh token: %s",
+				   shown, text);
+	case 403:
+		if (strcmp(inner, "KeyDisabled") == 0)
+			return cmk_err_set(err, -EACCES,
+					   "%s: key '%s'%s is disabled: %s "
+					   "refused (%s)",
+					   shown, st->conf.key, ver, op, text);
+		if (strcmp(inner, "KeyOperationForbidden") == 0)
+			return cmk_err_set(err, -EACCES,
+					   "%s: key '%s' does not permit %s "
+					   "(its key_ops) (%s)",
+					   shown, st->conf.key, op, text);
+		if (strcmp(inner, "ForbiddenByRbac") == 0)
+			return cmk_err_set(err, -EACCES,
+					   "%s: the identity may not %s with "
+					   "key '%s' (give it the role Key "
+					   "Vault Crypto Service Encryption "
+					   "User) (%s)",
+					   shown, op, st->conf.key, text);
+		return cmk_err_set(err, -EACCES,
+				   "%s: %s with key '%s' denied (does the "
+				   "identity have get, wrapKey and unwrapKey "
+				   "on it?) (%s)",
+				   shown, op, st->conf.key, text);
+	case 404:
+		return cmk_err_set(err, -ENOENT,
+				   "%s: key '%s'%s not found in %s (%s)", shown,
+				   st->conf.key, ver, st->conf.vault_url, text);
+	case 408:
+	case 429:
+	case 500:
+	case 502:
+	case 503:
+	case 504:
+		cmk_svc_tries_text(resp, tail, sizeof(tail));
+		return cmk_err_set(err, -EHOSTUNREACH, "%s: %s: %s%s", shown,
+				   op, text, tail);
+	default:
+		return cmk_err_set(err, -EPROTO, "%s: %s: unexpected answer: %s",
+				   shown, op, text);
+	}
+}
+
+/* One authenticated request on the vault with a fresh client request id,
+ * logged with its outcome (never a body). body may be NULL (GET). */
+static int az_key_request(struct az_state *st, const char *url,
+			  const char *op, const char *body, int64_t deadline,
+			  struct cmk_http_resp *resp, struct cmk_err *err)
+{
+	uint8_t raw[16];
+	char id_line[80], shown[256];
+	const char *headers[3] = { id_line, NULL, NULL };
+	struct cmk_http_req req = { .method = body ? "POST" : "GET",
+				    .url = url,
+				    .headers = headers };
+	int ret;
+
+	cmk_random(raw, sizeof(raw));
+	raw[6] = (uint8_t)((raw[6] & 0x0f) | 0x40); /* a version 4 UUID */
+	raw[8] = (uint8_t)((raw[8] & 0x3f) | 0x80);
+	snprintf(id_line, sizeof(id_line),
+		 "x-ms-client-request-id: %02x%02x%02x%02x-%02x%02x-%02x%02x-"
+		 "%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7],
+		 raw[8], raw[9], raw[10], raw[11], raw[12], raw[13], raw[14],
+		 raw[15]);
+	if (body) {
+		headers[1] = "Content-Type: application/json";
+		req.body = body;
+		req.body_len = strlen(body);
+	}
+	ret = cmk_svc_authed_request(st->http, &st->token, &req, 401, deadline,
+				     resp, err);
+	cmk_http_url_for_msg(url, shown, sizeof(shown));
+	cmk_log(LOG_INFO, CMK_MSG_GENERAL,
+		"azure: %s %s: %s%ld (x-ms-client-request-id %s)", op, shown,
+		ret ? "failed, " : "HTTP ", ret ? (long)-ret : resp->status,
+		id_line + strlen("x-ms-client-request-id: "));
+	return ret;
+}
+
+/* GETs the key (version NULL: its current version) and checks that it
+ * can wrap: enabled, within nbf/exp (enforced here: Key Vault reports but
+ * does not enforce them), RSA of 2048 bits or more. version_out gets the
+ * version's id. */
+static int az_key_check(struct az_state *st, const char *version,
+			int64_t deadline, char version_out[CMK_VERSION_MAX + 1],
+			struct cmk_err *err)
+{
+	char url[CMK_HTTP_URL_MAX], shown[256];
+	struct cmk_http_resp resp = { 0 };
+	json_t *root = NULL, *key, *v;
+	const char *kty;
+	int ret;
+
+	ret = az_key_url(st, url, sizeof(url), version, NULL);
+	if (ret)
+		return cmk_err_set(err, ret, "%s: key URL too long",
+				   st->conf.vault_url);
+	cmk_http_url_for_msg(url, shown, sizeof(shown));
+	ret = az_key_request(st, url, "get", NULL, deadline, &resp, err);
+	if (ret)
+		goto out;
+	if (resp.status != 200) {
+		ret = az_key_error(st, shown, "get", version, &resp, err);
+		goto out;
+	}
+	root = cmk_svc_json(&resp);
+	key = root ? json_object_get(root, "key") : NULL;
+	v = json_object_get(key, "kid");
+	if (!json_is_string(v) ||
+	    az_version_from_url(json_string_value(v), "keys", st->conf.key,
+				version_out) != 0 ||
+	    (version && strcasecmp(version, version_out) != 0)) {
+		ret = cmk_err_set(err, -EPROTO,
+				  "%s: the answer has no valid key id (kid)",
+				  shown);
+		goto out;
+	}
+	ret = az_check_usable(st, version_out, false,
+			      json_object_get(root, "attributes"), err);
+	if (ret)
+		goto out;
+	kty = json_string_value(json_object_get(key, "kty"));
+	v = json_object_get(key, "n");
+	if (!kty || (strcmp(kty, "RSA") != 0 && strcmp(kty, "RSA-HSM") != 0)) {
+		ret = cmk_err_set(err, -EINVAL,
+				  "%s: key '%s' is of type %s; cmkfs wraps "
+				  "with RSA and RSA-HSM keys (RSA-OAEP-256)",
+				  shown, st->conf.key, kty ? kty : "(none)");
+		goto out;
+	}
+	/* base64url of the modulus: 4 characters per 3 bytes. */
+	if (!json_is_string(v) ||
+	    json_string_length(v) * 3 / 4 < AZ_RSA_MIN_BYTES - 1) {
+		ret = cmk_err_set(err, -EINVAL,
+				  "%s: key '%s' is shorter than 2048 bits",
+				  shown, st->conf.key);
+		goto out;
+	}
+	ret = 0;
+out:
+	json_decref(root);
+	cmk_http_resp_free(&resp);
+	return ret;
+}
+
+/* POSTs {"alg", "value"} to keys/KEY/VERSION/OP and decodes the answer's
+ * value into out (at most out_size bytes). The request body and the
+ * answer live in locked memory. */
+static int az_key_op(struct az_state *st, const char *op, const char *path_op,
+		     const char *version, const char *alg, const uint8_t *in,
+		     size_t in_len, int64_t deadline, uint8_t *out,
+		     size_t out_size, size_t *out_len, struct cmk_err *err)
+{
+	char url[CMK_HTTP_URL_MAX], shown[256], got[CMK_VERSION_MAX + 1];
+	size_t value_cap = 4 * (in_len / 3 + 1) + 1, body_cap = 0;
+	struct cmk_http_resp resp = { 0 };
+	char *value = cmk_secure_alloc(value_cap), *body = NULL;
+	json_t *root = NULL, *v;
+	int ret;
+
+	if (!value)
+		return cmk_err_set(err, -ENOMEM, "out of locked memory");
+	ret = az_key_url(st, url, sizeof(url), version, path_op);
+	if (ret) {
+		cmk_err_set(err, ret, "%s: key URL too long",
+			    st->conf.vault_url);
+		goto out;
+	}
+	cmk_http_url_for_msg(url, shown, sizeof(shown));
+	ret = cmk_svc_b64url_encode(in, in_len, value, value_cap);
+	if (ret == 0) {
+		body = cmk_svc_concat(true, &body_cap,
+				      (const char *const[]){ "{\"alg\":\"", alg,
+							     "\",\"value\":\"",
+							     value, "\"}",
+							     NULL });
+		if (!body)
+			ret = -ENOMEM;
+	}
+	if (ret) {
+		cmk_err_set(err, ret, "out of locked memory");
+		goto out;
+	}
+	ret = az_key_request(st, url, op, body, deadline, &resp, err);
+	if (ret)
+		goto out;
+	if (resp.status != 200) {
+		ret = az_key_error(st, shown, op, version, &resp, err);
+		goto out;
+	}
+	root = cmk_svc_json(&resp);
+	v = root ? json_object_get(root, "kid") : NULL;
+	if (!json_is_string(v) ||
+	    az_version_from_url(json_string_value(v), "keys", st->conf.key,
+				got) != 0 ||
+	    strcasecmp(got, version) != 0) {
+		ret = cmk_err_set(err, -EPROTO,
+				  "%s: the answer is not from key '%s' "
+				  "version %s",
+				  shown, st->conf.key, version);
+		goto out;
+	}
+	v = json_object_get(root, "value");
+	ret = json_is_string(v) ? cmk_svc_b64url_decode(json_string_value(v),
+							json_string_length(v),
+							out, out_size, out_len)
+				: -EINVAL;
+	if (ret)
+		cmk_err_set(err, ret == -ENOMEM ? -ENOMEM : -EPROTO,
+			    "%s: the answer's value is not a %s key",
+			    shown, strcmp(op, "wrapKey") == 0 ? "wrapped"
+							       : "32-byte");
+out:
+	json_decref(root);
+	cmk_http_resp_free(&resp);
+	cmk_secure_free(body, body_cap);
+	cmk_secure_free(value, value_cap);
+	return ret;
+}
+
+static int az_wrap(void *state, const uint8_t *key,
+		   struct cmk_kms_wrapped *out, struct cmk_err *err)
+{
+	struct az_state *st = state;
+	int64_t deadline = cmk_svc_deadline(st->conf.timeout);
+	int ret;
+
+	ret = az_key_check(st, NULL, deadline, out->version, err);
+	if (ret)
+		return ret;
+	strcpy(out->alg, AZ_WRAP_ALG);
+	return az_key_op(st, "wrapKey", "wrapkey", out->version, AZ_WRAP_ALG,
+			 key, CMK_KEY_LEN, deadline, out->blob,
+			 sizeof(out->blob), &out->len, err);
+}
+
+static int az_unwrap(void *state, const struct cmk_kms_wrapped *in,
+		     uint8_t *key, struct cmk_err *err)
+{
+	struct az_state *st = state;
+	int64_t deadline = cmk_svc_deadline(st->conf.timeout);
+	char got[CMK_VERSION_MAX + 1];
+	size_t len = 0;
+	int ret;
+
+	if (strcmp(in->alg, AZ_WRAP_ALG) != 0)
+		return cmk_err_set(err, -EINVAL,
+				   "the volume key is wrapped with %s, which "
+				   "cmkfs does not unwrap with Key Vault",
+				   in->alg);
+	/* The version's attributes first: Key Vault would unwrap with an
+	 * expired version. */
+	ret = az_key_check(st, in->version, deadline, got, err);
+	if (ret)
+		return ret;
+	ret = az_key_op(st, "unwrapKey", "unwrapkey", in->version, in->alg,
+			in->blob, in->len, deadline, key, CMK_KEY_LEN, &len,
+			err);
+	if (ret == 0 && len != CMK_KEY_LEN)
+		ret = cmk_err_set(err, -EPROTO,
+				  "key '%s' version %s unwrapped %zu bytes, "
+				  "not a %d-byte volume key",
+				  st->conf.key, in->version, len, CMK_KEY_LEN);
+	return ret;
+}
+
 /* --- the provider ----------------------------------------------------------
  */
 
@@ -793,7 +1138,8 @@ static int az_open(const struct cmk_conf *conf, void **state,
 	struct az_state *st;
 	int ret;
 
-	if (!c->vault_url[0] || !c->secret[0] || !c->key_name[0] ||
+	if (!c->vault_url[0] || (!c->secret[0] && !c->key[0]) ||
+	    !c->key_name[0] ||
 	    c->auth == CMK_AZURE_AUTH_NONE)
 		return cmk_err_set(err, -EINVAL,
 				   "%s: incomplete [kms] "
@@ -841,4 +1187,7 @@ const struct cmk_kms_provider cmk_azure_provider = {
 	.list_versions = az_list,
 	.fetch = az_fetch,
 	.close = az_close,
+	.envelope = az_envelope,
+	.wrap = az_wrap,
+	.unwrap = az_unwrap,
 };

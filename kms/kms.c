@@ -20,6 +20,7 @@
 struct cmk_kms {
 	const struct cmk_kms_provider *ops;
 	void *state;
+	bool envelope;
 	char key_name[CMK_KEY_NAME_MAX + 1];
 };
 
@@ -46,9 +47,9 @@ void cmk_kms_global_init(void)
 	pthread_once(&global_once, global_init_once);
 }
 
-int cmk_kms_read_secret_file(const char *path, const char *what, size_t max,
-			     char **out, size_t *cap_out, size_t *len_out,
-			     struct cmk_err *err)
+static int read_locked_file(const char *path, const char *what, size_t max,
+			    bool owner_only, char **out, size_t *cap_out,
+			    size_t *len_out, struct cmk_err *err)
 {
 	struct stat st;
 	size_t cap = 0, len = 0;
@@ -57,7 +58,7 @@ int cmk_kms_read_secret_file(const char *path, const char *what, size_t max,
 	int ret;
 
 	*out = NULL;
-	ret = cmk_conf_check_secret_file(path, what, err);
+	ret = owner_only ? cmk_conf_check_secret_file(path, what, err) : 0;
 	if (ret)
 		return ret;
 	/* As the check does: no links, and no waiting on a FIFO. */
@@ -69,7 +70,7 @@ int cmk_kms_read_secret_file(const char *path, const char *what, size_t max,
 		goto out;
 	}
 	/* Once more on what was opened: the name may have been swapped. */
-	if (!S_ISREG(st.st_mode) || (st.st_mode & 077)) {
+	if (!S_ISREG(st.st_mode) || (owner_only && (st.st_mode & 077))) {
 		ret = cmk_err_set(err, -EACCES,
 				  "%s: %s is not a regular file that only its "
 				  "owner can read and write",
@@ -130,6 +131,20 @@ out:
 	return ret;
 }
 
+int cmk_kms_read_secret_file(const char *path, const char *what, size_t max,
+			     char **out, size_t *cap, size_t *len,
+			     struct cmk_err *err)
+{
+	return read_locked_file(path, what, max, true, out, cap, len, err);
+}
+
+int cmk_kms_read_token_file(const char *path, const char *what, size_t max,
+			    char **out, size_t *cap, size_t *len,
+			    struct cmk_err *err)
+{
+	return read_locked_file(path, what, max, false, out, cap, len, err);
+}
+
 bool cmk_kms_version_valid(const char *s)
 {
 	return s && cmk_version_id_valid(s);
@@ -172,6 +187,7 @@ int cmk_kms_open(const struct cmk_conf *conf, struct cmk_kms **out,
 	if (!kms)
 		return cmk_err_set(err, -ENOMEM, "out of memory");
 	kms->ops = ops;
+	kms->envelope = ops->envelope && ops->envelope(conf);
 	strcpy(kms->key_name, name);
 	ret = ops->open(conf, &kms->state, err);
 	if (ret) {
@@ -211,6 +227,11 @@ int cmk_kms_fetch(struct cmk_kms *kms, const char *version, uint8_t *cmk,
 	char newest[CMK_VERSION_MAX + 1];
 	int ret;
 
+	if (kms->envelope)
+		return kms_cat(err, cmk_err_set(err, -EINVAL,
+						"key '%s' wraps keys and is "
+						"never read",
+						kms->key_name));
 	/* The id is not echoed: it came from outside and may be anything. */
 	if (version && !cmk_kms_version_valid(version))
 		return cmk_err_set(err, -EINVAL,
@@ -229,5 +250,92 @@ int cmk_kms_fetch(struct cmk_kms *kms, const char *version, uint8_t *cmk,
 
 int cmk_kms_cat(struct cmk_err *err, int ret)
 {
+	return kms_cat(err, ret);
+}
+
+bool cmk_kms_envelope(const struct cmk_kms *kms)
+{
+	return kms->envelope;
+}
+
+static int envelope_only(const struct cmk_kms *kms, struct cmk_err *err)
+{
+	if (kms->envelope)
+		return 0;
+	return cmk_err_set(err, -EINVAL,
+			   "'%s' is a secret, not a key that wraps: this "
+			   "volume needs [kms] key (Azure) or transit_key "
+			   "(Vault)",
+			   kms->key_name);
+}
+
+/* What a service returns must be what the descriptor can hold. */
+static int wrapped_check(const struct cmk_kms *kms,
+			 const struct cmk_kms_wrapped *w, struct cmk_err *err)
+{
+	if (w->len == 0 || w->len > CMK_KMS_WRAPPED_MAX ||
+	    !cmk_kms_version_valid(w->version) || !w->alg[0] ||
+	    strnlen(w->alg, sizeof(w->alg)) > CMK_KMS_ALG_MAX)
+		return cmk_err_set(err, -EPROTO,
+				   "%s: the wrapped key or its version is "
+				   "malformed",
+				   kms->key_name);
+	return 0;
+}
+
+int cmk_kms_wrap(struct cmk_kms *kms, const uint8_t *key,
+		 struct cmk_kms_wrapped *out, struct cmk_err *err)
+{
+	int ret = envelope_only(kms, err);
+
+	memset(out, 0, sizeof(*out));
+	if (ret == 0)
+		ret = kms->ops->wrap(kms->state, key, out, err);
+	if (ret == 0)
+		ret = wrapped_check(kms, out, err);
+	return kms_cat(err, ret);
+}
+
+int cmk_kms_unwrap(struct cmk_kms *kms, const struct cmk_kms_wrapped *in,
+		   uint8_t *key, struct cmk_err *err)
+{
+	int ret = envelope_only(kms, err);
+
+	if (ret == 0)
+		ret = wrapped_check(kms, in, err);
+	if (ret == 0)
+		ret = kms->ops->unwrap(kms->state, in, key, err);
+	if (ret)
+		cmk_cleanse(key, CMK_KEY_LEN);
+	return kms_cat(err, ret);
+}
+
+int cmk_kms_rewrap(struct cmk_kms *kms, const struct cmk_kms_wrapped *in,
+		   struct cmk_kms_wrapped *out, struct cmk_err *err)
+{
+	uint8_t *key;
+	int ret = envelope_only(kms, err);
+
+	if (ret == 0)
+		ret = wrapped_check(kms, in, err);
+	if (ret)
+		return kms_cat(err, ret);
+	memset(out, 0, sizeof(*out));
+	if (kms->ops->rewrap) {
+		ret = kms->ops->rewrap(kms->state, in, out, err);
+		if (ret == 0)
+			ret = wrapped_check(kms, out, err);
+		return kms_cat(err, ret);
+	}
+	key = cmk_secure_alloc(CMK_KEY_LEN);
+	if (!key)
+		return kms_cat(err, cmk_err_set(err, -ENOMEM,
+						"out of locked memory"));
+	ret = kms->ops->unwrap(kms->state, in, key, err);
+	if (ret == 0)
+		ret = kms->ops->wrap(kms->state, key, out, err);
+	if (ret == 0)
+		ret = wrapped_check(kms, out, err);
+	cmk_secure_free(key, CMK_KEY_LEN);
 	return kms_cat(err, ret);
 }

@@ -48,6 +48,39 @@ int cmk_kms_list_versions(struct cmk_kms *kms,
 int cmk_kms_fetch(struct cmk_kms *kms, const char *version, uint8_t *cmk,
 		  char version_out[CMK_VERSION_MAX + 1], struct cmk_err *err);
 
+/* --- envelope mode -----------------------------------------------------
+ * The CMK never leaves the key service (a Key Vault key, a Transit key):
+ * the service wraps and unwraps a 32-byte volume key instead. */
+
+#define CMK_KMS_WRAPPED_MAX 1024 /* bytes of a wrapped key (RSA 4096: 512) */
+#define CMK_KMS_ALG_MAX 23	 /* "RSA-OAEP-256", "vault-transit" */
+
+struct cmk_kms_wrapped {
+	char alg[CMK_KMS_ALG_MAX + 1];	   /* how it was wrapped */
+	char version[CMK_VERSION_MAX + 1]; /* the CMK version that did it */
+	size_t len;
+	uint8_t blob[CMK_KMS_WRAPPED_MAX]; /* as the service returned it */
+};
+
+/* True when the configured CMK wraps (envelope mode) rather than being
+ * read (a secret). Known from the config, before any request. */
+bool cmk_kms_envelope(const struct cmk_kms *kms);
+
+/* Wraps key (CMK_KEY_LEN bytes) with the CMK's current version. */
+int cmk_kms_wrap(struct cmk_kms *kms, const uint8_t *key,
+		 struct cmk_kms_wrapped *out, struct cmk_err *err);
+/* Unwraps into key (CMK_KEY_LEN bytes, the caller's secure buffer; wiped
+ * on failure). -EACCES for a refusal (version disabled, too old, permission
+ * removed), -ENOENT (key or version gone), -EBADMSG (the blob does not
+ * unwrap), network errors as cmk_kms_fetch(). */
+int cmk_kms_unwrap(struct cmk_kms *kms, const struct cmk_kms_wrapped *in,
+		   uint8_t *key, struct cmk_err *err);
+/* Wraps the key in `in` with the CMK's current version: the service's own
+ * rewrap where it has one (the key never leaves it), else an unwrap and a
+ * wrap. */
+int cmk_kms_rewrap(struct cmk_kms *kms, const struct cmk_kms_wrapped *in,
+		   struct cmk_kms_wrapped *out, struct cmk_err *err);
+
 /* True when s is a valid version id (same rule as cmk_version_id_valid). */
 bool cmk_kms_version_valid(const char *s);
 

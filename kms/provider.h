@@ -5,6 +5,7 @@
 #ifndef CMKFS_KMS_PROVIDER_H
 #define CMKFS_KMS_PROVIDER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,6 +30,16 @@ struct cmk_kms_provider {
 		     char version_out[CMK_VERSION_MAX + 1],
 		     struct cmk_err *err);
 	void (*close)(void *state);
+	/* Envelope mode (NULL where the provider has none): envelope says
+	 * whether conf asks for it; fetch is then never called. rewrap may
+	 * be NULL: kms.c unwraps and wraps. */
+	bool (*envelope)(const struct cmk_conf *conf);
+	int (*wrap)(void *state, const uint8_t *key, struct cmk_kms_wrapped *out,
+		    struct cmk_err *err);
+	int (*unwrap)(void *state, const struct cmk_kms_wrapped *in,
+		      uint8_t *key, struct cmk_err *err);
+	int (*rewrap)(void *state, const struct cmk_kms_wrapped *in,
+		      struct cmk_kms_wrapped *out, struct cmk_err *err);
 };
 
 extern const struct cmk_kms_provider cmk_keystore_provider;
@@ -45,5 +56,12 @@ extern const struct cmk_kms_provider cmk_barbican_provider;
 int cmk_kms_read_secret_file(const char *path, const char *what, size_t max,
 			     char **out, size_t *cap, size_t *len,
 			     struct cmk_err *err);
+
+/* The same for a short-lived token that its orchestrator makes readable
+ * to others (a Kubernetes service-account token, a federated token): no
+ * permission rule, but a regular file, never a link, size-capped. */
+int cmk_kms_read_token_file(const char *path, const char *what, size_t max,
+			    char **out, size_t *cap, size_t *len,
+			    struct cmk_err *err);
 
 #endif

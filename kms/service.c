@@ -11,6 +11,7 @@
 
 #include "common/log.h"
 #include "crypto/crypto.h"
+#include "kms/kms.h"
 
 int64_t cmk_svc_deadline(unsigned int timeout)
 {
@@ -195,6 +196,49 @@ int cmk_svc_base64_key(const char *value, size_t value_len, uint8_t *cmk,
 			   "%s: the secret's value must be the base64 of a "
 			   "%d-byte key (it is %s)",
 			   what, CMK_KEY_LEN, why);
+}
+
+int cmk_svc_b64url_encode(const uint8_t *in, size_t len, char *out,
+			  size_t out_size)
+{
+	int ret = cmk_base64_encode(in, len, out, out_size);
+	size_t n;
+
+	if (ret)
+		return ret;
+	n = strlen(out);
+	while (n && out[n - 1] == '=')
+		out[--n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		out[i] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
+	return 0;
+}
+
+int cmk_svc_b64url_decode(const char *in, size_t in_len, uint8_t *out,
+			  size_t out_size, size_t *out_len)
+{
+	size_t cap = in_len + 4;
+	char *std;
+	int ret = -EINVAL;
+
+	if (in_len > 4 * CMK_KMS_WRAPPED_MAX || in_len % 4 == 1)
+		return -EINVAL;
+	std = cmk_secure_alloc(cap);
+	if (!std)
+		return -ENOMEM;
+	for (size_t i = 0; i < in_len; i++) {
+		char c = in[i];
+
+		if (c == '+' || c == '/' || c == '=')
+			goto out; /* not base64url */
+		std[i] = c == '-' ? '+' : c == '_' ? '/' : c;
+	}
+	memcpy(std + in_len, "===", (4 - in_len % 4) % 4);
+	ret = cmk_base64_decode(std, in_len + (4 - in_len % 4) % 4, out,
+				out_size, out_len);
+out:
+	cmk_secure_free(std, cap);
+	return ret;
 }
 
 /* --- a cached access token --------------------------------------------------

@@ -72,6 +72,15 @@ void cmk_svc_tries_text(const struct cmk_http_resp *resp, char *out,
 int cmk_svc_base64_key(const char *value, size_t value_len, uint8_t *cmk,
 		       const char *what, struct cmk_err *err);
 
+/* base64url without padding (RFC 4648 section 5), as Key Vault sends
+ * keys and wrapped keys. encode: out_size >= 4 * ceil(len / 3) + 1.
+ * decode: at most out_size bytes; -EINVAL, -EMSGSIZE, -ENOMEM. Both work
+ * in locked memory: the bytes are usually a key. */
+int cmk_svc_b64url_encode(const uint8_t *in, size_t len, char *out,
+			  size_t out_size);
+int cmk_svc_b64url_decode(const char *in, size_t in_len, uint8_t *out,
+			  size_t out_size, size_t *out_len);
+
 /* --- a cached access token --------------------------------------------------
  */
 

@@ -206,22 +206,22 @@ static int vt_token_file(void *ctx, int64_t deadline, char **token, size_t *cap,
 	return 0;
 }
 
-/* Signs in with AppRole (cmk_svc_token_fn for auth = approle). */
-static int vt_approle_login(void *ctx, int64_t deadline, char **token,
-			    size_t *token_cap, int64_t *lifetime,
-			    struct cmk_err *err)
+/* Posts a login body (locked memory) to URL/v1/auth/AUTH_MOUNT/login and
+ * takes the client token (cmk_svc_token_fn's outputs). what names the
+ * method in messages, check what to check when refused. */
+static int vt_login(struct vt_state *st, const char *what, const char *check,
+		    const char *body, int64_t deadline, char **token,
+		    size_t *token_cap, int64_t *lifetime, struct cmk_err *err)
 {
-	struct vt_state *st = ctx;
 	const struct cmk_conf_vault *c = &st->conf;
 	char url[CMK_HTTP_URL_MAX], shown[256], text[CMK_ERR_MSG_MAX];
-	char *secret_id = NULL, *body = NULL;
-	size_t secret_cap = 0, secret_len = 0, body_cap = 0, tok_len;
 	const char *headers[3] = { "Content-Type: application/json", NULL,
 				   NULL };
 	struct cmk_http_req req = { .method = "POST", .headers = headers };
 	struct cmk_http_resp resp = { 0 };
 	json_t *root = NULL, *auth, *v;
 	const char *tok;
+	size_t tok_len;
 	int ret;
 	int n;
 
@@ -229,10 +229,81 @@ static int vt_approle_login(void *ctx, int64_t deadline, char **token,
 		     c->auth_mount);
 	if (n < 0 || (size_t)n >= sizeof(url))
 		return cmk_err_set(err, -ENAMETOOLONG,
-				   "AppRole login: URL too long");
+				   "%s login: URL too long", what);
 	cmk_http_url_for_msg(url, shown, sizeof(shown));
 	if (st->ns_header[0])
 		headers[1] = st->ns_header;
+	req.url = url;
+	req.body = body;
+	req.body_len = strlen(body);
+	ret = cmk_http_request(st->http, &req, deadline, &resp, err);
+	if (ret) {
+		cmk_err_prefix(err, "%s login: ", what);
+		goto out;
+	}
+	if (resp.status == 400 || resp.status == 401 || resp.status == 403) {
+		vt_status_text(&resp, text, sizeof(text));
+		ret = cmk_err_set(err, -EACCES,
+				  "%s login at %s refused: %s (check %s)",
+				  what, shown, text, check);
+		goto out;
+	}
+	if (resp.status != 200) {
+		ret = vt_error(st, shown, &resp, err);
+		cmk_err_prefix(err, "%s login: ", what);
+		goto out;
+	}
+	root = cmk_svc_json(&resp);
+	auth = root ? json_object_get(root, "auth") : NULL;
+	v = auth ? json_object_get(auth, "client_token") : NULL;
+	tok = json_string_value(v);
+	tok_len = tok ? json_string_length(v) : 0;
+	if (!tok || tok_len > CMK_KMS_TOKEN_MAX ||
+	    !cmk_svc_token_chars_ok(tok, tok_len)) {
+		ret = cmk_err_set(err, -EPROTO,
+				  "%s login at %s: the answer holds no "
+				  "client token",
+				  what, shown);
+		goto out;
+	}
+	v = json_object_get(auth, "lease_duration");
+	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    json_integer_value(v) > 366 * 86400) {
+		ret = cmk_err_set(err, -EPROTO,
+				  "%s login at %s: the token's "
+				  "lease_duration is missing or out of range",
+				  what, shown);
+		goto out;
+	}
+	*lifetime = json_integer_value(v);
+	*token_cap = tok_len + 1;
+	*token = cmk_secure_alloc(*token_cap);
+	if (!*token) {
+		ret = cmk_err_set(err, -ENOMEM, "out of locked memory");
+		goto out;
+	}
+	memcpy(*token, tok, tok_len + 1);
+	cmk_log(LOG_DEBUG, CMK_MSG_GENERAL,
+		"vault: %s login at %s, token valid for %" PRId64 " s", what,
+		shown, *lifetime);
+	ret = 0;
+out:
+	json_decref(root);
+	cmk_http_resp_free(&resp);
+	return ret;
+}
+
+/* Signs in with AppRole (cmk_svc_token_fn for auth = approle). */
+static int vt_approle_login(void *ctx, int64_t deadline, char **token,
+			    size_t *token_cap, int64_t *lifetime,
+			    struct cmk_err *err)
+{
+	struct vt_state *st = ctx;
+	const struct cmk_conf_vault *c = &st->conf;
+	char *secret_id = NULL, *body = NULL;
+	size_t secret_cap = 0, secret_len = 0, body_cap = 0;
+	int ret;
+
 	/* Read for each login: an orchestrator may replace it. */
 	ret = cmk_kms_read_secret_file(c->secret_id_file, "secret_id_file",
 				       CMK_VAULT_SECRET_FILE_MAX, &secret_id,
@@ -257,64 +328,9 @@ static int vt_approle_login(void *ctx, int64_t deadline, char **token,
 		ret = cmk_err_set(err, -ENOMEM, "out of locked memory");
 		goto out;
 	}
-	req.url = url;
-	req.body = body;
-	req.body_len = strlen(body);
-	ret = cmk_http_request(st->http, &req, deadline, &resp, err);
-	if (ret) {
-		cmk_err_prefix(err, "AppRole login: ");
-		goto out;
-	}
-	if (resp.status == 400 || resp.status == 401 || resp.status == 403) {
-		vt_status_text(&resp, text, sizeof(text));
-		ret = cmk_err_set(err, -EACCES,
-				  "AppRole login at %s refused: %s (check "
-				  "role_id and secret_id_file)",
-				  shown, text);
-		goto out;
-	}
-	if (resp.status != 200) {
-		ret = vt_error(st, shown, &resp, err);
-		cmk_err_prefix(err, "AppRole login: ");
-		goto out;
-	}
-	root = cmk_svc_json(&resp);
-	auth = root ? json_object_get(root, "auth") : NULL;
-	v = auth ? json_object_get(auth, "client_token") : NULL;
-	tok = json_string_value(v);
-	tok_len = tok ? json_string_length(v) : 0;
-	if (!tok || tok_len > CMK_KMS_TOKEN_MAX ||
-	    !cmk_svc_token_chars_ok(tok, tok_len)) {
-		ret = cmk_err_set(err, -EPROTO,
-				  "AppRole login at %s: the answer holds no "
-				  "client token",
-				  shown);
-		goto out;
-	}
-	v = json_object_get(auth, "lease_duration");
-	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-	    json_integer_value(v) > 366 * 86400) {
-		ret = cmk_err_set(err, -EPROTO,
-				  "AppRole login at %s: the token's "
-				  "lease_duration is missing or out of range",
-				  shown);
-		goto out;
-	}
-	*lifetime = json_integer_value(v);
-	*token_cap = tok_len + 1;
-	*token = cmk_secure_alloc(*token_cap);
-	if (!*token) {
-		ret = cmk_err_set(err, -ENOMEM, "out of locked memory");
-		goto out;
-	}
-	memcpy(*token, tok, tok_len + 1);
-	cmk_log(LOG_DEBUG, CMK_MSG_GENERAL,
-		"vault: AppRole login at %s, token valid for %" PRId64 " s",
-		shown, *lifetime);
-	ret = 0;
+	ret = vt_login(st, "AppRole", "role_id and secret_id_file", body,
+		       deadline, token, token_cap, lifetime, err);
 out:
-	json_decref(root);
-	cmk_http_resp_free(&resp);
 	cmk_secure_free(body, body_cap);
 	cmk_secure_free(secret_id, secret_cap);
 	return ret;
@@ -363,12 +379,15 @@ static int cmp_versions(const void *a, const void *b)
 	return -strcmp(x->id, y->id);
 }
 
+static int vt_transit_list(struct vt_state *st,
+			   struct cmk_kms_version **versions, size_t *count,
+			   struct cmk_err *err);
+
 static int vt_list(void *state, struct cmk_kms_version **versions,
 		   size_t *count, struct cmk_err *err)
 {
 	struct vt_state *st = state;
-	int64_t deadline = cmk_svc_deadline(st->conf.timeout);
-	int64_t now = (int64_t)time(NULL), number, created;
+	int64_t deadline, now = (int64_t)time(NULL), number, created;
 	char url[CMK_HTTP_URL_MAX], shown[256], what[CMK_ERR_MSG_MAX];
 	struct cmk_kms_version *list = NULL;
 	struct cmk_http_resp resp = { 0 };
@@ -378,6 +397,9 @@ static int vt_list(void *state, struct cmk_kms_version **versions,
 	size_t n = 0;
 	int ret, usable;
 
+	if (st->conf.transit_key[0])
+		return vt_transit_list(st, versions, count, err);
+	deadline = cmk_svc_deadline(st->conf.timeout);
 	ret = vt_url(st, url, sizeof(url), "metadata", NULL);
 	if (ret)
 		return cmk_err_set(err, ret, "%s: metadata URL too long",
@@ -623,6 +645,358 @@ static int vt_fetch(void *state, const char *version, uint8_t *cmk,
 /* --- the provider ----------------------------------------------------------
  */
 
+/* --- Transit: envelope mode (transit_key = NAME) -----------------------------
+ * The CMK is a Transit key: Vault encrypts the volume key at init,
+ * decrypts it at mount and re-wraps it with its newest version (rewrap),
+ * without ever exporting the key. The wrapped form is Vault's ciphertext
+ * string "vault:vN:...", kept as it is. */
+
+#define VT_TRANSIT_ALG "vault-transit"
+#define VT_CIPHERTEXT_MAX 512 /* characters of a ciphertext string */
+
+static bool vt_envelope(const struct cmk_conf *conf)
+{
+	return conf->vault.transit_key[0] != '\0';
+}
+
+/* URL/v1/TRANSIT_MOUNT/OP/TRANSIT_KEY (checked by conf: URL-safe). */
+static int vt_transit_url(const struct vt_state *st, char *url, size_t size,
+			  const char *op)
+{
+	const struct cmk_conf_vault *c = &st->conf;
+	int n = snprintf(url, size, "%s/v1/%s/%s/%s", c->url, c->transit_mount,
+			 op, c->transit_key);
+
+	return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
+}
+
+/* A Transit answer other than 200 as -errno: Vault's texts say which. */
+static int vt_transit_error(const struct vt_state *st, const char *shown,
+			    const char *op, const struct cmk_http_resp *resp,
+			    struct cmk_err *err)
+{
+	const struct cmk_conf_vault *c = &st->conf;
+	char text[CMK_ERR_MSG_MAX];
+
+	vt_status_text(resp, text, sizeof(text));
+	if (resp->status == 403)
+		return cmk_err_set(err, -EACCES,
+				   "%s: %s with Transit key '%s' denied (%s); "
+				   "does the token's policy allow update on "
+				   "%s/%s/%s%s%s?",
+				   shown, op, c->transit_key, text,
+				   c->transit_mount, op, c->transit_key,
+				   c->namespace_name[0] ? " in namespace " : "",
+				   c->namespace_name);
+	if (resp->status == 400 && strstr(text, "disallowed by policy"))
+		return cmk_err_set(err, -EACCES,
+				   "%s: %s: the version is below Transit key "
+				   "'%s''s min_decryption_version (%s)",
+				   shown, op, c->transit_key, text);
+	if ((resp->status == 400 || resp->status == 404) &&
+	    (strstr(text, "not found") || strstr(text, "no existing key")))
+		return cmk_err_set(err, -ENOENT,
+				   "%s: no Transit key '%s' (%s)", shown,
+				   c->transit_key, text);
+	if (resp->status == 400)
+		return cmk_err_set(err, -EBADMSG, "%s: %s refused (%s)", shown,
+				   op, text);
+	return vt_error(st, shown, resp, err);
+}
+
+/* POSTs body (locked memory) to the Transit op and returns its "data". */
+static int vt_transit_post(struct vt_state *st, const char *op,
+			   const char *body, int64_t deadline,
+			   struct cmk_http_resp *resp, json_t **root,
+			   json_t **data, struct cmk_err *err)
+{
+	const char *headers[3] = { "Content-Type: application/json",
+				   st->ns_header[0] ? st->ns_header : NULL,
+				   NULL };
+	struct cmk_http_req req = { .method = "POST", .headers = headers };
+	char url[CMK_HTTP_URL_MAX], shown[256];
+	int ret;
+
+	*root = NULL;
+	ret = vt_transit_url(st, url, sizeof(url), op);
+	if (ret)
+		return cmk_err_set(err, ret, "%s: Transit URL too long",
+				   st->conf.url);
+	cmk_http_url_for_msg(url, shown, sizeof(shown));
+	req.url = url;
+	req.body = body;
+	req.body_len = strlen(body);
+	ret = cmk_svc_authed_request(st->http, &st->token, &req, 403, deadline,
+				     resp, err);
+	cmk_log(LOG_INFO, CMK_MSG_GENERAL, "vault: transit %s %s: %s%ld", op,
+		shown, ret ? "failed, " : "HTTP ",
+		ret ? (long)-ret : resp->status);
+	if (ret)
+		return ret;
+	if (resp->status != 200)
+		return vt_transit_error(st, shown, op, resp, err);
+	*root = cmk_svc_json(resp);
+	*data = *root ? json_object_get(*root, "data") : NULL;
+	if (!json_is_object(*data))
+		return cmk_err_set(err, -EPROTO, "%s: the answer has no data",
+				   shown);
+	return 0;
+}
+
+/* The ciphertext and key_version of an encrypt or rewrap answer. */
+static int vt_take_ciphertext(const struct vt_state *st, json_t *data,
+			      struct cmk_kms_wrapped *out, struct cmk_err *err)
+{
+	json_t *ct = json_object_get(data, "ciphertext");
+	json_t *kv = json_object_get(data, "key_version");
+	char prefix[CMK_VERSION_MAX + 16];
+	const char *s = json_string_value(ct);
+	size_t len = s ? json_string_length(ct) : 0;
+
+	if (!s || len == 0 || len > VT_CIPHERTEXT_MAX ||
+	    len > sizeof(out->blob) || !cmk_svc_token_chars_ok(s, len) ||
+	    !json_is_integer(kv) ||
+	    !cmk_vault_version_id(json_integer_value(kv), out->version,
+				  sizeof(out->version)))
+		return cmk_err_set(err, -EPROTO,
+				   "Transit key '%s': the answer holds no "
+				   "ciphertext and key_version",
+				   st->conf.transit_key);
+	/* The version in the ciphertext must be the one reported. */
+	snprintf(prefix, sizeof(prefix), "vault:v%s:", out->version);
+	if (strncmp(s, prefix, strlen(prefix)) != 0)
+		return cmk_err_set(err, -EPROTO,
+				   "Transit key '%s': the ciphertext is not "
+				   "of version %s",
+				   st->conf.transit_key, out->version);
+	strcpy(out->alg, VT_TRANSIT_ALG);
+	memcpy(out->blob, s, len);
+	out->len = len;
+	return 0;
+}
+
+static int vt_wrap(void *state, const uint8_t *key,
+		   struct cmk_kms_wrapped *out, struct cmk_err *err)
+{
+	struct vt_state *st = state;
+	int64_t deadline = cmk_svc_deadline(st->conf.timeout);
+	size_t b64_cap = 4 * (CMK_KEY_LEN / 3 + 1) + 1, body_cap = 0;
+	char *b64 = cmk_secure_alloc(b64_cap), *body = NULL;
+	struct cmk_http_resp resp = { 0 };
+	json_t *root = NULL, *data = NULL;
+	int ret = -ENOMEM;
+
+	if (b64 && cmk_base64_encode(key, CMK_KEY_LEN, b64, b64_cap) == 0)
+		body = cmk_svc_concat(true, &body_cap,
+				      (const char *const[]){ "{\"plaintext\":\"",
+							     b64, "\"}",
+							     NULL });
+	if (!body) {
+		ret = cmk_err_set(err, -ENOMEM, "out of locked memory");
+		goto out;
+	}
+	ret = vt_transit_post(st, "encrypt", body, deadline, &resp, &root,
+			      &data, err);
+	if (ret == 0)
+		ret = vt_take_ciphertext(st, data, out, err);
+out:
+	json_decref(root);
+	cmk_http_resp_free(&resp);
+	cmk_secure_free(body, body_cap);
+	cmk_secure_free(b64, b64_cap);
+	return ret;
+}
+
+/* {"ciphertext": "..."}: a ciphertext is printable, without quotes. */
+static int vt_ciphertext_body(const struct vt_state *st,
+			      const struct cmk_kms_wrapped *in, char *body,
+			      size_t size, struct cmk_err *err)
+{
+	char ct[VT_CIPHERTEXT_MAX + 1];
+	int n;
+
+	if (strcmp(in->alg, VT_TRANSIT_ALG) != 0 || in->len > VT_CIPHERTEXT_MAX ||
+	    !cmk_svc_token_chars_ok((const char *)in->blob, in->len))
+		return cmk_err_set(err, -EBADMSG,
+				   "the wrapped volume key is not a Transit "
+				   "ciphertext of key '%s'",
+				   st->conf.transit_key);
+	memcpy(ct, in->blob, in->len);
+	ct[in->len] = '\0';
+	n = snprintf(body, size, "{\"ciphertext\":\"%s\"}", ct);
+	return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
+}
+
+static int vt_unwrap(void *state, const struct cmk_kms_wrapped *in,
+		     uint8_t *key, struct cmk_err *err)
+{
+	struct vt_state *st = state;
+	int64_t deadline = cmk_svc_deadline(st->conf.timeout);
+	char body[VT_CIPHERTEXT_MAX + 32];
+	struct cmk_http_resp resp = { 0 };
+	json_t *root = NULL, *data = NULL, *pt;
+	char what[CMK_VAULT_FIELD_MAX + CMK_VERSION_MAX + 40];
+	int ret;
+
+	ret = vt_ciphertext_body(st, in, body, sizeof(body), err);
+	if (ret == 0)
+		ret = vt_transit_post(st, "decrypt", body, deadline, &resp,
+				      &root, &data, err);
+	if (ret)
+		goto out;
+	pt = json_object_get(data, "plaintext");
+	snprintf(what, sizeof(what), "Transit key '%s' version %s",
+		 st->conf.transit_key, in->version);
+	if (!json_is_string(pt)) {
+		ret = cmk_err_set(err, -EPROTO, "%s: the answer holds no "
+				  "plaintext", what);
+		goto out;
+	}
+	ret = cmk_svc_base64_key(json_string_value(pt), json_string_length(pt),
+				 key, what, err);
+out:
+	json_decref(root);
+	cmk_http_resp_free(&resp);
+	return ret;
+}
+
+static int vt_rewrap(void *state, const struct cmk_kms_wrapped *in,
+		     struct cmk_kms_wrapped *out, struct cmk_err *err)
+{
+	struct vt_state *st = state;
+	int64_t deadline = cmk_svc_deadline(st->conf.timeout);
+	char body[VT_CIPHERTEXT_MAX + 32];
+	struct cmk_http_resp resp = { 0 };
+	json_t *root = NULL, *data = NULL;
+	int ret;
+
+	ret = vt_ciphertext_body(st, in, body, sizeof(body), err);
+	if (ret == 0)
+		ret = vt_transit_post(st, "rewrap", body, deadline, &resp,
+				      &root, &data, err);
+	if (ret == 0)
+		ret = vt_take_ciphertext(st, data, out, err);
+	json_decref(root);
+	cmk_http_resp_free(&resp);
+	return ret;
+}
+
+/* The Transit key's versions (GET keys/NAME): newest first; those below
+ * min_decryption_version are listed as disabled, and it is logged. */
+static int vt_transit_list(struct vt_state *st,
+			   struct cmk_kms_version **versions, size_t *count,
+			   struct cmk_err *err)
+{
+	int64_t deadline = cmk_svc_deadline(st->conf.timeout);
+	char url[CMK_HTTP_URL_MAX], shown[256];
+	struct cmk_http_resp resp = { 0 };
+	json_t *root = NULL, *data, *keys, *v;
+	int64_t latest, min_dec, number;
+	const char *key;
+	size_t n = 0;
+	int ret;
+
+	ret = vt_transit_url(st, url, sizeof(url), "keys");
+	if (ret)
+		return cmk_err_set(err, ret, "%s: Transit URL too long",
+				   st->conf.url);
+	cmk_http_url_for_msg(url, shown, sizeof(shown));
+	ret = vt_get(st, url, deadline, &resp, err);
+	if (ret)
+		goto out;
+	if (resp.status != 200) {
+		ret = vt_transit_error(st, shown, "read", &resp, err);
+		goto out;
+	}
+	root = cmk_svc_json(&resp);
+	data = root ? json_object_get(root, "data") : NULL;
+	keys = json_object_get(data, "keys");
+	v = json_object_get(data, "latest_version");
+	latest = json_is_integer(v) ? json_integer_value(v) : 0;
+	v = json_object_get(data, "min_decryption_version");
+	min_dec = json_is_integer(v) ? json_integer_value(v) : 0;
+	if (!json_is_object(keys) || latest < 1 ||
+	    latest > CMK_VAULT_VERSIONS_MAX || min_dec < 0 ||
+	    json_object_size(keys) > CMK_VAULT_VERSIONS_MAX) {
+		ret = cmk_err_set(err, -EPROTO,
+				  "%s: the answer is not a Transit key", shown);
+		goto out;
+	}
+	*versions = calloc(json_object_size(keys) + 1, sizeof(**versions));
+	if (!*versions) {
+		ret = cmk_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	/* Newest first: from latest_version down. */
+	for (number = latest; number >= 1; number--) {
+		char id[24];
+
+		snprintf(id, sizeof(id), "%" PRId64, number);
+		json_object_foreach (keys, key, v) {
+			if (strcmp(key, id) != 0)
+				continue;
+			strcpy((*versions)[n].id, id);
+			(*versions)[n].enabled = number >= min_dec;
+			(*versions)[n].created =
+				json_is_integer(v) ? json_integer_value(v) : 0;
+			n++;
+			break;
+		}
+	}
+	*count = n;
+	if (min_dec > 1)
+		cmk_log(LOG_DEBUG, CMK_MSG_GENERAL,
+			"vault: Transit key '%s': min_decryption_version "
+			"%" PRId64 ", latest_version %" PRId64,
+			st->conf.transit_key, min_dec, latest);
+	ret = 0;
+out:
+	json_decref(root);
+	cmk_http_resp_free(&resp);
+	return ret;
+}
+
+/* Signs in with Kubernetes (cmk_svc_token_fn for auth = kubernetes): the
+ * service-account token, read fresh for each login (the kubelet rotates
+ * it), sent with the role. */
+static int vt_kubernetes_login(void *ctx, int64_t deadline, char **token,
+			       size_t *token_cap, int64_t *lifetime,
+			       struct cmk_err *err)
+{
+	struct vt_state *st = ctx;
+	const struct cmk_conf_vault *c = &st->conf;
+	char *jwt = NULL, *body = NULL;
+	size_t jwt_cap = 0, jwt_len = 0, body_cap = 0;
+	int ret;
+
+	ret = cmk_kms_read_token_file(c->jwt_file, "jwt_file",
+				      CMK_VAULT_SECRET_FILE_MAX * 4, &jwt,
+				      &jwt_cap, &jwt_len, err);
+	if (ret)
+		return ret;
+	if (!cmk_svc_token_chars_ok(jwt, jwt_len)) {
+		ret = cmk_err_set(err, -EINVAL,
+				  "%s: jwt_file does not hold a JWT",
+				  c->jwt_file);
+		goto out;
+	}
+	body = cmk_svc_concat(true, &body_cap,
+			      (const char *const[]){ "{\"role\":\"", c->role,
+						     "\",\"jwt\":\"", jwt,
+						     "\"}", NULL });
+	if (!body) {
+		ret = cmk_err_set(err, -ENOMEM, "out of locked memory");
+		goto out;
+	}
+	ret = vt_login(st, "Kubernetes", "role and the service account's "
+			"binding", body, deadline, token, token_cap, lifetime,
+			err);
+out:
+	cmk_secure_free(body, body_cap);
+	cmk_secure_free(jwt, jwt_cap);
+	return ret;
+}
+
 static const char *vt_key_name(const struct cmk_conf *conf)
 {
 	return conf->vault.key_name;
@@ -647,7 +1021,8 @@ static int vt_open(const struct cmk_conf *conf, void **state,
 	struct vt_state *st;
 	int ret;
 
-	if (!c->url[0] || !c->path[0] || !c->key_name[0] ||
+	if (!c->url[0] || (!c->path[0] && !c->transit_key[0]) ||
+	    !c->key_name[0] ||
 	    c->auth == CMK_VAULT_AUTH_NONE)
 		return cmk_err_set(err, -EINVAL,
 				   "%s: incomplete [kms] "
@@ -667,7 +1042,9 @@ static int vt_open(const struct cmk_conf *conf, void **state,
 			 "X-Vault-Namespace: %s", c->namespace_name);
 	cmk_svc_token_init(&st->token, "X-Vault-Token: ",
 			   c->auth == CMK_VAULT_AUTH_APPROLE ? vt_approle_login
-							     : vt_token_file,
+			   : c->auth == CMK_VAULT_AUTH_KUBERNETES
+				   ? vt_kubernetes_login
+				   : vt_token_file,
 			   st);
 	opts.ca_file = c->ca_file;
 	opts.timeout = c->timeout;
@@ -689,4 +1066,8 @@ const struct cmk_kms_provider cmk_vault_provider = {
 	.list_versions = vt_list,
 	.fetch = vt_fetch,
 	.close = vt_close,
+	.envelope = vt_envelope,
+	.wrap = vt_wrap,
+	.unwrap = vt_unwrap,
+	.rewrap = vt_rewrap,
 };

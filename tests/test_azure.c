@@ -181,8 +181,9 @@ static void conf_bad(void)
 		 name);
 	bad(text, "for secret");
 	bad("[kms]\nprovider = azure\n" V "secret = s\nauth = password\n",
-	    "bad value 'password' for auth (expected managed-identity or "
-	    "client-secret)");
+	    "bad value 'password' for auth (expected managed-identity, "
+	    "client-secret, workload-identity, client-certificate or "
+	    "default)");
 	bad(MI V "timeout = 0\n", "bad value '0' for timeout");
 	bad(MI V "timeout = 301\n", "timeout");
 	bad(MI V "timeout = 5s\n", "timeout");
@@ -210,7 +211,7 @@ static void conf_bad(void)
 	bad(CS V "imds_url = http://169.254.169.254\n",
 	    "imds_url does not apply to auth = client-secret");
 	bad("[kms]\nprovider = azure\n" V "auth = managed-identity\n",
-	    "missing [kms] secret (provider azure needs it)");
+	    "missing [kms] secret or key");
 	bad("[kms]\nprovider = azure\nsecret = s\nauth = managed-identity\n",
 	    "missing [kms] vault_url");
 	bad("[kms]\nprovider = azure\n" V "secret = s\n", "missing [kms] auth");

@@ -586,14 +586,21 @@ static void volume_flags(void)
 
 	/* Unknown flags: refused to write, refused to read. */
 	cmk_volume_info_new(&vi, "cmk", "1");
-	vi.flags = 2;
+	vi.flags = 4;
+	CHECK_EQ_INT(cmk_volume_encode(buf, &vi, cmk), -EINVAL);
+	/* Envelope without a wrapped volume key: refused as well. */
+	vi.flags = CMK_VOLUME_FLAG_ENVELOPE;
 	CHECK_EQ_INT(cmk_volume_encode(buf, &vi, cmk), -EINVAL);
 	vi.flags = 0;
 	CHECK_EQ_INT(cmk_volume_encode(buf, &vi, cmk), 0);
 	CHECK_EQ_INT(cmk_volume_parse(buf, sizeof(buf), &back, &err), 0);
 	CHECK_EQ_INT(back.name_active, -1);
 	CHECK(back.name_slots[0].state == CMK_SLOT_EMPTY);
-	for (int bit = 1; bit < 32; bit++) {
+	buf[20] ^= 2;
+	CHECK_EQ_INT(cmk_volume_parse(buf, sizeof(buf), &back, &err),
+		     -EBADMSG);
+	buf[20] ^= 2;
+	for (int bit = 2; bit < 32; bit++) {
 		buf[20 + bit / 8] ^= (uint8_t)(1 << (bit % 8));
 		CHECK_EQ_INT(cmk_volume_parse(buf, sizeof(buf), &back, &err),
 			     -EPROTONOSUPPORT);

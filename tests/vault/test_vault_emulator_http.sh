@@ -5,8 +5,11 @@
 # live, soft-deleted and destroyed versions, metadata, writes and
 # delete/undelete/destroy through the API, a KV v1 mount, AppRole login,
 # token TTL expiry and re-login, user lockout, namespaces, fault injection,
-# the request log, the admin API and TLS trust. Loopback only; every curl
-# call is bounded by --max-time. Ends with "N passed, M failed".
+# the request log, the admin API and TLS trust; then the transit engine
+# (keys, encrypt/decrypt/rewrap, rotation, min_decryption_version, policy
+# changes while a token lives, namespaces) and Kubernetes login with JWTs
+# signed here (skipped without python3-cryptography). Loopback only; every
+# curl call is bounded by --max-time. Ends with "N passed, M failed".
 set -u
 . "$(dirname "${BASH_SOURCE[0]}")/vault_lib.sh"
 
@@ -24,34 +27,62 @@ SECRET_ID=2f9d4b7a-secret-cmkfs
 NS_ROLE_ID=ns1-role-id
 NS_SECRET_ID=ns1-secret-id
 FUTURE=$(( $(date +%s) + 86400 ))
+ENC_UPDATE=enc-update-token-for-tests
+ENC_CREATE=enc-create-token-for-tests
 
 vault_setup >/dev/null || exit 1
+# Transit and Kubernetes auth need python3-cryptography; without it their
+# config stays out and their checks are skipped.
+HAVE_CRYPTO=0 TRANSIT_CFG='' K8S_CFG='' NS1_TRANSIT=''
+if "$VAULT_PY" -c 'import cryptography.hazmat.primitives.ciphers.aead' 2>/dev/null; then
+  HAVE_CRYPTO=1
+  { vault_k8s_keys k8s-sa && vault_k8s_keys k8s-other; } || { echo "openssl genpkey failed" >&2; exit 1; }
+  TRANSIT_CFG='"transit_mounts": {"transit": {"keys": {"cmk": {},
+      "aged": {"versions": 3, "min_decryption_version": 2}}},
+    "transit-noups": {"disable_upsert": true}},'
+  K8S_CFG=', "kubernetes": {"type": "kubernetes",
+    "jwt_public_key": '"$(vault_json_file "$VAULT_DIR/k8s-sa.pub")"',
+    "issuer": "'"$VAULT_K8S_ISSUER"'", "disable_iss_validation": false,
+    "roles": {"cmkfs": {"bound_service_account_names": ["cmkfs"],
+                        "bound_service_account_namespaces": ["store"],
+                        "token_policies": ["cmk-transit"], "token_ttl": 3600},
+              "aud": {"bound_service_account_names": ["*"],
+                      "bound_service_account_namespaces": ["st*"], "audience": "vault"}}}'
+  NS1_TRANSIT='"transit_mounts": {"transit": {"keys": {"nskey": {}}}},'
+fi
 cat > "$VAULT_DIR/config.json" <<EOF
 {
   "version": "1.17.6",
   "lockout_threshold": 3,
   "lockout_duration": 8,
   "kv_mounts": {"secret": {"version": 2}, "legacy": {"version": 1}},
+  $TRANSIT_CFG
   "policies": {
     "cmk-read": {"secret/data/cmk": ["read"], "secret/metadata/cmk": ["read"]},
     "writer": {"secret/data/*": ["create", "read", "update", "delete"],
                "secret/delete/*": ["update"], "secret/undelete/*": ["update"],
                "secret/destroy/*": ["update"],
                "secret/metadata/*": ["read", "list", "create", "update"]},
-    "updater": {"secret/data/*": ["read", "update"]}
+    "updater": {"secret/data/*": ["read", "update"]},
+    "cmk-transit": {"transit/encrypt/cmk": ["update"], "transit/decrypt/cmk": ["update"],
+                    "transit/rewrap/cmk": ["update"], "transit/keys/cmk": ["read"]},
+    "enc-update": {"transit/encrypt/*": ["update"]},
+    "enc-create": {"transit-noups/encrypt/*": ["create", "update"]}
   },
   "tokens": [
     {"token": "$ROOT", "policies": ["root"]},
     {"token": "$READER", "policies": ["cmk-read"]},
     {"token": "$WRITER", "policies": ["writer"]},
-    {"token": "$UPDATER", "policies": ["updater"]}
+    {"token": "$UPDATER", "policies": ["updater"]},
+    {"token": "$ENC_UPDATE", "policies": ["enc-update"]},
+    {"token": "$ENC_CREATE", "policies": ["enc-create"]}
   ],
   "auth_mounts": {"approle": {"roles": {
     "cmkfs": {"role_id": "$ROLE_ID", "secret_ids": ["$SECRET_ID"],
               "token_ttl": 30, "token_policies": ["cmk-read"]},
     "once": {"role_id": "once-role", "secret_ids": [{"secret_id": "once-secret", "num_uses": 1}],
              "token_policies": ["cmk-read"]}
-  }}},
+  }}$K8S_CFG},
   "secrets": {
     "secret": {
       "cmk": {"custom_metadata": {"owner": "cmkfs", "purpose": "test"},
@@ -70,6 +101,7 @@ cat > "$VAULT_DIR/config.json" <<EOF
   },
   "namespaces": {
     "ns1": {
+      $NS1_TRANSIT
       "policies": {"ns-read": {"secret/data/cmk": ["read"]}},
       "auth_mounts": {"approle": {"roles": {
         "ns-role": {"role_id": "$NS_ROLE_ID", "secret_ids": ["$NS_SECRET_ID"],
@@ -535,5 +567,206 @@ curl -sS --max-time 10 --cacert "$VAULT_CERTS/other-ca.pem" -o /dev/null "$V/sys
 vault_check "TLS: a client trusting another CA refuses the server (rc $RC)" eq "$RC" 60
 curl -sS --max-time 10 --cacert "$VAULT_CA" -o /dev/null "https://localhost:$VAULT_PORT/v1/sys/health" 2>/dev/null; RC=$?
 vault_check "TLS: the certificate also names localhost" eq "$RC" 0
+
+# --- transit ------------------------------------------------------------------------------------
+# [TOKEN=T] tpost NAME PATH JSON [curl args]: POST to /v1/PATH with token T
+# (default: the root token).
+tpost() {
+  local name=$1 path=$2 body=$3; shift 3
+  req "$name" -X POST "$V/$path" --data "$body" -H "X-Vault-Token: ${TOKEN:-$ROOT}" "$@"
+}
+# tamper CIPHERTEXT: the same with one bit of the GCM tag flipped
+tamper() {
+  "$VAULT_PY" -c 'import base64,sys; p,v,b=sys.argv[1].split(":"); r=bytearray(base64.b64decode(b)); r[-1]^=1; print("%s:%s:%s" % (p, v, base64.b64encode(bytes(r)).decode()))' "$1"
+}
+E_TOO_OLD='{"errors":["ciphertext or signature version is disallowed by policy (too old)"]}'
+if [ "$HAVE_CRYPTO" != 1 ]; then
+  echo "SKIP: transit and Kubernetes checks (no python3-cryptography for $VAULT_PY)"
+else
+vault_admin DELETE log >/dev/null
+PT=$(printf 'customer master key' | base64)
+req tlist -X LIST "$V/transit/keys" "${AUTH[@]}"
+vault_check "transit LIST keys: the configured keys" eq "$STATUS $(jq_ tlist 'd["data"]["keys"], d["mount_type"]')" "200 (['aged', 'cmk'], 'transit')"
+req tread "$V/transit/keys/cmk" "${AUTH[@]}"
+vault_check "transit read key: Vault's fields for aes256-gcm96" \
+  eq "$STATUS $(jq_ tread 'list(d["data"])')" \
+  "200 ['allow_plaintext_backup', 'auto_rotate_period', 'deletion_allowed', 'derived', 'exportable', 'imported_key', 'keys', 'latest_version', 'min_available_version', 'min_decryption_version', 'min_encryption_version', 'name', 'supports_decryption', 'supports_derivation', 'supports_encryption', 'supports_signing', 'type']"
+vault_check "transit read key: type, versions, keys {\"1\": unix time}, supports_*" \
+  eq "$(jq_ tread 'd["data"]["type"], d["data"]["latest_version"], d["data"]["min_decryption_version"], d["data"]["min_encryption_version"], list(d["data"]["keys"]), type(d["data"]["keys"]["1"]).__name__, d["data"]["supports_encryption"], d["data"]["supports_signing"], d["data"]["deletion_allowed"]')" \
+  "('aes256-gcm96', 1, 1, 0, ['1'], 'int', True, False, False)"
+req tnone "$V/transit/keys/nope" "${AUTH[@]}"
+vault_check "transit read of an unknown key: 404 {\"errors\":[]}" eq "$STATUS $(raw tnone)" "404 {\"errors\":[]}"
+tpost enc1 transit/encrypt/cmk "{\"plaintext\": \"$PT\"}"
+CT1=$(jq_ enc1 'd["data"]["ciphertext"]')
+vault_check "encrypt: vault:v1: + base64(12-byte nonce, ciphertext, 16-byte tag), key_version 1" \
+  eq "$STATUS ${CT1:0:9} $(jq_ enc1 'len(__import__("base64").b64decode(d["data"]["ciphertext"][9:])), d["data"]["key_version"], d["mount_type"]')" \
+  "200 vault:v1: (47, 1, 'transit')"
+tpost dec1 transit/decrypt/cmk "{\"ciphertext\": \"$CT1\"}"
+vault_check "decrypt: the plaintext back" eq "$STATUS $(jq_ dec1 'd["data"]["plaintext"]')" "200 $PT"
+tpost tamp transit/decrypt/cmk "{\"ciphertext\": \"$(tamper "$CT1")\"}"
+vault_check "decrypt of a tampered ciphertext: 400 cipher: message authentication failed" \
+  eq "$STATUS $(raw tamp)" '400 {"errors":["cipher: message authentication failed"]}'
+tpost nopfx transit/decrypt/cmk '{"ciphertext": "v1:abc"}'; e1=$(jq_ nopfx 'd["errors"][0]')
+tpost nob64 transit/decrypt/cmk '{"ciphertext": "vault:v1:@@@@"}'; e2=$(jq_ nob64 'd["errors"][0]')
+tpost toonew transit/decrypt/cmk '{"ciphertext": "vault:v7:AAAA"}'; e3=$(jq_ toonew 'd["errors"][0]')
+tpost short transit/decrypt/cmk '{"ciphertext": "vault:v1:AAAA"}'; e4=$(jq_ short 'd["errors"][0]')
+vault_check "bad ciphertexts: 400 invalid ciphertext: no prefix / could not decode base64 / version is too new / length" \
+  eq "$e1|$e2|$e3|$e4" \
+  "invalid ciphertext: no prefix|invalid ciphertext: could not decode base64|invalid ciphertext: version is too new|invalid ciphertext length"
+tpost nokey transit/decrypt/nope "{\"ciphertext\": \"$CT1\"}"
+vault_check "decrypt with an unknown key: 400 encryption key not found" \
+  eq "$STATUS $(raw nokey)" '400 {"errors":["encryption key not found"]}'
+tpost nopt transit/encrypt/cmk '{}'; s1="$STATUS $(jq_ nopt 'd["errors"][0]')"
+tpost badpt transit/encrypt/cmk '{"plaintext": "abc"}'
+vault_check "encrypt: missing plaintext / plaintext not base64 (Go's error text)" \
+  eq "$s1|$STATUS $(jq_ badpt 'd["errors"][0]')" \
+  "400 missing plaintext to encrypt|400 illegal base64 data at input byte 0"
+tpost rot transit/keys/cmk/rotate '{}'
+vault_check "rotate: 200 with the key, latest_version 2" eq "$STATUS $(jq_ rot 'd["data"]["latest_version"], sorted(d["data"]["keys"])')" "200 (2, ['1', '2'])"
+tpost enc2 transit/encrypt/cmk "{\"plaintext\": \"$PT\"}"
+tpost encv1 transit/encrypt/cmk "{\"plaintext\": \"$PT\", \"key_version\": 1}"
+vault_check "encrypt after rotation: v2; key_version 1 still allowed (min_encryption_version 0)" \
+  eq "$(jq_ enc2 'd["data"]["ciphertext"][:9], d["data"]["key_version"]') $(jq_ encv1 'd["data"]["ciphertext"][:9]')" "('vault:v2:', 2) vault:v1:"
+tpost rw transit/rewrap/cmk "{\"ciphertext\": \"$CT1\"}"
+CT1R=$(jq_ rw 'd["data"]["ciphertext"]')
+vault_check "rewrap v1 -> v2" eq "$STATUS ${CT1R:0:9} $(jq_ rw 'd["data"]["key_version"]')" "200 vault:v2: 2"
+tpost cfg2 transit/keys/cmk/config '{"min_decryption_version": 2}'
+vault_check "config min_decryption_version 2: 200, v1 archived (keys lists only 2)" \
+  eq "$STATUS $(jq_ cfg2 'd["data"]["min_decryption_version"], list(d["data"]["keys"])')" "200 (2, ['2'])"
+tpost old1 transit/decrypt/cmk "{\"ciphertext\": \"$CT1\"}"
+vault_check "decrypt of a v1 ciphertext below min_decryption_version: 400 (too old), exact body" \
+  eq "$STATUS $(raw old1)" "400 $E_TOO_OLD"
+tpost new1 transit/decrypt/cmk "{\"ciphertext\": \"$CT1R\"}"
+vault_check "the rewrapped ciphertext decrypts" eq "$STATUS $(jq_ new1 'd["data"]["plaintext"]')" "200 $PT"
+tpost rwold transit/rewrap/cmk "{\"ciphertext\": \"$CT1\"}"
+vault_check "rewrap of a too-old ciphertext: 400 too old" eq "$STATUS $(raw rwold)" "400 $E_TOO_OLD"
+tpost cfgbad1 transit/keys/cmk/config '{"min_decryption_version": 9}'; e1=$(jq_ cfgbad1 'd["errors"][0]')
+tpost cfgbad2 transit/keys/cmk/config '{"min_encryption_version": 1}'; e2=$(jq_ cfgbad2 'd["errors"][0]')
+tpost cfgbad3 transit/keys/nope/config '{"deletion_allowed": true}'; e3=$(jq_ cfgbad3 'd["errors"][0]')
+vault_check "config errors as Vault words them" \
+  eq "$e1|$e2|$e3" \
+  "cannot set min decryption version of 9, latest key version is 2|cannot set min encryption/decryption values; min encryption version of 1 must be greater than or equal to min decryption version of 2|no existing key named nope could be found"
+tpost encold transit/encrypt/cmk "{\"plaintext\": \"$PT\", \"key_version\": 1}"; e1=$(jq_ encold 'd["errors"][0]')
+tpost cfgenc transit/keys/cmk/config '{"min_encryption_version": 2}'
+tpost encold2 transit/encrypt/cmk "{\"plaintext\": \"$PT\", \"key_version\": 1}"; e2=$(jq_ encold2 'd["errors"][0]')
+tpost enchigh transit/encrypt/cmk "{\"plaintext\": \"$PT\", \"key_version\": 5}"; e3=$(jq_ enchigh 'd["errors"][0]')
+vault_check "encrypt key_version: archived (no such key version), below min_encryption_version, above latest" \
+  eq "$e1|$e2|$e3" \
+  "no such key version|requested version for encryption is less than the minimum encryption key version|requested version for encryption is higher than the latest key version"
+req aged "$V/transit/keys/aged" "${AUTH[@]}"
+vault_check "a configured key with 3 versions, min_decryption_version 2" \
+  eq "$(jq_ aged 'd["data"]["latest_version"], d["data"]["min_decryption_version"], sorted(d["data"]["keys"])')" "(3, 2, ['2', '3'])"
+tpost upsert transit/encrypt/fresh "{\"plaintext\": \"$PT\"}"; s1=$STATUS
+req fresh "$V/transit/keys/fresh" "${AUTH[@]}"
+vault_check "encrypt to a missing key with create (root): the key is made (upsert)" \
+  eq "$s1 $STATUS $(jq_ fresh 'd["data"]["latest_version"]')" "200 200 1"
+TOKEN=$ENC_UPDATE tpost upd_only transit/encrypt/other "{\"plaintext\": \"$PT\"}"; s1="$STATUS $(raw upd_only)"
+TOKEN=$ENC_UPDATE tpost upd_ok transit/encrypt/cmk "{\"plaintext\": \"$PT\"}"
+vault_check "update-only policy: a missing key needs create (403), an existing one is an update (200)" \
+  eq "$s1|$STATUS" "403 $E_POLICY|200"
+TOKEN=$ENC_CREATE tpost noups transit-noups/encrypt/x "{\"plaintext\": \"$PT\"}"
+vault_check "disable_upsert mount: create allowed, still 400 encryption key not found" \
+  eq "$STATUS $(jq_ noups 'd["errors"][0]')" "400 encryption key not found"
+req del1 -X DELETE "$V/transit/keys/fresh" "${AUTH[@]}"; s1="$STATUS $(jq_ del1 'd["errors"][0]')"
+tpost delcfg transit/keys/fresh/config '{"deletion_allowed": true}'
+req del2 -X DELETE "$V/transit/keys/fresh" "${AUTH[@]}"; s2=$STATUS
+req del3 "$V/transit/keys/fresh" "${AUTH[@]}"
+vault_check "delete: refused until deletion_allowed, then 204, then 404" \
+  eq "$s1|$s2 $STATUS" "400 error deleting policy fresh: deletion is not allowed for this key|204 404"
+tpost mk transit/keys/made '{"type": "aes128-gcm96"}'; s1="$STATUS $(jq_ mk 'd["data"]["type"], d["data"]["latest_version"]')"
+tpost mk2 transit/keys/made '{}'; s2="$STATUS $(jq_ mk2 'd["warnings"]')"
+tpost mkbad transit/keys/bad '{"type": "aes512-gcm"}'
+vault_check "create key (aes128-gcm96), again (warning), unknown type (400)" \
+  eq "$s1|$s2|$STATUS $(jq_ mkbad 'd["errors"][0]')" \
+  "200 ('aes128-gcm96', 1)|200 ['key made already existed']|400 unknown key type aes512-gcm"
+req rdenc "$V/transit/encrypt/cmk" "${AUTH[@]}"
+req badp "$V/transit/hmac/cmk" -X POST "${AUTH[@]}" --data '{}'
+vault_check "GET on encrypt/: 405; a path the emulator lacks (hmac): 404 unsupported path" \
+  eq "$(jq_ rdenc 'd["errors"]') $STATUS" "['1 error occurred:\\n\\t* unsupported operation\\n\\n'] 404"
+# namespaces
+tpost nsenc transit/encrypt/nskey "{\"plaintext\": \"$PT\"}" "${NSH[@]}"
+NSCT=$(jq_ nsenc 'd["data"]["ciphertext"]')
+req nsdec -X POST "$V/ns1/transit/decrypt/nskey" "${AUTH[@]}" --data "{\"ciphertext\": \"$NSCT\"}"
+vault_check "transit in ns1: encrypt with X-Vault-Namespace, decrypt with the /v1/ns1/ prefix" \
+  eq "$STATUS $(jq_ nsdec 'd["data"]["plaintext"]')" "200 $PT"
+tpost nsroot transit/decrypt/nskey "{\"ciphertext\": \"$NSCT\"}"
+vault_check "the ns1 key does not exist in the root namespace (400 encryption key not found)" \
+  eq "$STATUS $(jq_ nsroot 'd["errors"][0]')" "400 encryption key not found"
+# admin API
+vault_admin POST transit/transit/cmk '{"rotate": true, "min_decryption_version": 3, "min_encryption_version": 3}' >"$VAULT_DIR/adm.out"
+vault_check "admin transit: rotate and raise min_decryption_version in one call" \
+  eq "$("$VAULT_PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["latest_version"], d["min_decryption_version"], list(d["keys"]))' "$VAULT_DIR/adm.out")" "3 3 ['3']"
+tpost old2 transit/decrypt/cmk "{\"ciphertext\": \"$CT1R\"}"
+vault_check "... so the v2 ciphertext is too old now" eq "$STATUS $(raw old2)" "400 $E_TOO_OLD"
+ADMCT=$(vault_admin POST transit/transit/cmk/encrypt "{\"plaintext\": \"$PT\"}" | "$VAULT_PY" -c 'import json,sys; print(json.load(sys.stdin)["ciphertext"])')
+tpost admdec transit/decrypt/cmk "{\"ciphertext\": \"$ADMCT\"}"
+vault_check "admin transit encrypt (no token): the API decrypts it" eq "$STATUS ${ADMCT:0:9} $(jq_ admdec 'd["data"]["plaintext"]')" "200 vault:v3: $PT"
+vault_admin POST transit/transit/admkey '{"namespace": "ns1", "versions": 2}' >/dev/null
+req admns "$V/transit/keys/admkey" "${NSH[@]}" "${AUTH[@]}"
+vault_check "admin transit: a key created in ns1 with 2 versions" eq "$STATUS $(jq_ admns 'd["data"]["latest_version"]')" "200 2"
+
+# --- Kubernetes auth ---------------------------------------------------------------------------
+KEY=$VAULT_DIR/k8s-sa.key
+klogin() { local name=$1 body=$2; shift 2; req "$name" -X POST "$V/auth/kubernetes/login" --data "$body" "$@"; }
+JWT=$(vault_k8s_jwt "$KEY" store cmkfs 3600 6d5c1f4e-0000-4000-8000-00000000c0de)
+klogin kl "{\"role\": \"cmkfs\", \"jwt\": \"$JWT\"}"
+KTOK=$(jq_ kl 'd["auth"]["client_token"]')
+vault_check "kubernetes login (projected token): 200, the approle auth block shape" \
+  eq "$STATUS $(jq_ kl 'list(d["auth"])')" \
+  "200 ['client_token', 'accessor', 'policies', 'token_policies', 'metadata', 'lease_duration', 'renewable', 'entity_id', 'token_type', 'orphan', 'mfa_requirement', 'num_uses']"
+vault_check "kubernetes login: metadata, policies, TTL 3600, renewable" \
+  eq "$(jq_ kl 'd["auth"]["metadata"], d["auth"]["policies"], d["auth"]["lease_duration"], d["auth"]["renewable"], d["auth"]["token_type"]')" \
+  "({'role': 'cmkfs', 'service_account_name': 'cmkfs', 'service_account_namespace': 'store', 'service_account_secret_name': '', 'service_account_uid': '6d5c1f4e-0000-4000-8000-00000000c0de'}, ['cmk-transit', 'default'], 3600, True, 'service')"
+req kls "$V/auth/token/lookup-self" -H "X-Vault-Token: $KTOK"
+vault_check "lookup-self: path auth/kubernetes/login, display_name kubernetes-store-cmkfs" \
+  eq "$(jq_ kls 'd["data"]["path"], d["data"]["display_name"]')" "('auth/kubernetes/login', 'kubernetes-store-cmkfs')"
+LEGACY=$(vault_jwt_sign "$KEY" "{\"iss\": \"$VAULT_K8S_ISSUER\", \"kubernetes.io/serviceaccount/namespace\": \"store\", \"kubernetes.io/serviceaccount/secret.name\": \"cmkfs-token-x1\", \"kubernetes.io/serviceaccount/service-account.name\": \"cmkfs\", \"kubernetes.io/serviceaccount/service-account.uid\": \"u-1\", \"sub\": \"system:serviceaccount:store:cmkfs\"}")
+klogin kleg "{\"role\": \"cmkfs\", \"jwt\": \"$LEGACY\"}"
+vault_check "kubernetes login with a legacy secret token (no exp): 200, secret name in metadata" \
+  eq "$STATUS $(jq_ kleg 'd["auth"]["metadata"]["service_account_secret_name"], d["auth"]["metadata"]["service_account_uid"]')" "200 ('cmkfs-token-x1', 'u-1')"
+klogin knorole "{\"jwt\": \"$JWT\"}"; s1="$STATUS $(raw knorole)"
+klogin knojwt '{"role": "cmkfs"}'; s2="$STATUS $(raw knojwt)"
+klogin kbadrole "{\"role\": \"x\", \"jwt\": \"$JWT\"}"
+vault_check "kubernetes login: missing role / missing jwt / unknown role (400)" \
+  eq "$s1|$s2|$STATUS $(raw kbadrole)" \
+  '400 {"errors":["missing role"]}|400 {"errors":["missing jwt"]}|400 {"errors":["invalid role name \"x\""]}'
+klogin kother "{\"role\": \"cmkfs\", \"jwt\": \"$(vault_k8s_jwt "$VAULT_DIR/k8s-other.key" store cmkfs)\"}"; s1="$STATUS $(raw kother)"
+klogin kjunk '{"role": "cmkfs", "jwt": "not.a.jwt"}'
+vault_check "kubernetes login: another signing key / a malformed JWT: 403 permission denied" \
+  eq "$s1|$STATUS $(raw kjunk)" '403 {"errors":["permission denied"]}|403 {"errors":["permission denied"]}'
+klogin kns "{\"role\": \"cmkfs\", \"jwt\": \"$(vault_k8s_jwt "$KEY" other cmkfs)\"}"; s1="$STATUS $(jq_ kns 'd["errors"][0]')"
+klogin kname "{\"role\": \"cmkfs\", \"jwt\": \"$(vault_k8s_jwt "$KEY" store intruder)\"}"; s2="$STATUS $(jq_ kname 'd["errors"][0]')"
+klogin kexp "{\"role\": \"cmkfs\", \"jwt\": \"$(vault_k8s_jwt "$KEY" store cmkfs -600)\"}"
+vault_check "kubernetes login: wrong namespace / wrong name / expired: 403 with the plugin's texts" \
+  eq "$s1|$s2|$STATUS $(jq_ kexp 'd["errors"][0]')" \
+  "403 namespace not authorized|403 service account name not authorized|403 invalid expiration time (exp) claim: token is expired"
+klogin kiss "{\"role\": \"cmkfs\", \"jwt\": \"$(VAULT_K8S_ISSUER=https://elsewhere vault_k8s_jwt "$KEY" store cmkfs)\"}"; s1="$STATUS $(jq_ kiss 'd["errors"][0]')"
+klogin kaud "{\"role\": \"aud\", \"jwt\": \"$JWT\"}"; s2="$STATUS $(jq_ kaud 'd["errors"][0]')"
+klogin kaud2 "{\"role\": \"aud\", \"jwt\": \"$(vault_jwt_sign "$KEY" '{"aud": "vault", "iss": "'"$VAULT_K8S_ISSUER"'", "kubernetes.io": {"namespace": "staging", "serviceaccount": {"name": "any", "uid": "u-2"}}}')\"}"
+vault_check "kubernetes login: wrong issuer, missing audience (403); audience + globs (200)" \
+  eq "$s1|$s2|$STATUS" \
+  "403 invalid issuer (iss) claim|403 invalid audience (aud) claim: audience claim does not match any expected audience|200"
+vault_admin POST kubernetes/kubernetes '{"revoked_service_account_uids": ["u-1"]}' >/dev/null
+klogin krev "{\"role\": \"cmkfs\", \"jwt\": \"$LEGACY\"}"
+vault_check "a service account the (emulated) TokenReview refuses: 403 permission denied" \
+  eq "$STATUS $(raw krev)" '403 {"errors":["permission denied"]}'
+# the Kubernetes token against transit, and a policy revoked while it lives
+TOKEN=$KTOK tpost kenc transit/encrypt/cmk "{\"plaintext\": \"$PT\"}"
+KCT=$(jq_ kenc 'd["data"]["ciphertext"]')
+TOKEN=$KTOK tpost kdec transit/decrypt/cmk "{\"ciphertext\": \"$KCT\"}"; s1=$STATUS
+TOKEN=$KTOK tpost kother2 transit/decrypt/aged "{\"ciphertext\": \"$KCT\"}"
+vault_check "the Kubernetes token: encrypt + decrypt with cmk (200), another key (403)" eq "$s1 $STATUS" "200 403"
+vault_admin POST policies/cmk-transit '{"rules": {"transit/encrypt/cmk": ["update"]}}' >/dev/null
+TOKEN=$KTOK tpost krevoked transit/decrypt/cmk "{\"ciphertext\": \"$KCT\"}"; s1="$STATUS $(raw krevoked)"
+TOKEN=$KTOK tpost kstill transit/encrypt/cmk "{\"plaintext\": \"$PT\"}"
+vault_check "admin policies/NAME drops decrypt: the same token gets 403 at once, encrypt still 200" \
+  eq "$s1|$STATUS" "403 $E_POLICY|200"
+vault_check "log: transit requests have kind transit and key_version" \
+  eq "$(vault_log_count 'e["kind"] == "transit" and e.get("key_version") == 3 and e["path"] == "/v1/transit/decrypt/cmk"')" 2
+vault_check "log: successful Kubernetes logins name the role and service account" \
+  eq "$(vault_log_count 'e.get("role_name") == "cmkfs" and e.get("service_account") == "store/cmkfs"')" 2
+vault_check "log: never holds a JWT, a plaintext or a ciphertext" \
+  eval '! grep -qF -e "${JWT:0:40}" -e "${LEGACY:0:40}" -e "$PT" -e "${KCT:9:30}" "$VAULT_LOG"'
+fi
 
 vault_done

@@ -1,8 +1,11 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
 """HashiCorp Vault / OpenBao emulator for the cmkfs tests (Python standard
-library only): a KV version 2 secrets engine, AppRole and token auth,
-namespaces, seal state, ACL policies, fault injection.
+library, plus Debian's python3-cryptography for the transit engine and
+Kubernetes JWTs: without it everything else still works, and transit calls
+answer 500, transit keys or kubernetes mounts in the config are refused):
+a KV version 2 secrets engine, a transit secrets engine, AppRole, Kubernetes
+and token auth, namespaces, seal state, ACL policies, fault injection.
 
 It serves, on loopback only:
 
@@ -21,7 +24,25 @@ It serves, on loopback only:
     GET|POST|DELETE /v1/{kv}/metadata/{path}, LIST (or GET ?list=true)
     GET|POST /v1/{kv}/config
     GET|POST|DELETE|LIST /v1/{kv1}/{path} a KV version 1 mount
+    LIST /v1/{transit}/keys               transit: key names
+    GET|POST|DELETE /v1/{transit}/keys/{name}   read / create {"type",
+                                          "derived", "exportable", ...} /
+                                          delete (when deletion_allowed)
+    POST /v1/{transit}/keys/{name}/rotate | /config  new version / {"min_
+                                          decryption_version", "min_
+                                          encryption_version",
+                                          "deletion_allowed", "exportable",
+                                          "allow_plaintext_backup"}
+    POST /v1/{transit}/encrypt/{name}     {"plaintext": base64, "key_version",
+                                          "context", "associated_data"} ->
+                                          {"ciphertext": "vault:vN:...",
+                                          "key_version": N}
+    POST /v1/{transit}/decrypt/{name}     {"ciphertext", "context", ...} ->
+                                          {"plaintext": base64}
+    POST /v1/{transit}/rewrap/{name}      {"ciphertext", "key_version"} ->
+                                          {"ciphertext", "key_version"}
     POST /v1/auth/{approle}/login         {"role_id", "secret_id"}
+    POST /v1/auth/{kubernetes}/login      {"role", "jwt"}
     GET  /v1/auth/{approle}/role/{name}/role-id
     POST /v1/auth/{approle}/role/{name}/secret-id
     GET  /v1/auth/token/lookup-self, POST /v1/auth/token/renew-self,
@@ -61,12 +82,41 @@ namespace; "namespaces" holds child namespaces with the same keys:
                              "cas_required": false,
                              "delete_version_after": "0s"}},
                                    # default: {"secret": {"version": 2}}
+    "transit_mounts": {"transit": {"disable_upsert": false, "keys": {
+        "cmk": {"type": "aes256-gcm96", "versions": 1,
+                "min_decryption_version": 1, "min_encryption_version": 0,
+                "deletion_allowed": false, "exportable": false,
+                "derived": false, "allow_plaintext_backup": false,
+                "auto_rotate_period": 0}}}},
+                                   # default: {"transit": {}} (no keys; none
+                                   # if a kv mount is called "transit").
+                                   # Types: aes256-gcm96, aes128-gcm96,
+                                   # chacha20-poly1305. "versions": N makes
+                                   # versions 1..N, each a fresh random key
     "auth_mounts": {"approle": {"roles": {
         "cmkfs": {"role_id": "...", "secret_ids": ["..." | {"secret_id":
                   "...", "num_uses": 0, "metadata": {}}],
                   "bind_secret_id": true, "token_ttl": 3600,
                   "token_max_ttl": 0, "token_policies": ["cmk-read"],
-                  "token_no_default_policy": false, "token_num_uses": 0}}}},
+                  "token_no_default_policy": false, "token_num_uses": 0}}},
+                    "kubernetes": {"type": "kubernetes",
+        "jwt_public_key": "PEM" | ["PEM", ...],   # or "pem_keys": the
+                                   # service-account signing keys (RSA or
+                                   # ECDSA public key or certificate);
+                                   # required: every JWT is checked with them
+        "issuer": "https://kubernetes.default.svc.cluster.local",
+        "disable_iss_validation": true,   # the plugin's default: the issuer
+                                   # is only checked when this is false
+        "revoked_service_account_uids": [],  # emulates the TokenReview API
+                                   # refusing a token (403 permission denied)
+        "roles": {"cmkfs": {"bound_service_account_names": ["cmkfs"],
+                            "bound_service_account_namespaces": ["store"],
+                            "audience": null, "alias_name_source":
+                            "serviceaccount_uid", "token_policies": [...],
+                            "token_ttl": 3600, "token_max_ttl": 0,
+                            "token_no_default_policy": false,
+                            "token_num_uses": 0}}}},
+                                   # "type": "approle" when absent.
                                    # default: {"approle": {"roles": {}}}
     "policies": {"cmk-read": {"secret/data/cmk": ["read"],
                               "secret/metadata/cmk": ["read"],
@@ -131,8 +181,9 @@ Admin API (both ports; never logged, never authenticated; JSON bodies;
 "secret" or "approle"):
   GET  /_emulator/health                     {"ok": true}
   GET  /_emulator/state                      settings, namespaces, secrets,
-                                             roles, tokens (accessors only),
-                                             faults
+                                             roles, kubernetes mounts,
+                                             transit keys (no key material),
+                                             tokens (accessors only), faults
   POST /_emulator/reset                      reload the config file (drops
                                              every issued token)
   POST /_emulator/settings                   merge {"sealed", "initialized",
@@ -155,9 +206,36 @@ Admin API (both ports; never logged, never authenticated; JSON bodies;
                                              role fields (as in the config)}:
                                              create or merge; e.g.
                                              {"role": "cmkfs", "token_ttl": 2};
-                                             "unlock": true ends a lockout
+                                             "unlock": true ends a lockout;
+                                             a kubernetes mount's roles too
   POST /_emulator/policies                   {"namespace", "name", "rules":
                                              {path: [caps]}} (null deletes)
+  POST /_emulator/policies/{name}            {"namespace", "rules"}: the same.
+                                             Creates or replaces; tokens keep
+                                             policy names, so a change holds
+                                             from the next request of every
+                                             live token of that namespace
+  POST /_emulator/transit/{mount}/{name}     create or change a key:
+                                             {"namespace", key fields as in
+                                             the config ("type", "derived",
+                                             "versions" only when creating),
+                                             "rotate": true | N,
+                                             "delete": true} -> the key's
+                                             data as Vault reads it (rotation
+                                             comes before the other fields)
+  POST /_emulator/transit/{mount}/{name}/encrypt  {"namespace", "plaintext"
+                                             (base64), "key_version",
+                                             "context"} -> {"ciphertext",
+                                             "key_version"}; .../decrypt
+                                             {"ciphertext"} -> {"plaintext",
+                                             "key_version"} (no token, no
+                                             policy; 400 {"error": Vault's
+                                             text})
+  POST /_emulator/kubernetes/{mount}         {"namespace", "issuer",
+                                             "jwt_public_key", "pem_keys",
+                                             "disable_iss_validation",
+                                             "revoked_service_account_uids",
+                                             "roles"}: merge into the mount
   POST /_emulator/namespaces                 {"path": "ns2"} (create)
   POST /_emulator/tokens                     mint {"namespace", "policies",
                                              "ttl", "token", "renewable",
@@ -176,7 +254,7 @@ Admin API (both ports; never logged, never authenticated; JSON bodies;
 
 Log (--log, JSON lines, one per request, written just before the answer
 goes out, so it is complete once a client has its answer):
-  {"ts", "server": "https"|"http", "kind": "kv"|"auth"|"sys"|"other",
+  {"ts", "server": "https"|"http", "kind": "kv"|"transit"|"auth"|"sys"|"other",
    "method", "path", "query" (secret-looking parameters redacted), "host",
    "request_id", "token" (whether X-Vault-Token or Authorization: Bearer was
    sent; the token itself is never logged), "token_source": "header"|
@@ -184,7 +262,11 @@ goes out, so it is complete once a client has its answer):
    (null: not checked), "namespace" (X-Vault-Namespace header or null),
    "ns" (the resolved namespace path, "" = root, null = unresolved),
    "op" (read|update|delete|list|patch|null), "status" (null if dropped),
-   "fault", "role_name" (successful AppRole logins only)}
+   "fault", "role_name" (successful AppRole and Kubernetes logins only),
+   "service_account": "NS/NAME" (successful Kubernetes logins only),
+   "key_version" (transit encrypt/decrypt/rewrap that got that far: the
+   version used; for rewrap the new one)}
+  Request bodies are never logged (no plaintext, ciphertext, JWT, secret).
 
 Fidelity notes (hashicorp/vault, hashicorp/vault-plugin-secrets-kv and
 openbao/openbao sources, developer.hashicorp.com/vault/api-docs):
@@ -211,6 +293,69 @@ openbao/openbao sources, developer.hashicorp.com/vault/api-docs):
     "permission denied" until lockout_duration passes.
   * Sealed (or uninitialised): every /v1 path but sys/health and
     sys/seal-status -> 503 {"errors":["Vault is sealed"]}.
+  * Transit (builtin/logical/transit, sdk/helper/keysutil): ciphertext
+    "vault:v" N ":" base64(12-byte nonce || ciphertext || 16-byte tag),
+    AES-GCM or ChaCha20-Poly1305 with a random key per version (derived
+    keys: HKDF-SHA256 with the context as info). Errors are 400 with the
+    plain text: "missing plaintext to encrypt", "missing ciphertext to
+    decrypt", "encryption key not found", "invalid ciphertext: no prefix" /
+    ": wrong number of fields" / ": version number could not be decoded" /
+    ": version is too new" / ": could not decode base64", "invalid
+    ciphertext length", "cipher: message authentication failed",
+    "ciphertext or signature version is disallowed by policy (too old)",
+    "requested version for encryption is negative" / "is higher than the
+    latest key version" / "is less than the minimum encryption key
+    version", "no such key version" (encrypting with a version below
+    min_decryption_version: Vault has moved it to the archive), Go's
+    "illegal base64 data at input byte N" for a bad plaintext or context,
+    "key not found" (rotate), "no existing key named X could be found",
+    "cannot set min decryption version of N, latest key version is M",
+    "cannot set min encryption/decryption values; min encryption version
+    of N must be greater than or equal to min decryption version of M",
+    "min decryption version cannot be negative", "error deleting policy X:
+    deletion is not allowed for this key" (or "could not delete key; not
+    found"), "unknown key type X"; a missing key reads 404 {"errors":[]};
+    LIST with no keys 404. Reading, creating, rotating and configuring
+    answer the key's data (name, type, derived, deletion_allowed,
+    exportable, allow_plaintext_backup, latest_version,
+    min_available_version (0), min_decryption_version,
+    min_encryption_version, keys {"N": unix seconds} for the versions not
+    archived (>= min_decryption_version), supports_encryption/decryption/
+    derivation/signing, auto_rotate_period, imported_key; kdf and
+    convergent_encryption when derived), mount_type "transit"; creating an
+    existing key warns "key X already existed". ACL: encrypt/{name} has
+    Vault's existence check, so a missing key needs "create" (and is then
+    made, unless the mount has disable_upsert: 400 "encryption key not
+    found") and an existing one "update"; decrypt, rewrap, keys/{name}
+    (POST: no existence check, so "update"), rotate and config need
+    "update"; GET keys/{name} "read"; DELETE "delete"; LIST keys/ "list".
+    Not emulated: batch_input (400 "vault_emulator: batch_input is not
+    emulated"), convergent encryption, asymmetric/HMAC/other key types (400
+    "vault_emulator: key type X is not emulated"), key_size, automatic
+    rotation (auto_rotate_period is only stored), keys/{name}/trim, export,
+    backup/restore, datakey, hmac, sign, random, hash, config/keys (404
+    unsupported path).
+  * Kubernetes login (vault-plugin-auth-kubernetes path_login.go with
+    pem_keys, hashicorp/cap jwt): "missing role", "missing jwt", 'invalid
+    role name "x"' (400); a JWT that is malformed, signed with another key
+    or an algorithm other than RS/PS/ES256/384/512 -> 403 "permission
+    denied"; "invalid issuer (iss) claim", "invalid audience (aud) claim:
+    audience claim does not match any expected audience", "invalid
+    expiration time (exp) claim: token is expired" (60 s clock skew; no
+    exp: iat/nbf + 150 s; no iat/nbf/exp: accepted, as legacy secret
+    tokens are), "invalid not before (nbf) claim: token not yet valid",
+    "service account name not authorized", "namespace not authorized"
+    (403, checked in that order); a uid in revoked_service_account_uids
+    -> 403 "permission denied". Both claim layouts: legacy
+    kubernetes.io/serviceaccount/{namespace,service-account.name,
+    service-account.uid,secret.name} and projected "kubernetes.io":
+    {"namespace", "serviceaccount": {"name", "uid"}} (preferred when
+    present). Names and namespaces match with "*" globs. The auth block is
+    AppRole's, with metadata {role, service_account_name,
+    service_account_namespace, service_account_secret_name,
+    service_account_uid}, display_name "MOUNT-NS-NAME" and a stable
+    entity_id per service account. No user lockout (Vault has none for
+    this method). Role and config CRUD through the API are not emulated.
   * Unknown namespace -> 404 {"errors":["namespace not found"]} (OpenBao);
     no mount for the path -> 404 {"errors":["no handler for route
     \\"PATH\\". route entry not found."]}; a token used outside its
@@ -218,6 +363,7 @@ openbao/openbao sources, developer.hashicorp.com/vault/api-docs):
 """
 
 import argparse
+import base64
 import calendar
 import contextlib
 import datetime
@@ -238,6 +384,18 @@ import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+try:        # Debian's python3-cryptography: transit and Kubernetes JWTs only
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature, InvalidTag
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+    HAVE_CRYPTO = True
+except ImportError:         # KV, AppRole and the rest still work
+    HAVE_CRYPTO = False
+
 MAX_BODY = 32 << 20             # Vault's default max_request_size
 MAX_DELAY = 300.0
 DEFAULT_LEASE_TTL = 2764800     # 768h, Vault's default
@@ -246,7 +404,8 @@ B62 = string.ascii_letters + string.digits
 CAPABILITIES = {"create", "read", "update", "patch", "delete", "list",
                 "sudo", "deny"}
 SENSITIVE_QUERY = {"token", "client_token", "secret_id", "role_id",
-                   "password", "accessor"}
+                   "password", "accessor", "jwt", "plaintext", "ciphertext"}
+NO_CRYPTO = "vault_emulator: python3-cryptography is not installed"
 
 E_DENIED = "permission denied"
 E_INVALID_TOKEN = "2 errors occurred:\n\t* permission denied\n\t* invalid token\n\n"
@@ -255,6 +414,10 @@ E_UNSUPPORTED_PATH = "1 error occurred:\n\t* unsupported path\n\n"
 E_UNSUPPORTED_OP = "1 error occurred:\n\t* unsupported operation\n\n"
 E_SEALED = "Vault is sealed"
 E_BAD_CREDS = "invalid role or secret ID"
+E_TOO_OLD = "ciphertext or signature version is disallowed by policy (too old)"
+E_DERIVE_CONTEXT = ("missing 'context' for key derivation; the key was created using a "
+                    "derived key, which means additional, per-request information must "
+                    "be included in order to perform operations with the key")
 W_KV_ROOT = "Non-listing operations on the root of a K/V v2 mount are not supported."
 W_KV_INVALID = ("Invalid path for a versioned K/V secrets engine. See the API docs "
                 "for the appropriate API endpoints to use. If using the Vault CLI, "
@@ -448,6 +611,92 @@ def comma_int_slice(value):
     if isinstance(value, str):
         return [go_int(v) for v in value.split(",") if v.strip() != ""]
     return [go_int(value)]
+
+
+B64_STD = {c: i for i, c in enumerate(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")}
+
+
+def go_b64decode(text):
+    """base64.StdEncoding.DecodeString: padding required, CR/LF skipped;
+    ValueError("illegal base64 data at input byte N") as Go reports it."""
+    src = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+    n, si, out = len(src), 0, bytearray()
+
+    def bad(pos):
+        return ValueError("illegal base64 data at input byte %d" % pos)
+    while True:
+        vals, dlen, end = [], 4, False
+        while len(vals) < 4:
+            j = len(vals)
+            if si == n:
+                if j == 0:
+                    return bytes(out)
+                raise bad(si - j)
+            c = src[si]
+            si += 1
+            if c in B64_STD:
+                vals.append(B64_STD[c])
+                continue
+            if c in (10, 13):
+                continue
+            if c != 61:                             # not "="
+                raise bad(si - 1)
+            if j < 2:
+                raise bad(si - 1)
+            if j == 2:
+                while si < n and src[si] in (10, 13):
+                    si += 1
+                if si == n:
+                    raise bad(n)
+                if src[si] != 61:
+                    raise bad(si - 1)
+                si += 1
+            while si < n and src[si] in (10, 13):
+                si += 1
+            if si < n:
+                raise bad(si)
+            dlen, end = j, True
+            break
+        val = 0
+        for k in range(4):
+            val = (val << 6) | (vals[k] if k < len(vals) else 0)
+        out += val.to_bytes(3, "big")[:dlen - 1]
+        if end:
+            return bytes(out)
+
+
+def b64(data):
+    return base64.b64encode(data).decode("ascii")
+
+
+def b64url_decode(text):
+    """go-jose: trailing "=" trimmed, then base64.RawURLEncoding."""
+    text = text.rstrip("=")
+    if not re.fullmatch(r"[A-Za-z0-9_-]*", text) or len(text) % 4 == 1:
+        raise ValueError("illegal base64 data")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def go_quote(s):
+    """Go's %q for ordinary text."""
+    return json.dumps(s, ensure_ascii=False)
+
+
+def multi_err(msg):
+    """A backend error the core wraps in a multierror (non-login paths)."""
+    return "1 error occurred:\n\t* %s\n\n" % msg
+
+
+def glob_list_contains(patterns, value):
+    """strutil.StrListContainsGlob: "*" anywhere in an item is a wildcard."""
+    for pat in patterns:
+        if pat == value:
+            return True
+        rx = ".*".join(re.escape(part) for part in pat.split("*"))
+        if re.fullmatch(rx, value, re.S):
+            return True
+    return False
 
 
 def merge_patch(target, patch):
@@ -649,6 +898,416 @@ class Role:
                 "locked": self.locked_until > time.time()}
 
 
+class TransitError(Exception):
+    """A keysutil error: user (400, plain text) or internal (500)."""
+
+    def __init__(self, msg, internal=False):
+        super().__init__(msg)
+        self.internal = internal
+
+
+# key type -> key length; the other types Vault knows are refused (documented)
+TRANSIT_TYPES = {"aes256-gcm96": 32, "aes128-gcm96": 16, "chacha20-poly1305": 32}
+VAULT_KEY_TYPES = {"xchacha20-poly1305", "ecdsa-p256", "ecdsa-p384", "ecdsa-p521",
+                   "ed25519", "rsa-2048", "rsa-3072", "rsa-4096", "hmac", "managed_key",
+                   "aes128-cmac", "aes256-cmac", "ml-dsa", "hybrid", "slh-dsa"}
+TRANSIT_KEY_FIELDS = ("type", "versions", "min_decryption_version",
+                      "min_encryption_version", "deletion_allowed", "exportable",
+                      "derived", "allow_plaintext_backup", "auto_rotate_period")
+
+
+class TransitKey:
+    """A keysutil.Policy of a symmetric type: per-version random keys."""
+
+    def __init__(self, name, ktype="aes256-gcm96", derived=False):
+        if not HAVE_CRYPTO:
+            raise ConfigError(NO_CRYPTO)
+        if ktype not in TRANSIT_TYPES:
+            raise ConfigError("key type %r is not emulated (only %s)"
+                              % (ktype, ", ".join(sorted(TRANSIT_TYPES))))
+        self.name = name
+        self.type = ktype
+        self.derived = bool(derived)
+        self.versions = {}          # version -> (key bytes, creation unix seconds)
+        self.latest = 0
+        self.min_dec = 1
+        self.min_enc = 0
+        self.deletion_allowed = False
+        self.exportable = False
+        self.allow_plaintext_backup = False
+        self.auto_rotate_period = 0
+        self.rotate()
+
+    def rotate(self, when=None):
+        self.latest += 1
+        self.versions[self.latest] = (os.urandom(TRANSIT_TYPES[self.type]),
+                                      int(time.time() if when is None else when))
+
+    def data(self):
+        """formatKeyPolicy for a symmetric key. Versions below
+        min_decryption_version are archived, so "keys" omits them."""
+        d = {"name": self.name, "type": self.type, "derived": self.derived,
+             "deletion_allowed": self.deletion_allowed, "min_available_version": 0,
+             "min_decryption_version": self.min_dec,
+             "min_encryption_version": self.min_enc, "latest_version": self.latest,
+             "exportable": self.exportable,
+             "allow_plaintext_backup": self.allow_plaintext_backup,
+             "supports_encryption": True, "supports_decryption": True,
+             "supports_signing": False, "supports_derivation": True,
+             "auto_rotate_period": self.auto_rotate_period, "imported_key": False,
+             "keys": {str(v): t for v, (_, t) in self.versions.items()
+                      if v >= self.min_dec}}
+        if self.derived:
+            d["kdf"] = "hkdf_sha256"
+            d["convergent_encryption"] = False
+        return sorted_map(d)
+
+    def set_versions(self, min_dec=None, min_enc=None):
+        """path_keys_config's checks; returns a warning or None."""
+        warning = None
+        dec, enc = self.min_dec, self.min_enc
+        if min_dec is not None:
+            if min_dec < 0:
+                raise TransitError("min decryption version cannot be negative")
+            if min_dec == 0:
+                min_dec = 1
+                warning = ("since Vault 0.3, transit key numbering starts at 1; "
+                           "forcing minimum to 1")
+            if min_dec != dec:
+                if min_dec > self.latest:
+                    raise TransitError("cannot set min decryption version of %d, latest "
+                                       "key version is %d" % (min_dec, self.latest))
+                dec = min_dec
+        if min_enc is not None:
+            if min_enc < 0:
+                raise TransitError("min encryption version cannot be negative")
+            if min_enc != enc:
+                if min_enc > self.latest:
+                    raise TransitError("cannot set min encryption version of %d, latest "
+                                       "key version is %d" % (min_enc, self.latest))
+                enc = min_enc
+        if enc > 0 and enc < dec:
+            raise TransitError("cannot set min encryption/decryption values; min "
+                               "encryption version of %d must be greater than or equal "
+                               "to min decryption version of %d" % (enc, dec))
+        self.min_dec, self.min_enc = dec, enc
+        return warning
+
+    def key_for(self, ver, context):
+        """GetKey: the raw key, or HKDF-SHA256(key, info=context) if derived."""
+        # Versions below min_decryption_version are in the archive, not in
+        # Policy.Keys, so safeGetKeyEntry does not find them.
+        if not self.derived:
+            if ver not in self.versions or ver < self.min_dec:
+                raise TransitError("no such key version")
+            return self.versions[ver][0]
+        if ver <= 0 or ver > self.latest:
+            raise TransitError("invalid key version")
+        if not context:
+            raise TransitError(E_DERIVE_CONTEXT)
+        if ver not in self.versions or ver < self.min_dec:
+            raise TransitError("no such key version")
+        size = TRANSIT_TYPES[self.type]
+        return HKDF(algorithm=hashes.SHA256(), length=size, salt=None,
+                    info=context).derive(self.versions[ver][0])
+
+    def aead(self, key):
+        return ChaCha20Poly1305(key) if self.type == "chacha20-poly1305" else AESGCM(key)
+
+    def encrypt(self, ver, context, plaintext_b64, aad=None):
+        """EncryptWithFactory -> ("vault:vN:base64(nonce|ct|tag)", N)."""
+        try:
+            plain = go_b64decode(plaintext_b64)
+        except ValueError as e:
+            raise TransitError(str(e))
+        if ver == 0:
+            ver = self.latest
+        elif ver < 0:
+            raise TransitError("requested version for encryption is negative")
+        elif ver > self.latest:
+            raise TransitError("requested version for encryption is higher than the "
+                               "latest key version")
+        elif ver < self.min_enc:
+            raise TransitError("requested version for encryption is less than the "
+                               "minimum encryption key version")
+        key = self.key_for(ver, context)
+        nonce = os.urandom(12)
+        sealed = self.aead(key).encrypt(nonce, plain, aad or None)
+        return "vault:v%d:%s" % (ver, b64(nonce + sealed)), ver
+
+    def decrypt(self, value, context, aad=None):
+        """DecryptWithFactory -> (base64 plaintext, version)."""
+        if not value.startswith("vault:v"):
+            raise TransitError("invalid ciphertext: no prefix")
+        fields = value[len("vault:v"):].split(":", 1)
+        if len(fields) != 2:
+            raise TransitError("invalid ciphertext: wrong number of fields")
+        if not re.fullmatch(r"[+-]?[0-9]+", fields[0]):
+            raise TransitError("invalid ciphertext: version number could not be decoded")
+        ver = int(fields[0]) or 1         # v0: the first implementation's numbering
+        if ver > self.latest:
+            raise TransitError("invalid ciphertext: version is too new")
+        if self.min_dec > 0 and ver < self.min_dec:
+            raise TransitError(E_TOO_OLD)
+        try:
+            decoded = go_b64decode(fields[1])
+        except ValueError:
+            raise TransitError("invalid ciphertext: could not decode base64")
+        key = self.key_for(ver, context)
+        if len(decoded) < 12:
+            raise TransitError("invalid ciphertext length")
+        try:
+            plain = self.aead(key).decrypt(decoded[:12], decoded[12:], aad or None)
+        except InvalidTag:
+            raise TransitError("cipher: message authentication failed")
+        return b64(plain), ver
+
+    def update(self, spec, where, creating=False):
+        """Config / admin fields (Vault's validation for the versions)."""
+        if not isinstance(spec, dict):
+            raise ConfigError("%s: a transit key is an object" % where)
+        for k in spec:
+            if k not in TRANSIT_KEY_FIELDS:
+                raise ConfigError("%s: unknown transit key field %r" % (where, k))
+        try:
+            if creating:
+                for _ in range(go_int(spec.get("versions", 1)) - 1):
+                    self.rotate()
+            for k in ("deletion_allowed", "exportable", "allow_plaintext_backup"):
+                if k in spec:
+                    setattr(self, k, go_bool(spec[k]))
+            if "auto_rotate_period" in spec:
+                self.auto_rotate_period = parse_duration(spec["auto_rotate_period"])
+            dec = spec.get("min_decryption_version")
+            enc = spec.get("min_encryption_version")
+            self.set_versions(None if dec is None else go_int(dec),
+                              None if enc is None else go_int(enc))
+        except (ValueError, TransitError) as e:
+            raise ConfigError("%s: %s" % (where, e))
+
+
+class TransitMount:
+    def __init__(self, name, spec, where):
+        if spec is None:
+            spec = {}
+        if not isinstance(spec, dict):
+            raise ConfigError("%s: a transit mount is an object" % where)
+        unknown = set(spec) - {"keys", "disable_upsert"}
+        if unknown:
+            raise ConfigError("%s: unknown keys %s" % (where, sorted(unknown)))
+        self.name = name
+        self.disable_upsert = bool(spec.get("disable_upsert", False))
+        self.keys = {}
+        keys = spec.get("keys") or {}
+        if not isinstance(keys, dict):
+            raise ConfigError("%s: keys is an object" % where)
+        for kname, kspec in keys.items():
+            self.keys[kname] = self.new_key(kname, kspec or {}, "%s.keys.%s" % (where, kname))
+
+    @staticmethod
+    def new_key(name, spec, where):
+        if not re.fullmatch(r"\w(?:[\w\-.@]*\w)?", name):
+            raise ConfigError("%s: %r is not a valid key name" % (where, name))
+        if not isinstance(spec, dict):
+            raise ConfigError("%s: a transit key is an object" % where)
+        key = TransitKey(name, spec.get("type", "aes256-gcm96"), spec.get("derived", False))
+        key.update(spec, where, creating=True)
+        return key
+
+
+class KubeRole:
+    FIELDS = ("bound_service_account_names", "bound_service_account_namespaces",
+              "audience", "alias_name_source", "token_ttl", "token_max_ttl",
+              "token_policies", "policies", "token_no_default_policy",
+              "token_num_uses")
+
+    def __init__(self, name):
+        self.name = name
+        self.names = []
+        self.namespaces = []
+        self.audience = ""
+        self.alias_name_source = "serviceaccount_uid"
+        self.token_ttl = 0
+        self.token_max_ttl = 0
+        self.token_policies = []
+        self.token_no_default_policy = False
+        self.token_num_uses = 0
+
+    def update(self, spec, where):
+        if not isinstance(spec, dict):
+            raise ConfigError("%s: a role is an object" % where)
+        for key in spec:
+            if key not in self.FIELDS:
+                raise ConfigError("%s: unknown kubernetes role field %r" % (where, key))
+        try:
+            for key, attr in (("bound_service_account_names", "names"),
+                              ("bound_service_account_namespaces", "namespaces")):
+                if key in spec:
+                    val = spec[key]
+                    if isinstance(val, str):
+                        val = [v.strip() for v in val.split(",") if v.strip()]
+                    if not isinstance(val, list) or not all(isinstance(v, str) for v in val):
+                        raise ConfigError("%s: %s is a list of names" % (where, key))
+                    setattr(self, attr, list(val))
+            if "audience" in spec:
+                self.audience = spec["audience"] or ""
+            if "alias_name_source" in spec:
+                if spec["alias_name_source"] not in ("serviceaccount_uid",
+                                                     "serviceaccount_name"):
+                    raise ConfigError("%s: invalid alias_name_source, must be one of: "
+                                      "serviceaccount_uid, serviceaccount_name" % where)
+                self.alias_name_source = spec["alias_name_source"]
+            for key in ("token_ttl", "token_max_ttl"):
+                if key in spec:
+                    setattr(self, key, parse_duration(spec[key], key))
+            pol = spec.get("token_policies", spec.get("policies"))
+            if pol is not None:
+                if isinstance(pol, str):
+                    pol = [p.strip() for p in pol.split(",") if p.strip()]
+                if not isinstance(pol, list) or not all(isinstance(p, str) for p in pol):
+                    raise ConfigError("%s: token_policies is a list of names" % where)
+                self.token_policies = list(pol)
+            if "token_no_default_policy" in spec:
+                self.token_no_default_policy = go_bool(spec["token_no_default_policy"])
+            if "token_num_uses" in spec:
+                self.token_num_uses = go_int(spec["token_num_uses"])
+        except ValueError as e:
+            raise ConfigError("%s: %s" % (where, e))
+        # path_role.go's checks
+        if not self.names:
+            raise ConfigError('%s: "bound_service_account_names" can not be empty' % where)
+        if len(self.names) > 1 and "*" in self.names:
+            raise ConfigError('%s: can not mix "*" with values' % where)
+        if not self.namespaces:
+            raise ConfigError('%s: "bound_service_account_namespaces" can not be empty '
+                              'if "bound_service_account_namespace_selector" is not set'
+                              % where)
+        if len(self.namespaces) > 1 and "*" in self.namespaces:
+            raise ConfigError('%s: can not mix "*" with values' % where)
+
+    def dump(self):
+        return {"bound_service_account_names": self.names,
+                "bound_service_account_namespaces": self.namespaces,
+                "audience": self.audience, "alias_name_source": self.alias_name_source,
+                "token_ttl": self.token_ttl, "token_max_ttl": self.token_max_ttl,
+                "token_policies": self.token_policies,
+                "token_no_default_policy": self.token_no_default_policy,
+                "token_num_uses": self.token_num_uses}
+
+
+JWT_ALGS = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+            "ES256", "ES384", "ES512"}
+
+
+class KubeMount:
+    """A Kubernetes auth mount: its config (pem_keys, issuer) and roles."""
+    CONFIG = ("issuer", "jwt_public_key", "pem_keys", "disable_iss_validation",
+              "revoked_service_account_uids")
+
+    def __init__(self, name):
+        self.name = name
+        self.issuer = ""
+        self.disable_iss = True         # the plugin's default since 0.11
+        self.pems = []
+        self.keys = []
+        self.revoked = set()
+        self.roles = {}
+
+    def configure(self, spec, where):
+        for key in spec:
+            if key not in self.CONFIG + ("type", "roles", "namespace", "mount"):
+                raise ConfigError("%s: unknown kubernetes mount key %r" % (where, key))
+        if "issuer" in spec:
+            self.issuer = spec["issuer"] or ""
+        if "disable_iss_validation" in spec:
+            self.disable_iss = bool(spec["disable_iss_validation"])
+        pems = None
+        for key in ("jwt_public_key", "pem_keys"):
+            if key in spec:
+                val = spec[key]
+                pems = (pems or []) + ([val] if isinstance(val, str) else list(val or []))
+        if pems is not None:
+            if not HAVE_CRYPTO:
+                raise ConfigError("%s: %s" % (where, NO_CRYPTO))
+            keys = []
+            for pem in pems:
+                keys.append(self.parse_pem(pem, where))
+            self.pems, self.keys = pems, keys
+        if "revoked_service_account_uids" in spec:
+            self.revoked = set(spec["revoked_service_account_uids"] or [])
+        for rname, rspec in (spec.get("roles") or {}).items():
+            role = KubeRole(rname)
+            role.update(rspec, "%s.roles.%s" % (where, rname))
+            self.roles[rname] = role
+        if not self.keys:
+            raise ConfigError("%s: jwt_public_key (the service-account signing key, "
+                              "PEM) is required" % where)
+
+    @staticmethod
+    def parse_pem(pem, where):
+        data = pem.encode() if isinstance(pem, str) else pem
+        key = None
+        try:
+            key = serialization.load_pem_public_key(data)
+        except (ValueError, TypeError):
+            try:
+                key = x509.load_pem_x509_certificate(data).public_key()
+            except ValueError:
+                pass
+        if not isinstance(key, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey)):
+            raise ConfigError("%s: data does not contain any valid RSA or ECDSA public keys"
+                              % where)
+        return key
+
+    def verify(self, token):
+        """go-jose ParseSigned + StaticKeySet.VerifySignature: the claims,
+        or None when the token is malformed or no key verifies it."""
+        parts = token.split(".")
+        if len(parts) != 3:
+            return None
+        try:
+            header = json.loads(b64url_decode(parts[0]))
+            payload = b64url_decode(parts[1])
+            sig = b64url_decode(parts[2])
+            alg = header.get("alg")
+        except (ValueError, AttributeError):
+            return None
+        if alg not in JWT_ALGS:
+            return None
+        signed = (parts[0] + "." + parts[1]).encode("ascii", "replace")
+        hashalg = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}[alg[2:]]()
+        for key in self.keys:
+            try:
+                if alg[0] in "RP" and isinstance(key, rsa.RSAPublicKey):
+                    pad = padding.PKCS1v15() if alg[0] == "R" else \
+                        padding.PSS(mgf=padding.MGF1(hashalg), salt_length=padding.PSS.AUTO)
+                    key.verify(sig, signed, pad, hashalg)
+                elif alg[0] == "E" and isinstance(key, ec.EllipticCurvePublicKey):
+                    size = (key.curve.key_size + 7) // 8
+                    want = {"256": 256, "384": 384, "512": 521}[alg[2:]]
+                    if key.curve.key_size != want or len(sig) != 2 * size:
+                        continue
+                    der = encode_dss_signature(int.from_bytes(sig[:size], "big"),
+                                               int.from_bytes(sig[size:], "big"))
+                    key.verify(der, signed, ec.ECDSA(hashalg))
+                else:
+                    continue
+            except (InvalidSignature, ValueError):
+                continue
+            try:
+                claims = json.loads(payload)
+            except ValueError:
+                return None
+            return claims if isinstance(claims, dict) else None
+        return None
+
+    def dump(self):
+        return {"type": "kubernetes", "issuer": self.issuer,
+                "disable_iss_validation": self.disable_iss, "pem_keys": len(self.pems),
+                "revoked_service_account_uids": sorted(self.revoked),
+                "roles": {r: role.dump() for r, role in self.roles.items()}}
+
+
 class Token:
     def __init__(self, tid, ns, policies, ttl, renewable, display_name, path,
                  meta=None, num_uses=0, entity_id="", max_ttl=0, role=None):
@@ -692,7 +1351,9 @@ class Namespace:
         self.path = path                # "" root, "ns1/", "ns1/child/"
         self.id = "root" if path == "" else rand62(5)
         self.kv = {}
+        self.transit = {}               # mount name -> TransitMount
         self.auth = {}                  # approle mount name -> {role: Role}
+        self.kube = {}                  # kubernetes mount name -> KubeMount
         self.policies = {}
 
     def role_by_id(self, mount, role_id):
@@ -750,7 +1411,8 @@ SETTINGS_DEFAULTS = {
     "default_lease_ttl": DEFAULT_LEASE_TTL, "max_lease_ttl": DEFAULT_LEASE_TTL,
     "lockout_threshold": 5, "lockout_duration": 900,
 }
-NS_KEYS = {"kv_mounts", "auth_mounts", "policies", "tokens", "secrets", "namespaces"}
+NS_KEYS = {"kv_mounts", "transit_mounts", "auth_mounts", "policies", "tokens",
+           "secrets", "namespaces"}
 
 
 class State:
@@ -829,6 +1491,16 @@ class State:
             if not name or name.split("/")[0] in ("auth", "sys", "cubbyhole", "identity"):
                 raise ConfigError("%s: %r cannot be a kv mount" % (where, name))
             ns.kv[name] = KVMount(name, mspec, "%s: kv_mounts.%s" % (where, name))
+        tr_spec = spec.get("transit_mounts", {} if "transit" in ns.kv else {"transit": {}})
+        if not isinstance(tr_spec, dict):
+            raise ConfigError("%s: transit_mounts is an object" % where)
+        for name, mspec in tr_spec.items():
+            name = name.strip("/")
+            if not name or name.split("/")[0] in ("auth", "sys", "cubbyhole", "identity") \
+                    or name in ns.kv:
+                raise ConfigError("%s: %r cannot be a transit mount" % (where, name))
+            ns.transit[name] = TransitMount(name, mspec,
+                                            "%s: transit_mounts.%s" % (where, name))
         auth_spec = spec.get("auth_mounts", {"approle": {"roles": {}}})
         if not isinstance(auth_spec, dict):
             raise ConfigError("%s: auth_mounts is an object" % where)
@@ -836,6 +1508,15 @@ class State:
             name = name.strip("/")
             if not name or name == "token" or not isinstance(aspec, dict):
                 raise ConfigError("%s: auth_mounts.%s is an object, not 'token'"
+                                  % (where, name))
+            atype = aspec.get("type", "approle")
+            if atype == "kubernetes":
+                km = KubeMount(name)
+                km.configure(aspec, "%s: auth_mounts.%s" % (where, name))
+                ns.kube[name] = km
+                continue
+            if atype != "approle":
+                raise ConfigError('%s: auth_mounts.%s: type is "approle" or "kubernetes"'
                                   % (where, name))
             roles = {}
             for rname, rspec in (aspec.get("roles") or {}).items():
@@ -1072,8 +1753,13 @@ class State:
                     "secrets": {m: ({sp: s.dump() for sp, s in k.secrets.items()}
                                     if k.version == 2 else dict(k.secrets))
                                 for m, k in ns.kv.items()},
-                    "auth_mounts": {m: {r: role.dump() for r, role in roles.items()}
-                                    for m, roles in ns.auth.items()},
+                    "auth_mounts": {**{m: {r: role.dump() for r, role in roles.items()}
+                                       for m, roles in ns.auth.items()},
+                                    **{m: km.dump() for m, km in ns.kube.items()}},
+                    "transit_mounts": {m: {"disable_upsert": t.disable_upsert,
+                                           "keys": {k: key.data()
+                                                    for k, key in t.keys.items()}}
+                                       for m, t in ns.transit.items()},
                     "policies": {n: {p2: sorted(c) for p2, c in r.items()}
                                  for n, r in ns.policies.items()},
                 }
@@ -1278,6 +1964,7 @@ class Handler(BaseHTTPRequestHandler):
             for k, vs in query.items() for v in vs)
         self.request_id = str(uuid.uuid4())
         self.buffer = None
+        self.cap_needed = None
         self.entry = {
             "ts": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
             "server": server, "kind": kind, "method": method, "path": path,
@@ -1495,7 +2182,9 @@ class Handler(BaseHTTPRequestHandler):
         # routing: the longest mount prefix in this namespace
         mounts = [("sys/", "sys", None), ("auth/token/", "token", None)]
         mounts += [("auth/%s/" % m, "approle", m) for m in ns.auth]
+        mounts += [("auth/%s/" % m, "kubernetes", m) for m in ns.kube]
         mounts += [("%s/" % m, "kv", m) for m in ns.kv]
+        mounts += [("%s/" % m, "transit", m) for m in ns.transit]
         target = trimmed if trimmed.endswith("/") else trimmed + "/"
         route = None
         for prefix, kind, name in mounts:
@@ -1505,6 +2194,10 @@ class Handler(BaseHTTPRequestHandler):
 
         if route and route[1] == "approle" and sub == "login":
             return self.approle_login(ns, route[2], op, data)
+        if route and route[1] == "kubernetes" and sub == "login":
+            return self.kube_login(ns, route[2], op, data)
+        if route and route[1] == "transit":
+            self.entry["kind"] = "transit"
 
         tok = self.check_token(ns, token, trimmed, op, route, sub)
         if route is None:
@@ -1519,6 +2212,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.token_paths(ns, tok, sub, op, data)
         if kind == "approle":
             return self.approle_paths(ns, route[2], sub, op, data)
+        if kind == "transit":
+            return self.transit(ns.transit[route[2]], sub, op, data)
         raise ApiError(404, E_UNSUPPORTED_PATH)
 
     def parse_json(self, raw):
@@ -1572,6 +2267,12 @@ class Handler(BaseHTTPRequestHandler):
             needed = op
             if op == "update" and route and route[1] == "kv":
                 needed = self.kv_write_cap(ns.kv[route[2]], sub)
+            if op == "update" and route and route[1] == "transit":
+                # encrypt/ has an existence check: a missing key needs create
+                m = re.fullmatch(r"encrypt/(.+)", sub)
+                if m and m.group(1) not in ns.transit[route[2]].keys:
+                    needed = "create"
+            self.cap_needed = needed
             caps = st.policy_caps(st.namespaces[tok.ns], tok.policies, acl_path)
             if tok.num_uses > 0:
                 tok.num_uses -= 1
@@ -2076,6 +2777,320 @@ class Handler(BaseHTTPRequestHandler):
         self.v_ok({"secret_id": sid, "secret_id_accessor": acc, "secret_id_num_uses": uses,
                    "secret_id_ttl": 0}, mount_type="approle")
 
+    # -- transit -----------------------------------------------------------------
+    @staticmethod
+    def field(data, name, kind, default=None):
+        """framework.FieldData: (value, given); a value of the wrong type is
+        the 400 framework.FieldData.Validate answers."""
+        if name not in data or data[name] is None:
+            return default, False
+        raw = data[name]
+        try:
+            if kind == "int":
+                return go_int(raw), True
+            if kind == "bool":
+                return go_bool(raw), True
+            if kind == "duration":
+                return parse_duration(raw), True
+            if isinstance(raw, (dict, list)):
+                raise ValueError("'' expected type 'string', got unconvertible type "
+                                 "'%s'" % ("map[string]interface {}" if isinstance(raw, dict)
+                                           else "[]interface {}"))
+            if isinstance(raw, bool):
+                return ("1" if raw else "0"), True
+            return str(raw), True
+        except ValueError as e:
+            raise ApiError(400, 'error converting input %s for field "%s": %s'
+                           % (raw, name, e))
+
+    def transit(self, tm, sub, op, data):
+        if not HAVE_CRYPTO:
+            raise ApiError(500, multi_err(NO_CRYPTO))
+        name_rx = r"\w(?:[\w\-.@]*\w)?"
+        if re.fullmatch(r"keys/?", sub):
+            if op != "list":
+                raise ApiError(405, E_UNSUPPORTED_OP)
+            with self.state.lock:
+                names = sorted(tm.keys)
+            if not names:
+                raise ApiError(404)
+            return self.v_ok({"keys": names}, mount_type="transit")
+        m = re.fullmatch(r"(keys|encrypt|decrypt|rewrap)/(%s)(?:/(rotate|config))?" % name_rx,
+                         sub)
+        if not m or (m.group(3) and m.group(1) != "keys"):
+            raise ApiError(404, E_UNSUPPORTED_PATH)
+        what, name = m.group(3) or m.group(1), m.group(2)
+        allowed = {"keys": ("read", "update", "delete")}.get(what, ("update",))
+        if op not in allowed:
+            raise ApiError(405, E_UNSUPPORTED_OP)
+        if data.get("batch_input") is not None and what in ("encrypt", "decrypt", "rewrap"):
+            raise ApiError(400, "vault_emulator: batch_input is not emulated")
+        with self.locked():
+            try:
+                if what == "keys":
+                    return self.transit_key(tm, name, op, data)
+                if what == "rotate":
+                    key = tm.keys.get(name)
+                    if key is None:
+                        raise ApiError(400, "key not found")
+                    key.rotate()
+                    return self.v_ok(key.data(), mount_type="transit")
+                if what == "config":
+                    return self.transit_config(tm, name, data)
+                return self.transit_crypt(tm, what, name, data)
+            except TransitError as e:
+                if e.internal:
+                    raise ApiError(500, multi_err(str(e)))
+                raise ApiError(400, str(e))
+
+    def transit_key(self, tm, name, op, data):
+        key = tm.keys.get(name)
+        if op == "read":
+            if key is None:
+                raise ApiError(404)
+            return self.v_ok(key.data(), mount_type="transit")
+        if op == "delete":
+            if key is None or not key.deletion_allowed:
+                raise ApiError(400, "error deleting policy %s: %s" % (
+                    name, "could not delete key; not found" if key is None
+                    else "deletion is not allowed for this key"))
+            del tm.keys[name]
+            return self.v_204()
+        ktype, _ = self.field(data, "type", "str", "aes256-gcm96")
+        derived, _ = self.field(data, "derived", "bool", False)
+        convergent, _ = self.field(data, "convergent_encryption", "bool", False)
+        exportable, _ = self.field(data, "exportable", "bool", False)
+        backup, _ = self.field(data, "allow_plaintext_backup", "bool", False)
+        period, _ = self.field(data, "auto_rotate_period", "duration", 0)
+        key_size, _ = self.field(data, "key_size", "int", 0)
+        if period != 0 and period < 3600:
+            raise ApiError(400, "auto rotate period must be 0 to disable or at least an hour")
+        if not derived and convergent:
+            raise ApiError(400, "convergent encryption requires derivation to be enabled")
+        if ktype not in TRANSIT_TYPES:
+            if ktype in VAULT_KEY_TYPES:
+                raise ApiError(400, "vault_emulator: key type %s is not emulated (only %s)"
+                               % (ktype, ", ".join(sorted(TRANSIT_TYPES))))
+            raise ApiError(400, "unknown key type %s" % ktype)
+        if key_size:
+            raise ApiError(400, "key_size is not valid for algorithm %s" % ktype)
+        if convergent:
+            raise ApiError(400, "vault_emulator: convergent encryption is not emulated")
+        warnings = None
+        if key is None:
+            key = TransitKey(name, ktype, derived)
+            key.exportable, key.allow_plaintext_backup = exportable, backup
+            key.auto_rotate_period = period
+            tm.keys[name] = key
+        else:
+            warnings = ["key %s already existed" % name]
+        return self.v_ok(key.data(), mount_type="transit", warnings=warnings)
+
+    def transit_config(self, tm, name, data):
+        key = tm.keys.get(name)
+        if key is None:
+            raise ApiError(400, "no existing key named %s could be found" % name)
+        dec, has_dec = self.field(data, "min_decryption_version", "int")
+        enc, has_enc = self.field(data, "min_encryption_version", "int")
+        deletion, has_del = self.field(data, "deletion_allowed", "bool")
+        exportable, _ = self.field(data, "exportable", "bool", False)
+        backup, _ = self.field(data, "allow_plaintext_backup", "bool", False)
+        period, has_period = self.field(data, "auto_rotate_period", "duration")
+        warning = key.set_versions(dec if has_dec else None, enc if has_enc else None)
+        if has_period and period != 0 and period < 3600:
+            raise ApiError(400, "auto rotate period must be 0 to disable or at least an hour")
+        if has_del:
+            key.deletion_allowed = deletion
+        if exportable:
+            key.exportable = True           # once set, never unset
+        if backup:
+            key.allow_plaintext_backup = True
+        if has_period:
+            key.auto_rotate_period = period
+        self.v_ok(key.data(), mount_type="transit",
+                  warnings=[warning] if warning else None)
+
+    def transit_crypt(self, tm, what, name, data):
+        """encrypt / decrypt / rewrap of one item (path_encrypt.go etc.)."""
+        context_b64, _ = self.field(data, "context", "str", "")
+        aad_b64, _ = self.field(data, "associated_data", "str", "")
+        version, _ = self.field(data, "key_version", "int", 0)
+        item_error = None
+        if what == "encrypt":
+            plaintext, given = self.field(data, "plaintext", "str", "")
+            if not given and "plaintext" not in data:
+                raise ApiError(400, "missing plaintext to encrypt")
+            try:
+                go_b64decode(plaintext)
+            except ValueError as e:
+                item_error = str(e)
+        else:
+            ciphertext, _ = self.field(data, "ciphertext", "str", "")
+            if not ciphertext:
+                raise ApiError(400, "missing ciphertext to decrypt")
+        context = b""
+        if context_b64 and item_error is None:
+            try:
+                context = go_b64decode(context_b64)
+            except ValueError as e:
+                item_error = str(e)
+        key = tm.keys.get(name)
+        if key is None and what == "encrypt" and self.cap_needed == "create":
+            ktype, _ = self.field(data, "type", "str", "aes256-gcm96")
+            convergent, _ = self.field(data, "convergent_encryption", "bool", False)
+            if convergent and not context_b64:
+                return self.v_error(400, "convergent encryption requires derivation to "
+                                         "be enabled, so context is required")
+            if ktype in ("ecdsa-p256", "ecdsa-p384", "ecdsa-p521"):
+                raise ApiError(400, "key type %s not supported for this operation" % ktype)
+            if ktype not in TRANSIT_TYPES:
+                if ktype in VAULT_KEY_TYPES:
+                    raise ApiError(400, "vault_emulator: key type %s is not emulated" % ktype)
+                raise ApiError(400, "unknown key type %s" % ktype)
+            if not tm.disable_upsert:
+                key = tm.keys[name] = TransitKey(name, ktype, bool(context_b64))
+        if key is None:
+            raise ApiError(400, "encryption key not found")
+        if item_error is not None:
+            raise ApiError(400, item_error)
+        aad = None
+        if aad_b64:
+            try:
+                aad = go_b64decode(aad_b64)
+            except ValueError as e:
+                raise TransitError("unable to get associated_data/additional_data from "
+                                   "factory[0]: %s" % e, internal=True)
+        if what == "encrypt":
+            ct, ver = key.encrypt(version, context, plaintext, aad)
+            self.entry["key_version"] = ver
+            return self.v_ok({"ciphertext": ct, "key_version": ver}, mount_type="transit")
+        plain, ver = key.decrypt(ciphertext, context, aad)
+        self.entry["key_version"] = ver
+        if what == "decrypt":
+            return self.v_ok({"plaintext": plain}, mount_type="transit")
+        ct, ver = key.encrypt(version, context, plain, aad)
+        self.entry["key_version"] = ver
+        self.v_ok({"ciphertext": ct, "key_version": ver}, mount_type="transit")
+
+    # -- Kubernetes auth ---------------------------------------------------------
+    def kube_login(self, ns, mount, op, data):
+        """vault-plugin-auth-kubernetes path_login.go with pem_keys set: the
+        JWT's signature is checked with the configured keys; the TokenReview
+        call is emulated by revoked_service_account_uids."""
+        st = self.state
+        if op != "update":
+            raise ApiError(405, E_UNSUPPORTED_OP)
+        role_name, _ = self.field(data, "role", "str", "")
+        if not role_name:
+            raise ApiError(400, "missing role")
+        jwt, _ = self.field(data, "jwt", "str", "")
+        if not jwt:
+            raise ApiError(400, "missing jwt")
+        if not HAVE_CRYPTO:
+            raise ApiError(500, NO_CRYPTO)
+        with st.lock:
+            km = ns.kube[mount]
+            role = km.roles.get(role_name)
+            if role is None:
+                raise ApiError(400, "invalid role name %s" % go_quote(role_name))
+            claims = km.verify(jwt)
+            if claims is None:              # "error verifying token signature: ..."
+                raise ApiError(403, E_DENIED)
+            self.kube_check_claims(km, role, claims)
+            k8s = claims.get("kubernetes.io")
+            if k8s is not None and not isinstance(k8s, dict):
+                raise ApiError(500, "1 error(s) decoding:\n\n* 'kubernetes.io' expected a "
+                                    "map, got '%s'" % type(k8s).__name__)
+            k8s_sa = (k8s or {}).get("serviceaccount")
+            k8s_sa = k8s_sa if isinstance(k8s_sa, dict) else None
+            if k8s_sa is not None:
+                sa_name, uid = str(k8s_sa.get("name") or ""), str(k8s_sa.get("uid") or "")
+            else:
+                sa_name = str(claims.get("kubernetes.io/serviceaccount/service-account.name")
+                              or "")
+                uid = str(claims.get("kubernetes.io/serviceaccount/service-account.uid") or "")
+            sa_ns = str(k8s.get("namespace") or "") if k8s is not None else \
+                str(claims.get("kubernetes.io/serviceaccount/namespace") or "")
+            secret_name = str(claims.get("kubernetes.io/serviceaccount/secret.name") or "")
+            if len(role.names) > 1 or role.names[0] != "*":
+                if not glob_list_contains(role.names, sa_name):
+                    raise ApiError(403, "service account name not authorized")
+            if not (role.namespaces[0] == "*" or glob_list_contains(role.namespaces, sa_ns)):
+                raise ApiError(403, "namespace not authorized")
+            if role.alias_name_source == "serviceaccount_name":
+                if not sa_ns or not sa_name:
+                    raise ApiError(500, "service account namespace and name must be set")
+                alias = "%s/%s" % (sa_ns, sa_name)
+            else:
+                if not uid:
+                    raise ApiError(500, "could not parse UID from claims")
+                alias = uid
+            if uid in km.revoked:           # the TokenReview API refuses it
+                raise ApiError(403, E_DENIED)
+            if not uid:
+                raise ApiError(500, "could not parse UID from claims")
+            meta = {"role": role_name, "service_account_name": sa_name,
+                    "service_account_namespace": sa_ns,
+                    "service_account_secret_name": secret_name,
+                    "service_account_uid": uid}
+            pols = set(role.token_policies)
+            if not role.token_no_default_policy and "root" not in pols:
+                pols.add("default")
+            pols = sorted(pols)
+            s = st.settings
+            ttl = role.token_ttl or s["default_lease_ttl"]
+            max_ttl = role.token_max_ttl or s["max_lease_ttl"]
+            if max_ttl and ttl > max_ttl:
+                ttl = max_ttl
+            entity = str(uuid.uuid5(uuid.NAMESPACE_URL, "vault-emulator:%s%s:%s"
+                                    % (ns.path, mount, alias)))
+            tok = st.issue_token(ns, pols, ttl, max_ttl, True,
+                                 "%s-%s-%s" % (mount.replace("/", "-"), sa_ns, sa_name),
+                                 "auth/%s/login" % mount, meta, role.token_num_uses,
+                                 entity, role=role_name)
+        self.entry["role_name"] = role_name
+        self.entry["service_account"] = "%s/%s" % (sa_ns, sa_name)
+        self.v_ok(None, auth=self.auth_block(tok, pols))
+
+    @staticmethod
+    def kube_check_claims(km, role, claims):
+        """hashicorp/cap jwt.Validator.ValidateAllowMissingIatNbfExp: issuer
+        (only when disable_iss_validation is false and issuer is set),
+        audience (when the role names one), then nbf / exp / iat with 150 s
+        default expiry leeway and 60 s clock skew."""
+        if not km.disable_iss and km.issuer and claims.get("iss") != km.issuer:
+            raise ApiError(403, "invalid issuer (iss) claim")
+        if role.audience:
+            aud = claims.get("aud")
+            aud = [aud] if isinstance(aud, str) else (aud if isinstance(aud, list) else [])
+            if role.audience not in aud:
+                raise ApiError(403, "invalid audience (aud) claim: audience claim does "
+                                    "not match any expected audience")
+
+        def num(name):
+            v = claims.get(name)
+            if v is None:
+                return 0
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ApiError(403, "json: cannot unmarshal %s into Go struct field "
+                                    "Claims.%s of type jwt.NumericDate"
+                               % ("string" if isinstance(v, str) else "object", name))
+            return int(v)
+        iat, exp, nbf = num("iat"), num("exp"), num("nbf")
+        if iat == 0 and exp == 0 and nbf == 0:
+            return
+        if exp == 0:
+            exp = max(iat, nbf) + 150
+        if nbf == 0:
+            nbf = iat if iat else exp - 150
+        now, skew = time.time(), 60
+        if now + skew < nbf:
+            raise ApiError(403, "invalid not before (nbf) claim: token not yet valid")
+        if now - skew > exp:
+            raise ApiError(403, "invalid expiration time (exp) claim: token is expired")
+        if iat and now + skew < iat:
+            raise ApiError(403, "invalid issued at (iat) claim: token issued in the future")
+
     # -- admin -------------------------------------------------------------------
     def admin(self, method, path, body):
         st = self.state
@@ -2112,10 +3127,12 @@ class Handler(BaseHTTPRequestHandler):
                 return self.admin_secret(parts[1], obj)
             if parts == ["roles"] and method == "POST":
                 return self.admin_role(obj)
-            if parts == ["policies"] and method == "POST":
+            if parts[:1] == ["policies"] and len(parts) <= 2 and method == "POST":
+                if not isinstance(obj, dict):
+                    raise ConfigError("the body is an object")
                 with st.lock:
                     ns = st.ns_for_admin(obj)
-                    name = obj.get("name")
+                    name = parts[1] if len(parts) == 2 else obj.get("name")
                     if not isinstance(name, str) or not name or name == "root":
                         raise ConfigError("name is a policy name (not root)")
                     if obj.get("rules") is None:
@@ -2138,6 +3155,19 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send(200, {"path": p, "id": st.namespaces[p].id})
             if parts[:1] == ["tokens"]:
                 return self.admin_tokens(method, parts[1:], obj)
+            if parts[:1] == ["transit"] and len(parts) in (3, 4) and method == "POST":
+                return self.admin_transit(parts[1], parts[2], parts[3:], obj)
+            if parts[:1] == ["kubernetes"] and len(parts) == 2 and method == "POST":
+                if not isinstance(obj, dict):
+                    raise ConfigError("the body is an object")
+                with st.lock:
+                    ns = st.ns_for_admin(obj)
+                    km = ns.kube.get(parts[1])
+                    if km is None:
+                        raise ConfigError("no kubernetes mount %r in namespace %r"
+                                          % (parts[1], ns.path))
+                    km.configure(obj, "kubernetes mount " + parts[1])
+                    return self.send(200, km.dump())
             if parts == ["faults"]:
                 if method == "GET":
                     with st.lock:
@@ -2240,6 +3270,52 @@ class Handler(BaseHTTPRequestHandler):
                 return self.send(200, sec.dump())
         raise ConfigError("unknown secrets action %r" % action)
 
+    def admin_transit(self, mname, kname, action, obj):
+        """POST /_emulator/transit/MOUNT/KEY: create or change a key;
+        .../encrypt, .../decrypt: use it, without any token or policy."""
+        st = self.state
+        if not isinstance(obj, dict):
+            raise ConfigError("the body is an object")
+        with st.lock:
+            ns = st.ns_for_admin(obj)
+            tm = ns.transit.get(mname)
+            if tm is None:
+                raise ConfigError("no transit mount %r in namespace %r" % (mname, ns.path))
+            key = tm.keys.get(kname)
+            if action in (["encrypt"], ["decrypt"]):
+                if key is None:
+                    return self.send(404, {"error": "encryption key not found"})
+                ctx = go_b64decode(obj.get("context") or "")
+                try:
+                    if action == ["encrypt"]:
+                        ct, ver = key.encrypt(go_int(obj.get("key_version", 0)), ctx,
+                                              obj.get("plaintext") or "")
+                        return self.send(200, {"ciphertext": ct, "key_version": ver})
+                    plain, ver = key.decrypt(str(obj.get("ciphertext") or ""), ctx)
+                    return self.send(200, {"plaintext": plain, "key_version": ver})
+                except TransitError as e:
+                    return self.send(400, {"error": str(e)})
+            if action:
+                raise ConfigError("no such transit call %r" % action[0])
+            fields = {k: v for k, v in obj.items()
+                      if k not in ("namespace", "rotate", "delete")}
+            if obj.get("delete"):
+                tm.keys.pop(kname, None)
+                return self.send(200, {"deleted": key is not None})
+            if key is None:
+                key = tm.new_key(kname, fields, "transit key " + kname)
+                tm.keys[kname] = key
+            else:
+                for k in ("type", "derived", "versions"):
+                    if k in fields:
+                        raise ConfigError("%s only applies when the key is created" % k)
+            rot = obj.get("rotate")
+            for _ in range(rot if isinstance(rot, int) and not isinstance(rot, bool)
+                           else 1 if rot else 0):
+                key.rotate()
+            key.update(fields, "transit key " + kname)
+            return self.send(200, key.data())
+
     def admin_role(self, obj):
         st = self.state
         if not isinstance(obj, dict):
@@ -2247,6 +3323,18 @@ class Handler(BaseHTTPRequestHandler):
         with st.lock:
             ns = st.ns_for_admin(obj)
             mname = obj.get("mount", "approle")
+            if mname in ns.kube:
+                name = obj.get("role")
+                if not isinstance(name, str) or not name:
+                    raise ConfigError("role names the role")
+                old = ns.kube[mname].roles.get(name)
+                role = KubeRole(name)
+                if old is not None:
+                    role.__dict__.update(old.__dict__)
+                role.update({k: v for k, v in obj.items()
+                             if k not in ("namespace", "mount", "role")}, "role " + name)
+                ns.kube[mname].roles[name] = role
+                return self.send(200, role.dump())
             if mname not in ns.auth:
                 ns.auth[mname] = {}
             name = obj.get("role")

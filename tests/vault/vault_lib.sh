@@ -126,3 +126,54 @@ vault_done() {
   echo "$VAULT_PASS passed, $VAULT_FAIL failed"
   [ "$VAULT_PASS" -gt 0 ] && [ "$VAULT_FAIL" -eq 0 ]
 }
+
+# --- Kubernetes service-account JWTs (for auth_mounts of type kubernetes) ---
+#   vault_k8s_keys NAME         RSA 2048 signing key pair: $VAULT_DIR/NAME.key
+#                               and NAME.pub (the PEM for "jwt_public_key")
+#   vault_json_file FILE        FILE's text as a JSON string (to put a PEM in
+#                               a config written by a here-document)
+#   vault_jwt_sign KEY CLAIMS   an RS256 JWT of the JSON object CLAIMS
+#   vault_k8s_jwt KEY NS NAME [TTL [UID]]
+#                               a projected service-account token for NS/NAME:
+#                               iss and aud $VAULT_K8S_ISSUER, sub
+#                               system:serviceaccount:NS:NAME, kubernetes.io
+#                               {namespace, pod, serviceaccount {name, uid}},
+#                               iat/nbf now, exp now + TTL (default 3600; a
+#                               TTL below -60, beyond the 60 s clock-skew
+#                               leeway, gives an expired token); UID
+#                               defaults to one derived from NS/NAME
+VAULT_K8S_ISSUER=${VAULT_K8S_ISSUER:-https://kubernetes.default.svc.cluster.local}
+
+vault_k8s_keys() {
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
+    -out "$VAULT_DIR/$1.key" 2>/dev/null &&
+  openssl pkey -in "$VAULT_DIR/$1.key" -pubout -out "$VAULT_DIR/$1.pub" 2>/dev/null
+}
+
+vault_json_file() {
+  "$VAULT_PY" -c 'import json,sys; print(json.dumps(open(sys.argv[1]).read()))' "$1"
+}
+
+vault_b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+
+vault_jwt_sign() {
+  local key=$1 claims=$2 head body
+  head=$(printf '%s' '{"alg":"RS256","kid":"vault-emulator-test"}' | vault_b64url)
+  body=$(printf '%s' "$claims" | vault_b64url)
+  printf '%s.%s.%s\n' "$head" "$body" \
+    "$(printf '%s.%s' "$head" "$body" | openssl dgst -sha256 -sign "$key" -binary | vault_b64url)"
+}
+
+vault_k8s_jwt() {
+  local key=$1 ns=$2 name=$3 ttl=${4:-3600} uid=${5:-} now iat h
+  now=$(date +%s)
+  iat=$now
+  [ "$ttl" -gt 0 ] || iat=$((now + ttl - 3600))
+  if [ -z "$uid" ]; then
+    h=$(printf '%s/%s' "$ns" "$name" | sha256sum | cut -c1-32)
+    uid=${h:0:8}-${h:8:4}-4${h:13:3}-8${h:17:3}-${h:20:12}
+  fi
+  vault_jwt_sign "$key" "$(printf '{"aud":["%s"],"exp":%d,"iat":%d,"iss":"%s","kubernetes.io":{"namespace":"%s","pod":{"name":"%s-0","uid":"%s"},"serviceaccount":{"name":"%s","uid":"%s"}},"nbf":%d,"sub":"system:serviceaccount:%s:%s"}' \
+    "$VAULT_K8S_ISSUER" $((now + ttl)) "$iat" "$VAULT_K8S_ISSUER" "$ns" "$name" "$uid" \
+    "$name" "$uid" "$iat" "$ns" "$name")"
+}
