@@ -1050,8 +1050,8 @@ static int conf_azure_check(struct conf_parse *p, struct cmk_conf *conf)
 		return ret;
 	/* The CMK's name, recorded in each volume: vault and secret or key. */
 	if (az->key[0]) {
-		len = snprintf(az->key_name, sizeof(az->key_name),
-			       "%s/keys/%s", az->vault_url, az->key);
+		len = snprintf(az->key_name, sizeof(az->key_name), "%s/keys/%s",
+			       az->vault_url, az->key);
 		return conf_key_name_fits(p, len, sizeof(az->key_name), "key",
 					  "VAULT_URL/keys/KEY");
 	}

@@ -48,21 +48,21 @@ enum cmk_azure_auth {
 };
 
 struct cmk_conf_azure {
-	char vault_url[CMK_CONF_URL_MAX];      /* required; https, no path */
+	char vault_url[CMK_CONF_URL_MAX]; /* required; https, no path */
 	/* Exactly one of secret (the CMK's bytes are read) and key (a Key
 	 * Vault or Managed HSM key that wraps the volume key; the CMK never
 	 * leaves the service). [0-9A-Za-z-] */
 	char secret[CMK_AZURE_SECRET_MAX + 1];
 	char key[CMK_AZURE_SECRET_MAX + 1];
-	enum cmk_azure_auth auth;	       /* required */
-	char tenant[CMK_CONF_ID_MAX];	       /* "" when unset */
-	char client_id[CMK_CONF_ID_MAX];       /* "" when unset */
-	char client_secret_file[PATH_MAX];     /* client-secret only */
+	enum cmk_azure_auth auth;		/* required */
+	char tenant[CMK_CONF_ID_MAX];		/* "" when unset */
+	char client_id[CMK_CONF_ID_MAX];	/* "" when unset */
+	char client_secret_file[PATH_MAX];	/* client-secret only */
 	char client_certificate_file[PATH_MAX]; /* PEM certificate and key */
 	char federated_token_file[PATH_MAX];	/* workload identity */
-	char authority_url[CMK_CONF_URL_MAX];  /* https; may have a path */
-	char imds_url[CMK_CONF_URL_MAX];       /* http only on loopback or
-						* link-local addresses */
+	char authority_url[CMK_CONF_URL_MAX];	/* https; may have a path */
+	char imds_url[CMK_CONF_URL_MAX];	/* http only on loopback or
+						 * link-local addresses */
 	char api_version[32];
 	char ca_file[PATH_MAX]; /* "" when unset: system CAs */
 	unsigned int timeout;	/* seconds per HTTP request */
@@ -82,8 +82,8 @@ enum cmk_vault_auth {
 };
 
 struct cmk_conf_vault {
-	char url[CMK_CONF_URL_MAX];		 /* required; https, no path */
-	char kv_mount[CMK_VAULT_PATH_MAX];	 /* default "secret" */
+	char url[CMK_CONF_URL_MAX];	   /* required; https, no path */
+	char kv_mount[CMK_VAULT_PATH_MAX]; /* default "secret" */
 	/* Exactly one of path (a KV secret holds the CMK) and transit_key
 	 * (a Transit key wraps the volume key). */
 	char path[CMK_VAULT_PATH_MAX];

@@ -564,9 +564,12 @@ static int volume_mac(const uint8_t *buf, const uint8_t cmk[CMK_KEY_LEN],
 	return ret;
 }
 
-static void put_string(uint8_t *len_byte, uint8_t *field, const char *s)
+/* s is already checked to fit the field; strnlen keeps the copy bounded
+ * even if it were not. */
+static void put_string(uint8_t *len_byte, uint8_t *field, size_t field_size,
+		       const char *s)
 {
-	size_t len = strlen(s);
+	size_t len = strnlen(s, field_size);
 
 	*len_byte = (uint8_t)len;
 	memcpy(field, s, len);
@@ -590,22 +593,25 @@ static int envelopes_encode(uint8_t *buf, const struct cmk_volume_info *vi)
 		if (strcmp(e->vk_id, vi->mac_version) == 0)
 			mac_env = e;
 		r[E_USED] = 1;
-		put_string(r + E_VKID_LEN, r + E_VKID, e->vk_id);
-		put_string(r + E_VER_LEN, r + E_VER, e->cmk_version);
-		put_string(r + E_ALG_LEN, r + E_ALG, e->alg);
+		put_string(r + E_VKID_LEN, r + E_VKID, CMK_VERSION_MAX,
+			   e->vk_id);
+		put_string(r + E_VER_LEN, r + E_VER, CMK_VERSION_MAX,
+			   e->cmk_version);
+		put_string(r + E_ALG_LEN, r + E_ALG, CMK_ENVELOPE_ALG_MAX,
+			   e->alg);
 		if (e->link_from[0]) {
 			if (!cmk_version_id_valid(e->link_from))
 				return -EINVAL;
 			put_string(r + E_LINK_FROM_LEN, r + E_LINK_FROM,
-				   e->link_from);
+				   CMK_VERSION_MAX, e->link_from);
 			memcpy(r + E_LINK, e->link, CMK_SHA256_LEN);
 		}
 		put16(r + E_BLOB_LEN, e->blob_len);
 		memcpy(r + E_BLOB, e->blob, e->blob_len);
 	}
-	if (!mac_env || (vi->envelopes[0].used && vi->envelopes[1].used &&
-			 strcmp(vi->envelopes[0].vk_id,
-				vi->envelopes[1].vk_id) == 0))
+	if (!mac_env ||
+	    (vi->envelopes[0].used && vi->envelopes[1].used &&
+	     strcmp(vi->envelopes[0].vk_id, vi->envelopes[1].vk_id) == 0))
 		return -EINVAL;
 	return 0;
 }
@@ -683,7 +689,7 @@ int cmk_envelope_link(const uint8_t old_key[CMK_KEY_LEN], const char *vk_id,
 {
 	static const char label[] = "cmkfs v1 volume key link";
 	uint8_t msg[sizeof(label) - 1 + CMK_VERSION_MAX + CMK_SHA256_LEN];
-	size_t id_len = strlen(vk_id), n = 0;
+	size_t id_len = strnlen(vk_id, CMK_VERSION_MAX + 1), n = 0;
 	int ret;
 
 	if (id_len > CMK_VERSION_MAX)

@@ -34,8 +34,8 @@ struct cmk_kms_provider {
 	 * whether conf asks for it; fetch is then never called. rewrap may
 	 * be NULL: kms.c unwraps and wraps. */
 	bool (*envelope)(const struct cmk_conf *conf);
-	int (*wrap)(void *state, const uint8_t *key, struct cmk_kms_wrapped *out,
-		    struct cmk_err *err);
+	int (*wrap)(void *state, const uint8_t *key,
+		    struct cmk_kms_wrapped *out, struct cmk_err *err);
 	int (*unwrap)(void *state, const struct cmk_kms_wrapped *in,
 		      uint8_t *key, struct cmk_err *err);
 	int (*rewrap)(void *state, const struct cmk_kms_wrapped *in,

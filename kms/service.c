@@ -210,7 +210,9 @@ int cmk_svc_b64url_encode(const uint8_t *in, size_t len, char *out,
 	while (n && out[n - 1] == '=')
 		out[--n] = '\0';
 	for (size_t i = 0; i < n; i++)
-		out[i] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
+		out[i] = (char)(out[i] == '+'	? '-'
+				: out[i] == '/' ? '_'
+						: out[i]);
 	return 0;
 }
 
@@ -231,7 +233,7 @@ int cmk_svc_b64url_decode(const char *in, size_t in_len, uint8_t *out,
 
 		if (c == '+' || c == '/' || c == '=')
 			goto out; /* not base64url */
-		std[i] = c == '-' ? '+' : c == '_' ? '/' : c;
+		std[i] = (char)(c == '-' ? '+' : c == '_' ? '/' : c);
 	}
 	memcpy(std + in_len, "===", (4 - in_len % 4) % 4);
 	ret = cmk_base64_decode(std, in_len + (4 - in_len % 4) % 4, out,

@@ -228,8 +228,8 @@ static int vt_login(struct vt_state *st, const char *what, const char *check,
 	n = snprintf(url, sizeof(url), "%s/v1/auth/%s/login", c->url,
 		     c->auth_mount);
 	if (n < 0 || (size_t)n >= sizeof(url))
-		return cmk_err_set(err, -ENAMETOOLONG,
-				   "%s login: URL too long", what);
+		return cmk_err_set(err, -ENAMETOOLONG, "%s login: URL too long",
+				   what);
 	cmk_http_url_for_msg(url, shown, sizeof(shown));
 	if (st->ns_header[0])
 		headers[1] = st->ns_header;
@@ -244,8 +244,8 @@ static int vt_login(struct vt_state *st, const char *what, const char *check,
 	if (resp.status == 400 || resp.status == 401 || resp.status == 403) {
 		vt_status_text(&resp, text, sizeof(text));
 		ret = cmk_err_set(err, -EACCES,
-				  "%s login at %s refused: %s (check %s)",
-				  what, shown, text, check);
+				  "%s login at %s refused: %s (check %s)", what,
+				  shown, text, check);
 		goto out;
 	}
 	if (resp.status != 200) {
@@ -695,9 +695,8 @@ static int vt_transit_error(const struct vt_state *st, const char *shown,
 				   shown, op, c->transit_key, text);
 	if ((resp->status == 400 || resp->status == 404) &&
 	    (strstr(text, "not found") || strstr(text, "no existing key")))
-		return cmk_err_set(err, -ENOENT,
-				   "%s: no Transit key '%s' (%s)", shown,
-				   c->transit_key, text);
+		return cmk_err_set(err, -ENOENT, "%s: no Transit key '%s' (%s)",
+				   shown, c->transit_key, text);
 	if (resp->status == 400)
 		return cmk_err_set(err, -EBADMSG, "%s: %s refused (%s)", shown,
 				   op, text);
@@ -775,8 +774,8 @@ static int vt_take_ciphertext(const struct vt_state *st, json_t *data,
 	return 0;
 }
 
-static int vt_wrap(void *state, const uint8_t *key,
-		   struct cmk_kms_wrapped *out, struct cmk_err *err)
+static int vt_wrap(void *state, const uint8_t *key, struct cmk_kms_wrapped *out,
+		   struct cmk_err *err)
 {
 	struct vt_state *st = state;
 	int64_t deadline = cmk_svc_deadline(st->conf.timeout);
@@ -787,10 +786,10 @@ static int vt_wrap(void *state, const uint8_t *key,
 	int ret = -ENOMEM;
 
 	if (b64 && cmk_base64_encode(key, CMK_KEY_LEN, b64, b64_cap) == 0)
-		body = cmk_svc_concat(true, &body_cap,
-				      (const char *const[]){ "{\"plaintext\":\"",
-							     b64, "\"}",
-							     NULL });
+		body = cmk_svc_concat(
+			true, &body_cap,
+			(const char *const[]){ "{\"plaintext\":\"", b64, "\"}",
+					       NULL });
 	if (!body) {
 		ret = cmk_err_set(err, -ENOMEM, "out of locked memory");
 		goto out;
@@ -815,7 +814,8 @@ static int vt_ciphertext_body(const struct vt_state *st,
 	char ct[VT_CIPHERTEXT_MAX + 1];
 	int n;
 
-	if (strcmp(in->alg, VT_TRANSIT_ALG) != 0 || in->len > VT_CIPHERTEXT_MAX ||
+	if (strcmp(in->alg, VT_TRANSIT_ALG) != 0 ||
+	    in->len > VT_CIPHERTEXT_MAX ||
 	    !cmk_svc_token_chars_ok((const char *)in->blob, in->len))
 		return cmk_err_set(err, -EBADMSG,
 				   "the wrapped volume key is not a Transit "
@@ -848,8 +848,10 @@ static int vt_unwrap(void *state, const struct cmk_kms_wrapped *in,
 	snprintf(what, sizeof(what), "Transit key '%s' version %s",
 		 st->conf.transit_key, in->version);
 	if (!json_is_string(pt)) {
-		ret = cmk_err_set(err, -EPROTO, "%s: the answer holds no "
-				  "plaintext", what);
+		ret = cmk_err_set(err, -EPROTO,
+				  "%s: the answer holds no "
+				  "plaintext",
+				  what);
 		goto out;
 	}
 	ret = cmk_svc_base64_key(json_string_value(pt), json_string_length(pt),
@@ -988,9 +990,10 @@ static int vt_kubernetes_login(void *ctx, int64_t deadline, char **token,
 		ret = cmk_err_set(err, -ENOMEM, "out of locked memory");
 		goto out;
 	}
-	ret = vt_login(st, "Kubernetes", "role and the service account's "
-			"binding", body, deadline, token, token_cap, lifetime,
-			err);
+	ret = vt_login(st, "Kubernetes",
+		       "role and the service account's "
+		       "binding",
+		       body, deadline, token, token_cap, lifetime, err);
 out:
 	cmk_secure_free(body, body_cap);
 	cmk_secure_free(jwt, jwt_cap);
@@ -1022,8 +1025,7 @@ static int vt_open(const struct cmk_conf *conf, void **state,
 	int ret;
 
 	if (!c->url[0] || (!c->path[0] && !c->transit_key[0]) ||
-	    !c->key_name[0] ||
-	    c->auth == CMK_VAULT_AUTH_NONE)
+	    !c->key_name[0] || c->auth == CMK_VAULT_AUTH_NONE)
 		return cmk_err_set(err, -EINVAL,
 				   "%s: incomplete [kms] "
 				   "settings for provider vault",
