@@ -18,7 +18,9 @@
 #include <openssl/kdf.h>
 #include <openssl/opensslv.h>
 #include <openssl/params.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 
 /* Every allocation of OpenSSL goes to the locked heap (secmem.c): its
  * contexts hold expanded key schedules, HKDF and HMAC state, and copies of
@@ -494,6 +496,52 @@ out:
 	EVP_ENCODE_CTX_free(ctx);
 	cmk_secure_free(tmp, tmp_size);
 	cmk_burn_stack(); /* the decoder's block buffer held key bytes */
+	return ret;
+}
+
+int cmk_rs256_sign_pem(const char *pem, size_t pem_len, const void *data,
+		       size_t len, uint8_t *sig, size_t sig_size,
+		       size_t *sig_len, uint8_t cert_sha256[CMK_SHA256_LEN])
+{
+	BIO *bio = NULL;
+	X509 *cert = NULL;
+	EVP_PKEY *key = NULL;
+	EVP_MD_CTX *md = NULL;
+	unsigned char *der = NULL;
+	size_t out_len = sig_size;
+	int der_len, ret = -EINVAL;
+
+	if (pem_len > INT32_MAX)
+		return -EINVAL;
+	bio = BIO_new_mem_buf(pem, (int)pem_len);
+	if (!bio)
+		return -ENOMEM;
+	cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+	if (BIO_reset(bio) == 1)
+		key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	if (!cert || !key || EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA ||
+	    X509_check_private_key(cert, key) != 1)
+		goto out;
+	der_len = i2d_X509(cert, &der);
+	if (der_len <= 0 || cmk_sha256(der, (size_t)der_len, cert_sha256))
+		goto out;
+	md = EVP_MD_CTX_new();
+	if (!md) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	if (EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
+	    EVP_DigestSign(md, sig, &out_len, data, len) != 1)
+		goto out;
+	*sig_len = out_len;
+	ret = 0;
+out:
+	ERR_clear_error();
+	OPENSSL_free(der);
+	EVP_MD_CTX_free(md);
+	EVP_PKEY_free(key);
+	X509_free(cert);
+	BIO_free(bio);
 	return ret;
 }
 

@@ -87,6 +87,16 @@ int cmk_base64_encode(const uint8_t *in, size_t len, char *out,
 int cmk_base64_decode(const char *in, size_t in_len, uint8_t *out,
 		      size_t out_size, size_t *out_len);
 
+/* Signs data with RS256 (RSASSA-PKCS1-v1_5, SHA-256) under the RSA key in
+ * pem, which also holds the key's certificate (PEM blocks, the key
+ * unencrypted): a client assertion. sig gets the signature (*sig_len
+ * bytes, at most sig_size), cert_sha256 the SHA-256 of the certificate's
+ * DER (its x5t#S256). -EINVAL for a PEM without an RSA key and a
+ * certificate, or a key that is not the certificate's. */
+int cmk_rs256_sign_pem(const char *pem, size_t pem_len, const void *data,
+		       size_t len, uint8_t *sig, size_t sig_size,
+		       size_t *sig_len, uint8_t cert_sha256[CMK_SHA256_LEN]);
+
 /* AES-256-XTS for one file. The contexts are keyed once and reused for every
  * data unit; a mutex makes one object safe to share between threads. */
 struct cmk_xts;

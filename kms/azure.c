@@ -41,8 +41,29 @@
 
 #define AZ_ID_MAX 512 /* longest "id" URL accepted */
 
+/* How this handle signs in, once auth (and, for workload-identity and
+ * default, the environment AKS and the SDKs use) is resolved. */
+enum az_signin {
+	AZ_MANAGED,  /* instance metadata service */
+	AZ_SECRET,   /* client secret */
+	AZ_CERT,     /* client assertion signed with a certificate's key */
+	AZ_WORKLOAD, /* client assertion: a federated (OIDC) token */
+};
+
+static const char *const az_signin_names[] = {
+	[AZ_MANAGED] = "managed identity",
+	[AZ_SECRET] = "client-secret sign-in",
+	[AZ_CERT] = "client-certificate sign-in",
+	[AZ_WORKLOAD] = "workload identity",
+};
+
 struct az_state {
 	struct cmk_conf_azure conf;
+	enum az_signin signin;
+	/* Client certificate only: the PEM (certificate and key), locked. */
+	char *cert_pem;
+	size_t cert_pem_cap;
+	size_t cert_pem_len;
 	const char *resource; /* the vault's token audience */
 	struct cmk_http *http;
 	/* Client credentials only: locked memory. */
@@ -249,7 +270,7 @@ static int az_token_url(const struct az_state *st, char *url, size_t size)
 	char tenant[3 * CMK_CONF_ID_MAX + 1];
 	int n;
 
-	if (c->auth == CMK_AZURE_AUTH_CLIENT_SECRET) {
+	if (st->signin != AZ_MANAGED) {
 		if (cmk_http_escape(c->tenant, strlen(c->tenant), tenant,
 				    sizeof(tenant)))
 			return -ENAMETOOLONG;
@@ -262,6 +283,129 @@ static int az_token_url(const struct az_state *st, char *url, size_t size)
 	return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
 }
 
+/* A random (version 4) UUID: client request ids, JWT ids. */
+static void az_uuid(char out[37])
+{
+	uint8_t raw[16];
+
+	cmk_random(raw, sizeof(raw));
+	raw[6] = (uint8_t)((raw[6] & 0x0f) | 0x40);
+	raw[8] = (uint8_t)((raw[8] & 0x3f) | 0x80);
+	snprintf(out, 37,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x"
+		 "%02x%02x",
+		 raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7],
+		 raw[8], raw[9], raw[10], raw[11], raw[12], raw[13], raw[14],
+		 raw[15]);
+}
+
+#define AZ_ASSERTION_MAX (16u * 1024u)
+#define AZ_ASSERTION_LIFETIME 600 /* seconds a signed assertion is valid */
+
+/* The client assertion (a JWT, URL-safe as it is) into *out, locked:
+ * the federated token read fresh from its file (the kubelet rotates it),
+ * or one signed RS256 with the certificate's key for the token endpoint
+ * token_url, with the certificate's x5t#S256. */
+static int az_assertion(struct az_state *st, const char *token_url, char **out,
+			size_t *cap, struct cmk_err *err)
+{
+	const struct cmk_conf_azure *c = &st->conf;
+	uint8_t thumb[CMK_SHA256_LEN], sig[1024];
+	char x5t[48], head[160], jti[37], *claims = NULL, *signing = NULL;
+	char b64sig[1400];
+	size_t len = 0, sig_len = 0, claims_cap = 0, signing_cap = 0;
+	size_t b64c_cap = 0;
+	char *b64c = NULL, b64h[224];
+	int64_t now = (int64_t)time(NULL);
+	int ret;
+
+	*out = NULL;
+	if (st->signin == AZ_WORKLOAD) {
+		ret = cmk_kms_read_token_file(c->federated_token_file,
+					      "federated_token_file",
+					      AZ_ASSERTION_MAX, out, cap, &len,
+					      err);
+		if (ret == 0 && !cmk_svc_token_chars_ok(*out, len)) {
+			cmk_secure_free(*out, *cap);
+			*out = NULL;
+			ret = cmk_err_set(err, -EINVAL,
+					  "%s: federated_token_file does not "
+					  "hold a token",
+					  c->federated_token_file);
+		}
+		return ret;
+	}
+	/* The thumbprint first: it goes into the header that is signed. */
+	ret = cmk_rs256_sign_pem(st->cert_pem, st->cert_pem_len, "", 0, sig,
+				 sizeof(sig), &sig_len, thumb);
+	if (ret)
+		return cmk_err_set(err, ret,
+				   "%s: client_certificate_file must hold an "
+				   "RSA private key (unencrypted) and its "
+				   "certificate, in PEM",
+				   c->client_certificate_file);
+	cmk_svc_b64url_encode(thumb, sizeof(thumb), x5t, sizeof(x5t));
+	snprintf(head, sizeof(head),
+		 "{\"alg\":\"RS256\",\"typ\":\"JWT\",\"x5t#S256\":\"%s\"}",
+		 x5t);
+	az_uuid(jti);
+	{
+		char times[96];
+
+		snprintf(times, sizeof(times),
+			 "\",\"nbf\":%lld,\"iat\":%lld,\"exp\":%lld}",
+			 (long long)now, (long long)now,
+			 (long long)(now + AZ_ASSERTION_LIFETIME));
+		claims = cmk_svc_concat(
+			false, &claims_cap,
+			(const char *const[]){
+				"{\"aud\":\"", token_url, "\",\"iss\":\"",
+				c->client_id, "\",\"sub\":\"", c->client_id,
+				"\",\"jti\":\"", jti, times, NULL });
+	}
+	if (!claims) {
+		ret = cmk_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	b64c_cap = 4 * (strlen(claims) / 3 + 1) + 1;
+	b64c = malloc(b64c_cap);
+	if (!b64c ||
+	    cmk_svc_b64url_encode((const uint8_t *)head, strlen(head), b64h,
+				  sizeof(b64h)) ||
+	    cmk_svc_b64url_encode((const uint8_t *)claims, strlen(claims), b64c,
+				  b64c_cap)) {
+		ret = cmk_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	signing =
+		cmk_svc_concat(false, &signing_cap,
+			       (const char *const[]){ b64h, ".", b64c, NULL });
+	if (!signing) {
+		ret = cmk_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	ret = cmk_rs256_sign_pem(st->cert_pem, st->cert_pem_len, signing,
+				 strlen(signing), sig, sizeof(sig), &sig_len,
+				 thumb);
+	if (ret == 0)
+		ret = cmk_svc_b64url_encode(sig, sig_len, b64sig,
+					    sizeof(b64sig));
+	if (ret) {
+		cmk_err_set(err, ret, "%s: cannot sign the client assertion",
+			    c->client_certificate_file);
+		goto out;
+	}
+	*out = cmk_svc_concat(
+		true, cap, (const char *const[]){ signing, ".", b64sig, NULL });
+	if (!*out)
+		ret = cmk_err_set(err, -ENOMEM, "out of locked memory");
+out:
+	cmk_locked_free(signing);
+	cmk_locked_free(claims);
+	free(b64c);
+	return ret;
+}
+
 /* Gets a token (cmk_svc_token_fn). */
 static int az_token_get(void *ctx, int64_t deadline, char **token,
 			size_t *token_cap, int64_t *token_lifetime,
@@ -269,9 +413,8 @@ static int az_token_get(void *ctx, int64_t deadline, char **token,
 {
 	struct az_state *st = ctx;
 	const struct cmk_conf_azure *c = &st->conf;
-	bool secret_auth = c->auth == CMK_AZURE_AUTH_CLIENT_SECRET;
-	const char *what = secret_auth ? "client-secret sign-in"
-				       : "managed identity";
+	bool secret_auth = st->signin != AZ_MANAGED;
+	const char *what = az_signin_names[st->signin];
 	char url[CMK_HTTP_URL_MAX], shown[256], text[CMK_ERR_MSG_MAX];
 	char esc_resource[128], esc_client[3 * CMK_CONF_ID_MAX + 1];
 	char scope[96], tail[96], *body = NULL, *secret = NULL;
@@ -297,14 +440,23 @@ static int az_token_get(void *ctx, int64_t deadline, char **token,
 	if (secret_auth) {
 		/* The form, with the secret, only ever in locked memory. */
 		snprintf(scope, sizeof(scope), "%s/.default", st->resource);
-		secret_cap = 3 * st->client_secret_len + 1;
-		secret = cmk_secure_alloc(secret_cap);
+		if (st->signin == AZ_SECRET) {
+			secret_cap = 3 * st->client_secret_len + 1;
+			secret = cmk_secure_alloc(secret_cap);
+			if (secret && cmk_http_escape(st->client_secret,
+						      st->client_secret_len,
+						      secret, secret_cap))
+				ret = -ENAMETOOLONG;
+		} else {
+			ret = az_assertion(st, url, &secret, &secret_cap, err);
+			if (ret)
+				goto out;
+		}
 		if (!secret) {
 			ret = cmk_err_set(err, -ENOMEM, "out of locked memory");
 			goto out;
 		}
-		if (cmk_http_escape(st->client_secret, st->client_secret_len,
-				    secret, secret_cap) ||
+		if (ret ||
 		    cmk_http_escape(scope, strlen(scope), tail, sizeof(tail))) {
 			ret = cmk_err_set(err, -ENAMETOOLONG,
 					  "%s: scope too long", what);
@@ -312,11 +464,15 @@ static int az_token_get(void *ctx, int64_t deadline, char **token,
 		}
 		body = cmk_svc_concat(
 			true, &body_cap,
-			/* NOLINTNEXTLINE(bugprone-suspicious-missing-comma): one string in two */
-			(const char *const[]){ "grant_type=client_credentials"
-					       "&client_id=",
-					       esc_client, "&client_secret=",
-					       secret, "&scope=", tail, NULL });
+			(const char *const[]){
+				"grant_type=client_credentials&client_id=",
+				esc_client,
+				st->signin == AZ_SECRET
+					? "&client_secret="
+					: "&client_assertion_type=urn%3Aietf%3A"
+					  "params%3Aoauth%3Aclient-assertion-"
+					  "type%3Ajwt-bearer&client_assertion=",
+				secret, "&scope=", tail, NULL });
 		if (!body) {
 			ret = cmk_err_set(err, -ENOMEM, "out of locked memory");
 			goto out;
@@ -427,13 +583,14 @@ out:
 
 /* GET on the vault with a token; a 401 gets a fresh token and one more
  * try. 0 with any answer in resp, or -errno. */
+static int az_key_request(struct az_state *st, const char *url, const char *op,
+			  const char *body, int64_t deadline,
+			  struct cmk_http_resp *resp, struct cmk_err *err);
+
 static int az_vault_get(struct az_state *st, const char *url, int64_t deadline,
 			struct cmk_http_resp *resp, struct cmk_err *err)
 {
-	struct cmk_http_req req = { .method = "GET", .url = url };
-
-	return cmk_svc_authed_request(st->http, &st->token, &req, 401, deadline,
-				      resp, err);
+	return az_key_request(st, url, "get", NULL, deadline, resp, err);
 }
 
 static int az_url(const struct az_state *st, char *url, size_t size,
@@ -476,8 +633,8 @@ static void az_what(const struct az_state *st, const char *version, char *out,
 	const char *name = st->conf.key[0] ? st->conf.key : st->conf.secret;
 
 	if (version)
-		snprintf(out, size, "version %s of %s '%s' in %s", version, kind,
-			 name, st->conf.vault_url);
+		snprintf(out, size, "version %s of %s '%s' in %s", version,
+			 kind, name, st->conf.vault_url);
 	else
 		snprintf(out, size, "the current version of %s '%s' in %s",
 			 kind, name, st->conf.vault_url);
@@ -670,10 +827,9 @@ static int az_add_page(struct az_state *st, json_t *items, const char *shown,
 
 		attrs = json_object_get(item, "attributes");
 		if (!json_is_string(jid) ||
-		    az_version_from_url(json_string_value(jid),
-					keys ? "keys" : "secrets",
-					keys ? st->conf.key : st->conf.secret,
-					id) != 0 ||
+		    az_version_from_url(
+			    json_string_value(jid), keys ? "keys" : "secrets",
+			    keys ? st->conf.key : st->conf.secret, id) != 0 ||
 		    !json_is_object(attrs) ||
 		    !az_json_time(attrs, "nbf", &has_nbf, &nbf) ||
 		    !az_json_time(attrs, "exp", &has_exp, &exp) ||
@@ -820,8 +976,8 @@ static int az_key_url(const struct az_state *st, char *url, size_t size,
 	     cmk_http_escape(version, strlen(version), ver, sizeof(ver))))
 		return -ENAMETOOLONG;
 	n = snprintf(url, size, "%s/keys/%s%s%s%s%s?api-version=%s",
-		     c->vault_url, name, version ? "/" : "",
-		     version ? ver : "", op ? "/" : "", op ? op : "", api);
+		     c->vault_url, name, version ? "/" : "", version ? ver : "",
+		     op ? "/" : "", op ? op : "", api);
 	return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
 }
 
@@ -880,34 +1036,27 @@ static int az_key_error(const struct az_state *st, const char *shown,
 		return cmk_err_set(err, -EHOSTUNREACH, "%s: %s: %s%s", shown,
 				   op, text, tail);
 	default:
-		return cmk_err_set(err, -EPROTO, "%s: %s: unexpected answer: %s",
-				   shown, op, text);
+		return cmk_err_set(err, -EPROTO,
+				   "%s: %s: unexpected answer: %s", shown, op,
+				   text);
 	}
 }
 
 /* One authenticated request on the vault with a fresh client request id,
  * logged with its outcome (never a body). body may be NULL (GET). */
-static int az_key_request(struct az_state *st, const char *url,
-			  const char *op, const char *body, int64_t deadline,
+static int az_key_request(struct az_state *st, const char *url, const char *op,
+			  const char *body, int64_t deadline,
 			  struct cmk_http_resp *resp, struct cmk_err *err)
 {
-	uint8_t raw[16];
-	char id_line[80], shown[256];
+	char id_line[80], shown[256], uuid[37];
 	const char *headers[3] = { id_line, NULL, NULL };
 	struct cmk_http_req req = { .method = body ? "POST" : "GET",
 				    .url = url,
 				    .headers = headers };
 	int ret;
 
-	cmk_random(raw, sizeof(raw));
-	raw[6] = (uint8_t)((raw[6] & 0x0f) | 0x40); /* a version 4 UUID */
-	raw[8] = (uint8_t)((raw[8] & 0x3f) | 0x80);
-	snprintf(id_line, sizeof(id_line),
-		 "x-ms-client-request-id: %02x%02x%02x%02x-%02x%02x-%02x%02x-"
-		 "%02x%02x-%02x%02x%02x%02x%02x%02x",
-		 raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7],
-		 raw[8], raw[9], raw[10], raw[11], raw[12], raw[13], raw[14],
-		 raw[15]);
+	az_uuid(uuid);
+	snprintf(id_line, sizeof(id_line), "x-ms-client-request-id: %s", uuid);
 	if (body) {
 		headers[1] = "Content-Type: application/json";
 		req.body = body;
@@ -916,10 +1065,12 @@ static int az_key_request(struct az_state *st, const char *url,
 	ret = cmk_svc_authed_request(st->http, &st->token, &req, 401, deadline,
 				     resp, err);
 	cmk_http_url_for_msg(url, shown, sizeof(shown));
-	cmk_log(LOG_INFO, CMK_MSG_GENERAL,
+	/* The key operations at info level: what an admin matches with
+	 * Key Vault's logs. Reads at debug level. */
+	cmk_log(body ? LOG_INFO : LOG_DEBUG, CMK_MSG_GENERAL,
 		"azure: %s %s: %s%ld (x-ms-client-request-id %s)", op, shown,
 		ret ? "failed, " : "HTTP ", ret ? (long)-ret : resp->status,
-		id_line + strlen("x-ms-client-request-id: "));
+		uuid);
 	return ret;
 }
 
@@ -1053,9 +1204,8 @@ static int az_key_op(struct az_state *st, const char *op, const char *path_op,
 				: -EINVAL;
 	if (ret)
 		cmk_err_set(err, ret == -ENOMEM ? -ENOMEM : -EPROTO,
-			    "%s: the answer's value is not a %s key",
-			    shown, strcmp(op, "wrapKey") == 0 ? "wrapped"
-							       : "32-byte");
+			    "%s: the answer's value is not a %s key", shown,
+			    strcmp(op, "wrapKey") == 0 ? "wrapped" : "32-byte");
 out:
 	json_decref(root);
 	cmk_http_resp_free(&resp);
@@ -1064,8 +1214,8 @@ out:
 	return ret;
 }
 
-static int az_wrap(void *state, const uint8_t *key,
-		   struct cmk_kms_wrapped *out, struct cmk_err *err)
+static int az_wrap(void *state, const uint8_t *key, struct cmk_kms_wrapped *out,
+		   struct cmk_err *err)
 {
 	struct az_state *st = state;
 	int64_t deadline = cmk_svc_deadline(st->conf.timeout);
@@ -1126,8 +1276,87 @@ static void az_close(void *state)
 		return;
 	cmk_http_free(st->http);
 	cmk_secure_free(st->client_secret, st->client_secret_cap);
+	cmk_secure_free(st->cert_pem, st->cert_pem_cap);
 	cmk_svc_token_destroy(&st->token);
 	free(st);
+}
+
+/* Copies an environment variable into an empty setting. */
+static void az_from_env(char *field, size_t size, const char *name)
+{
+	const char *v = getenv(name);
+
+	if (!field[0] && v && strlen(v) < size)
+		strcpy(field, v);
+}
+
+/* Resolves auth, as Azure's SDKs do: workload-identity and default take
+ * what is unset from AZURE_TENANT_ID, AZURE_CLIENT_ID,
+ * AZURE_FEDERATED_TOKEN_FILE, AZURE_AUTHORITY_HOST and
+ * AZURE_CLIENT_CERTIFICATE_PATH; default tries a certificate from the
+ * environment, then workload identity, then managed identity
+ * (DefaultAzureCredential's order, without client secrets in the
+ * environment), and logs which. */
+static int az_resolve_signin(const struct cmk_conf *conf, struct az_state *st,
+			     struct cmk_err *err)
+{
+	struct cmk_conf_azure *c = &st->conf;
+	const char *host = getenv("AZURE_AUTHORITY_HOST");
+
+	switch (c->auth) {
+	case CMK_AZURE_AUTH_CLIENT_SECRET:
+		st->signin = AZ_SECRET;
+		return 0;
+	case CMK_AZURE_AUTH_CLIENT_CERTIFICATE:
+		st->signin = AZ_CERT;
+		return 0;
+	case CMK_AZURE_AUTH_MANAGED_IDENTITY:
+		st->signin = AZ_MANAGED;
+		return 0;
+	default:
+		break;
+	}
+	az_from_env(c->tenant, sizeof(c->tenant), "AZURE_TENANT_ID");
+	az_from_env(c->client_id, sizeof(c->client_id), "AZURE_CLIENT_ID");
+	az_from_env(c->federated_token_file, sizeof(c->federated_token_file),
+		    "AZURE_FEDERATED_TOKEN_FILE");
+	/* The authority from the environment only where the config keeps
+	 * the default: https only, as the config demands. */
+	if (host && strncmp(host, "https://", 8) == 0 &&
+	    strlen(host) < sizeof(c->authority_url) &&
+	    strcmp(c->authority_url, "https://login.microsoftonline.com") ==
+		    0) {
+		strcpy(c->authority_url, host);
+		while (strlen(c->authority_url) > 8 &&
+		       c->authority_url[strlen(c->authority_url) - 1] == '/')
+			c->authority_url[strlen(c->authority_url) - 1] = '\0';
+	}
+	if (c->auth == CMK_AZURE_AUTH_DEFAULT) {
+		az_from_env(c->client_certificate_file,
+			    sizeof(c->client_certificate_file),
+			    "AZURE_CLIENT_CERTIFICATE_PATH");
+		if (c->tenant[0] && c->client_id[0] &&
+		    c->client_certificate_file[0])
+			st->signin = AZ_CERT;
+		else if (c->tenant[0] && c->client_id[0] &&
+			 c->federated_token_file[0])
+			st->signin = AZ_WORKLOAD;
+		else
+			st->signin = AZ_MANAGED;
+		cmk_log(LOG_INFO, CMK_MSG_GENERAL,
+			"azure: auth = default signs in with %s",
+			az_signin_names[st->signin]);
+		return 0;
+	}
+	st->signin = AZ_WORKLOAD;
+	if (!c->tenant[0] || !c->client_id[0] || !c->federated_token_file[0])
+		return cmk_err_set(err, -EINVAL,
+				   "%s: auth = workload-identity needs tenant, "
+				   "client_id and federated_token_file (or "
+				   "AZURE_TENANT_ID, AZURE_CLIENT_ID and "
+				   "AZURE_FEDERATED_TOKEN_FILE)",
+				   conf->path);
+	return 0;
 }
 
 static int az_open(const struct cmk_conf *conf, void **state,
@@ -1139,8 +1368,7 @@ static int az_open(const struct cmk_conf *conf, void **state,
 	int ret;
 
 	if (!c->vault_url[0] || (!c->secret[0] && !c->key[0]) ||
-	    !c->key_name[0] ||
-	    c->auth == CMK_AZURE_AUTH_NONE)
+	    !c->key_name[0] || c->auth == CMK_AZURE_AUTH_NONE)
 		return cmk_err_set(err, -EINVAL,
 				   "%s: incomplete [kms] "
 				   "settings for provider azure",
@@ -1159,7 +1387,19 @@ static int az_open(const struct cmk_conf *conf, void **state,
 			   st);
 	st->conf = *c;
 	st->resource = cmk_azure_resource(c->vault_url);
-	if (c->auth == CMK_AZURE_AUTH_CLIENT_SECRET) {
+	ret = az_resolve_signin(conf, st, err);
+	if (ret)
+		goto fail;
+	if (st->signin == AZ_CERT) {
+		ret = cmk_kms_read_secret_file(st->conf.client_certificate_file,
+					       "client_certificate_file",
+					       AZ_ASSERTION_MAX, &st->cert_pem,
+					       &st->cert_pem_cap,
+					       &st->cert_pem_len, err);
+		if (ret)
+			goto fail;
+	}
+	if (st->signin == AZ_SECRET) {
 		ret = cmk_kms_read_secret_file(
 			c->client_secret_file, "client_secret_file",
 			CMK_AZURE_SECRET_FILE_MAX, &st->client_secret,

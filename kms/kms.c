@@ -61,9 +61,11 @@ static int read_locked_file(const char *path, const char *what, size_t max,
 	ret = owner_only ? cmk_conf_check_secret_file(path, what, err) : 0;
 	if (ret)
 		return ret;
-	/* As the check does: no links, and no waiting on a FIFO. */
-	fd = open(path,
-		  O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+	/* A secret file as the check sees it: no links. A token file is
+	 * followed: Kubernetes projects tokens as links into a ..data
+	 * directory that it swaps on refresh. Never wait on a FIFO. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
+				(owner_only ? O_NOFOLLOW : 0));
 	if (fd < 0 || fstat(fd, &st) != 0) {
 		ret = -errno;
 		cmk_err_set(err, ret, "%s: %s: %s", path, what, strerror(-ret));

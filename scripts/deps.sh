@@ -17,7 +17,7 @@ CMKFS_BUILD_PACKAGES=(
 # libFuzzer runtime (libclang-rt-14-dev on Debian 12). tests/gluster/ starts
 # a real GlusterFS volume (glusterfs-server, and the client's mount helper).
 # shellcheck disable=SC2034 # for the scripts that source this file
-CMKFS_TEST_PACKAGES=(python3 curl openssl ca-certificates barbican-api
+CMKFS_TEST_PACKAGES=(python3 python3-cryptography curl openssl ca-certificates barbican-api
   clang libclang-rt-dev glusterfs-server glusterfs-client)
 
 # scripts/package.sh builds the Debian package with these.

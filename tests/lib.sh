@@ -78,6 +78,19 @@ t_conf() {
   chmod 600 "$file"
 }
 
+# t_projected FILE DIR: lays FILE out in DIR as the kubelet projects a
+# token (DIR/token -> ..data/token, ..data -> a timestamped directory,
+# mode 0644) and prints the path an application is given, DIR/token.
+t_projected() {
+  local file=$1 dir=$2 stamp=..2026_12_03_00_00_00.1
+  mkdir -p "$dir/$stamp"
+  cp "$file" "$dir/$stamp/token"
+  chmod 644 "$dir/$stamp/token"
+  ln -sfn "$stamp" "$dir/..data"
+  ln -sfn ..data/token "$dir/token"
+  echo "$dir/token"
+}
+
 t_done() {
   echo "$((T_COUNT - T_FAILED)) passed, $T_FAILED failed"
   [ "$T_COUNT" -gt 0 ] && [ "$T_FAILED" -eq 0 ]

@@ -11,6 +11,17 @@
 #   az_admin METHOD PATH [JSON]   call /_emulator/PATH on the plain port
 #   az_ok DESC / az_bad DESC / az_check DESC COND...   count results
 #   az_done                   prints "N passed, M failed"; exit status
+# Client credentials for the token endpoint (openssl; for tests that sign
+# client assertions themselves):
+#   az_b64url < DATA          base64url, no padding
+#   az_json_file FILE         FILE's text as a JSON string (for configs)
+#   az_client_cert DIR NAME   self-signed RSA certificate DIR/NAME.pem + key
+#                             DIR/NAME.key (for "certificates" in the config)
+#   az_rsa_key FILE           RSA key FILE + public key FILE.pub (an issuer's
+#                             key for "federated" ... "jwks")
+#   az_thumbprint CERT [sha256|sha1]   base64url thumbprint (x5t#S256 / x5t)
+#   az_jwt KEY HEADER CLAIMS  compact JWT signed with KEY; HEADER and CLAIMS
+#                             are JSON; HEADER's "alg" is RS256 or PS256
 set -u
 AZ_HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 AZ_PY=${PYTHON:-/usr/bin/python3}
@@ -97,4 +108,38 @@ az_check() {
 az_done() {
   echo "$AZ_PASS passed, $AZ_FAIL failed"
   [ "$AZ_PASS" -gt 0 ] && [ "$AZ_FAIL" -eq 0 ]
+}
+
+az_b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+
+az_json_file() {
+  "$AZ_PY" -c 'import json, sys; print(json.dumps(open(sys.argv[1]).read()))' "$1"
+}
+
+az_client_cert() {
+  local dir=$1 name=$2
+  openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days "${3:-2}" \
+    -keyout "$dir/$name.key" -out "$dir/$name.pem" -subj "/CN=$name" 2>/dev/null
+}
+
+az_rsa_key() {
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$1" 2>/dev/null &&
+    openssl pkey -in "$1" -pubout -out "$1.pub" 2>/dev/null
+}
+
+az_thumbprint() {
+  openssl x509 -in "$1" -outform DER | openssl dgst "-${2:-sha256}" -binary | az_b64url
+}
+
+az_jwt() {
+  local key=$1 header=$2 claims=$3 input alg opts=()
+  alg=$("$AZ_PY" -c 'import json, sys; print(json.loads(sys.argv[1])["alg"])' "$header")
+  case $alg in
+    RS256) ;;
+    PS256) opts=(-sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:digest) ;;
+    *) echo "az_jwt: alg $alg: RS256 or PS256" >&2; return 1 ;;
+  esac
+  input="$(printf '%s' "$header" | az_b64url).$(printf '%s' "$claims" | az_b64url)"
+  printf '%s.%s\n' "$input" \
+    "$(printf '%s' "$input" | openssl dgst -sha256 -sign "$key" "${opts[@]}" -binary | az_b64url)"
 }
