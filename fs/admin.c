@@ -410,10 +410,11 @@ static int rewrap_envelope(struct cmk_volume *vol, const char *cipherdir,
 		return cmk_fail(NULL, &err, ret);
 	took = now_s() - a->start;
 	if (progress_json) {
-		json_t *o = json_pack("{s:s, s:s, s:b, s:f}", "event", "done",
+		json_t *o = json_pack("{s:i, s:s, s:s, s:b, s:f, s:i}",
+				      "version", 1, "event", "done",
 				      "cmk_version", a->newest, "rewrapped",
-				      outcome == CMK_REWRAP_DONE, "seconds",
-				      took);
+				      outcome == CMK_REWRAP_DONE, "elapsed_s",
+				      took, "exit_code", CMK_EXIT_OK);
 		char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 
 		if (text)
@@ -431,15 +432,142 @@ static int rewrap_envelope(struct cmk_volume *vol, const char *cipherdir,
 	return CMK_EXIT_OK;
 }
 
+/* Walks every file re-wrapping its header with the keyring's newest key,
+ * then syncs the file system once: CMK_EXIT_OK only when every re-wrapped
+ * header is on disk (a.failed counts files that failed). */
+static int rewrap_walk_synced(struct admin *a, const char *cipherdir,
+			      unsigned int jobs)
+{
+	struct cmk_err err = { 0 };
+	struct flusher flusher;
+	int root_fd, root_errno, ret, status = CMK_EXIT_OK;
+	bool flushing;
+
+	/* Opened before the first slot is written: syncfs reports a
+	 * writeback error to every open description older than the error,
+	 * so the final sync on this one also reports what failed in the
+	 * writeback that the flusher's syncs (on another) started. */
+	root_fd =
+		openat(a->vol->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	root_errno = errno;
+	flushing = root_fd >= 0 && flusher_start(&flusher, a->vol->dir_fd);
+	ret = admin_walk(a, jobs, rewrap_file, &err);
+	if (flushing)
+		flusher_stop(&flusher);
+	if (ret == 0)
+		ret = cmk_fault("rewrap.walked");
+	if (ret) {
+		cmk_err_prefix(&err, "%s: ", cipherdir);
+		status = cmk_fail(NULL, &err, ret);
+		goto out;
+	}
+	/* Durable before it says so: one sync of the file system. It may
+	 * take seconds after a large walk: the terminal says so meanwhile. */
+	if (a->tty) {
+		fprintf(stderr, "\rsyncing %zu re-wrapped headers to disk...",
+			a->rewrapped);
+		fflush(stderr);
+	}
+	if (root_fd < 0) {
+		errno = root_errno;
+		ret = -1;
+	} else {
+		ret = syncfs(root_fd);
+	}
+	if (a->tty) {
+		int e = errno;
+
+		fprintf(stderr, "\r%*s\r", 78, "");
+		errno = e;
+	}
+	if (ret != 0) {
+		fprintf(stderr, "cmkfs: %s: sync: %s\n", cipherdir,
+			strerror(errno));
+		status = CMK_EXIT_VOLUME;
+	}
+out:
+	if (root_fd >= 0)
+		close(root_fd);
+	return status;
+}
+
+/* `rewrap --volume-key`: a new volume key, wrapped by the key service,
+ * replaces the current one in every header; the descriptor keeps the
+ * replaced one until the next replacement, for headers that a mount which
+ * had not re-read the descriptor yet wrote with it. Each step is on disk
+ * before the next begins, so that a rerun after a kill resumes. */
+static int rewrap_volume_key(struct cmk_volume *vol, const char *cipherdir,
+			     struct admin *a, unsigned int jobs)
+{
+	char vk_id[CMK_VERSION_MAX + 1], version[CMK_VERSION_MAX + 1] = "";
+	enum cmk_vk_step step;
+	struct cmk_err err = { 0 };
+	size_t drained = 0;
+	int ret, status;
+
+	ret = cmk_volume_vk_state(vol, &step, vk_id, &err);
+	if (ret == -EAGAIN) {
+		fprintf(stderr, "cmkfs: %s\n", err.msg);
+		return CMK_EXIT_FAILURE;
+	}
+	if (ret)
+		return cmk_fail(NULL, &err, ret);
+	if (step == CMK_VK_DRAIN) {
+		/* The keyring's newest is the current key: the older one's
+		 * headers move to it; the record goes only when none failed. */
+		strcpy(a->newest, vol->info.mac_version);
+		status = rewrap_walk_synced(a, cipherdir, jobs);
+		if (status == CMK_EXIT_OK && a->failed) {
+			fprintf(stderr,
+				"cmkfs: %s: volume key %s is kept: %zu "
+				"files could not be moved off it\n",
+				cipherdir, vk_id, a->failed);
+			status = CMK_EXIT_VOLUME;
+		}
+		if (status != CMK_EXIT_OK)
+			return status;
+		ret = cmk_volume_vk_drop(vol, vk_id, &err);
+		if (ret)
+			return cmk_fail(NULL, &err, ret);
+		drained = a->rewrapped;
+		a->rewrapped = a->current = a->handled = 0;
+		memset(&a->progress, 0, sizeof(a->progress));
+		step = CMK_VK_NEW;
+	}
+	if (step == CMK_VK_NEW) {
+		ret = cmk_volume_vk_add(vol, vk_id, version, &err);
+		if (ret)
+			return cmk_fail(NULL, &err, ret);
+	}
+	strcpy(a->newest, vk_id);
+	status = rewrap_walk_synced(a, cipherdir, jobs);
+	if (status != CMK_EXIT_OK)
+		return status;
+	/* The MAC and the name key under the new key: from here mounts make
+	 * new files with it (at their next re-check). */
+	ret = cmk_volume_remac(vol, &err);
+	if (ret) {
+		cmk_err_prefix(&err, "%s: ", cipherdir);
+		return cmk_fail(NULL, &err, ret);
+	}
+	if (drained)
+		printf("cmkfs rewrap: %s: %zu files moved off the volume key "
+		       "before the last one\n",
+		       cipherdir, drained);
+	if (version[0])
+		printf("cmkfs rewrap: %s: new volume key %s, wrapped with CMK "
+		       "version %s\n",
+		       cipherdir, vk_id, version);
+	return a->failed ? CMK_EXIT_VOLUME : CMK_EXIT_OK;
+}
+
 int cmk_cmd_rewrap(const struct cmk_conf *conf, const char *cipherdir,
-		   unsigned int jobs, bool progress_json)
+		   unsigned int jobs, bool progress_json, bool volume_key)
 {
 	struct cmk_volume *vol = NULL;
 	struct cmk_err err = { 0 };
-	struct flusher flusher;
 	struct admin a;
-	int lock_fd = -1, root_fd = -1, root_errno, ret, status = CMK_EXIT_OK;
-	bool flushing;
+	int lock_fd = -1, ret, status = CMK_EXIT_OK;
 	double took;
 
 	ret = cmk_volume_open(conf, cipherdir, &vol, &err);
@@ -458,9 +586,24 @@ int cmk_cmd_rewrap(const struct cmk_conf *conf, const char *cipherdir,
 					     : CMK_EXIT_VOLUME;
 		goto out;
 	}
-	if (cmk_volume_is_envelope(vol)) {
+	if (volume_key && !cmk_volume_is_envelope(vol)) {
+		fprintf(stderr,
+			"cmkfs: %s: --volume-key: this volume has no volume "
+			"key (its CMK is a secret; rewrap alone re-wraps "
+			"every file)\n",
+			cipherdir);
+		status = CMK_EXIT_USAGE;
+		goto out;
+	}
+	if (cmk_volume_is_envelope(vol) && !volume_key) {
 		status = rewrap_envelope(vol, cipherdir, &a, progress_json);
 		goto out;
+	}
+	if (volume_key) {
+		status = rewrap_volume_key(vol, cipherdir, &a, jobs);
+		if (status != CMK_EXIT_OK && !a.failed)
+			goto out;
+		goto summary;
 	}
 	{
 		uint8_t *cmk = cmk_secure_alloc(CMK_KEY_LEN);
@@ -474,54 +617,16 @@ int cmk_cmd_rewrap(const struct cmk_conf *conf, const char *cipherdir,
 		}
 		cmk_secure_free(cmk, CMK_KEY_LEN);
 	}
-	/* Opened before the first slot is written: syncfs reports a
-	 * writeback error to every open description older than the error,
-	 * so the final sync on this one also reports what failed in the
-	 * writeback that the flusher's syncs (on another) started. */
-	root_fd = openat(vol->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	root_errno = errno;
-	flushing = root_fd >= 0 && flusher_start(&flusher, vol->dir_fd);
-	ret = admin_walk(&a, jobs, rewrap_file, &err);
-	if (flushing)
-		flusher_stop(&flusher);
-	if (ret == 0)
-		ret = cmk_fault("rewrap.walked");
-	if (ret) {
-		cmk_err_prefix(&err, "%s: ", cipherdir);
-		status = cmk_fail(NULL, &err, ret);
+	status = rewrap_walk_synced(&a, cipherdir, jobs);
+	if (status != CMK_EXIT_OK)
 		goto out;
-	}
-	/* Durable before it says so: one sync of the file system. It may
-	 * take seconds after a large walk: the terminal says so meanwhile. */
-	if (a.tty) {
-		fprintf(stderr, "\rsyncing %zu re-wrapped headers to disk...",
-			a.rewrapped);
-		fflush(stderr);
-	}
-	if (root_fd < 0) {
-		errno = root_errno;
-		ret = -1;
-	} else {
-		ret = syncfs(root_fd);
-	}
-	if (a.tty) {
-		int e = errno;
-
-		fprintf(stderr, "\r%*s\r", 78, "");
-		errno = e;
-	}
-	if (ret != 0) {
-		fprintf(stderr, "cmkfs: %s: sync: %s\n", cipherdir,
-			strerror(errno));
-		status = CMK_EXIT_VOLUME;
-		goto out;
-	}
 	ret = cmk_volume_remac(vol, &err);
 	if (ret) {
 		cmk_err_prefix(&err, "%s: ", cipherdir);
 		status = cmk_fail(NULL, &err, ret);
 		goto out;
 	}
+summary:
 	took = now_s() - a.start;
 	if (a.failed)
 		status = CMK_EXIT_VOLUME;
@@ -530,14 +635,13 @@ int cmk_cmd_rewrap(const struct cmk_conf *conf, const char *cipherdir,
 		rewrap_summary_json(&a, took, status);
 	else
 		printf("cmkfs rewrap: %zu files in %.1f s (%.0f files/s): %zu "
-		       "re-wrapped to CMK version %s, %zu already current, "
+		       "re-wrapped to %s %s, %zu already current, "
 		       "%zu failed\n",
 		       a.rewrapped + a.current + a.failed, took,
-		       took > 0 ? a.handled / took : 0.0, a.rewrapped, a.newest,
+		       took > 0 ? a.handled / took : 0.0, a.rewrapped,
+		       volume_key ? "volume key" : "CMK version", a.newest,
 		       a.current, a.failed);
 out:
-	if (root_fd >= 0)
-		close(root_fd);
 	if (lock_fd >= 0)
 		close(lock_fd);
 	admin_destroy(&a);
@@ -615,6 +719,89 @@ static const char *when_text(int64_t t, char *buf, size_t size)
 	return buf;
 }
 
+/* An envelope volume in `cmkfs status`: headers name volume keys, and the
+ * key service's versions wrap those. */
+struct status_env {
+	size_t vk_files[CMK_ENVELOPE_COUNT]; /* per record */
+	size_t off_current;   /* files on another key than the MAC one */
+	size_t unknown;	      /* files on a key with no record */
+	const char *stale_vk; /* a record not wrapped with the newest */
+	const char *stale_version;
+};
+
+/* Counts files per record and per CMK version: a.counts becomes per
+ * version (the files whose volume key that version wraps), as the rest
+ * of status reads it for a secret's volume. */
+static int status_envelope(struct admin *a, const char *newest_enabled,
+			   struct status_env *se)
+{
+	const struct cmk_volume_info *vi = &a->vol->info;
+	size_t n = 0;
+	void *by_version;
+
+	memset(se, 0, sizeof(*se));
+	by_version = calloc(CMK_ENVELOPE_COUNT, sizeof(*a->counts));
+	if (!by_version)
+		return -ENOMEM;
+	for (size_t i = 0; i < a->n_counts; i++) {
+		const struct cmk_envelope *e =
+			cmk_volume_envelope(vi, a->counts[i].id);
+
+		if (strcmp(a->counts[i].id, vi->mac_version) != 0)
+			se->off_current += a->counts[i].files;
+		if (!e)
+			se->unknown += a->counts[i].files;
+		else
+			se->vk_files[e - vi->envelopes] += a->counts[i].files;
+	}
+	free(a->counts);
+	a->counts = by_version;
+	for (int r = 0; r < CMK_ENVELOPE_COUNT; r++) {
+		const struct cmk_envelope *e = &vi->envelopes[r];
+		size_t k;
+
+		if (!e->used)
+			continue;
+		if (newest_enabled &&
+		    strcmp(e->cmk_version, newest_enabled) != 0 &&
+		    !se->stale_vk) {
+			se->stale_vk = e->vk_id;
+			se->stale_version = e->cmk_version;
+		}
+		for (k = 0; k < n; k++)
+			if (strcmp(a->counts[k].id, e->cmk_version) == 0)
+				break;
+		if (k == n) {
+			strcpy(a->counts[k].id, e->cmk_version);
+			n++;
+		}
+		a->counts[k].files += se->vk_files[r];
+	}
+	a->n_counts = n;
+	return 0;
+}
+
+static json_t *status_env_json(const struct admin *a,
+			       const struct status_env *se)
+{
+	const struct cmk_volume_info *vi = &a->vol->info;
+	json_t *keys = json_array();
+
+	for (int r = 0; keys && r < CMK_ENVELOPE_COUNT; r++) {
+		const struct cmk_envelope *e = &vi->envelopes[r];
+
+		if (!e->used)
+			continue;
+		json_array_append_new(
+			keys, json_pack("{s:s, s:s, s:s, s:b, s:I}", "id",
+					e->vk_id, "cmk_version", e->cmk_version,
+					"alg", e->alg, "current",
+					strcmp(e->vk_id, vi->mac_version) == 0,
+					"files", (json_int_t)se->vk_files[r]));
+	}
+	return keys;
+}
+
 int cmk_cmd_status(const struct cmk_conf *conf, const char *cipherdir,
 		   unsigned int jobs, bool json)
 {
@@ -624,8 +811,10 @@ int cmk_cmd_status(const struct cmk_conf *conf, const char *cipherdir,
 	const char *newest_enabled = NULL;
 	size_t count = 0, old_files = 0, unlisted = 0;
 	char summary[CMK_ERR_MSG_MAX + 64], when[32];
+	struct status_env se = { 0 };
 	struct admin a;
 	int ret, list_ret, key_ret, status = CMK_EXIT_OK;
+	bool envelope;
 
 	ret = cmk_volume_peek(conf, cipherdir, &vol, &err);
 	if (ret)
@@ -638,6 +827,7 @@ int cmk_cmd_status(const struct cmk_conf *conf, const char *cipherdir,
 		cmk_volume_close(vol);
 		return cmk_fail(NULL, &key_err, key_ret);
 	}
+	envelope = cmk_volume_is_envelope(vol);
 	admin_init(&a, vol);
 	a.tty = a.tty && !json;
 	list_ret =
@@ -651,6 +841,11 @@ int cmk_cmd_status(const struct cmk_conf *conf, const char *cipherdir,
 	for (size_t i = 0; list_ret == 0 && i < count; i++)
 		if (versions[i].enabled && !newest_enabled)
 			newest_enabled = versions[i].id;
+	if (envelope && status_envelope(&a, newest_enabled, &se) != 0) {
+		status = cmk_fail(NULL, &err,
+				  cmk_err_set(&err, -ENOMEM, "out of memory"));
+		goto out;
+	}
 	for (size_t i = 0; i < a.n_counts; i++) {
 		bool listed = false;
 
@@ -674,6 +869,22 @@ int cmk_cmd_status(const struct cmk_conf *conf, const char *cipherdir,
 		snprintf(summary, sizeof(summary),
 			 "%zu file%s unreadable headers: run cmkfs fsck",
 			 a.failed, a.failed == 1 ? " has" : "s have");
+	else if (envelope && se.stale_vk)
+		snprintf(summary, sizeof(summary),
+			 "CMK version %s is newer than version %s, which "
+			 "wraps volume key %s: a rewrap is due (cmkfs rewrap)",
+			 newest_enabled, se.stale_version, se.stale_vk);
+	else if (envelope && se.off_current)
+		snprintf(summary, sizeof(summary),
+			 "%zu file%s not on volume key %s yet: cmkfs rewrap "
+			 "--volume-key finishes the replacement",
+			 se.off_current, se.off_current == 1 ? " is" : "s are",
+			 vol->info.mac_version);
+	else if (envelope)
+		snprintf(summary, sizeof(summary),
+			 "the volume key is wrapped with the newest enabled "
+			 "version %s: older versions may be disabled",
+			 newest_enabled);
 	else if (old_files)
 		snprintf(summary, sizeof(summary),
 			 "%zu file%s not yet wrapped with the newest enabled "
@@ -743,6 +954,15 @@ int cmk_cmd_status(const struct cmk_conf *conf, const char *cipherdir,
 						(json_int_t)a.counts[i].files));
 		}
 		json_object_set_new(root, "unlisted_versions", un);
+		if (envelope) {
+			json_object_set_new(root, "volume_keys",
+					    status_env_json(&a, &se));
+			json_object_set_new(root, "rewrap_due",
+					    json_boolean(se.stale_vk != NULL));
+			json_object_set_new(
+				root, "files_off_volume_key",
+				json_integer((json_int_t)se.off_current));
+		}
 		json_object_set_new(root, "newest_enabled",
 				    newest_enabled ? json_string(newest_enabled)
 						   : json_null());
@@ -780,6 +1000,29 @@ int cmk_cmd_status(const struct cmk_conf *conf, const char *cipherdir,
 				       when_text(versions[i].created, when,
 						 sizeof(when)),
 				       files_of(&a, versions[i].id));
+		}
+		if (envelope) {
+			printf("%-12s %-36s %-13s %s\n", "VOLUME KEY",
+			       "WRAPPED WITH CMK VERSION", "ALGORITHM",
+			       "FILES");
+			for (int r = 0; r < CMK_ENVELOPE_COUNT; r++) {
+				const struct cmk_envelope *e =
+					&vol->info.envelopes[r];
+
+				if (e->used)
+					printf("%-12s %-36s %-13s %zu%s\n",
+					       e->vk_id, e->cmk_version, e->alg,
+					       se.vk_files[r],
+					       strcmp(e->vk_id,
+						      vol->info.mac_version) ==
+							       0
+						       ? " (current)"
+						       : "");
+			}
+			if (se.unknown)
+				printf("%zu files name a volume key the "
+				       "descriptor does not hold\n",
+				       se.unknown);
 		}
 		if (unlisted)
 			printf("%zu files are wrapped with versions the key "

@@ -9,9 +9,11 @@
 #include "conf/conf.h"
 
 /* `cmkfs rewrap`: every file's DEK re-wrapped under the newest enabled
- * CMK version, then one sync, then the descriptor sealed anew. */
+ * CMK version, then one sync, then the descriptor sealed anew. On an
+ * envelope volume the key service re-wraps the volume key instead, and
+ * with volume_key a new volume key replaces it in every header. */
 int cmk_cmd_rewrap(const struct cmk_conf *conf, const char *cipherdir,
-		   unsigned int jobs, bool progress_json);
+		   unsigned int jobs, bool progress_json, bool volume_key);
 
 /* `cmkfs status`: the key's versions and how many files each wraps. */
 int cmk_cmd_status(const struct cmk_conf *conf, const char *cipherdir,

@@ -42,6 +42,7 @@ enum {
 	OPT_NEW_PASS = 1 << 6,	    /* --new-passphrase-file FILE */
 	OPT_UNSEAL = 1 << 7,	    /* --unseal */
 	OPT_ZERO = 1 << 8,	    /* -z: NUL-terminated output lines */
+	OPT_VOLUME_KEY = 1 << 9,    /* --volume-key */
 };
 
 struct cmd_args {
@@ -54,6 +55,7 @@ struct cmd_args {
 	bool progress_json;
 	bool unseal;
 	bool zero;
+	bool volume_key;
 	const char *new_pass_file;
 	int argc; /* operands */
 	char **argv;
@@ -165,6 +167,8 @@ static const char *option_name(int opt)
 		return "--unseal";
 	case 'z':
 		return "-z";
+	case 'V':
+		return "--volume-key";
 	default:
 		return "?";
 	}
@@ -191,6 +195,8 @@ static unsigned option_bit(int opt)
 		return OPT_UNSEAL;
 	case 'z':
 		return OPT_ZERO;
+	case 'V':
+		return OPT_VOLUME_KEY;
 	default:
 		return 0;
 	}
@@ -212,6 +218,7 @@ static int parse_args(const struct command *cmd, int argc, char **argv,
 		{ "new-passphrase-file", required_argument, NULL, 'N' },
 		{ "unseal", no_argument, NULL, 'U' },
 		{ "zero", no_argument, NULL, 'z' },
+		{ "volume-key", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -271,6 +278,9 @@ static int parse_args(const struct command *cmd, int argc, char **argv,
 			break;
 		case 'z':
 			args->zero = true;
+			break;
+		case 'V':
+			args->volume_key = true;
 			break;
 		}
 	}
@@ -730,7 +740,7 @@ static int cmd_rewrap(struct cmd_args *args)
 	if (load_conf(args->conf_path, &conf))
 		return CMK_EXIT_CONFIG;
 	return cmk_cmd_rewrap(&conf, args->argv[0], args->jobs,
-			      args->progress_json);
+			      args->progress_json, args->volume_key);
 }
 
 static int cmd_status(struct cmd_args *args)
@@ -799,16 +809,21 @@ static const struct command commands[] = {
 	  "  -j, --jobs JOBS     threads reading headers (1-64)\n",
 	  OPT_CONF | OPT_JSON | OPT_JOBS, "CIPHERDIR", 1, 1, CMK_EXIT_USAGE,
 	  cmd_status },
-	{ "rewrap", "rewrap [-j JOBS] [--progress-json] [-c CONF] CIPHERDIR",
+	{ "rewrap",
+	  "rewrap [--volume-key] [-j JOBS] [--progress-json] [-c CONF] "
+	  "CIPHERDIR",
 	  "re-wrap every file's key with the newest key version",
 	  "Re-wraps every file's data key with the newest enabled version of\n"
 	  "the key, through the header's spare key slot: no data is read or\n"
-	  "re-encrypted. Safe while mounted and when killed: a rerun finishes\n"
-	  "the job.\n\n"
+	  "re-encrypted. On a volume whose volume key the key service wraps,\n"
+	  "only the volume key is re-wrapped (no file is touched). Safe while\n"
+	  "mounted and when killed: a rerun finishes the job.\n\n"
+	  "  --volume-key        (key service keys) replace the volume key\n"
+	  "                      itself and re-wrap every header with it\n"
 	  "  -j, --jobs JOBS     threads re-wrapping headers (1-64)\n"
 	  "  --progress-json     JSON progress lines on stdout, then a summary\n",
-	  OPT_CONF | OPT_JOBS | OPT_PROGRESS_JSON, "CIPHERDIR", 1, 1,
-	  CMK_EXIT_USAGE, cmd_rewrap },
+	  OPT_CONF | OPT_JOBS | OPT_PROGRESS_JSON | OPT_VOLUME_KEY, "CIPHERDIR",
+	  1, 1, CMK_EXIT_USAGE, cmd_rewrap },
 	{ "fsck", "fsck [--repair] [-j JOBS] [-c CONF] CIPHERDIR",
 	  "check a volume (and repair what is safe)",
 	  "Checks both descriptor copies, every header (both key slots),\n"

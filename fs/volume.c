@@ -381,8 +381,10 @@ static int volume_peek(const struct cmk_conf *conf, const char *cipherdir,
 	snprintf(vol->path, sizeof(vol->path), "%s", cipherdir);
 	vol->dir_fd = open(cipherdir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (vol->dir_fd < 0) {
-		ret = cmk_err_set(err, -errno, "%s: %s", cipherdir,
-				  strerror(errno));
+		int open_errno = errno > 0 ? errno : EIO;
+
+		ret = cmk_err_set(err, -open_errno, "%s: %s", cipherdir,
+				  strerror(open_errno));
 		goto fail;
 	}
 	/* The descriptor first: a directory that is no volume needs no key. */
@@ -393,6 +395,7 @@ static int volume_peek(const struct cmk_conf *conf, const char *cipherdir,
 	if (ret)
 		goto fail;
 	vol->unreachable_grace = conf->unreachable_grace;
+	vol->recheck_interval = conf->recheck_interval;
 	if (cmk_volume_is_envelope(vol) != cmk_kms_envelope(vol->kms)) {
 		ret = cmk_err_set(err, -EKEYREJECTED,
 				  cmk_volume_is_envelope(vol)
@@ -574,8 +577,8 @@ int cmk_volume_open(const struct cmk_conf *conf, const char *cipherdir,
 	int ret;
 
 	ret = cmk_volume_peek(conf, cipherdir, &vol, err);
-	if (ret)
-		return ret;
+	if (ret || !vol) /* never both 0 and NULL; the analyzer cannot tell */
+		return ret ? ret : -EIO;
 	ret = cmk_volume_unlock(vol, err);
 	if (ret) {
 		cmk_volume_close(vol);
@@ -761,7 +764,8 @@ static int env_trust(struct cmk_volume *vol, const struct cmk_envelope *e,
 	}
 	if (e->link_from[0]) {
 		old = cmk_secure_alloc(CMK_KEY_LEN);
-		if (old && cmk_keyring_get(vol->keyring, e->link_from, old) == 0 &&
+		if (old &&
+		    cmk_keyring_get(vol->keyring, e->link_from, old) == 0 &&
 		    cmk_envelope_link(old, e->vk_id, key, link) == 0 &&
 		    cmk_memeq_ct(link, e->link, CMK_SHA256_LEN))
 			ret = 0;
@@ -792,7 +796,8 @@ static int env_reread(struct cmk_volume *vol, struct cmk_volume_info *vi)
 		if (tmp->copies[which].state == 0 &&
 		    memcmp(tmp->copies[which].info.volume_id,
 			   vol->info.volume_id, CMK_ID_LEN) == 0 &&
-		    (tmp->copies[which].info.flags & CMK_VOLUME_FLAG_ENVELOPE)) {
+		    (tmp->copies[which].info.flags &
+		     CMK_VOLUME_FLAG_ENVELOPE)) {
 			*vi = tmp->copies[which].info;
 			ret = 0;
 		}
@@ -928,7 +933,8 @@ static void env_remember_held(struct cmk_volume *vol)
 	for (int i = 0; key && i < CMK_ENVELOPE_COUNT; i++) {
 		const struct cmk_envelope *e = &vol->info.envelopes[i];
 
-		if (e->used && cmk_keyring_get(vol->keyring, e->vk_id, key) == 0)
+		if (e->used &&
+		    cmk_keyring_get(vol->keyring, e->vk_id, key) == 0)
 			env_remember(vol, e->vk_id, key);
 	}
 	cmk_secure_free(key, CMK_KEY_LEN);
@@ -1039,6 +1045,47 @@ out:
 	return ret;
 }
 
+/* Writes the descriptor with vi's fields (its envelope records), sealed
+ * by vi's MAC key, and takes it as the volume's. */
+static int env_write(struct cmk_volume *vol, const struct cmk_volume_info *vi,
+		     struct cmk_err *err)
+{
+	uint8_t buf[CMK_VOLUME_SIZE];
+	uint8_t *key = cmk_secure_alloc(CMK_KEY_LEN);
+	int dir_fd = -1, ret;
+
+	if (!key)
+		return cmk_err_set(err, -ENOMEM, "out of locked memory");
+	memcpy(buf, vol->descriptor, CMK_VOLUME_SIZE);
+	ret = cmk_keyring_get(vol->keyring, vi->mac_version, key);
+	if (ret == 0)
+		ret = cmk_volume_encode_fields(buf, vi);
+	if (ret == 0)
+		ret = cmk_volume_mac(buf, key);
+	if (ret) {
+		cmk_err_set(err, ret, "cannot encode the volume descriptor");
+		goto out;
+	}
+	/* vol->dir_fd is O_PATH: fsync needs a real descriptor. */
+	dir_fd = openat(vol->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir_fd < 0) {
+		ret = cmk_err_set(err, -errno, "%s: %s", vol->path,
+				  strerror(errno));
+		goto out;
+	}
+	ret = write_descriptor(dir_fd, vol->path, buf, err);
+	if (ret == 0) {
+		memcpy(vol->descriptor, buf, CMK_VOLUME_SIZE);
+		cmk_volume_parse(buf, CMK_VOLUME_SIZE, &vol->info, NULL);
+	}
+out:
+	if (dir_fd >= 0)
+		close(dir_fd);
+	cmk_secure_free(key, CMK_KEY_LEN);
+	cmk_cleanse(buf, sizeof(buf));
+	return ret;
+}
+
 int cmk_volume_rewrap_envelope(struct cmk_volume *vol,
 			       enum cmk_rewrap_outcome *outcome,
 			       char version[CMK_VERSION_MAX + 1],
@@ -1046,13 +1093,11 @@ int cmk_volume_rewrap_envelope(struct cmk_volume *vol,
 {
 	struct cmk_volume_info *vi = malloc(sizeof(*vi));
 	struct cmk_kms_wrapped *in = malloc(2 * sizeof(*in)), *out = in + 1;
-	uint8_t buf[CMK_VOLUME_SIZE];
-	uint8_t *key = cmk_secure_alloc(CMK_KEY_LEN);
 	bool changed = false;
-	int dir_fd = -1, ret = 0;
+	int ret = 0;
 
 	*outcome = CMK_REWRAP_CURRENT;
-	if (!vi || !in || !key) {
+	if (!vi || !in) {
 		ret = cmk_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
@@ -1078,35 +1123,208 @@ int cmk_volume_rewrap_envelope(struct cmk_volume *vol,
 		env_set_wrapped(e, out);
 		changed = true;
 	}
-	if (!changed)
-		goto out;
-	memcpy(buf, vol->descriptor, CMK_VOLUME_SIZE);
-	ret = cmk_keyring_get(vol->keyring, vi->mac_version, key);
-	if (ret == 0)
-		ret = cmk_volume_encode_fields(buf, vi);
-	if (ret == 0)
-		ret = cmk_volume_mac(buf, key);
-	if (ret) {
-		cmk_err_set(err, ret, "cannot encode the volume descriptor");
-		goto out;
-	}
-	dir_fd = openat(vol->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dir_fd < 0) {
-		ret = cmk_err_set(err, -errno, "%s: %s", vol->path,
-				  strerror(errno));
-		goto out;
-	}
-	ret = write_descriptor(dir_fd, vol->path, buf, err);
-	if (ret == 0) {
-		memcpy(vol->descriptor, buf, CMK_VOLUME_SIZE);
-		cmk_volume_parse(buf, CMK_VOLUME_SIZE, &vol->info, NULL);
-		*outcome = CMK_REWRAP_DONE;
+	if (changed) {
+		ret = env_write(vol, vi, err);
+		if (ret == 0)
+			*outcome = CMK_REWRAP_DONE;
 	}
 out:
-	if (dir_fd >= 0)
-		close(dir_fd);
-	cmk_secure_free(key, CMK_KEY_LEN);
 	free(in);
+	free(vi);
+	return ret;
+}
+
+/* The record that seals the descriptor, and the other one (NULL when
+ * there is none). */
+static void env_records(struct cmk_volume_info *vi, struct cmk_envelope **mac,
+			struct cmk_envelope **other)
+{
+	*mac = NULL;
+	*other = NULL;
+	for (int i = 0; i < CMK_ENVELOPE_COUNT; i++) {
+		struct cmk_envelope *e = &vi->envelopes[i];
+
+		if (!e->used)
+			continue;
+		if (strcmp(e->vk_id, vi->mac_version) == 0)
+			*mac = e;
+		else
+			*other = e;
+	}
+}
+
+int cmk_volume_vk_state(struct cmk_volume *vol, enum cmk_vk_step *step,
+			char vk_id[CMK_VERSION_MAX + 1], struct cmk_err *err)
+{
+	struct cmk_envelope *mac, *other;
+
+	env_records(&vol->info, &mac, &other);
+	if (!mac)
+		return cmk_err_set(err, -EBADMSG,
+				   "%s: no envelope record for the volume key "
+				   "%s that seals the descriptor",
+				   vol->path, vol->info.mac_version);
+	if (!other) {
+		*step = CMK_VK_NEW;
+		vk_id[0] = '\0';
+		return 0;
+	}
+	strcpy(vk_id, other->vk_id);
+	if (strcmp(other->link_from, mac->vk_id) != 0) {
+		struct stat st;
+		time_t wait = 2 * (time_t)vol->recheck_interval + 5;
+
+		*step = CMK_VK_DRAIN;
+		if (vol->recheck_interval == 0)
+			return cmk_err_set(
+				err, -EAGAIN,
+				"%s: volume key %s may still make new files in "
+				"mounts that never re-read the descriptor "
+				"(recheck_interval = 0): remount every mount, "
+				"then run this with a configuration whose "
+				"recheck_interval is theirs",
+				vol->path, vk_id);
+		if (fstatat(vol->dir_fd, CMK_VOLUME_FILE, &st, 0) != 0)
+			return cmk_err_set(err, -errno, "%s/%s: %s", vol->path,
+					   CMK_VOLUME_FILE, strerror(errno));
+		if (time(NULL) - st.st_mtime < wait)
+			return cmk_err_set(
+				err, -EAGAIN,
+				"%s: volume key %s was replaced %lld s ago; "
+				"mounts make new files with its successor "
+				"once they re-read the descriptor (every "
+				"recheck_interval, %u s): run this again in "
+				"%lld s",
+				vol->path, vk_id,
+				(long long)(time(NULL) - st.st_mtime),
+				vol->recheck_interval,
+				(long long)(wait - (time(NULL) - st.st_mtime)));
+		return 0;
+	}
+	/* A replacement under way: its key was unwrapped at unlock (from a
+	 * descriptor that verified) or the unwrap failed there. */
+	*step = CMK_VK_MOVE;
+	if (cmk_keyring_set_newest(vol->keyring, vk_id) != 0)
+		return cmk_err_set(err, -EACCES,
+				   "%s: volume key %s, which is replacing "
+				   "%s, could not be unwrapped (see the "
+				   "warning above)",
+				   vol->path, vk_id, mac->vk_id);
+	return 0;
+}
+
+int cmk_volume_vk_drop(struct cmk_volume *vol, const char *vk_id,
+		       struct cmk_err *err)
+{
+	struct cmk_volume_info *vi = malloc(sizeof(*vi));
+	struct cmk_envelope *mac, *other;
+	bool names = vol->info.flags & CMK_VOLUME_FLAG_ENC_NAMES;
+	int ret;
+
+	if (!vi)
+		return cmk_err_set(err, -ENOMEM, "out of memory");
+	*vi = vol->info;
+	env_records(vi, &mac, &other);
+	if (!mac || !other || strcmp(other->vk_id, vk_id) != 0 ||
+	    (names &&
+	     strcmp(vi->name_slots[vi->name_active].cmk_version, vk_id) == 0)) {
+		free(vi);
+		return cmk_err_set(err, -EINVAL,
+				   "%s: volume key %s is still in use by the "
+				   "descriptor",
+				   vol->path, vk_id);
+	}
+	memset(other, 0, sizeof(*other));
+	ret = env_write(vol, vi, err);
+	if (ret == 0)
+		(void)cmk_keyring_remove(vol->keyring, vk_id);
+	free(vi);
+	return ret;
+}
+
+int cmk_volume_vk_add(struct cmk_volume *vol, char vk_id[CMK_VERSION_MAX + 1],
+		      char version[CMK_VERSION_MAX + 1], struct cmk_err *err)
+{
+	struct cmk_volume_info *vi = malloc(sizeof(*vi));
+	struct cmk_kms_wrapped *w = malloc(sizeof(*w));
+	uint8_t *keys = cmk_secure_alloc(2 * CMK_KEY_LEN);
+	uint8_t *old_key = keys, *new_key = keys + CMK_KEY_LEN;
+	struct cmk_envelope *mac, *other, *e = NULL;
+	unsigned long n, highest = 0;
+	int ret;
+
+	if (!vi || !w || !keys) {
+		ret = cmk_err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	*vi = vol->info;
+	env_records(vi, &mac, &other);
+	if (!mac || other) {
+		ret = cmk_err_set(err, -EBUSY,
+				  "%s: the descriptor already holds two "
+				  "volume keys",
+				  vol->path);
+		goto out;
+	}
+	/* The next id: one more than the highest "vkN" in the records. */
+	for (int i = 0; i < CMK_ENVELOPE_COUNT; i++) {
+		const char *id = vi->envelopes[i].vk_id;
+
+		if (!vi->envelopes[i].used)
+			e = &vi->envelopes[i];
+		else if (strncmp(id, "vk", 2) == 0 &&
+			 (n = strtoul(id + 2, NULL, 10)) > highest)
+			highest = n;
+	}
+	if (!e) {
+		ret = cmk_err_set(err, -EBUSY, "%s: no free envelope record",
+				  vol->path);
+		goto out;
+	}
+	snprintf(vk_id, CMK_VERSION_MAX + 1, "vk%lu", highest + 1);
+	ret = cmk_keyring_get(vol->keyring, mac->vk_id, old_key);
+	if (ret) {
+		cmk_err_set(err, -EACCES, "%s: volume key %s is not held",
+			    vol->path, mac->vk_id);
+		goto out;
+	}
+	cmk_random(new_key, CMK_KEY_LEN);
+	ret = cmk_kms_wrap(vol->kms, new_key, w, err);
+	if (ret) {
+		cmk_err_prefix(err, "%s: new volume key %s: ", vol->path,
+			       vk_id);
+		goto out;
+	}
+	memset(e, 0, sizeof(*e));
+	e->used = true;
+	strcpy(e->vk_id, vk_id);
+	env_set_wrapped(e, w);
+	strcpy(e->link_from, mac->vk_id);
+	ret = cmk_envelope_link(old_key, vk_id, new_key, e->link);
+	if (ret) {
+		cmk_err_set(err, ret, "cannot link the new volume key");
+		goto out;
+	}
+	/* In the keyring before the descriptor names it, newest only after:
+	 * every header written from here on uses it. */
+	ret = cmk_keyring_add(vol->keyring, vk_id, new_key, false);
+	if (ret == 0)
+		ret = cmk_fault("rewrap.vk_add");
+	if (ret == 0)
+		ret = env_write(vol, vi, err);
+	if (ret) {
+		if (!err->msg[0])
+			cmk_err_set(err, ret, "cannot add volume key %s",
+				    vk_id);
+		(void)cmk_keyring_remove(vol->keyring, vk_id);
+		goto out;
+	}
+	env_remember(vol, vk_id, new_key);
+	cmk_keyring_set_newest(vol->keyring, vk_id);
+	strcpy(version, w->version);
+out:
+	cmk_secure_free(keys, 2 * CMK_KEY_LEN);
+	free(w);
 	free(vi);
 	return ret;
 }

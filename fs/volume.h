@@ -56,8 +56,9 @@ struct cmk_volume {
 		uint8_t digest[CMK_SHA256_LEN];
 	} vk_known[CMK_ENVELOPE_COUNT * 2];
 	size_t n_vk_known;
-	int64_t unreachable_since; /* monotonic ms; 0: reachable */
+	int64_t unreachable_since;	/* monotonic ms; 0: reachable */
 	unsigned int unreachable_grace; /* seconds, from the config */
+	unsigned int recheck_interval;	/* seconds, from the config */
 };
 
 /* True for a volume whose volume key the key service wraps. */
@@ -184,6 +185,34 @@ int cmk_volume_rewrap_envelope(struct cmk_volume *vol,
 			       enum cmk_rewrap_outcome *outcome,
 			       char version[CMK_VERSION_MAX + 1],
 			       struct cmk_err *err);
+
+/* `cmkfs rewrap --volume-key` on an envelope volume, as steps around the
+ * CLI's walks over the headers. */
+enum cmk_vk_step {
+	CMK_VK_NEW,   /* one volume key: add a new one (cmk_volume_vk_add) */
+	CMK_VK_DRAIN, /* an older key that the last replacement kept: move
+		       * its headers to the current one, then drop it */
+	CMK_VK_MOVE,  /* a replacement under way (a rerun): its key, now
+		       * the keyring's newest; move every header to it */
+};
+
+/* Which step the descriptor's records call for; vk_id: the key of a
+ * DRAIN or MOVE. -EAGAIN (the message says how long) for a DRAIN sooner
+ * than two recheck_intervals after the descriptor last changed: a mount
+ * makes new files with the older key until it has re-read it. */
+int cmk_volume_vk_state(struct cmk_volume *vol, enum cmk_vk_step *step,
+			char vk_id[CMK_VERSION_MAX + 1], struct cmk_err *err);
+
+/* Removes the record of vk_id (neither the MAC key nor the name key's)
+ * from the descriptor: only once no header uses it. */
+int cmk_volume_vk_drop(struct cmk_volume *vol, const char *vk_id,
+		       struct cmk_err *err);
+
+/* Draws a new volume key, has the key service wrap it with the CMK's
+ * current version (version), links it from the current one and writes
+ * both records; the new key (vk_id) becomes the keyring's newest. */
+int cmk_volume_vk_add(struct cmk_volume *vol, char vk_id[CMK_VERSION_MAX + 1],
+		      char version[CMK_VERSION_MAX + 1], struct cmk_err *err);
 
 /* Seals the volume descriptor anew with the keyring's newest version. */
 int cmk_volume_remac(struct cmk_volume *vol, struct cmk_err *err);

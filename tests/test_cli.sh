@@ -121,6 +121,9 @@ t_contains "status says so" "different key"
 t_expect 5 "info with another key" -- "$CMKFS" info -c "$other" "$T_DIR/cipher/cmkfs.volume"
 t_expect 5 "path with another key" -- "$CMKFS" path -c "$other" "$T_DIR/cipher" a
 t_expect 5 "rewrap with another key" -- "$CMKFS" rewrap -c "$other" "$T_DIR/cipher"
+t_expect 2 "rewrap --volume-key on a secret's volume" -- \
+  "$CMKFS" rewrap --volume-key -c "$conf" "$T_DIR/cipher"
+t_contains "says it has no volume key" "has no volume key"
 t_expect 0 "status with the right key" -- "$CMKFS" status -c "$conf" "$T_DIR/cipher"
 t_contains "says it verified" "verified with the configured key"
 t_expect 0 "status --json" -- "$CMKFS" status --json -c "$conf" "$T_DIR/cipher"

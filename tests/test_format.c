@@ -75,6 +75,66 @@ static void print_unit(FILE *out, const char *which, const uint8_t *file,
 	}
 }
 
+/* An envelope volume whose volume key vk1 (the CMK bytes above) was
+ * replaced by vk2 (cmk2); the wrapped keys are placeholders, as a key
+ * service's ciphertext cannot be checked offline. */
+static void print_envelope_vectors(FILE *out)
+{
+	static const char *const blobs[] = { "vault:v1:cGxhY2Vob2xkZXIx",
+					     "vault:v2:cGxhY2Vob2xkZXIy" };
+	uint8_t vol[CMK_VOLUME_SIZE], link[32], mac_key[32];
+	struct cmk_volume_info vi;
+
+	memset(&vi, 0, sizeof(vi));
+	vi.format_version = CMK_FORMAT_VERSION;
+	vi.suite = CMK_SUITE_XTS_GCM;
+	vi.unit_size = CMK_UNIT_SIZE;
+	vi.header_size = CMK_HEADER_SIZE;
+	vi.flags = CMK_VOLUME_FLAG_ENVELOPE;
+	memcpy(vi.volume_id, volume_id, 16);
+	strcpy(vi.cmk_name, "https://vault.example:8200/v1/transit/keys/cmk");
+	strcpy(vi.mac_version, "vk2");
+	for (int i = 0; i < 2; i++) {
+		struct cmk_envelope *e = &vi.envelopes[i];
+
+		e->used = true;
+		snprintf(e->vk_id, sizeof(e->vk_id), "vk%d", i + 1);
+		snprintf(e->cmk_version, sizeof(e->cmk_version), "%d", i + 1);
+		strcpy(e->alg, "vault-transit");
+		e->blob_len = (uint16_t)strlen(blobs[i]);
+		memcpy(e->blob, blobs[i], e->blob_len);
+	}
+	strcpy(vi.envelopes[1].link_from, "vk1");
+	if (cmk_envelope_link(cmk, "vk2", cmk2, link) != 0)
+		abort();
+	memcpy(vi.envelopes[1].link, link, 32);
+	if (cmk_volume_encode(vol, &vi, cmk2) != 0)
+		abort();
+	cmk_hkdf_sha256(cmk2, 32, volume_id, 16, "cmkfs v1 volume mac", mac_key,
+			32);
+	fprintf(out, "\nenvelope volume (flag bit 1): volume key vk1 = the CMK "
+		     "bytes above, volume key vk2:\n");
+	hex_line(out, cmk2, 32);
+	fprintf(out, "link of vk2 from vk1 = HMAC-SHA256(vk1, \"cmkfs v1 "
+		     "volume key link\" || \"vk2\" || SHA-256(vk2)):\n");
+	hex_line(out, link, 32);
+	fprintf(out, "volume MAC key = HKDF(vk2, volume id, \"cmkfs v1 volume "
+		     "mac\"):\n");
+	hex_line(out, mac_key, 32);
+	fprintf(out, "descriptor (MAC version \"vk2\"), bytes 0-369:\n");
+	hex_line(out, vol, 370);
+	for (int i = 0; i < 2; i++) {
+		size_t off = 1024 + (size_t)i * 1280;
+		size_t len = 254 + vi.envelopes[i].blob_len;
+
+		fprintf(out, "envelope record %d, bytes %zu-%zu (then zero):\n",
+			i, off, off + len - 1);
+		hex_line(out, vol + off, len);
+	}
+	fprintf(out, "MAC (bytes 4064-4095): ");
+	hex_line(out, vol + CMK_VOLUME_SIZE - 32, 32);
+}
+
 static void print_vectors(FILE *out, const char *dir)
 {
 	static const uint64_t lengths[] = { 0,	  1,	15,   16,   17,	 4095,
@@ -161,6 +221,7 @@ static void print_vectors(FILE *out, const char *dir)
 		free(file);
 		free(plain);
 	}
+	print_envelope_vectors(out);
 	fprintf(out, "```\n");
 }
 
@@ -597,8 +658,7 @@ static void volume_flags(void)
 	CHECK_EQ_INT(back.name_active, -1);
 	CHECK(back.name_slots[0].state == CMK_SLOT_EMPTY);
 	buf[20] ^= 2;
-	CHECK_EQ_INT(cmk_volume_parse(buf, sizeof(buf), &back, &err),
-		     -EBADMSG);
+	CHECK_EQ_INT(cmk_volume_parse(buf, sizeof(buf), &back, &err), -EBADMSG);
 	buf[20] ^= 2;
 	for (int bit = 2; bit < 32; bit++) {
 		buf[20 + bit / 8] ^= (uint8_t)(1 << (bit % 8));

@@ -85,7 +85,9 @@ fs_umount "$mnt"
 
 # --- Kubernetes login ---------------------------------------------------------
 k8s=$T_DIR/k8s.conf
-conf "$k8s" "auth = kubernetes" "role = cmkfs" "jwt_file = $T_DIR/sa.jwt"
+# The kubelet's layout: the token behind two symbolic links.
+conf "$k8s" "auth = kubernetes" "role = cmkfs" \
+  "jwt_file = $(t_projected "$T_DIR/sa.jwt" "$T_DIR/serviceaccount")"
 vault_admin DELETE log >/dev/null
 fs_mount "$k8s" "$cipher" "$mnt"
 check "Kubernetes login mounts and every file reads" reads_all
@@ -143,6 +145,61 @@ t_wait_until 60 "decrypt taken away: reads fail with EACCES within recheck_inter
 check "a new file cannot be read either" cut
 vault_admin POST policies/cmk-transit "{\"rules\": $TRANSIT_RULES}" >/dev/null
 t_wait_until 60 "decrypt given back: reads work again" -- reads_all
+fs_umount "$mnt"
+
+# --- status: the volume keys, and a rewrap due ---------------------------------
+vault_admin POST transit/transit/cmk '{"rotate": true}' >/dev/null
+st_json() { "$CMKFS" status --json -c "$rc" "$cipher" 2>/dev/null; }
+jq_py() { /usr/bin/python3 -c "import json, sys; s = json.load(sys.stdin); print($1)"; }
+t_expect 0 "status after a rotation" -- "$CMKFS" status -c "$rc" "$cipher"
+t_contains "status says a rewrap is due" "a rewrap is due (cmkfs rewrap)"
+t_contains "status lists the volume key" "vk1"
+check "status --json: rewrap_due" test "$(st_json | jq_py 's["rewrap_due"]')" = True
+t_expect 0 "rewrap to version 3" -- "$CMKFS" rewrap -c "$rc" "$cipher"
+check "status --json: no rewrap due after it" test "$(st_json | jq_py 's["rewrap_due"]')" = False
+
+# --- a new volume key: every header re-wrapped, online, kill-safe ---------------
+fs_mount "$rc" "$cipher" "$mnt"
+rm -f "$T_DIR/reader.stop" "$T_DIR/reader.bad"
+( while [ ! -e "$T_DIR/reader.stop" ]; do
+    reads_all || echo "wrong read" >> "$T_DIR/reader.bad"
+  done ) &
+reader=$!
+vk_files() {  # vk_files ID: how many files status counts on volume key ID
+  st_json | jq_py "sum(k['files'] for k in s['volume_keys'] if k['id'] == '$1')"
+}
+CMKFS_FAULT=rewrap.file:$((FILES / 3)) "$CMKFS" rewrap --volume-key -j 4 -c "$rc" "$cipher" \
+  > "$T_DIR/vk-kill.out" 2>&1
+check "rewrap --volume-key killed mid-walk (SIGKILL)" test $? = 137
+check "after the kill: nothing unreadable" test "$(st_json | jq_py 's["unreadable"]')" = 0
+check "after the kill: files on both volume keys" \
+  test "$(vk_files vk1)" -gt 0 -a "$(vk_files vk2)" -gt 0
+check "after the kill: status says the replacement is unfinished" \
+  sh -c "'$CMKFS' status -c '$rc' '$cipher' | grep -q 'rewrap --volume-key finishes'"
+t_expect 0 "a rerun finishes the replacement" -- \
+  "$CMKFS" rewrap --volume-key -c "$rc" "$cipher"
+t_contains "every header now on vk2" "re-wrapped to volume key vk2"
+check "status: every file on vk2" test "$(vk_files vk2)" = "$(st_json | jq_py 's["files"]')"
+check "status: vk2 is the current volume key" \
+  test "$(st_json | jq_py "[k['id'] for k in s['volume_keys'] if k['current']][0]")" = vk2
+echo "written during the replacement" > "$mnt/faces/during.jpg"
+t_expect 1 "a second replacement at once waits for the mounts to re-read" -- \
+  "$CMKFS" rewrap --volume-key -c "$rc" "$cipher"
+t_contains "and says when to run it again" "run this again in"
+vk3() { "$CMKFS" rewrap --volume-key -c "$rc" "$cipher" > "$T_DIR/vk3.out" 2>&1; }
+t_wait_until 120 "a second replacement once the mounts re-read the descriptor" -- vk3
+check "the second replacement made vk3" grep -q "new volume key vk3" "$T_DIR/vk3.out"
+touch "$T_DIR/reader.stop"
+wait "$reader"
+check "a reader on the running mount never saw a wrong byte" test ! -e "$T_DIR/reader.bad"
+check "the file written during the replacement reads" \
+  grep -q "written during the replacement" "$mnt/faces/during.jpg"
+(cd "$mnt" && sha256sum faces/during.jpg) >> "$T_DIR/sums"
+fs_remount "$rc" "$cipher" "$mnt"
+check "every file reads after a remount" reads_all
+check "status: every file on vk3" test "$(vk_files vk3)" = "$(st_json | jq_py 's["files"]')"
+check "status: vk1 is gone from the descriptor" test "$(vk_files vk1)" = 0 -a \
+  "$(st_json | jq_py "len([k for k in s['volume_keys'] if k['id'] == 'vk1'])")" = 0
 fs_umount "$mnt"
 
 # --- nothing secret in any output -------------------------------------------------
