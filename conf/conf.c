@@ -477,6 +477,18 @@ static const struct conf_key conf_common_keys[] = {
 	{ NULL, NULL, 0, 0, NULL, false },
 };
 
+/* The keys of struct cmk_conf_https, in every HTTPS provider's table.
+ * prov is a member of struct cmk_conf, which cannot be parenthesized. */
+/* NOLINTBEGIN(bugprone-macro-parentheses) */
+/* clang-format off */
+#define CONF_HTTPS_KEYS(prov)                                                 \
+	{ "ca_file", &conf_path, CONF_FIELD(prov.https.ca_file), NULL, false }, \
+	{ "timeout", &conf_timeout, CONF_FIELD(prov.https.timeout), "10",      \
+	  false },                                                            \
+	{ "retries", &conf_retries, CONF_FIELD(prov.https.retries), "3", false }
+/* clang-format on */
+/* NOLINTEND(bugprone-macro-parentheses) */
+
 static const struct conf_key conf_file_keys[] = {
 	{ "keystore", &conf_path, CONF_FIELD(file.keystore), NULL, true },
 	{ "key_name", &conf_key_name, CONF_FIELD(file.key_name), "cmk", false },
@@ -516,9 +528,7 @@ static const struct conf_key conf_azure_keys[] = {
 	  "http://169.254.169.254", false },
 	{ "api_version", &conf_api_version, CONF_FIELD(azure.api_version),
 	  "7.4", false },
-	{ "ca_file", &conf_path, CONF_FIELD(azure.ca_file), NULL, false },
-	{ "timeout", &conf_timeout, CONF_FIELD(azure.timeout), "10", false },
-	{ "retries", &conf_retries, CONF_FIELD(azure.retries), "3", false },
+	CONF_HTTPS_KEYS(azure),
 	{ NULL, NULL, 0, 0, NULL, false },
 };
 
@@ -560,9 +570,7 @@ static const struct conf_key conf_vault_keys[] = {
 	{ "role", &conf_ident, CONF_FIELD(vault.role), NULL, false },
 	{ "jwt_file", &conf_path, CONF_FIELD(vault.jwt_file),
 	  "/var/run/secrets/kubernetes.io/serviceaccount/token", false },
-	{ "ca_file", &conf_path, CONF_FIELD(vault.ca_file), NULL, false },
-	{ "timeout", &conf_timeout, CONF_FIELD(vault.timeout), "10", false },
-	{ "retries", &conf_retries, CONF_FIELD(vault.retries), "3", false },
+	CONF_HTTPS_KEYS(vault),
 	{ NULL, NULL, 0, 0, NULL, false },
 };
 
@@ -593,9 +601,7 @@ static const struct conf_key conf_barbican_keys[] = {
 	  CONF_FIELD(barbican.app_cred_id), NULL, false },
 	{ "application_credential_secret_file", &conf_path,
 	  CONF_FIELD(barbican.app_cred_secret_file), NULL, false },
-	{ "ca_file", &conf_path, CONF_FIELD(barbican.ca_file), NULL, false },
-	{ "timeout", &conf_timeout, CONF_FIELD(barbican.timeout), "10", false },
-	{ "retries", &conf_retries, CONF_FIELD(barbican.retries), "3", false },
+	CONF_HTTPS_KEYS(barbican),
 	{ NULL, NULL, 0, 0, NULL, false },
 };
 

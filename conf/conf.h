@@ -47,6 +47,14 @@ enum cmk_azure_auth {
 				 * that is configured, as the SDKs do */
 };
 
+/* How a key-service provider reaches its service: the same keys, with
+ * the same defaults, for every HTTPS provider. */
+struct cmk_conf_https {
+	char ca_file[PATH_MAX]; /* "" when unset: the system's CAs */
+	unsigned int timeout;	/* seconds per HTTP request (try) */
+	unsigned int retries;	/* tries after the first */
+};
+
 struct cmk_conf_azure {
 	char vault_url[CMK_CONF_URL_MAX]; /* required; https, no path */
 	/* Exactly one of secret (the CMK's bytes are read) and key (a Key
@@ -64,9 +72,7 @@ struct cmk_conf_azure {
 	char imds_url[CMK_CONF_URL_MAX];	/* http only on loopback or
 						 * link-local addresses */
 	char api_version[32];
-	char ca_file[PATH_MAX]; /* "" when unset: system CAs */
-	unsigned int timeout;	/* seconds per HTTP request */
-	unsigned int retries;	/* tries after the first */
+	struct cmk_conf_https https;
 	/* Derived: "VAULT_URL/secrets/SECRET", the CMK's name. */
 	char key_name[CMK_KEY_NAME_MAX + 1];
 };
@@ -98,9 +104,7 @@ struct cmk_conf_vault {
 	char auth_mount[CMK_VAULT_PATH_MAX]; /* default: approle, kubernetes */
 	char role[CMK_CONF_ID_MAX];	     /* kubernetes only */
 	char jwt_file[PATH_MAX];	     /* kubernetes only */
-	char ca_file[PATH_MAX];
-	unsigned int timeout;
-	unsigned int retries;
+	struct cmk_conf_https https;
 	/* Derived: "URL/v1/[NAMESPACE/]KV_MOUNT/data/PATH#FIELD", or
 	 * "URL/v1/[NAMESPACE/]TRANSIT_MOUNT/keys/TRANSIT_KEY". */
 	char key_name[CMK_KEY_NAME_MAX + 1];
@@ -122,9 +126,7 @@ struct cmk_conf_barbican {
 	char auth_url[CMK_CONF_URL_MAX];     /* keystone only: Keystone v3 */
 	char app_cred_id[CMK_CONF_ID_MAX];   /* keystone only */
 	char app_cred_secret_file[PATH_MAX]; /* keystone only */
-	char ca_file[PATH_MAX];
-	unsigned int timeout;
-	unsigned int retries;
+	struct cmk_conf_https https;
 	/* Derived: "URL/v1/secrets?project=PROJECT&name=SECRET_NAME". */
 	char key_name[CMK_KEY_NAME_MAX + 1];
 };

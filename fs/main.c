@@ -25,6 +25,7 @@
 #include "fs/cli.h"
 #include "fs/fuse_front.h"
 #include "fs/mount.h"
+#include "fs/prompt.h"
 #include "fs/volume.h"
 #include "kms/http.h"
 #include "kms/keystore.h"
@@ -929,5 +930,6 @@ int main(int argc, char **argv)
 					  ? CMK_FSCK_OPERATIONAL
 					  : CMK_EXIT_FAILURE);
 	cmk_kms_global_init();
+	cmk_keystore_set_prompt(cmk_prompt_passphrase);
 	return cmd->run(&args);
 }

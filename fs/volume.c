@@ -670,6 +670,8 @@ static bool kms_unreachable(int ret)
  * under their ids ("vk1"), and the descriptor's records say how each is
  * wrapped. */
 
+_Static_assert(CMK_KMS_VERSION_MAX == CMK_VERSION_MAX,
+	       "a version id from kms/ fits the volume format");
 _Static_assert(CMK_KMS_WRAPPED_MAX == CMK_ENVELOPE_BLOB_MAX &&
 		       CMK_KMS_ALG_MAX == CMK_ENVELOPE_ALG_MAX,
 	       "a wrapped key from kms/ fits an envelope record");
@@ -1045,6 +1047,28 @@ out:
 	return ret;
 }
 
+/* Writes buf as the descriptor (both copies) and takes it as the
+ * volume's. */
+static int volume_replace_descriptor(struct cmk_volume *vol, const uint8_t *buf,
+				     struct cmk_err *err)
+{
+	/* vol->dir_fd is O_PATH: fsync needs a real descriptor. */
+	int dir_fd =
+		openat(vol->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int ret;
+
+	if (dir_fd < 0)
+		return cmk_err_set(err, -errno, "%s: %s", vol->path,
+				   strerror(errno));
+	ret = write_descriptor(dir_fd, vol->path, buf, err);
+	if (ret == 0) {
+		memcpy(vol->descriptor, buf, CMK_VOLUME_SIZE);
+		cmk_volume_parse(buf, CMK_VOLUME_SIZE, &vol->info, NULL);
+	}
+	close(dir_fd);
+	return ret;
+}
+
 /* Writes the descriptor with vi's fields (its envelope records), sealed
  * by vi's MAC key, and takes it as the volume's. */
 static int env_write(struct cmk_volume *vol, const struct cmk_volume_info *vi,
@@ -1052,7 +1076,7 @@ static int env_write(struct cmk_volume *vol, const struct cmk_volume_info *vi,
 {
 	uint8_t buf[CMK_VOLUME_SIZE];
 	uint8_t *key = cmk_secure_alloc(CMK_KEY_LEN);
-	int dir_fd = -1, ret;
+	int ret;
 
 	if (!key)
 		return cmk_err_set(err, -ENOMEM, "out of locked memory");
@@ -1066,21 +1090,8 @@ static int env_write(struct cmk_volume *vol, const struct cmk_volume_info *vi,
 		cmk_err_set(err, ret, "cannot encode the volume descriptor");
 		goto out;
 	}
-	/* vol->dir_fd is O_PATH: fsync needs a real descriptor. */
-	dir_fd = openat(vol->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dir_fd < 0) {
-		ret = cmk_err_set(err, -errno, "%s: %s", vol->path,
-				  strerror(errno));
-		goto out;
-	}
-	ret = write_descriptor(dir_fd, vol->path, buf, err);
-	if (ret == 0) {
-		memcpy(vol->descriptor, buf, CMK_VOLUME_SIZE);
-		cmk_volume_parse(buf, CMK_VOLUME_SIZE, &vol->info, NULL);
-	}
+	ret = volume_replace_descriptor(vol, buf, err);
 out:
-	if (dir_fd >= 0)
-		close(dir_fd);
 	cmk_secure_free(key, CMK_KEY_LEN);
 	cmk_cleanse(buf, sizeof(buf));
 	return ret;
@@ -1688,7 +1699,7 @@ int cmk_volume_remac(struct cmk_volume *vol, struct cmk_err *err)
 	uint8_t *cmk = keys, *old_cmk = keys + CMK_KEY_LEN;
 	uint8_t *name_key = keys + 2 * CMK_KEY_LEN;
 	const char *name_version = NULL;
-	int dir_fd = -1, ret, slot;
+	int ret, slot;
 	uint64_t seq;
 
 	if (!keys)
@@ -1737,21 +1748,8 @@ int cmk_volume_remac(struct cmk_volume *vol, struct cmk_err *err)
 		cmk_err_set(err, ret, "cannot encode the volume descriptor");
 		goto out;
 	}
-	/* vol->dir_fd is O_PATH: fsync needs a real descriptor. */
-	dir_fd = openat(vol->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dir_fd < 0) {
-		ret = cmk_err_set(err, -errno, "%s: %s", vol->path,
-				  strerror(errno));
-		goto out;
-	}
-	ret = write_descriptor(dir_fd, vol->path, buf, err);
-	if (ret == 0) {
-		memcpy(vol->descriptor, buf, CMK_VOLUME_SIZE);
-		cmk_volume_parse(buf, CMK_VOLUME_SIZE, &vol->info, NULL);
-	}
+	ret = volume_replace_descriptor(vol, buf, err);
 out:
-	if (dir_fd >= 0)
-		close(dir_fd);
 	cmk_secure_free(keys, 3 * CMK_KEY_LEN);
 	return ret;
 }

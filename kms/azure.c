@@ -110,7 +110,7 @@ const char *cmk_azure_resource(const char *vault_url)
  * kid). */
 static int az_version_from_url(const char *id, const char *collection,
 			       const char *secret,
-			       char out[CMK_VERSION_MAX + 1])
+			       char out[CMK_KMS_VERSION_MAX + 1])
 {
 	const char *p, *name, *ver;
 	size_t name_len = strlen(secret), len, clen = strlen(collection);
@@ -125,15 +125,15 @@ static int az_version_from_url(const char *id, const char *collection,
 		return -EINVAL;
 	ver = name + name_len + 1;
 	len = strlen(ver);
-	if (len == 0 || len > CMK_VERSION_MAX || strchr(ver, '/') ||
+	if (len == 0 || len > CMK_KMS_VERSION_MAX || strchr(ver, '/') ||
 	    strpbrk(ver, "?#"))
 		return -EINVAL;
 	memcpy(out, ver, len + 1);
-	return cmk_version_id_valid(out) ? 0 : -EINVAL;
+	return cmk_kms_version_valid(out) ? 0 : -EINVAL;
 }
 
 int cmk_azure_version_from_id(const char *id, const char *secret,
-			      char out[CMK_VERSION_MAX + 1])
+			      char out[CMK_KMS_VERSION_MAX + 1])
 {
 	return az_version_from_url(id, "secrets", secret, out);
 }
@@ -597,7 +597,8 @@ static int az_url(const struct az_state *st, char *url, size_t size,
 		  const char *version, bool versions)
 {
 	const struct cmk_conf_azure *c = &st->conf;
-	char name[3 * CMK_AZURE_SECRET_MAX + 1], ver[3 * CMK_VERSION_MAX + 1];
+	char name[3 * CMK_AZURE_SECRET_MAX + 1],
+		ver[3 * CMK_KMS_VERSION_MAX + 1];
 	char api[3 * sizeof(c->api_version)];
 	int n;
 
@@ -732,11 +733,12 @@ static int az_check_usable(const struct az_state *st, const char *version,
 }
 
 static int az_fetch(void *state, const char *version, uint8_t *cmk,
-		    char version_out[CMK_VERSION_MAX + 1], struct cmk_err *err)
+		    char version_out[CMK_KMS_VERSION_MAX + 1],
+		    struct cmk_err *err)
 {
 	struct az_state *st = state;
-	int64_t deadline = cmk_svc_deadline(st->conf.timeout);
-	char url[CMK_HTTP_URL_MAX], shown[256], got[CMK_VERSION_MAX + 1];
+	int64_t deadline = cmk_svc_deadline(st->conf.https.timeout);
+	char url[CMK_HTTP_URL_MAX], shown[256], got[CMK_KMS_VERSION_MAX + 1];
 	char what[CMK_ERR_MSG_MAX];
 	struct cmk_http_resp resp = { 0 };
 	json_t *root = NULL, *v;
@@ -819,7 +821,7 @@ static int az_add_page(struct az_state *st, json_t *items, const char *shown,
 	bool has_nbf, has_exp, has_created, dup;
 	json_t *item, *attrs;
 	size_t i;
-	char id[CMK_VERSION_MAX + 1];
+	char id[CMK_KMS_VERSION_MAX + 1];
 
 	json_array_foreach (items, i, item) {
 		bool keys = st->conf.key[0] != '\0';
@@ -874,7 +876,7 @@ static int az_list(void *state, struct cmk_kms_version **versions,
 		   size_t *count, struct cmk_err *err)
 {
 	struct az_state *st = state;
-	int64_t deadline = cmk_svc_deadline(st->conf.timeout);
+	int64_t deadline = cmk_svc_deadline(st->conf.https.timeout);
 	char url[CMK_HTTP_URL_MAX], shown[256];
 	struct cmk_kms_version *list = NULL;
 	struct cmk_http_resp resp = { 0 };
@@ -965,7 +967,8 @@ static int az_key_url(const struct az_state *st, char *url, size_t size,
 		      const char *version, const char *op)
 {
 	const struct cmk_conf_azure *c = &st->conf;
-	char name[3 * CMK_AZURE_SECRET_MAX + 1], ver[3 * CMK_VERSION_MAX + 1];
+	char name[3 * CMK_AZURE_SECRET_MAX + 1],
+		ver[3 * CMK_KMS_VERSION_MAX + 1];
 	char api[3 * sizeof(c->api_version)];
 	int n;
 
@@ -1079,7 +1082,8 @@ static int az_key_request(struct az_state *st, const char *url, const char *op,
  * does not enforce them), RSA of 2048 bits or more. version_out gets the
  * version's id. */
 static int az_key_check(struct az_state *st, const char *version,
-			int64_t deadline, char version_out[CMK_VERSION_MAX + 1],
+			int64_t deadline,
+			char version_out[CMK_KMS_VERSION_MAX + 1],
 			struct cmk_err *err)
 {
 	char url[CMK_HTTP_URL_MAX], shown[256];
@@ -1148,7 +1152,7 @@ static int az_key_op(struct az_state *st, const char *op, const char *path_op,
 		     size_t in_len, int64_t deadline, uint8_t *out,
 		     size_t out_size, size_t *out_len, struct cmk_err *err)
 {
-	char url[CMK_HTTP_URL_MAX], shown[256], got[CMK_VERSION_MAX + 1];
+	char url[CMK_HTTP_URL_MAX], shown[256], got[CMK_KMS_VERSION_MAX + 1];
 	size_t value_cap = 4 * (in_len / 3 + 1) + 1, body_cap = 0;
 	struct cmk_http_resp resp = { 0 };
 	char *value = cmk_secure_alloc(value_cap), *body = NULL;
@@ -1218,7 +1222,7 @@ static int az_wrap(void *state, const uint8_t *key, struct cmk_kms_wrapped *out,
 		   struct cmk_err *err)
 {
 	struct az_state *st = state;
-	int64_t deadline = cmk_svc_deadline(st->conf.timeout);
+	int64_t deadline = cmk_svc_deadline(st->conf.https.timeout);
 	int ret;
 
 	ret = az_key_check(st, NULL, deadline, out->version, err);
@@ -1234,8 +1238,8 @@ static int az_unwrap(void *state, const struct cmk_kms_wrapped *in,
 		     uint8_t *key, struct cmk_err *err)
 {
 	struct az_state *st = state;
-	int64_t deadline = cmk_svc_deadline(st->conf.timeout);
-	char got[CMK_VERSION_MAX + 1];
+	int64_t deadline = cmk_svc_deadline(st->conf.https.timeout);
+	char got[CMK_KMS_VERSION_MAX + 1];
 	size_t len = 0;
 	int ret;
 
@@ -1363,7 +1367,6 @@ static int az_open(const struct cmk_conf *conf, void **state,
 		   struct cmk_err *err)
 {
 	const struct cmk_conf_azure *c = &conf->azure;
-	struct cmk_http_opts opts = { 0 };
 	struct az_state *st;
 	int ret;
 
@@ -1373,13 +1376,6 @@ static int az_open(const struct cmk_conf *conf, void **state,
 				   "%s: incomplete [kms] "
 				   "settings for provider azure",
 				   conf->path);
-	/* A missing CA file is a config mistake: say so now, not as a TLS
-	 * failure at the first request. */
-	if (c->ca_file[0] && access(c->ca_file, R_OK) != 0) {
-		ret = -errno;
-		return cmk_err_set(err, ret, "%s: ca_file %s: %s", conf->path,
-				   c->ca_file, strerror(-ret));
-	}
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return cmk_err_set(err, -ENOMEM, "out of memory");
@@ -1407,10 +1403,7 @@ static int az_open(const struct cmk_conf *conf, void **state,
 		if (ret)
 			goto fail;
 	}
-	opts.ca_file = c->ca_file;
-	opts.timeout = c->timeout;
-	opts.retries = c->retries;
-	ret = cmk_http_new(&opts, &st->http, err);
+	ret = cmk_http_new(conf->path, &c->https, &st->http, err);
 	if (ret)
 		goto fail;
 	*state = st;

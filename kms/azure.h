@@ -8,7 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "crypto/format.h" /* CMK_VERSION_MAX */
+#include "kms/kms.h" /* CMK_KMS_VERSION_MAX */
 
 #define CMK_AZURE_PAGES_MAX 100	       /* pages of versions followed */
 #define CMK_AZURE_VERSIONS_MAX 10000   /* versions listed, all pages */
@@ -23,7 +23,7 @@ const char *cmk_azure_resource(const char *vault_url);
  * must follow "/secrets/NAME/" (NAME compared without case) and be a
  * valid version id. 0 or -EINVAL. */
 int cmk_azure_version_from_id(const char *id, const char *secret,
-			      char out[CMK_VERSION_MAX + 1]);
+			      char out[CMK_KMS_VERSION_MAX + 1]);
 
 enum cmk_azure_usable {
 	CMK_AZURE_USABLE = 0,

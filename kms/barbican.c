@@ -47,7 +47,8 @@ struct bb_state {
 /* --- pure helpers ----------------------------------------------------------
  */
 
-int cmk_barbican_uuid_from_ref(const char *ref, char out[CMK_VERSION_MAX + 1])
+int cmk_barbican_uuid_from_ref(const char *ref,
+			       char out[CMK_KMS_VERSION_MAX + 1])
 {
 	const char *p = strstr(ref, "/secrets/"), *id;
 	size_t len;
@@ -58,11 +59,11 @@ int cmk_barbican_uuid_from_ref(const char *ref, char out[CMK_VERSION_MAX + 1])
 	len = strlen(id);
 	while (len && id[len - 1] == '/')
 		len--;
-	if (len == 0 || len > CMK_VERSION_MAX || memchr(id, '/', len))
+	if (len == 0 || len > CMK_KMS_VERSION_MAX || memchr(id, '/', len))
 		return -EINVAL;
 	memcpy(out, id, len);
 	out[len] = '\0';
-	return cmk_version_id_valid(out) ? 0 : -EINVAL;
+	return cmk_kms_version_valid(out) ? 0 : -EINVAL;
 }
 
 int cmk_barbican_usable(const char *status, const char *expiration, int64_t now)
@@ -329,7 +330,7 @@ static int bb_add_page(json_t *items, const char *shown,
 
 	json_array_foreach (items, i, item) {
 		struct cmk_kms_version *v;
-		char id[CMK_VERSION_MAX + 1];
+		char id[CMK_KMS_VERSION_MAX + 1];
 		const char *ref =
 			json_string_value(json_object_get(item, "secret_ref"));
 		const char *iname =
@@ -387,7 +388,7 @@ static int bb_list(void *state, struct cmk_kms_version **versions,
 		   size_t *count, struct cmk_err *err)
 {
 	struct bb_state *st = state;
-	int64_t deadline = cmk_svc_deadline(st->conf.timeout);
+	int64_t deadline = cmk_svc_deadline(st->conf.https.timeout);
 	size_t cap = (size_t)CMK_BARBICAN_PAGE * CMK_BARBICAN_PAGES_MAX;
 	char url[CMK_HTTP_URL_MAX], shown[256];
 	struct cmk_kms_version *list;
@@ -576,10 +577,11 @@ out:
 }
 
 static int bb_fetch(void *state, const char *version, uint8_t *cmk,
-		    char version_out[CMK_VERSION_MAX + 1], struct cmk_err *err)
+		    char version_out[CMK_KMS_VERSION_MAX + 1],
+		    struct cmk_err *err)
 {
 	struct bb_state *st = state;
-	int64_t deadline = cmk_svc_deadline(st->conf.timeout);
+	int64_t deadline = cmk_svc_deadline(st->conf.https.timeout);
 	struct cmk_kms_version *list = NULL;
 	size_t n = 0, i;
 	int ret;
@@ -632,7 +634,6 @@ static int bb_open(const struct cmk_conf *conf, void **state,
 		   struct cmk_err *err)
 {
 	const struct cmk_conf_barbican *c = &conf->barbican;
-	struct cmk_http_opts opts = { 0 };
 	struct bb_state *st;
 	int ret;
 
@@ -643,11 +644,6 @@ static int bb_open(const struct cmk_conf *conf, void **state,
 				   "settings for provider "
 				   "barbican",
 				   conf->path);
-	if (c->ca_file[0] && access(c->ca_file, R_OK) != 0) {
-		ret = -errno;
-		return cmk_err_set(err, ret, "%s: ca_file %s: %s", conf->path,
-				   c->ca_file, strerror(-ret));
-	}
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return cmk_err_set(err, -ENOMEM, "out of memory");
@@ -655,10 +651,7 @@ static int bb_open(const struct cmk_conf *conf, void **state,
 	snprintf(st->project_header, sizeof(st->project_header),
 		 "X-Project-Id: %s", c->project_id);
 	cmk_svc_token_init(&st->token, "X-Auth-Token: ", bb_keystone_token, st);
-	opts.ca_file = c->ca_file;
-	opts.timeout = c->timeout;
-	opts.retries = c->retries;
-	ret = cmk_http_new(&opts, &st->http, err);
+	ret = cmk_http_new(conf->path, &c->https, &st->http, err);
 	if (ret)
 		goto fail;
 	*state = st;

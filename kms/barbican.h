@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "crypto/format.h" /* CMK_VERSION_MAX */
+#include "kms/kms.h" /* CMK_KMS_VERSION_MAX */
 
 #define CMK_BARBICAN_SECRET_FILE_MAX 4096 /* application credential secret */
 #define CMK_BARBICAN_PAGE 100		  /* secrets asked for per page */
@@ -17,7 +17,8 @@
 
 /* The secret's UUID in a secret_ref URL ".../v1/secrets/UUID": its last
  * path segment, a valid version id. 0 or -EINVAL. */
-int cmk_barbican_uuid_from_ref(const char *ref, char out[CMK_VERSION_MAX + 1]);
+int cmk_barbican_uuid_from_ref(const char *ref,
+			       char out[CMK_KMS_VERSION_MAX + 1]);
 
 /* Whether a secret may be used at time now: status ACTIVE (or no status)
  * and no expiration, or one still ahead ("2026-01-01T00:00:00", UTC).

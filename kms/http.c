@@ -287,23 +287,28 @@ void cmk_http_printable(const char *s, size_t len, size_t max, char *out,
 /* --- the client ------------------------------------------------------------
  */
 
-int cmk_http_new(const struct cmk_http_opts *opts, struct cmk_http **out,
-		 struct cmk_err *err)
+int cmk_http_new(const char *conf_path, const struct cmk_conf_https *https,
+		 struct cmk_http **out, struct cmk_err *err)
 {
 	struct cmk_http *h;
 	int ret;
 
 	*out = NULL;
+	if (https->ca_file[0] && access(https->ca_file, R_OK) != 0) {
+		ret = -errno;
+		return cmk_err_set(err, ret, "%s: ca_file %s: %s", conf_path,
+				   https->ca_file, strerror(-ret));
+	}
 	ret = cmk_http_global_init();
 	if (ret)
 		return cmk_err_set(err, ret, "%s", global_err.msg);
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return cmk_err_set(err, -ENOMEM, "out of memory");
-	h->timeout = opts->timeout ? opts->timeout : 10;
-	h->retries = opts->retries;
-	if (opts->ca_file && opts->ca_file[0]) {
-		h->ca_file = strdup(opts->ca_file);
+	h->timeout = https->timeout ? https->timeout : 10;
+	h->retries = https->retries;
+	if (https->ca_file[0]) {
+		h->ca_file = strdup(https->ca_file);
 		if (!h->ca_file) {
 			ret = cmk_err_set(err, -ENOMEM, "out of memory");
 			goto fail;

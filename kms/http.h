@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "common/err.h"
+#include "conf/conf.h" /* struct cmk_conf_https */
 
 #define CMK_HTTP_BODY_MAX (1u << 20)	   /* answer body, bytes */
 #define CMK_HTTP_HEADERS_MAX (64u * 1024u) /* all header lines of a try */
@@ -37,19 +38,16 @@ int cmk_http_global_init(void);
 /* libcurl's version, for cmkfs --version. */
 const char *cmk_http_curl_version(void);
 
-struct cmk_http_opts {
-	const char *ca_file;  /* NULL or "": the system's CAs */
-	unsigned int timeout; /* seconds for one try, connecting included */
-	unsigned int retries; /* tries after the first */
-};
-
 /* A client: the settings its requests share. Each try runs on a libcurl
  * handle and connection of its own, freed (and wiped) when the try ends,
  * so one client may be used by several threads at once. */
 struct cmk_http;
 
-int cmk_http_new(const struct cmk_http_opts *opts, struct cmk_http **out,
-		 struct cmk_err *err);
+/* A client with https's settings; conf_path names the configuration in
+ * errors. A CA file that cannot be read is a configuration mistake,
+ * reported here rather than as a TLS failure at the first request. */
+int cmk_http_new(const char *conf_path, const struct cmk_conf_https *https,
+		 struct cmk_http **out, struct cmk_err *err);
 void cmk_http_free(struct cmk_http *h);
 
 struct cmk_http_req {

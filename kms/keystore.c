@@ -23,13 +23,11 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,7 +57,7 @@ struct ks_seal {
 };
 
 struct ks_version {
-	char id[CMK_VERSION_MAX + 1];
+	char id[CMK_KMS_VERSION_MAX + 1];
 	uint64_t num;
 	bool enabled;
 	int64_t created;
@@ -170,7 +168,7 @@ static size_t build_aad(uint8_t *aad, const char *key_name, const char *id)
 }
 
 #define KS_AAD_MAX \
-	(sizeof(KS_AAD_PREFIX) + CMK_KEY_NAME_MAX + 1 + CMK_VERSION_MAX)
+	(sizeof(KS_AAD_PREFIX) + CMK_KEY_NAME_MAX + 1 + CMK_KMS_VERSION_MAX)
 
 /* --- reading files that hold secrets ------------------------------------ */
 
@@ -262,117 +260,11 @@ out:
 
 /* --- the passphrase ------------------------------------------------------ */
 
-/* Reads one line from the terminal into pass (KS_PASS_MAX bytes). */
-static int tty_line(int fd, uint8_t *pass, size_t *len)
+static cmk_keystore_prompt_fn prompt_fn;
+
+void cmk_keystore_set_prompt(cmk_keystore_prompt_fn fn)
 {
-	bool too_long = false;
-	size_t n = 0;
-	char skip;
-
-	for (;;) {
-		char *c = n < KS_PASS_MAX ? (char *)pass + n : &skip;
-		ssize_t got = read(fd, c, 1);
-
-		if (got < 0) {
-			int e = errno;
-
-			if (e == EINTR)
-				continue;
-			return -e;
-		}
-		if (got == 0 || *c == '\n') {
-			*c = '\0';
-			break;
-		}
-		if (c == &skip)
-			too_long = true;
-		else
-			n++;
-	}
-	cmk_cleanse(&skip, sizeof(skip));
-	*len = n;
-	return too_long ? -EMSGSIZE : 0;
-}
-
-static int tty_ask(int fd, const char *prompt, const char *path, uint8_t *pass,
-		   size_t *len, struct cmk_err *err)
-{
-	int ret;
-
-	dprintf(fd, "%s%s: ", prompt, path);
-	ret = tty_line(fd, pass, len);
-	if (ret == -EMSGSIZE)
-		return cmk_err_set(err, -EINVAL,
-				   "%s: passphrase longer than %d bytes", path,
-				   KS_PASS_MAX);
-	if (ret)
-		return cmk_err_set(err, ret, "%s: reading the passphrase: %s",
-				   path, strerror(-ret));
-	if (*len == 0)
-		return cmk_err_set(err, -EINVAL, "%s: empty passphrase", path);
-	return 0;
-}
-
-/* Asks on the controlling terminal with echo off; twice when confirm. */
-static int tty_passphrase(const char *path, bool confirm, uint8_t *pass,
-			  size_t *len, struct cmk_err *err)
-{
-	struct termios saved, quiet;
-	uint8_t *again = NULL;
-	size_t again_len = 0;
-	sigset_t block, old;
-	int fd, ret;
-
-	fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (fd < 0)
-		return cmk_err_set(err, -ENXIO,
-				   "%s: passphrase_prompt needs a terminal",
-				   path);
-	if (tcgetattr(fd, &saved) != 0) {
-		ret = cmk_err_set(err, -ENXIO,
-				  "%s: passphrase_prompt needs a terminal",
-				  path);
-		goto out_fd;
-	}
-	/* A signal while echo is off would leave the terminal mute: hold
-	 * them until echo is back, then they take effect. */
-	sigemptyset(&block);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGQUIT);
-	sigaddset(&block, SIGTSTP);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &block, &old);
-	quiet = saved;
-	quiet.c_lflag &= ~(tcflag_t)ECHO;
-	quiet.c_lflag |= ECHONL;
-	if (tcsetattr(fd, TCSAFLUSH, &quiet) != 0) {
-		ret = -errno;
-		cmk_err_set(err, ret, "%s: cannot turn off echo: %s", path,
-			    strerror(-ret));
-		goto out_sig;
-	}
-	ret = tty_ask(fd, "Passphrase for keystore ", path, pass, len, err);
-	if (ret == 0 && confirm) {
-		again = cmk_secure_alloc(KS_PASS_MAX);
-		if (!again)
-			ret = cmk_err_set(err, -ENOMEM, "out of locked memory");
-		else
-			ret = tty_ask(fd, "Repeat the passphrase for keystore ",
-				      path, again, &again_len, err);
-		if (ret == 0 &&
-		    (again_len != *len || !cmk_memeq_ct(pass, again, *len)))
-			ret = cmk_err_set(err, -EINVAL,
-					  "%s: the passphrases do not match",
-					  path);
-	}
-	tcsetattr(fd, TCSAFLUSH, &saved);
-out_sig:
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-out_fd:
-	cmk_secure_free(again, KS_PASS_MAX);
-	close(fd);
-	return ret;
+	prompt_fn = fn;
 }
 
 /* The passphrase the config names, in locked memory of KS_PASS_MAX bytes
@@ -390,8 +282,13 @@ static int get_passphrase(const struct cmk_conf *conf, bool confirm,
 	if (!pass)
 		return cmk_err_set(err, -ENOMEM, "out of locked memory");
 	if (!file[0]) {
-		ret = tty_passphrase(conf->file.keystore, confirm, pass, &len,
-				     err);
+		/* passphrase_prompt: the program that runs us asks. */
+		ret = prompt_fn ? prompt_fn(conf->file.keystore, confirm, pass,
+					    KS_PASS_MAX, &len, err)
+				: cmk_err_set(err, -ENXIO,
+					      "%s: passphrase_prompt: this "
+					      "program cannot ask",
+					      conf->file.keystore);
 		goto out;
 	}
 	ret = read_secret(file, "passphrase file", KS_PASS_MAX + 1, &buf, &cap,
@@ -1146,7 +1043,7 @@ static int new_seal(struct ks_sealkey *sk, const struct cmk_conf *conf,
 }
 
 int cmk_keystore_create(const struct cmk_conf *conf,
-			char new_version[CMK_VERSION_MAX + 1],
+			char new_version[CMK_KMS_VERSION_MAX + 1],
 			struct cmk_err *err)
 {
 	const char *path = conf->file.keystore;
@@ -1217,11 +1114,11 @@ out:
 }
 
 int cmk_keystore_rotate(const struct cmk_conf *conf,
-			char new_version[CMK_VERSION_MAX + 1],
+			char new_version[CMK_KMS_VERSION_MAX + 1],
 			struct cmk_err *err)
 {
 	const char *path = conf->file.keystore;
-	char id[CMK_VERSION_MAX + 1];
+	char id[CMK_KMS_VERSION_MAX + 1];
 	struct ks_sealkey sk = { 0 };
 	struct ks_doc doc = { 0 };
 	uint8_t *pass = NULL, *cmk = NULL;
@@ -1303,7 +1200,7 @@ int cmk_keystore_set_enabled(const struct cmk_conf *conf, const char *version,
 		return cmk_err_set(err, -EINVAL,
 				   "not a valid key version (1 to %d "
 				   "characters of 0-9 A-Z a-z . _ -)",
-				   CMK_VERSION_MAX);
+				   CMK_KMS_VERSION_MAX);
 	ret = lock_keystore(path, &lock_fd, err);
 	if (ret)
 		return ret;
@@ -1501,7 +1398,8 @@ out:
 }
 
 static int ks_fetch(void *state, const char *version, uint8_t *cmk,
-		    char version_out[CMK_VERSION_MAX + 1], struct cmk_err *err)
+		    char version_out[CMK_KMS_VERSION_MAX + 1],
+		    struct cmk_err *err)
 {
 	struct ks_state *st = state;
 	const char *path = st->conf.file.keystore;

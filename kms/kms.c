@@ -149,7 +149,11 @@ int cmk_kms_read_token_file(const char *path, const char *what, size_t max,
 
 bool cmk_kms_version_valid(const char *s)
 {
-	return s && cmk_version_id_valid(s);
+	size_t len = s ? strnlen(s, CMK_KMS_VERSION_MAX + 1) : 0;
+
+	return len > 0 && len <= CMK_KMS_VERSION_MAX &&
+	       strspn(s, "0123456789abcdefghijklmnopqrstuvwxyz"
+			 "ABCDEFGHIJKLMNOPQRSTUVWXYZ._-") == len;
 }
 
 /* Whatever goes wrong in a key service is the key service's fault, but a
@@ -224,9 +228,10 @@ int cmk_kms_list_versions(struct cmk_kms *kms,
 }
 
 int cmk_kms_fetch(struct cmk_kms *kms, const char *version, uint8_t *cmk,
-		  char version_out[CMK_VERSION_MAX + 1], struct cmk_err *err)
+		  char version_out[CMK_KMS_VERSION_MAX + 1],
+		  struct cmk_err *err)
 {
-	char newest[CMK_VERSION_MAX + 1];
+	char newest[CMK_KMS_VERSION_MAX + 1];
 	int ret;
 
 	if (kms->envelope)
@@ -239,7 +244,7 @@ int cmk_kms_fetch(struct cmk_kms *kms, const char *version, uint8_t *cmk,
 		return cmk_err_set(err, -EINVAL,
 				   "not a valid key version (1 to %d "
 				   "characters of 0-9 A-Z a-z . _ -)",
-				   CMK_VERSION_MAX);
+				   CMK_KMS_VERSION_MAX);
 	ret = kms->ops->fetch(kms->state, version, cmk, newest, err);
 	if (ret) {
 		cmk_cleanse(cmk, CMK_KEY_LEN);

@@ -14,10 +14,14 @@
 
 #include "common/err.h"
 #include "conf/conf.h"
-#include "crypto/format.h" /* CMK_VERSION_MAX, cmk_version_id_valid() */
+
+/* The longest version id. The volume format records ids of up to
+ * CMK_VERSION_MAX bytes (crypto/format.h); fs/ checks that the two agree,
+ * so that kms/ does not depend on the format. */
+#define CMK_KMS_VERSION_MAX 64
 
 struct cmk_kms_version {
-	char id[CMK_VERSION_MAX + 1];
+	char id[CMK_KMS_VERSION_MAX + 1];
 	bool enabled;
 	int64_t created; /* seconds since the epoch; 0 when unknown */
 };
@@ -46,7 +50,8 @@ int cmk_kms_list_versions(struct cmk_kms *kms,
  * version or key), -EACCES (version disabled or refused), -EKEYREJECTED
  * (wrong passphrase), -EIO and network errors for an unreachable service. */
 int cmk_kms_fetch(struct cmk_kms *kms, const char *version, uint8_t *cmk,
-		  char version_out[CMK_VERSION_MAX + 1], struct cmk_err *err);
+		  char version_out[CMK_KMS_VERSION_MAX + 1],
+		  struct cmk_err *err);
 
 /* --- envelope mode -----------------------------------------------------
  * The CMK never leaves the key service (a Key Vault key, a Transit key):
@@ -56,8 +61,8 @@ int cmk_kms_fetch(struct cmk_kms *kms, const char *version, uint8_t *cmk,
 #define CMK_KMS_ALG_MAX 23	 /* "RSA-OAEP-256", "vault-transit" */
 
 struct cmk_kms_wrapped {
-	char alg[CMK_KMS_ALG_MAX + 1];	   /* how it was wrapped */
-	char version[CMK_VERSION_MAX + 1]; /* the CMK version that did it */
+	char alg[CMK_KMS_ALG_MAX + 1];	       /* how it was wrapped */
+	char version[CMK_KMS_VERSION_MAX + 1]; /* the CMK version that did it */
 	size_t len;
 	uint8_t blob[CMK_KMS_WRAPPED_MAX]; /* as the service returned it */
 };
@@ -81,7 +86,8 @@ int cmk_kms_unwrap(struct cmk_kms *kms, const struct cmk_kms_wrapped *in,
 int cmk_kms_rewrap(struct cmk_kms *kms, const struct cmk_kms_wrapped *in,
 		   struct cmk_kms_wrapped *out, struct cmk_err *err);
 
-/* True when s is a valid version id (same rule as cmk_version_id_valid). */
+/* True when s is a valid version id: 1 to CMK_KMS_VERSION_MAX characters
+ * of [0-9A-Za-z._-], the rule of the volume format. */
 bool cmk_kms_version_valid(const char *s);
 
 /* Marks err as the key service's (a wrong passphrase: the wrong key's);

@@ -27,7 +27,7 @@ struct cmk_kms_provider {
 	int (*list_versions)(void *state, struct cmk_kms_version **versions,
 			     size_t *count, struct cmk_err *err);
 	int (*fetch)(void *state, const char *version, uint8_t *cmk,
-		     char version_out[CMK_VERSION_MAX + 1],
+		     char version_out[CMK_KMS_VERSION_MAX + 1],
 		     struct cmk_err *err);
 	void (*close)(void *state);
 	/* Envelope mode (NULL where the provider has none): envelope says

@@ -399,7 +399,7 @@ static int vt_list(void *state, struct cmk_kms_version **versions,
 
 	if (st->conf.transit_key[0])
 		return vt_transit_list(st, versions, count, err);
-	deadline = cmk_svc_deadline(st->conf.timeout);
+	deadline = cmk_svc_deadline(st->conf.https.timeout);
 	ret = vt_url(st, url, sizeof(url), "metadata", NULL);
 	if (ret)
 		return cmk_err_set(err, ret, "%s: metadata URL too long",
@@ -524,11 +524,11 @@ static int vt_not_found(const struct vt_state *st, const char *version,
 
 static int vt_fetch_version(struct vt_state *st, const char *version,
 			    int64_t deadline, uint8_t *cmk,
-			    char version_out[CMK_VERSION_MAX + 1],
+			    char version_out[CMK_KMS_VERSION_MAX + 1],
 			    struct cmk_err *err)
 {
 	char url[CMK_HTTP_URL_MAX], shown[256], what[CMK_ERR_MSG_MAX];
-	char got[CMK_VERSION_MAX + 1];
+	char got[CMK_KMS_VERSION_MAX + 1];
 	struct cmk_http_resp resp = { 0 };
 	json_t *root = NULL, *data, *meta, *fields, *v;
 	int ret, usable;
@@ -606,10 +606,11 @@ out:
 }
 
 static int vt_fetch(void *state, const char *version, uint8_t *cmk,
-		    char version_out[CMK_VERSION_MAX + 1], struct cmk_err *err)
+		    char version_out[CMK_KMS_VERSION_MAX + 1],
+		    struct cmk_err *err)
 {
 	struct vt_state *st = state;
-	int64_t deadline = cmk_svc_deadline(st->conf.timeout);
+	int64_t deadline = cmk_svc_deadline(st->conf.https.timeout);
 	struct cmk_kms_version *list = NULL;
 	size_t n = 0, i;
 	int ret;
@@ -748,7 +749,7 @@ static int vt_take_ciphertext(const struct vt_state *st, json_t *data,
 {
 	json_t *ct = json_object_get(data, "ciphertext");
 	json_t *kv = json_object_get(data, "key_version");
-	char prefix[CMK_VERSION_MAX + 16];
+	char prefix[CMK_KMS_VERSION_MAX + 16];
 	const char *s = json_string_value(ct);
 	size_t len = s ? json_string_length(ct) : 0;
 
@@ -778,7 +779,7 @@ static int vt_wrap(void *state, const uint8_t *key, struct cmk_kms_wrapped *out,
 		   struct cmk_err *err)
 {
 	struct vt_state *st = state;
-	int64_t deadline = cmk_svc_deadline(st->conf.timeout);
+	int64_t deadline = cmk_svc_deadline(st->conf.https.timeout);
 	size_t b64_cap = 4 * (CMK_KEY_LEN / 3 + 1) + 1, body_cap = 0;
 	char *b64 = cmk_secure_alloc(b64_cap), *body = NULL;
 	struct cmk_http_resp resp = { 0 };
@@ -831,11 +832,11 @@ static int vt_unwrap(void *state, const struct cmk_kms_wrapped *in,
 		     uint8_t *key, struct cmk_err *err)
 {
 	struct vt_state *st = state;
-	int64_t deadline = cmk_svc_deadline(st->conf.timeout);
+	int64_t deadline = cmk_svc_deadline(st->conf.https.timeout);
 	char body[VT_CIPHERTEXT_MAX + 32];
 	struct cmk_http_resp resp = { 0 };
 	json_t *root = NULL, *data = NULL, *pt;
-	char what[CMK_VAULT_FIELD_MAX + CMK_VERSION_MAX + 40];
+	char what[CMK_VAULT_FIELD_MAX + CMK_KMS_VERSION_MAX + 40];
 	int ret;
 
 	ret = vt_ciphertext_body(st, in, body, sizeof(body), err);
@@ -866,7 +867,7 @@ static int vt_rewrap(void *state, const struct cmk_kms_wrapped *in,
 		     struct cmk_kms_wrapped *out, struct cmk_err *err)
 {
 	struct vt_state *st = state;
-	int64_t deadline = cmk_svc_deadline(st->conf.timeout);
+	int64_t deadline = cmk_svc_deadline(st->conf.https.timeout);
 	char body[VT_CIPHERTEXT_MAX + 32];
 	struct cmk_http_resp resp = { 0 };
 	json_t *root = NULL, *data = NULL;
@@ -889,7 +890,7 @@ static int vt_transit_list(struct vt_state *st,
 			   struct cmk_kms_version **versions, size_t *count,
 			   struct cmk_err *err)
 {
-	int64_t deadline = cmk_svc_deadline(st->conf.timeout);
+	int64_t deadline = cmk_svc_deadline(st->conf.https.timeout);
 	char url[CMK_HTTP_URL_MAX], shown[256];
 	struct cmk_http_resp resp = { 0 };
 	json_t *root = NULL, *data, *keys, *v;
@@ -1020,7 +1021,6 @@ static int vt_open(const struct cmk_conf *conf, void **state,
 		   struct cmk_err *err)
 {
 	const struct cmk_conf_vault *c = &conf->vault;
-	struct cmk_http_opts opts = { 0 };
 	struct vt_state *st;
 	int ret;
 
@@ -1030,11 +1030,6 @@ static int vt_open(const struct cmk_conf *conf, void **state,
 				   "%s: incomplete [kms] "
 				   "settings for provider vault",
 				   conf->path);
-	if (c->ca_file[0] && access(c->ca_file, R_OK) != 0) {
-		ret = -errno;
-		return cmk_err_set(err, ret, "%s: ca_file %s: %s", conf->path,
-				   c->ca_file, strerror(-ret));
-	}
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return cmk_err_set(err, -ENOMEM, "out of memory");
@@ -1048,10 +1043,7 @@ static int vt_open(const struct cmk_conf *conf, void **state,
 				   ? vt_kubernetes_login
 				   : vt_token_file,
 			   st);
-	opts.ca_file = c->ca_file;
-	opts.timeout = c->timeout;
-	opts.retries = c->retries;
-	ret = cmk_http_new(&opts, &st->http, err);
+	ret = cmk_http_new(conf->path, &c->https, &st->http, err);
 	if (ret)
 		goto fail;
 	*state = st;

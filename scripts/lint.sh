@@ -56,6 +56,29 @@ if ! printf '%s\0' "${c_files[@]}" |
   status=1
 fi
 
+echo "== layering =="
+# Dependencies point one way: fs -> kms, conf, crypto; kms -> conf, crypto
+# (its locked memory and primitives, not the volume format); conf, crypto
+# and common depend on no module above them. Only fs/fuse_ops.c includes
+# FUSE, and only fs/ asks on a terminal.
+layering() {  # layering PATTERN WHY PATHSPEC...: a finding per include
+  local pattern=$1 why=$2 hits
+  shift 2
+  if hits=$(git grep --untracked -nE "$pattern" -- "$@" 2>/dev/null); then
+    printf '%s\n' "$hits" >&2
+    echo "layering: $why" >&2
+    status=1
+  fi
+}
+layering '#include "(fs|crypto/format)' "kms/ includes fs/ or the volume format" 'kms/*.[ch]'
+layering '#include "(fs|kms|crypto)/' "conf/ includes a module above it" 'conf/*.[ch]'
+layering '#include "(fs|kms|conf)/' "crypto/ includes a module above it" 'crypto/*.[ch]'
+layering '#include "(fs|kms|conf|crypto)/' "common/ includes a module above it" 'common/*.[ch]'
+layering '#include <fuse' "only fs/fuse_ops.c includes FUSE" \
+  '*.[ch]' ':(exclude)fs/fuse_ops.c' ':(exclude)tests/*'
+layering '#include <termios.h>' "only fs/ asks on a terminal" \
+  '*.[ch]' ':(exclude)fs/*' ':(exclude)tests/*'
+
 echo "== shellcheck =="
 mapfile -t sh_files < <(list '*.sh' .ci/run conf/bash-completion/cmkfs)
 echo "${#sh_files[@]} files"

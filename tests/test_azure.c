@@ -63,9 +63,9 @@ static void conf_good(void)
 		     "https://login.microsoftonline.com") == 0);
 	CHECK(strcmp(c.azure.imds_url, "http://169.254.169.254") == 0);
 	CHECK(strcmp(c.azure.api_version, "7.4") == 0);
-	CHECK(strcmp(c.azure.ca_file, "") == 0);
-	CHECK_EQ_INT(c.azure.timeout, 10);
-	CHECK_EQ_INT(c.azure.retries, 3);
+	CHECK(strcmp(c.azure.https.ca_file, "") == 0);
+	CHECK_EQ_INT(c.azure.https.timeout, 10);
+	CHECK_EQ_INT(c.azure.https.retries, 3);
 	CHECK(strcmp(c.azure.client_secret_file, "/etc/cmkfs/client.secret") ==
 	      0);
 	CHECK(strcmp(c.azure.key_name,
@@ -87,9 +87,9 @@ static void conf_good(void)
 		     "https://myvault.vault.azure.net/secrets/cmk") == 0);
 	CHECK(strcmp(c.azure.imds_url, "http://127.0.0.1:8080") == 0);
 	CHECK(strcmp(c.azure.api_version, "2025-07-01") == 0);
-	CHECK(strcmp(c.azure.ca_file, "/etc/ssl/private-ca.pem") == 0);
-	CHECK_EQ_INT(c.azure.timeout, 3);
-	CHECK_EQ_INT(c.azure.retries, 0);
+	CHECK(strcmp(c.azure.https.ca_file, "/etc/ssl/private-ca.pem") == 0);
+	CHECK_EQ_INT(c.azure.https.timeout, 3);
+	CHECK_EQ_INT(c.azure.https.retries, 0);
 	CHECK(strcmp(c.azure.client_id, "0a-b_c.d") == 0);
 	CHECK_EQ_INT(c.azure.auth, CMK_AZURE_AUTH_MANAGED_IDENTITY);
 
@@ -366,8 +366,8 @@ static void example(void)
 					     : CMK_AZURE_AUTH_MANAGED_IDENTITY);
 		CHECK(c.azure.vault_url[0] && c.azure.secret[0]);
 		/* The values shown are the defaults. */
-		CHECK_EQ_INT(c.azure.timeout, 10);
-		CHECK_EQ_INT(c.azure.retries, 3);
+		CHECK_EQ_INT(c.azure.https.timeout, 10);
+		CHECK_EQ_INT(c.azure.https.retries, 3);
 		CHECK(strcmp(c.azure.api_version, "7.4") == 0);
 		CHECK(strcmp(c.azure.authority_url,
 			     "https://login.microsoftonline.com") == 0);
@@ -377,7 +377,7 @@ static void example(void)
 
 static void version_ids(void)
 {
-	char v[CMK_VERSION_MAX + 1];
+	char v[CMK_KMS_VERSION_MAX + 1];
 
 	CHECK_EQ_INT(cmk_azure_version_from_id(
 			     "https://myvault.vault.azure.net/secrets/cmk/"

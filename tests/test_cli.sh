@@ -165,6 +165,24 @@ t_contains "foreign file is named as such" "foreign magic"
 # No key material in any output: the keystore's base64 keys never appear.
 keys=$(grep -o '"key": *"[^"]*"' "$T_DIR/keystore.json" | sed 's/.*"\([^"]*\)"$/\1/')
 all_out=$("$CMKFS" key list -c "$conf" 2>&1; "$CMKFS" info -c "$conf" "$T_DIR/short" 2>&1)
+# passphrase_prompt: the CLI asks on the controlling terminal, echo off,
+# twice at create; without a terminal it says so (exit 4).
+PTY=$CMKFS_SOURCE_DIR/tests/pty_answer.py
+tconf=$T_DIR/prompt.conf
+t_conf "$tconf" "$T_DIR/prompt-keystore.json" "passphrase_prompt = yes"
+t_expect 0 "key create asks twice on the terminal" -- \
+  python3 "$PTY" "correct horse" "correct horse" -- "$CMKFS" key create -c "$tconf"
+t_contains "asks once" "Passphrase for keystore"
+t_contains "then again" "Repeat the passphrase for keystore"
+t_not_contains "echo is off" "correct horse"
+t_expect 0 "init with the passphrase typed" -- \
+  python3 "$PTY" "correct horse" -- "$CMKFS" init -c "$tconf" "$T_DIR/prompted"
+t_expect 5 "a wrong passphrase typed is the wrong key" -- \
+  python3 "$PTY" "wrong horse" -- "$CMKFS" init -c "$tconf" "$T_DIR/prompted2"
+t_expect 4 "no terminal: refused" -- \
+  setsid -w "$CMKFS" init -c "$tconf" "$T_DIR/prompted3"
+t_contains "says it needs a terminal" "passphrase_prompt needs a terminal"
+
 leak=0
 for k in $keys; do case "$all_out" in *"$k"*) leak=1 ;; esac; done
 [ "$leak" = 0 ] && t_pass || t_fail "a key appeared in the output"

@@ -39,6 +39,20 @@ static void fixed_header(uint8_t *hdr)
 		abort();
 }
 
+/* A version 1 descriptor's fields with the fixed volume id. */
+static void fixed_volume_info(struct cmk_volume_info *vi, const char *name,
+			      const char *mac_version)
+{
+	memset(vi, 0, sizeof(*vi));
+	vi->format_version = CMK_FORMAT_VERSION;
+	vi->suite = CMK_SUITE_XTS_GCM;
+	vi->unit_size = CMK_UNIT_SIZE;
+	vi->header_size = CMK_HEADER_SIZE;
+	memcpy(vi->volume_id, volume_id, 16);
+	strcpy(vi->cmk_name, name);
+	strcpy(vi->mac_version, mac_version);
+}
+
 /* --- vectors ------------------------------------------------------------ */
 static void hex_line(FILE *out, const uint8_t *p, size_t len)
 {
@@ -85,15 +99,9 @@ static void print_envelope_vectors(FILE *out)
 	uint8_t vol[CMK_VOLUME_SIZE], link[32], mac_key[32];
 	struct cmk_volume_info vi;
 
-	memset(&vi, 0, sizeof(vi));
-	vi.format_version = CMK_FORMAT_VERSION;
-	vi.suite = CMK_SUITE_XTS_GCM;
-	vi.unit_size = CMK_UNIT_SIZE;
-	vi.header_size = CMK_HEADER_SIZE;
+	fixed_volume_info(&vi, "https://vault.example:8200/v1/transit/keys/cmk",
+			  "vk2");
 	vi.flags = CMK_VOLUME_FLAG_ENVELOPE;
-	memcpy(vi.volume_id, volume_id, 16);
-	strcpy(vi.cmk_name, "https://vault.example:8200/v1/transit/keys/cmk");
-	strcpy(vi.mac_version, "vk2");
 	for (int i = 0; i < 2; i++) {
 		struct cmk_envelope *e = &vi.envelopes[i];
 
@@ -167,14 +175,7 @@ static void print_vectors(FILE *out, const char *dir)
 	hex_line(out, hdr, 576);
 
 	/* The volume descriptor for the same CMK and volume id. */
-	memset(&vi, 0, sizeof(vi));
-	vi.format_version = CMK_FORMAT_VERSION;
-	vi.suite = CMK_SUITE_XTS_GCM;
-	vi.unit_size = CMK_UNIT_SIZE;
-	vi.header_size = CMK_HEADER_SIZE;
-	memcpy(vi.volume_id, volume_id, 16);
-	strcpy(vi.cmk_name, "cmk");
-	strcpy(vi.mac_version, "1");
+	fixed_volume_info(&vi, "cmk", "1");
 	cmk_volume_encode(vol, &vi, cmk);
 	fprintf(out,
 		"\nvolume descriptor (key name \"cmk\", MAC version \"1\"), "
@@ -704,14 +705,7 @@ static void volume_flags(void)
 
 	/* The flags-0 descriptor of the test vectors (an old volume) still
 	 * parses and verifies. */
-	memset(&vi, 0, sizeof(vi));
-	vi.format_version = CMK_FORMAT_VERSION;
-	vi.suite = CMK_SUITE_XTS_GCM;
-	vi.unit_size = CMK_UNIT_SIZE;
-	vi.header_size = CMK_HEADER_SIZE;
-	memcpy(vi.volume_id, volume_id, 16);
-	strcpy(vi.cmk_name, "cmk");
-	strcpy(vi.mac_version, "1");
+	fixed_volume_info(&vi, "cmk", "1");
 	CHECK_EQ_INT(cmk_volume_encode(buf, &vi, cmk), 0);
 	CHECK_EQ_INT(cmk_volume_parse(buf, sizeof(buf), &back, &err), 0);
 	CHECK_EQ_INT(back.flags, 0);

@@ -25,6 +25,23 @@
 #define KEY_0_31 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 #define KEY_0_30 "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg=="
 
+/* The asker the CLI registers, as a test stands in for the terminal. */
+static const char *prompt_answer = "correct horse";
+static bool prompt_confirmed;
+
+static int test_prompt(const char *keystore, bool confirm, uint8_t *pass,
+		       size_t max, size_t *len, struct cmk_err *err)
+{
+	(void)keystore;
+	(void)err;
+	prompt_confirmed = confirm;
+	*len = strlen(prompt_answer);
+	if (*len > max)
+		return -EINVAL;
+	memcpy(pass, prompt_answer, *len);
+	return 0;
+}
+
 static char dir[] = "/tmp/cmkfs-keystore-XXXXXX";
 
 static char *path_in(const char *name)
@@ -147,7 +164,7 @@ static void test_version_ids(void)
 
 static void test_lifecycle(void)
 {
-	char version[CMK_VERSION_MAX + 1], got[CMK_VERSION_MAX + 1];
+	char version[CMK_KMS_VERSION_MAX + 1], got[CMK_KMS_VERSION_MAX + 1];
 	struct cmk_kms_version *vs = NULL;
 	struct cmk_err err = { 0 };
 	struct cmk_kms *kms = NULL;
@@ -278,7 +295,7 @@ static void test_format_by_hand(void)
 		"{\"id\":\"10\",\"enabled\":false,\"created\":0,"
 		"\"key\":\"" KEY_0_31 "\"}]}";
 	uint8_t *cmk = cmk_secure_alloc(CMK_KEY_LEN);
-	char got[CMK_VERSION_MAX + 1], version[CMK_VERSION_MAX + 1];
+	char got[CMK_KMS_VERSION_MAX + 1], version[CMK_KMS_VERSION_MAX + 1];
 	struct cmk_err err = { 0 };
 	struct cmk_conf conf;
 	uint8_t want[CMK_KEY_LEN];
@@ -343,7 +360,7 @@ static void test_sealed_by_hand(void)
 
 static void test_sealed(void)
 {
-	char version[CMK_VERSION_MAX + 1], got[CMK_VERSION_MAX + 1];
+	char version[CMK_KMS_VERSION_MAX + 1], got[CMK_KMS_VERSION_MAX + 1];
 	uint8_t *key1 = cmk_secure_alloc(CMK_KEY_LEN);
 	uint8_t *cmk = cmk_secure_alloc(CMK_KEY_LEN);
 	struct cmk_kms_version *vs = NULL;
@@ -352,8 +369,6 @@ static void test_sealed(void)
 	struct cmk_conf conf, plain;
 	char b64[64], *content;
 	size_t count = 0;
-	pid_t pid;
-	int status = -1;
 
 	make_conf(&conf, "sealed.json", "pass");
 	write_file(conf.file.passphrase_file, "correct horse\n", 14, 0644);
@@ -423,24 +438,22 @@ static void test_sealed(void)
 	edit_file(conf.file.keystore, "\"r\": 32", "\"r\": 8");
 	CHECK_EQ_INT(fetch_once(&conf, NULL, cmk, got, &err), 0);
 
-	/* passphrase_prompt without a terminal. */
+	/* passphrase_prompt: the program's asker answers; without one the
+	 * keystore says it cannot ask and writes nothing. */
 	make_conf(&plain, "prompted.json", NULL);
 	plain.file.passphrase_prompt = true;
-	pid = fork();
-	if (pid == 0) {
-		int ret;
-
-		setsid(); /* no controlling terminal */
-		ret = cmk_keystore_create(&plain, version, &err);
-		_exit(ret == -ENXIO && strstr(err.msg,
-					      "passphrase_prompt needs a "
-					      "terminal")
-			      ? 0
-			      : 1);
-	}
-	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
-	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	CHECK_EQ_INT(cmk_keystore_create(&plain, version, &err), -ENXIO);
+	CHECK_STR_CONTAINS(err.msg,
+			   "passphrase_prompt: this program cannot ask");
 	CHECK(access(plain.file.keystore, F_OK) != 0);
+	cmk_keystore_set_prompt(test_prompt);
+	CHECK_EQ_INT(cmk_keystore_create(&plain, version, &err), 0);
+	CHECK(prompt_confirmed); /* asked twice at create */
+	CHECK_EQ_INT(fetch_once(&plain, "1", cmk, got, &err), 0);
+	CHECK(!prompt_confirmed); /* once to open */
+	prompt_answer = "wrong horse";
+	CHECK_EQ_INT(fetch_once(&plain, "1", cmk, got, &err), -EKEYREJECTED);
+	cmk_keystore_set_prompt(NULL);
 
 	cmk_secure_free(key1, CMK_KEY_LEN);
 	cmk_secure_free(cmk, CMK_KEY_LEN);
@@ -542,7 +555,7 @@ static const struct bad_case bad_cases[] = {
 static void test_bad_files(void)
 {
 	uint8_t *cmk = cmk_secure_alloc(CMK_KEY_LEN);
-	char version[CMK_VERSION_MAX + 1];
+	char version[CMK_KMS_VERSION_MAX + 1];
 	struct cmk_err err = { 0 };
 	struct cmk_conf conf;
 	char *big;
@@ -588,7 +601,7 @@ static void test_bad_files(void)
 /* Writers queue on the lock, and none loses another's version. */
 static void test_concurrent_writers(void)
 {
-	char version[CMK_VERSION_MAX + 1];
+	char version[CMK_KMS_VERSION_MAX + 1];
 	struct cmk_kms_version *vs = NULL;
 	struct cmk_err err = { 0 };
 	struct cmk_kms *kms = NULL;

@@ -74,8 +74,8 @@ static void vault_conf(void)
 	CHECK(strcmp(c.vault.kv_mount, "secret") == 0);
 	CHECK(strcmp(c.vault.field, "key") == 0);
 	CHECK(c.vault.auth_mount[0] == 0); /* token auth logs in nowhere */
-	CHECK_EQ_INT(c.vault.timeout, 10);
-	CHECK_EQ_INT(c.vault.retries, 3);
+	CHECK_EQ_INT(c.vault.https.timeout, 10);
+	CHECK_EQ_INT(c.vault.https.retries, 3);
 	CHECK(strcmp(c.vault.key_name,
 		     "https://vault.example:8200/v1/secret/data/cmkfs/cmk#key") ==
 	      0);
@@ -306,7 +306,7 @@ static void base64_keys(void)
 
 static void vault_pure(void)
 {
-	char id[CMK_VERSION_MAX + 1], text[400];
+	char id[CMK_KMS_VERSION_MAX + 1], text[400];
 	const char *body;
 
 	CHECK_EQ_INT(cmk_vault_version_usable("", false, 100), 1);
@@ -343,7 +343,7 @@ static void vault_pure(void)
 
 static void barbican_pure(void)
 {
-	char id[CMK_VERSION_MAX + 1], url[256];
+	char id[CMK_KMS_VERSION_MAX + 1], url[256];
 
 	CHECK_EQ_INT(cmk_barbican_uuid_from_ref(
 			     "https://b.example:9311/v1/secrets/"

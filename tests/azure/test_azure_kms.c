@@ -34,7 +34,7 @@ static struct cmk_kms *kms;
 static time_t end_time;
 static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
-	char id[CMK_VERSION_MAX + 1];
+	char id[CMK_KMS_VERSION_MAX + 1];
 	uint8_t sum[CMK_SHA256_LEN]; /* of the key, not the key */
 } seen[MAX_SEEN];
 static size_t n_seen;
@@ -77,7 +77,7 @@ static void check_same(const char *id, const uint8_t *cmk)
 
 static void *worker(void *arg)
 {
-	char got[CMK_VERSION_MAX + 1];
+	char got[CMK_KMS_VERSION_MAX + 1];
 	struct cmk_kms_version *v;
 	struct cmk_err err;
 	uint8_t *cmk = cmk_secure_alloc(CMK_KEY_LEN);

@@ -33,7 +33,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const struct cmk_kms_provider *p = &cmk_keystore_provider;
-	char version[CMK_VERSION_MAX + 1];
+	char version[CMK_KMS_VERSION_MAX + 1];
 	struct cmk_kms_version *list = NULL;
 	size_t count = 0;
 	struct cmk_err err;
@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ret == 0) {
 		FUZZ_CHECK(count > 0);
 		for (size_t i = 0; i < count; i++) {
-			FUZZ_CHECK(cmk_version_id_valid(list[i].id));
+			FUZZ_CHECK(cmk_kms_version_valid(list[i].id));
 			/* Newest first, each once. */
 			if (i)
 				FUZZ_CHECK(strlen(list[i].id) <
@@ -72,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	ret = p->fetch(state, NULL, cmk, version, &err);
 	if (ret == 0)
-		FUZZ_CHECK(cmk_version_id_valid(version));
+		FUZZ_CHECK(cmk_kms_version_valid(version));
 	p->fetch(state, "1", cmk, version, &err);
 	cmk_secure_free(cmk, CMK_KEY_LEN);
 	p->close(state);

@@ -21,8 +21,9 @@ static unsigned int requests;
 #define FUZZ_KMS_REQUESTS_MAX 256
 
 /* NOLINTNEXTLINE(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp): the name ld --wrap gives */
-int __wrap_cmk_http_new(const struct cmk_http_opts *opts, struct cmk_http **out,
-			struct cmk_err *err);
+int __wrap_cmk_http_new(const char *conf_path,
+			const struct cmk_conf_https *https,
+			struct cmk_http **out, struct cmk_err *err);
 /* NOLINTNEXTLINE(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp): the name ld --wrap gives */
 void __wrap_cmk_http_free(struct cmk_http *h);
 /* NOLINTNEXTLINE(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp): the name ld --wrap gives */
@@ -33,10 +34,12 @@ int __wrap_cmk_http_request(struct cmk_http *h, const struct cmk_http_req *req,
 static int fake_handle;
 
 /* NOLINTNEXTLINE(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp): the name ld --wrap gives */
-int __wrap_cmk_http_new(const struct cmk_http_opts *opts, struct cmk_http **out,
-			struct cmk_err *err)
+int __wrap_cmk_http_new(const char *conf_path,
+			const struct cmk_conf_https *https,
+			struct cmk_http **out, struct cmk_err *err)
 {
-	(void)opts;
+	(void)conf_path;
+	(void)https;
 	(void)err;
 	*out = (struct cmk_http *)&fake_handle;
 	return 0;
@@ -168,7 +171,7 @@ void fuzz_kms_init(const char *const *secrets, const char *const *texts,
 static void check_list(const struct cmk_kms_version *list, size_t count)
 {
 	for (size_t i = 0; i < count; i++)
-		FUZZ_CHECK(cmk_version_id_valid(list[i].id));
+		FUZZ_CHECK(cmk_kms_version_valid(list[i].id));
 }
 
 int fuzz_kms_run(const struct cmk_kms_provider *p, const struct cmk_conf *confs,
@@ -177,7 +180,7 @@ int fuzz_kms_run(const struct cmk_kms_provider *p, const struct cmk_conf *confs,
 {
 	const struct cmk_conf *conf;
 	struct cmk_kms_version *list = NULL;
-	char got[CMK_VERSION_MAX + 1];
+	char got[CMK_KMS_VERSION_MAX + 1];
 	size_t count = 0;
 	struct cmk_err err;
 	uint8_t *cmk;
@@ -220,7 +223,7 @@ int fuzz_kms_run(const struct cmk_kms_provider *p, const struct cmk_conf *confs,
 	case 1:
 		ret = p->fetch(state, NULL, cmk, got, &err);
 		if (ret == 0)
-			FUZZ_CHECK(cmk_version_id_valid(got));
+			FUZZ_CHECK(cmk_kms_version_valid(got));
 		break;
 	case 2:
 		ret = p->fetch(state, version, cmk, got, &err);

@@ -29,7 +29,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *s, out[CMK_ERR_MSG_MAX], id[CMK_VERSION_MAX + 1];
+	char *s, out[CMK_ERR_MSG_MAX], id[CMK_KMS_VERSION_MAX + 1];
 	struct cmk_http_resp resp = { 0 };
 	struct cmk_err err;
 	int64_t t;
@@ -83,11 +83,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (cmk_azure_parse_seconds(s, &t))
 			FUZZ_CHECK(t >= 0);
 		if (cmk_azure_version_from_id(s, "cmk", id) == 0)
-			FUZZ_CHECK(cmk_version_id_valid(id));
+			FUZZ_CHECK(cmk_kms_version_valid(id));
 		break;
 	case 5:
 		if (cmk_barbican_uuid_from_ref(s, id) == 0)
-			FUZZ_CHECK(cmk_version_id_valid(id));
+			FUZZ_CHECK(cmk_kms_version_valid(id));
 		break;
 	case 6:
 		cmk_svc_token_chars_ok(s, len);
