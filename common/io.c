@@ -3,9 +3,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -156,4 +158,76 @@ int cmk_rename_noreplace(int old_dir, const char *old_name, int new_dir,
 	ret = -errno;
 	return ret == -ENOTDIR || ret == -ENOTEMPTY || ret == -EISDIR ? -EEXIST
 								      : ret;
+}
+
+/* The directory of path, opened for fsync. */
+static int open_dir_of(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		strcpy(dir, ".");
+	else if (slash == path)
+		strcpy(dir, "/");
+	else if ((size_t)snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path),
+				  path) >= sizeof(dir))
+		return -ENAMETOOLONG;
+	return open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+int cmk_replace_file(int dir_fd, const char *dir_path, const char *name,
+		     const void *buf, size_t len, mode_t mode, bool noreplace,
+		     struct cmk_err *err)
+{
+	char tmp[PATH_MAX];
+	const char *where = dir_path ? dir_path : "";
+	const char *sep = dir_path ? "/" : "";
+	uint64_t rnd = 0;
+	int fd, sync_fd = -1, ret;
+
+	if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		return cmk_err_set(err, -EIO, "%s%s%s: no random bytes", where,
+				   sep, name);
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%016llx", name,
+			     (unsigned long long)rnd) >= sizeof(tmp))
+		return cmk_err_set(err, -ENAMETOOLONG, "%s%s%s: name too long",
+				   where, sep, name);
+	fd = openat(dir_fd, tmp,
+		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0) {
+		ret = -errno;
+		return cmk_err_set(err, ret, "%s%s%s: %s", where, sep, tmp,
+				   strerror(-ret));
+	}
+	ret = cmk_write_full(fd, buf, len, 0);
+	/* Durable before it replaces the old content. */
+	if (ret == 0 && fsync(fd) != 0)
+		ret = -errno;
+	if (close(fd) != 0 && ret == 0)
+		ret = -errno;
+	if (ret == 0)
+		ret = noreplace
+			      ? cmk_rename_noreplace(dir_fd, tmp, dir_fd, name)
+		      : renameat(dir_fd, tmp, dir_fd, name) != 0 ? -errno
+								 : 0;
+	if (ret) {
+		unlinkat(dir_fd, tmp, 0);
+		if (ret == -EEXIST && noreplace)
+			return cmk_err_set(err, ret, "%s%s%s: already exists",
+					   where, sep, name);
+		return cmk_err_set(err, ret, "%s%s%s: %s", where, sep, name,
+				   strerror(-ret));
+	}
+	sync_fd = dir_fd == AT_FDCWD ? open_dir_of(name) : dir_fd;
+	ret = sync_fd < 0 ? (sync_fd == -ENAMETOOLONG ? sync_fd : -errno)
+	      : fsync(sync_fd) != 0 ? -errno
+				    : 0;
+	if (dir_fd == AT_FDCWD && sync_fd >= 0)
+		close(sync_fd);
+	if (ret)
+		return cmk_err_set(err, ret,
+				   "%s%s%s: fsync of the directory: %s", where,
+				   sep, name, strerror(-ret));
+	return 0;
 }

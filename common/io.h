@@ -6,6 +6,7 @@
 #ifndef CMKFS_COMMON_IO_H
 #define CMKFS_COMMON_IO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -41,5 +42,17 @@ int cmk_open_regular(int dir_fd, const char *name, int flags, struct stat *st,
  * Returns 0, -EEXIST when the name is taken, or -errno. */
 int cmk_rename_noreplace(int old_dir, const char *old_name, int new_dir,
 			 const char *new_name);
+
+/* Replaces name (in directory dir_fd, a descriptor that fsync accepts;
+ * AT_FDCWD: name is a path and its directory is synced) with len bytes of
+ * buf, so that a crash leaves the old content or the new one, never a
+ * part: a temporary "NAME.tmp." plus 16 random hex digits (mode, O_EXCL;
+ * random so that hosts sharing a store never collide), write, fsync,
+ * rename (noreplace: cmk_rename_noreplace(), -EEXIST when name exists),
+ * fsync of the directory. The temporary file goes on any failure. 0 or
+ * -errno, err naming dir_path/name (dir_path may be NULL). */
+int cmk_replace_file(int dir_fd, const char *dir_path, const char *name,
+		     const void *buf, size_t len, mode_t mode, bool noreplace,
+		     struct cmk_err *err);
 
 #endif

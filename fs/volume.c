@@ -63,38 +63,12 @@ out:
 	return ret;
 }
 
-/* Replaces one descriptor copy atomically: a temporary file, fsync,
- * rename, fsync of the directory. */
+/* Replaces one descriptor copy atomically (cmk_replace_file()). */
 static int write_copy(int dir_fd, const char *dir_path, const char *name,
 		      const uint8_t *buf, struct cmk_err *err)
 {
-	char tmp[64];
-	int fd, ret;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", CMK_VOLUME_FILE,
-		 (long)getpid());
-	unlinkat(dir_fd, tmp, 0); /* one left by a crash of this pid */
-	fd = openat(dir_fd, tmp,
-		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return cmk_err_set(err, -errno, "%s/%s: %s", dir_path, tmp,
-				   strerror(errno));
-	ret = cmk_write_full(fd, buf, CMK_VOLUME_SIZE, 0);
-	if (ret == 0 && fsync(fd) != 0)
-		ret = -errno;
-	if (close(fd) != 0 && ret == 0)
-		ret = -errno;
-	if (ret == 0 && renameat(dir_fd, tmp, dir_fd, name) != 0)
-		ret = -errno;
-	if (ret) {
-		unlinkat(dir_fd, tmp, 0);
-		return cmk_err_set(err, ret, "%s/%s: %s", dir_path, name,
-				   strerror(-ret));
-	}
-	if (fsync(dir_fd) != 0)
-		return cmk_err_set(err, -errno, "%s: fsync: %s", dir_path,
-				   strerror(errno));
-	return 0;
+	return cmk_replace_file(dir_fd, dir_path, name, buf, CMK_VOLUME_SIZE,
+				0600, false, err);
 }
 
 /* Writes both copies of the descriptor, the primary first: a crash
@@ -1308,9 +1282,9 @@ int cmk_volume_vk_add(struct cmk_volume *vol, char vk_id[CMK_VERSION_MAX + 1],
 	}
 	memset(e, 0, sizeof(*e));
 	e->used = true;
-	strcpy(e->vk_id, vk_id);
+	snprintf(e->vk_id, sizeof(e->vk_id), "%s", vk_id);
 	env_set_wrapped(e, w);
-	strcpy(e->link_from, mac->vk_id);
+	snprintf(e->link_from, sizeof(e->link_from), "%s", mac->vk_id);
 	ret = cmk_envelope_link(old_key, vk_id, new_key, e->link);
 	if (ret) {
 		cmk_err_set(err, ret, "cannot link the new volume key");
@@ -1973,8 +1947,8 @@ int cmk_volume_read_root(struct cmk_volume *vol, struct cmk_root_attr *attr)
 int cmk_volume_write_root(struct cmk_volume *vol,
 			  const struct cmk_root_attr *attr, struct cmk_err *err)
 {
-	char tmp[64], text[64];
-	int dir_fd, fd, ret, len;
+	char text[64];
+	int dir_fd, ret, len;
 
 	dir_fd = openat(vol->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dir_fd < 0)
@@ -1983,32 +1957,16 @@ int cmk_volume_write_root(struct cmk_volume *vol,
 	len = snprintf(text, sizeof(text), "%04o %u %u\n",
 		       (unsigned)(attr->mode & 07777), (unsigned)attr->uid,
 		       (unsigned)attr->gid);
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", CMK_VOLUME_ROOT,
-		 (long)gettid());
-	unlinkat(dir_fd, tmp, 0);
-	fd = openat(dir_fd, tmp,
-		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	ret = fd < 0 ? -errno : cmk_write_full(fd, text, (size_t)len, 0);
-	/* Durable before it replaces the old record: a crash leaves one or
-	 * the other, never an empty file. */
-	if (ret == 0 && fsync(fd) != 0)
-		ret = -errno;
-	if (fd >= 0 && close(fd) != 0 && ret == 0)
-		ret = -errno;
-	if (ret == 0 && renameat(dir_fd, tmp, dir_fd, CMK_VOLUME_ROOT) != 0)
-		ret = -errno;
-	if (ret)
-		unlinkat(dir_fd, tmp, 0);
-	else
-		(void)fsync(dir_fd);
+	/* A crash leaves the old record or the new one, never an empty
+	 * file. */
+	ret = cmk_replace_file(dir_fd, vol->path, CMK_VOLUME_ROOT, text,
+			       (size_t)len, 0600, false, err);
 	/* Nobody but its owner reaches the backing tree. */
 	if (ret == 0 && fchmod(dir_fd, 0700) != 0)
-		ret = -errno;
+		ret = cmk_err_set(err, -errno, "%s: chmod 0700: %s", vol->path,
+				  strerror(errno));
 	close(dir_fd);
-	if (ret)
-		return cmk_err_set(err, ret, "%s/%s: %s", vol->path,
-				   CMK_VOLUME_ROOT, strerror(-ret));
-	return 0;
+	return ret;
 }
 
 /* Samples the entries of one backing directory for cmk_volume_check_own:

@@ -170,94 +170,6 @@ static size_t build_aad(uint8_t *aad, const char *key_name, const char *id)
 #define KS_AAD_MAX \
 	(sizeof(KS_AAD_PREFIX) + CMK_KEY_NAME_MAX + 1 + CMK_KMS_VERSION_MAX)
 
-/* --- reading files that hold secrets ------------------------------------ */
-
-/* Reads path into locked memory (*cap bytes; free with cmk_secure_free)
- * after checking that nobody but its owner can get at it. */
-static int read_secret(const char *path, const char *what, size_t max,
-		       uint8_t **out, size_t *cap_out, size_t *len_out,
-		       struct cmk_err *err)
-{
-	uint8_t *buf = NULL;
-	size_t cap = 0, len = 0;
-	struct stat st;
-	int fd = -1;
-	int ret;
-
-	ret = cmk_conf_check_secret_file(path, what, err);
-	if (ret) {
-		if (err && !strstr(err->msg, path))
-			cmk_err_prefix(err, "%s: ", path);
-		return ret;
-	}
-	/* As the check does: no links, and no waiting on a FIFO. */
-	fd = open(path,
-		  O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
-	if (fd < 0) {
-		ret = -errno;
-		cmk_err_set(err, ret, "%s: %s", path, strerror(-ret));
-		goto out;
-	}
-	if (fstat(fd, &st) != 0) {
-		ret = -errno;
-		cmk_err_set(err, ret, "%s: %s", path, strerror(-ret));
-		goto out;
-	}
-	/* Once more on what was opened: the file may have been swapped
-	 * since the check by name. */
-	if (!S_ISREG(st.st_mode) || (st.st_mode & 077)) {
-		ret = cmk_err_set(err, -EACCES,
-				  "%s: %s is not a regular file that only its "
-				  "owner can read and write",
-				  path, what);
-		goto out;
-	}
-	if ((uint64_t)st.st_size > max) {
-		ret = cmk_err_set(err, -EFBIG,
-				  "%s: too big for a %s (%lld bytes; at most "
-				  "%zu)",
-				  path, what, (long long)st.st_size, max);
-		goto out;
-	}
-	cap = (size_t)st.st_size + 1; /* one more, to see it grow */
-	buf = cmk_secure_alloc(cap);
-	if (!buf) {
-		ret = cmk_err_set(err, -ENOMEM,
-				  "%s: no locked memory for a %s of %zu bytes",
-				  path, what, cap - 1);
-		goto out;
-	}
-	while (len < cap) {
-		ssize_t n = read(fd, buf + len, cap - len);
-
-		if (n < 0) {
-			ret = -errno;
-			if (ret == -EINTR)
-				continue;
-			cmk_err_set(err, ret, "%s: %s", path, strerror(-ret));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	if (len == cap) {
-		ret = cmk_err_set(err, -EAGAIN, "%s: changed while being read",
-				  path);
-		goto out;
-	}
-	*out = buf;
-	*cap_out = cap;
-	*len_out = len;
-	buf = NULL;
-	ret = 0;
-out:
-	cmk_secure_free(buf, cap);
-	if (fd >= 0)
-		close(fd);
-	return ret;
-}
-
 /* --- the passphrase ------------------------------------------------------ */
 
 static cmk_keystore_prompt_fn prompt_fn;
@@ -291,8 +203,8 @@ static int get_passphrase(const struct cmk_conf *conf, bool confirm,
 					      conf->file.keystore);
 		goto out;
 	}
-	ret = read_secret(file, "passphrase file", KS_PASS_MAX + 1, &buf, &cap,
-			  &len, err);
+	ret = cmk_kms_read_secret_bytes(file, "passphrase file",
+					KS_PASS_MAX + 1, &buf, &cap, &len, err);
 	if (ret)
 		goto out;
 	if (len && buf[len - 1] == '\n')
@@ -687,8 +599,8 @@ static int doc_load(const struct cmk_conf *conf, struct ks_doc *doc,
 	int ret;
 
 	memset(doc, 0, sizeof(*doc));
-	ret = read_secret(path, "keystore", CMK_KEYSTORE_MAX_SIZE, &buf, &cap,
-			  &len, err);
+	ret = cmk_kms_read_secret_bytes(path, "keystore", CMK_KEYSTORE_MAX_SIZE,
+					&buf, &cap, &len, err);
 	if (ret == -ENOENT)
 		cmk_err_set(err, ret,
 			    "%s: no such keystore (create it with "
@@ -856,38 +768,12 @@ out:
 	return ret;
 }
 
-static int fsync_dir_of(const char *path)
-{
-	char dir[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	int fd, ret = 0;
-
-	if (!slash)
-		strcpy(dir, ".");
-	else if (slash == path)
-		strcpy(dir, "/");
-	else
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) != 0)
-		ret = -errno;
-	close(fd);
-	return ret;
-}
-
-/* Replaces path with root: a temporary file in the same directory, fsync,
- * rename, fsync of the directory. noreplace: fail if path exists. */
 static int write_atomic(const char *path, json_t *root, bool noreplace,
 			struct cmk_err *err)
 {
-	char tmp[PATH_MAX];
-	uint32_t rnd;
 	char *buf = NULL;
-	size_t size, cap = 0, done = 0;
-	bool created = false;
-	int fd = -1, ret;
+	size_t size, cap = 0;
+	int ret;
 
 	size = json_dumpb(root, NULL, 0, KS_JSON_FLAGS);
 	if (size == 0)
@@ -905,68 +791,9 @@ static int write_atomic(const char *path, json_t *root, bool noreplace,
 		goto out;
 	}
 	buf[size] = '\n';
-	cmk_random(&rnd, sizeof(rnd));
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%08" PRIx32, path,
-			     rnd) >= sizeof(tmp)) {
-		ret = cmk_err_set(err, -ENAMETOOLONG, "%s: path too long",
-				  path);
-		goto out;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-		  0600);
-	if (fd < 0) {
-		ret = -errno;
-		cmk_err_set(err, ret, "%s: %s", tmp, strerror(-ret));
-		goto out;
-	}
-	created = true;
-	while (done < cap) {
-		ssize_t n = write(fd, buf + done, cap - done);
-
-		if (n < 0) {
-			ret = -errno;
-			if (ret == -EINTR)
-				continue;
-			cmk_err_set(err, ret, "%s: write: %s", tmp,
-				    strerror(-ret));
-			goto out;
-		}
-		done += (size_t)n;
-	}
-	if (fsync(fd) != 0) {
-		ret = -errno;
-		cmk_err_set(err, ret, "%s: fsync: %s", tmp, strerror(-ret));
-		goto out;
-	}
-	ret = close(fd) ? -errno : 0;
-	fd = -1;
-	if (ret) {
-		cmk_err_set(err, ret, "%s: close: %s", tmp, strerror(-ret));
-		goto out;
-	}
-	if (noreplace) {
-		ret = cmk_rename_noreplace(AT_FDCWD, tmp, AT_FDCWD, path);
-	} else {
-		ret = rename(tmp, path) ? -errno : 0;
-	}
-	if (ret) {
-		if (ret == -EEXIST)
-			cmk_err_set(err, ret, "%s: already exists", path);
-		else
-			cmk_err_set(err, ret, "%s: rename: %s", path,
-				    strerror(-ret));
-		goto out;
-	}
-	created = false;
-	ret = fsync_dir_of(path);
-	if (ret)
-		cmk_err_set(err, ret, "%s: fsync of the directory: %s", path,
-			    strerror(-ret));
+	ret = cmk_replace_file(AT_FDCWD, NULL, path, buf, cap, 0600, noreplace,
+			       err);
 out:
-	if (fd >= 0)
-		close(fd);
-	if (created)
-		unlink(tmp);
 	cmk_secure_free(buf, cap);
 	return ret;
 }
@@ -1113,6 +940,42 @@ out:
 	return ret;
 }
 
+/* An administration command's hold on the keystore: the passphrase when
+ * asked for (before the lock: nobody waits while a human types), the
+ * lock, the document. */
+struct ks_admin {
+	uint8_t *pass;
+	size_t pass_len;
+	int lock_fd;
+	struct ks_doc doc;
+};
+
+static int ks_admin_begin(const struct cmk_conf *conf, bool ask,
+			  struct ks_admin *a, struct cmk_err *err)
+{
+	int ret;
+
+	memset(a, 0, sizeof(*a));
+	a->lock_fd = -1;
+	cmk_kms_global_init();
+	ret = check_conf(conf, err);
+	if (ret == 0 && ask && wants_seal(conf))
+		ret = get_passphrase(conf, false, &a->pass, &a->pass_len, err);
+	if (ret == 0)
+		ret = lock_keystore(conf->file.keystore, &a->lock_fd, err);
+	if (ret == 0)
+		ret = doc_load(conf, &a->doc, err);
+	return ret;
+}
+
+static void ks_admin_end(struct ks_admin *a)
+{
+	doc_free(&a->doc);
+	if (a->lock_fd >= 0)
+		close(a->lock_fd);
+	cmk_secure_free(a->pass, KS_PASS_MAX);
+}
+
 int cmk_keystore_rotate(const struct cmk_conf *conf,
 			char new_version[CMK_KMS_VERSION_MAX + 1],
 			struct cmk_err *err)
@@ -1120,29 +983,15 @@ int cmk_keystore_rotate(const struct cmk_conf *conf,
 	const char *path = conf->file.keystore;
 	char id[CMK_KMS_VERSION_MAX + 1];
 	struct ks_sealkey sk = { 0 };
-	struct ks_doc doc = { 0 };
-	uint8_t *pass = NULL, *cmk = NULL;
-	size_t pass_len = 0;
-	int lock_fd = -1;
+	struct ks_admin a;
+	struct ks_doc *doc = &a.doc;
+	uint8_t *cmk = NULL;
 	int ret;
 
-	cmk_kms_global_init();
-	ret = check_conf(conf, err);
-	if (ret)
-		return ret;
-	/* Asked before the lock: nobody waits while a human types. */
-	if (wants_seal(conf)) {
-		ret = get_passphrase(conf, false, &pass, &pass_len, err);
-		if (ret)
-			return ret;
-	}
-	ret = lock_keystore(path, &lock_fd, err);
+	ret = ks_admin_begin(conf, true, &a, err);
 	if (ret)
 		goto out;
-	ret = doc_load(conf, &doc, err);
-	if (ret)
-		goto out;
-	if (doc.sealed) {
+	if (doc->sealed) {
 		/* The passphrase must open what is there: a wrong one would
 		 * add a version nobody can use with the right one. */
 		cmk = cmk_secure_alloc(CMK_KEY_LEN);
@@ -1150,68 +999,58 @@ int cmk_keystore_rotate(const struct cmk_conf *conf,
 			ret = cmk_err_set(err, -ENOMEM, "out of locked memory");
 			goto out;
 		}
-		ret = sealkey_get(&sk, conf, pass, pass_len, &doc.seal, err);
+		ret = sealkey_get(&sk, conf, a.pass, a.pass_len, &doc->seal,
+				  err);
 		if (ret)
 			goto out;
-		ret = version_key(&doc, &doc.v[0], conf->file.key_name, sk.key,
+		ret = version_key(doc, &doc->v[0], conf->file.key_name, sk.key,
 				  cmk, path, err);
 		if (ret)
 			goto out;
 	}
-	if (doc.v[0].num + 1 >= 1000000000000000000ull) {
+	if (doc->v[0].num + 1 >= 1000000000000000000ull) {
 		ret = cmk_err_set(err, -EOVERFLOW, "%s: no version after %s",
-				  path, doc.v[0].id);
+				  path, doc->v[0].id);
 		goto out;
 	}
-	snprintf(id, sizeof(id), "%" PRIu64, doc.v[0].num + 1);
-	ret = add_version(json_object_get(doc.root, "versions"), id,
-			  conf->file.key_name, doc.sealed ? sk.key : NULL, path,
-			  err);
+	snprintf(id, sizeof(id), "%" PRIu64, doc->v[0].num + 1);
+	ret = add_version(json_object_get(doc->root, "versions"), id,
+			  conf->file.key_name, doc->sealed ? sk.key : NULL,
+			  path, err);
 	if (ret)
 		goto out;
-	ret = write_atomic(path, doc.root, false, err);
+	ret = write_atomic(path, doc->root, false, err);
 	if (ret)
 		goto out;
 	strcpy(new_version, id);
 out:
-	doc_free(&doc);
-	if (lock_fd >= 0)
-		close(lock_fd);
+	ks_admin_end(&a);
 	sealkey_clear(&sk);
 	cmk_secure_free(cmk, CMK_KEY_LEN);
-	cmk_secure_free(pass, KS_PASS_MAX);
 	return ret;
 }
 
 int cmk_keystore_set_enabled(const struct cmk_conf *conf, const char *version,
 			     bool enabled, struct cmk_err *err)
 {
-	const char *path = conf->file.keystore;
 	const struct ks_version *v;
-	struct ks_doc doc = { 0 };
-	int lock_fd = -1;
+	struct ks_admin a;
 	int ret;
 
-	cmk_kms_global_init();
-	ret = check_conf(conf, err);
-	if (ret)
-		return ret;
 	if (!cmk_kms_version_valid(version))
 		return cmk_err_set(err, -EINVAL,
 				   "not a valid key version (1 to %d "
 				   "characters of 0-9 A-Z a-z . _ -)",
 				   CMK_KMS_VERSION_MAX);
-	ret = lock_keystore(path, &lock_fd, err);
-	if (ret)
-		return ret;
-	ret = doc_load(conf, &doc, err);
+	ret = ks_admin_begin(conf, false, &a, err);
 	if (ret)
 		goto out;
-	v = doc_find(&doc, version);
+	v = doc_find(&a.doc, version);
 	if (!v) {
 		ret = cmk_err_set(err, -ENOENT,
-				  "%s: key '%s' has no version %s", path,
-				  conf->file.key_name, version);
+				  "%s: key '%s' has no version %s",
+				  conf->file.keystore, conf->file.key_name,
+				  version);
 		goto out;
 	}
 	if (v->enabled == enabled)
@@ -1220,10 +1059,9 @@ int cmk_keystore_set_enabled(const struct cmk_conf *conf, const char *version,
 		ret = cmk_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
-	ret = write_atomic(path, doc.root, false, err);
+	ret = write_atomic(conf->file.keystore, a.doc.root, false, err);
 out:
-	doc_free(&doc);
-	close(lock_fd);
+	ks_admin_end(&a);
 	return ret;
 }
 
@@ -1248,27 +1086,14 @@ int cmk_keystore_passwd(const struct cmk_conf *conf, const uint8_t *new_pass,
 {
 	const char *path = conf->file.keystore;
 	struct ks_sealkey old_sk = { 0 }, new_sk = { 0 };
-	struct ks_doc doc = { 0 };
-	uint8_t *pass = NULL, *cmk = NULL;
+	struct ks_admin a;
+	struct ks_doc *doc = &a.doc;
+	uint8_t *cmk = NULL;
 	json_t *seal = NULL;
-	size_t pass_len = 0;
-	int lock_fd = -1;
 	int ret;
 
-	cmk_kms_global_init();
-	ret = check_conf(conf, err);
-	if (ret)
-		return ret;
-	/* The current passphrase, asked before the lock. */
-	if (wants_seal(conf)) {
-		ret = get_passphrase(conf, false, &pass, &pass_len, err);
-		if (ret)
-			return ret;
-	}
-	ret = lock_keystore(path, &lock_fd, err);
-	if (ret)
-		goto out;
-	ret = doc_load(conf, &doc, err);
+	/* The current passphrase, to open every version. */
+	ret = ks_admin_begin(conf, true, &a, err);
 	if (ret)
 		goto out;
 	cmk = cmk_secure_alloc(CMK_KEY_LEN);
@@ -1276,8 +1101,8 @@ int cmk_keystore_passwd(const struct cmk_conf *conf, const uint8_t *new_pass,
 		ret = cmk_err_set(err, -ENOMEM, "out of locked memory");
 		goto out;
 	}
-	if (doc.sealed) {
-		ret = sealkey_get(&old_sk, conf, pass, pass_len, &doc.seal,
+	if (doc->sealed) {
+		ret = sealkey_get(&old_sk, conf, a.pass, a.pass_len, &doc->seal,
 				  err);
 		if (ret)
 			goto out;
@@ -1290,39 +1115,36 @@ int cmk_keystore_passwd(const struct cmk_conf *conf, const uint8_t *new_pass,
 		goto out;
 	/* Every version opened with the old seal and written with the new
 	 * one: a wrong current passphrase stops here, before any write. */
-	for (size_t i = 0; i < doc.count; i++) {
+	for (size_t i = 0; i < doc->count; i++) {
 		json_t *key = NULL;
 
-		ret = version_key(&doc, &doc.v[i], conf->file.key_name,
+		ret = version_key(doc, &doc->v[i], conf->file.key_name,
 				  old_sk.key, cmk, path, err);
 		if (ret)
 			goto out;
-		ret = key_json(cmk, conf->file.key_name, doc.v[i].id,
+		ret = key_json(cmk, conf->file.key_name, doc->v[i].id,
 			       new_pass ? new_sk.key : NULL, &key);
-		if (ret == 0 && json_object_set_new(doc.v[i].obj, "key", key))
+		if (ret == 0 && json_object_set_new(doc->v[i].obj, "key", key))
 			ret = -ENOMEM;
 		if (ret) {
 			cmk_err_set(err, ret, "%s: cannot encode version %s",
-				    path, doc.v[i].id);
+				    path, doc->v[i].id);
 			goto out;
 		}
 	}
-	ret = json_object_set_new(doc.root, "seal", seal) ? -ENOMEM : 0;
+	ret = json_object_set_new(doc->root, "seal", seal) ? -ENOMEM : 0;
 	seal = NULL;
 	if (ret) {
 		cmk_err_set(err, ret, "out of memory");
 		goto out;
 	}
-	ret = write_atomic(path, doc.root, false, err);
+	ret = write_atomic(path, doc->root, false, err);
 out:
 	json_decref(seal);
-	doc_free(&doc);
-	if (lock_fd >= 0)
-		close(lock_fd);
+	ks_admin_end(&a);
 	sealkey_clear(&old_sk);
 	sealkey_clear(&new_sk);
 	cmk_secure_free(cmk, CMK_KEY_LEN);
-	cmk_secure_free(pass, KS_PASS_MAX);
 	return ret;
 }
 

@@ -47,10 +47,17 @@ void cmk_kms_global_init(void)
 	pthread_once(&global_once, global_init_once);
 }
 
+/* How read_locked_file() takes a file. */
+enum {
+	READ_OWNER_ONLY = 1 << 0, /* a secret: owner-only, never a link */
+	READ_RAW = 1 << 1,	  /* the bytes as they are: no trimming */
+};
+
 static int read_locked_file(const char *path, const char *what, size_t max,
-			    bool owner_only, char **out, size_t *cap_out,
+			    unsigned int how, char **out, size_t *cap_out,
 			    size_t *len_out, struct cmk_err *err)
 {
+	bool owner_only = how & READ_OWNER_ONLY;
 	struct stat st;
 	size_t cap = 0, len = 0;
 	char *buf = NULL;
@@ -112,6 +119,8 @@ static int read_locked_file(const char *path, const char *what, size_t max,
 				  path);
 		goto out;
 	}
+	if (how & READ_RAW)
+		goto done;
 	/* Editors add a line end; secrets never end in blanks. */
 	while (len && buf[len - 1] && strchr(" \t\r\n", buf[len - 1]))
 		len--;
@@ -121,6 +130,7 @@ static int read_locked_file(const char *path, const char *what, size_t max,
 				  len ? "holds a NUL byte" : "is empty");
 		goto out;
 	}
+done:
 	*out = buf;
 	*cap_out = cap;
 	*len_out = len;
@@ -137,14 +147,23 @@ int cmk_kms_read_secret_file(const char *path, const char *what, size_t max,
 			     char **out, size_t *cap, size_t *len,
 			     struct cmk_err *err)
 {
-	return read_locked_file(path, what, max, true, out, cap, len, err);
+	return read_locked_file(path, what, max, READ_OWNER_ONLY, out, cap, len,
+				err);
+}
+
+int cmk_kms_read_secret_bytes(const char *path, const char *what, size_t max,
+			      uint8_t **out, size_t *cap, size_t *len,
+			      struct cmk_err *err)
+{
+	return read_locked_file(path, what, max, READ_OWNER_ONLY | READ_RAW,
+				(char **)out, cap, len, err);
 }
 
 int cmk_kms_read_token_file(const char *path, const char *what, size_t max,
 			    char **out, size_t *cap, size_t *len,
 			    struct cmk_err *err)
 {
-	return read_locked_file(path, what, max, false, out, cap, len, err);
+	return read_locked_file(path, what, max, 0, out, cap, len, err);
 }
 
 bool cmk_kms_version_valid(const char *s)

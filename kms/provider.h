@@ -57,9 +57,16 @@ int cmk_kms_read_secret_file(const char *path, const char *what, size_t max,
 			     char **out, size_t *cap, size_t *len,
 			     struct cmk_err *err);
 
+/* The same, the bytes as they are (no trimming, NULs allowed): the
+ * keystore and its passphrase file. */
+int cmk_kms_read_secret_bytes(const char *path, const char *what, size_t max,
+			      uint8_t **out, size_t *cap, size_t *len,
+			      struct cmk_err *err);
+
 /* The same for a short-lived token that its orchestrator makes readable
  * to others (a Kubernetes service-account token, a federated token): no
- * permission rule, but a regular file, never a link, size-capped. */
+ * permission rule, but a regular file, size-capped, read through links
+ * (Kubernetes projects tokens as links it swaps on refresh). */
 int cmk_kms_read_token_file(const char *path, const char *what, size_t max,
 			    char **out, size_t *cap, size_t *len,
 			    struct cmk_err *err);
