@@ -710,7 +710,7 @@ static int cmd_key(struct cmd_args *args)
 		ret = cmk_keystore_rotate(&conf, version, &err);
 		if (ret == 0)
 			printf("cmkfs: key '%s' version %s created; new files "
-			       "use it from the next mount\n",
+			       "use it from each mount's next re-check\n",
 			       conf.file.key_name, version);
 	} else if (!strcmp(sub, "disable") || !strcmp(sub, "enable")) {
 		bool enable = !strcmp(sub, "enable");

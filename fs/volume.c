@@ -1799,6 +1799,22 @@ int cmk_volume_recheck(struct cmk_volume *vol, size_t *revoked,
 				versions[k].id);
 		}
 	}
+	/* A newer version (added on the key service, or by a rotation that
+	 * another host made): new files use it from now on, on every host
+	 * within recheck_interval, without a remount. */
+	for (k = 0; k < count; k++) {
+		if (!versions[k].enabled ||
+		    !cmk_keyring_has(vol->keyring, versions[k].id))
+			continue;
+		if (cmk_keyring_get_newest(vol->keyring, newest, cmk) == 0 &&
+		    strcmp(newest, versions[k].id) != 0 &&
+		    cmk_keyring_set_newest(vol->keyring, versions[k].id) == 0)
+			cmk_log(LOG_NOTICE, CMK_MSG_KEY_FETCHED,
+				"CMK version %s is the newest: new files use "
+				"it",
+				versions[k].id);
+		break;
+	}
 	pthread_mutex_lock(&vol->fetch_lock);
 	vol->n_refused = 0;
 	pthread_mutex_unlock(&vol->fetch_lock);

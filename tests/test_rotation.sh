@@ -143,4 +143,24 @@ t_contains "says why" "another rewrap or fsck --repair is running"
 exec 8<&-
 t_expect 6 "rewrap of a directory that is no volume" -- "$CMKFS" rewrap -c "$T_DIR/k.conf" "$T_DIR"
 
+# --- a new version without a remount ------------------------------------------
+# The mount's re-check finds the new version and makes new files with it:
+# every host of a fleet moves on within recheck_interval.
+nv=$T_DIR/newv
+fs_volume "$T_DIR/n.conf" "$T_DIR/n.json" "$nv"
+t_conf "$T_DIR/n.conf" "$T_DIR/n.json" "recheck_interval = 1"
+fs_umount "$ROT_MNT"
+fs_mount "$T_DIR/n.conf" "$nv" "$ROT_MNT"
+echo before > "$ROT_MNT/before"
+t_expect 0 "a file made before the rotation has version 1" -- \
+  test "$(ROT_CONF=$T_DIR/n.conf rot_version "$nv/before")" = 1
+"$CMKFS" key rotate -c "$T_DIR/n.conf" > /dev/null
+new_on_2() {
+  local f="after-$RANDOM"
+  echo after > "$ROT_MNT/$f" && [ "$(ROT_CONF=$T_DIR/n.conf rot_version "$nv/$f")" = 2 ]
+}
+t_wait_until 60 "new files use version 2 within recheck_interval, no remount" -- new_on_2
+t_expect 0 "the old file still reads" -- grep -qx before "$ROT_MNT/before"
+fs_umount "$ROT_MNT"
+
 fs_done
