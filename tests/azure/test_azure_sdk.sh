@@ -71,7 +71,8 @@ fi
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/sdk_check" && pwd)
 work=$AZ_DIR/sdk_check
 mkdir -p "$work"
-cp "$src/package.json" "$src/package-lock.json" "$src/check.mjs" "$src/check_keys.mjs" "$work/"
+cp "$src/package.json" "$src/package-lock.json" "$src/harness.mjs" "$src/check.mjs" \
+  "$src/check_keys.mjs" "$work/"
 npm_flags=(--no-audit --no-fund --ignore-scripts --loglevel=error)
 if timeout 30 npm ping --loglevel=error >/dev/null 2>&1; then
   if (cd "$work" && timeout 300 npm ci --prefer-offline "${npm_flags[@]}") >"$AZ_DIR/npm.log" 2>&1; then

@@ -11,83 +11,20 @@
 // Prints "ok - ..." / "not ok - ..." lines and exits 1 if any failed.
 import { constants, createPublicKey, publicEncrypt, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { env as envOf, harness } from "./harness.mjs";
 import { CryptographyClient, KeyClient } from "@azure/keyvault-keys";
 
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) {
-    console.error(`check_keys.mjs: ${name} is not set`);
-    process.exit(2);
-  }
-  return v;
-};
+const env = (name) => envOf(name, "check_keys.mjs");
 const KV_URL = env("KV_URL");
-const KV_ADMIN = env("KV_ADMIN");
-const KV_LOG = env("KV_LOG");
 const TENANT = env("KV_TENANT");
 const CLIENT_ID = env("KV_CLIENT_ID");
 const CLIENT_SECRET = env("KV_CLIENT_SECRET");
 const config = JSON.parse(readFileSync(env("KV_CONFIG"), "utf8"));
 const cmkKey = config.keys["cmk-key"].versions;
 const SCOPE = "https://vault.azure.net/.default";
-const STEP_MS = 60000;
 const HEX32 = /^[0-9a-f]{32}$/;
 
-let passed = 0;
-let failed = 0;
-function ok(cond, desc, detail) {
-  if (cond) {
-    passed++;
-    console.log(`ok - ${desc}`);
-  } else {
-    failed++;
-    console.log(`not ok - ${desc}${detail === undefined ? "" : ` (${detail})`}`);
-  }
-}
-function eq(got, want, desc) {
-  const g = JSON.stringify(got);
-  const w = JSON.stringify(want);
-  ok(g === w, desc, `got ${g}, want ${w}`);
-}
-async function step(desc, fn) {
-  let timer;
-  try {
-    await Promise.race([
-      fn(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${STEP_MS} ms`)), STEP_MS);
-      }),
-    ]);
-  } catch (e) {
-    ok(false, desc, `threw ${e?.name}: ${e?.message}`);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-async function expectRestError(promise) {
-  try {
-    await promise;
-  } catch (e) {
-    return e;
-  }
-  return null;
-}
-async function admin(method, path, body) {
-  const res = await fetch(`${KV_ADMIN}/${path}`, {
-    method,
-    headers: body ? { "Content-Type": "application/json" } : {},
-    body: body ? JSON.stringify(body) : undefined,
-    signal: AbortSignal.timeout(10000),
-  });
-  if (!res.ok) throw new Error(`admin ${method} ${path}: ${res.status} ${await res.text()}`);
-  return res.json();
-}
-const clearLog = () => admin("DELETE", "log");
-const readLog = () =>
-  readFileSync(KV_LOG, "utf8")
-    .split("\n")
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l));
+const { ok, eq, step, expectRestError, admin, clearLog, readLog, finish } = harness("check_keys.mjs", 60000);
 const kvLog = () => readLog().filter((e) => e.kind === "kv");
 const b64url = (buf) => Buffer.from(buf).toString("base64url");
 
@@ -307,5 +244,4 @@ await step("RBAC (ForbiddenByRbac)", async () => {
   }
 });
 
-console.log(`check_keys.mjs: ${passed} passed, ${failed} failed`);
-process.exit(failed === 0 && passed > 0 ? 0 : 1);
+finish();
