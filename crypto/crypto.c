@@ -525,6 +525,10 @@ int cmk_rs256_sign_pem(const char *pem, size_t pem_len, const void *data,
 	der_len = i2d_X509(cert, &der);
 	if (der_len <= 0 || cmk_sha256(der, (size_t)der_len, cert_sha256))
 		goto out;
+	if (!data) {
+		ret = 0;
+		goto out;
+	}
 	md = EVP_MD_CTX_new();
 	if (!md) {
 		ret = -ENOMEM;
@@ -542,6 +546,7 @@ out:
 	EVP_PKEY_free(key);
 	X509_free(cert);
 	BIO_free(bio);
+	cmk_burn_stack(); /* PEM decoding and RSA signing held the key */
 	return ret;
 }
 

@@ -91,8 +91,10 @@ int cmk_base64_decode(const char *in, size_t in_len, uint8_t *out,
  * pem, which also holds the key's certificate (PEM blocks, the key
  * unencrypted): a client assertion. sig gets the signature (*sig_len
  * bytes, at most sig_size), cert_sha256 the SHA-256 of the certificate's
- * DER (its x5t#S256). -EINVAL for a PEM without an RSA key and a
- * certificate, or a key that is not the certificate's. */
+ * DER (its x5t#S256). With data NULL only the thumbprint and the checks
+ * (sig untouched): the thumbprint goes into the header that is signed.
+ * -EINVAL for a PEM without an RSA key and a certificate, or a key that is
+ * not the certificate's. */
 int cmk_rs256_sign_pem(const char *pem, size_t pem_len, const void *data,
 		       size_t len, uint8_t *sig, size_t sig_size,
 		       size_t *sig_len, uint8_t cert_sha256[CMK_SHA256_LEN]);

@@ -336,7 +336,7 @@ static int az_assertion(struct az_state *st, const char *token_url, char **out,
 		return ret;
 	}
 	/* The thumbprint first: it goes into the header that is signed. */
-	ret = cmk_rs256_sign_pem(st->cert_pem, st->cert_pem_len, "", 0, sig,
+	ret = cmk_rs256_sign_pem(st->cert_pem, st->cert_pem_len, NULL, 0, sig,
 				 sizeof(sig), &sig_len, thumb);
 	if (ret)
 		return cmk_err_set(err, ret,
