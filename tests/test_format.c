@@ -39,18 +39,13 @@ static void fixed_header(uint8_t *hdr)
 		abort();
 }
 
-/* A version 1 descriptor's fields with the fixed volume id. */
+/* A new descriptor's fields (cmk_volume_info_new()) with the fixed volume
+ * id. */
 static void fixed_volume_info(struct cmk_volume_info *vi, const char *name,
 			      const char *mac_version)
 {
-	memset(vi, 0, sizeof(*vi));
-	vi->format_version = CMK_FORMAT_VERSION;
-	vi->suite = CMK_SUITE_XTS_GCM;
-	vi->unit_size = CMK_UNIT_SIZE;
-	vi->header_size = CMK_HEADER_SIZE;
+	cmk_volume_info_new(vi, name, mac_version);
 	memcpy(vi->volume_id, volume_id, 16);
-	strcpy(vi->cmk_name, name);
-	strcpy(vi->mac_version, mac_version);
 }
 
 /* --- vectors ------------------------------------------------------------ */

@@ -16,33 +16,19 @@ import { SecretClient } from "@azure/keyvault-secrets";
 const env = (name) => envOf(name, "check.mjs");
 const KV_URL = env("KV_URL");
 const TENANT = env("KV_TENANT");
-const CLIENT_ID = env("KV_CLIENT_ID");
-const CLIENT_SECRET = env("KV_CLIENT_SECRET");
 const config = JSON.parse(readFileSync(env("KV_CONFIG"), "utf8"));
 const cmk = config.secrets.cmk.versions;
 const SCOPE = "https://vault.azure.net/.default";
 
-const { ok, eq, step, expectRestError, admin, clearLog, readLog, finish } = harness("check.mjs", 30000);
+const {
+  ok, eq, step, expectRestError, admin, clearLog, readLog, finish, fetchToken: harnessFetchToken,
+} = harness("check.mjs", 30000);
 
 // Token from the emulator's Microsoft identity platform endpoint (client
 // credentials), fetched on every getToken call: the credential is the plain
 // object the brief asks for, and it records how the SDK calls it.
 const tokenCalls = [];
-async function fetchToken() {
-  const res = await fetch(`${KV_URL}/${TENANT}/oauth2/v2.0/token`, {
-    method: "POST",
-    headers: { "Content-Type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({
-      grant_type: "client_credentials",
-      client_id: CLIENT_ID,
-      client_secret: CLIENT_SECRET,
-      scope: SCOPE,
-    }),
-    signal: AbortSignal.timeout(10000),
-  });
-  const body = await res.json();
-  return { status: res.status, body };
-}
+const fetchToken = () => harnessFetchToken(SCOPE);
 const credential = {
   getToken: async (scopes, options) => {
     tokenCalls.push({ scopes, tenantId: options?.tenantId });

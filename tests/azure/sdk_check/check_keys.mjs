@@ -16,15 +16,16 @@ import { CryptographyClient, KeyClient } from "@azure/keyvault-keys";
 
 const env = (name) => envOf(name, "check_keys.mjs");
 const KV_URL = env("KV_URL");
-const TENANT = env("KV_TENANT");
 const CLIENT_ID = env("KV_CLIENT_ID");
-const CLIENT_SECRET = env("KV_CLIENT_SECRET");
 const config = JSON.parse(readFileSync(env("KV_CONFIG"), "utf8"));
 const cmkKey = config.keys["cmk-key"].versions;
 const SCOPE = "https://vault.azure.net/.default";
 const HEX32 = /^[0-9a-f]{32}$/;
 
-const { ok, eq, step, expectRestError, admin, clearLog, readLog, finish } = harness("check_keys.mjs", 60000);
+const { ok, eq, step, expectRestError, admin, clearLog, readLog, finish, fetchToken } = harness(
+  "check_keys.mjs",
+  60000,
+);
 const kvLog = () => readLog().filter((e) => e.kind === "kv");
 const b64url = (buf) => Buffer.from(buf).toString("base64url");
 
@@ -32,19 +33,8 @@ const b64url = (buf) => Buffer.from(buf).toString("base64url");
 // fetched on every getToken call (as in check.mjs).
 const credential = {
   getToken: async () => {
-    const res = await fetch(`${KV_URL}/${TENANT}/oauth2/v2.0/token`, {
-      method: "POST",
-      headers: { "Content-Type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams({
-        grant_type: "client_credentials",
-        client_id: CLIENT_ID,
-        client_secret: CLIENT_SECRET,
-        scope: SCOPE,
-      }),
-      signal: AbortSignal.timeout(10000),
-    });
-    const body = await res.json();
-    if (res.status !== 200) throw new Error(`token endpoint: ${res.status} ${JSON.stringify(body)}`);
+    const { status, body } = await fetchToken(SCOPE);
+    if (status !== 200) throw new Error(`token endpoint: ${status} ${JSON.stringify(body)}`);
     return { token: body.access_token, expiresOnTimestamp: Date.now() + body.expires_in * 1000 };
   },
 };

@@ -71,6 +71,23 @@ export function harness(who, stepMs) {
       .split("\n")
       .filter((l) => l.trim())
       .map((l) => JSON.parse(l));
+  // The emulator's identity platform endpoint, client credentials grant:
+  // { status, body } as it answered.
+  t.fetchToken = async (scope) => {
+    const url = env("KV_URL", who);
+    const res = await fetch(`${url}/${env("KV_TENANT", who)}/oauth2/v2.0/token`, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({
+        grant_type: "client_credentials",
+        client_id: env("KV_CLIENT_ID", who),
+        client_secret: env("KV_CLIENT_SECRET", who),
+        scope,
+      }),
+      signal: AbortSignal.timeout(10000),
+    });
+    return { status: res.status, body: await res.json() };
+  };
   t.finish = () => {
     console.log(`${who}: ${t.passed} passed, ${t.failed} failed`);
     process.exit(t.failed === 0 && t.passed > 0 ? 0 : 1);
