@@ -32,6 +32,21 @@ int cmk_read_full(int fd, void *buf, size_t len, off_t off, size_t *got)
 	return 0;
 }
 
+int cmk_range_lock(int fd, short type, off_t start, off_t len)
+{
+	struct flock lk = {
+		.l_type = type,
+		.l_whence = SEEK_SET,
+		.l_start = start,
+		.l_len = len,
+	};
+
+	while (fcntl(fd, F_OFD_SETLKW, &lk) != 0)
+		if (errno != EINTR)
+			return -errno;
+	return 0;
+}
+
 int cmk_write_full(int fd, const void *buf, size_t len, off_t off)
 {
 	size_t done = 0;

@@ -21,6 +21,14 @@ int cmk_read_full(int fd, void *buf, size_t len, off_t off, size_t *got);
  * 0 or -errno; a write that makes no progress is -EIO. */
 int cmk_write_full(int fd, const void *buf, size_t len, off_t off);
 
+/* A byte-range lock on the open file description of fd (an OFD lock:
+ * POSIX semantics per descriptor, not per process, and carried to other
+ * hosts by stores that support POSIX locks: GlusterFS, NFS, CephFS).
+ * type is F_RDLCK, F_WRLCK or F_UNLCK; len 0 means to the end of the
+ * file, however long it grows. Waits for a conflicting lock. 0 or
+ * -errno (EINTR retried). */
+int cmk_range_lock(int fd, short type, off_t start, off_t len);
+
 /* Opens name (relative to dir_fd, or AT_FDCWD) with flags (O_RDONLY,
  * O_RDWR...) plus O_NOFOLLOW, O_NONBLOCK, O_NOCTTY and O_CLOEXEC, and
  * checks that it is a regular file (*st gets its stat; may be NULL).

@@ -423,6 +423,81 @@ int cmk_fs_getattr(struct fs_ctx *fs, struct cmk_node *node,
 /* --- open files ------------------------------------------------------------
  */
 
+/* --- -o shared: the store's lock -----------------------------------------
+ *
+ * Several hosts mount the volume through a store that carries POSIX locks
+ * between its clients. Each data operation holds an OFD lock on the whole
+ * backing file, header included (shared for reads, exclusive for writes,
+ * truncates and fallocate), taken after data_lock so that this mount's
+ * threads queue here and hosts queue at the store. Under it, the size is
+ * the store's (attributes fetched afresh, not the client's cache), and the
+ * pages this host cached are dropped when the file changed since this
+ * mount last looked: a unit's read-modify-write and the end's re-encoding
+ * always start from the bytes another host wrote last. */
+
+static bool stx_time_eq(const struct statx_timestamp *a,
+			const struct statx_timestamp *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+/* fd's attributes from the store, and its cached pages dropped when f (NULL:
+ * always) has seen it otherwise. */
+static int shared_refresh(struct cmk_open_file *f, int fd)
+{
+	struct statx stx;
+	bool changed = true;
+
+	if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_FORCE_SYNC,
+		  STATX_SIZE | STATX_MTIME | STATX_CTIME, &stx) != 0)
+		return -errno;
+	if (f) {
+		pthread_mutex_lock(&f->seen_lock);
+		changed = stx.stx_size != f->seen_size ||
+			  !stx_time_eq(&stx.stx_mtime, &f->seen_mtime) ||
+			  !stx_time_eq(&stx.stx_ctime, &f->seen_ctime);
+		f->seen_size = stx.stx_size;
+		f->seen_mtime = stx.stx_mtime;
+		f->seen_ctime = stx.stx_ctime;
+		pthread_mutex_unlock(&f->seen_lock);
+	}
+	/* Advice only: a store that keeps no pages has none to drop. */
+	if (changed)
+		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	return 0;
+}
+
+/* type: F_RDLCK or F_WRLCK. Nothing without -o shared. */
+static int shared_begin(struct fs_ctx *fs, struct cmk_open_file *f, int fd,
+			short type)
+{
+	int ret;
+
+	if (!fs->shared)
+		return 0;
+	ret = cmk_range_lock(fd, type, 0, 0);
+	if (ret == 0) {
+		ret = shared_refresh(f, fd);
+		if (ret)
+			(void)cmk_range_lock(fd, F_UNLCK, 0, 0);
+	}
+	return ret;
+}
+
+/* Ends what shared_begin() began; after a change, the store has the
+ * bytes before another host can take the lock (some stores' clients hold
+ * writes back past an unlock). ret: the operation's result, returned, or
+ * the flush's error when the operation succeeded. */
+static int shared_end(struct fs_ctx *fs, int fd, bool changed, int ret)
+{
+	if (!fs->shared)
+		return ret;
+	if (changed && ret >= 0 && fdatasync(fd) != 0)
+		ret = -errno;
+	(void)cmk_range_lock(fd, F_UNLCK, 0, 0);
+	return ret;
+}
+
 /* Reads the header of the backing file fd and sets up its cipher: 0,
  * -EACCES (its version refused: logged once by the volume) or -EIO
  * (anything else: logged here). */
@@ -437,7 +512,16 @@ static int read_cipher(struct fs_ctx *fs, struct cmk_node *node, int fd,
 	bool noatime = flags >= 0 && !(flags & O_NOATIME) &&
 		       fcntl(fd, F_SETFL, flags | O_NOATIME) == 0;
 
-	ret = cmk_volume_open_file(fs->vol, fd, xts, version, &err);
+	/* Shared: no other host is half-way through a truncate whose
+	 * record this open would finish. */
+	ret = shared_begin(fs, NULL, fd, F_RDLCK);
+	if (ret == 0)
+		ret = shared_end(fs, fd, false,
+				 cmk_volume_open_file(fs->vol, fd, xts, version,
+						      &err));
+	else
+		cmk_err_set(&err, ret, "cannot lock the file: %s",
+			    strerror(-ret));
 	if (noatime)
 		fcntl(fd, F_SETFL, flags);
 	if (ret == 0)
@@ -488,6 +572,7 @@ static int file_attach(struct fs_ctx *fs, struct cmk_node *node, int fd,
 			return -ENOMEM;
 		}
 		pthread_rwlock_init(&f->data_lock, NULL);
+		pthread_mutex_init(&f->seen_lock, NULL);
 		f->node = node;
 		node->open = f;
 		cmk_node_hold(&fs->nodes, node);
@@ -536,6 +621,7 @@ static void file_detach(struct fs_ctx *fs, struct cmk_open_file *f)
 	if (f) {
 		cmk_xts_free(f->xts);
 		pthread_rwlock_destroy(&f->data_lock);
+		pthread_mutex_destroy(&f->seen_lock);
 		free(f);
 		cmk_node_put(&fs->nodes, node);
 	}
@@ -634,6 +720,10 @@ static int open_existing(struct fs_ctx *fs, const struct cmk_caller *who,
 	fd = backing_open(fs, node, flags);
 	if (fd < 0)
 		return fd;
+	/* Shared: close-to-open, as NFS; what this host cached of the
+	 * file before may be another host's past. */
+	if (fs->shared)
+		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 	ret = handle_new(fs, node, fd, flags, NULL, NULL, &h);
 	if (ret) {
 		close(fd);
@@ -642,7 +732,10 @@ static int open_existing(struct fs_ctx *fs, const struct cmk_caller *who,
 	if (flags & O_TRUNC) {
 		f = h->file;
 		pthread_rwlock_wrlock(&f->data_lock);
-		ret = f->xts ? cmk_data_truncate(fd, f->xts, 0) : -EACCES;
+		ret = f->xts ? shared_begin(fs, f, fd, F_WRLCK) : -EACCES;
+		if (ret == 0)
+			ret = shared_end(fs, fd, true,
+					 cmk_data_truncate(fd, f->xts, 0));
 		pthread_rwlock_unlock(&f->data_lock);
 		if (ret == -EBADMSG)
 			ret = -EIO;
@@ -876,8 +969,11 @@ ssize_t cmk_fs_read(struct fs_ctx *fs, struct cmk_handle *h, void *buf,
 
 	pthread_rwlock_rdlock(&f->data_lock);
 	/* No cipher while open: its CMK version was revoked. */
-	n = f->xts ? cmk_data_read(h->fd, f->xts, buf, size, (uint64_t)off)
-		   : -EACCES;
+	n = f->xts ? shared_begin(fs, f, h->fd, F_RDLCK) : -EACCES;
+	if (n == 0)
+		n = shared_end(fs, h->fd, false,
+			       cmk_data_read(h->fd, f->xts, buf, size,
+					     (uint64_t)off));
 	pthread_rwlock_unlock(&f->data_lock);
 	if (n == -EBADMSG) {
 		char where[PATH_MAX];
@@ -897,19 +993,23 @@ ssize_t cmk_fs_write(struct fs_ctx *fs, struct cmk_handle *h, const void *buf,
 	uint64_t end;
 	ssize_t n;
 
-	(void)fs;
 	pthread_rwlock_wrlock(&f->data_lock);
-	/* O_APPEND: at the true end, under the lock, so appends from
-	 * several handles never overlap. */
-	if (h->append && cmk_data_size(h->fd, &end) == 0)
-		off = (off_t)end;
-	n = f->xts ? cmk_data_write(h->fd, f->xts, buf, size, (uint64_t)off)
-		   : -EACCES;
+	n = f->xts ? shared_begin(fs, f, h->fd, F_WRLCK) : -EACCES;
+	if (n == 0) {
+		/* O_APPEND: at the true end, under the locks, so appends
+		 * from several handles (and hosts) never overlap. */
+		if (h->append && cmk_data_size(h->fd, &end) == 0)
+			off = (off_t)end;
+		n = shared_end(fs, h->fd, true,
+			       cmk_data_write(h->fd, f->xts, buf, size,
+					      (uint64_t)off));
+	}
 	pthread_rwlock_unlock(&f->data_lock);
 	return n == -EBADMSG ? -EIO : n;
 }
 
-int cmk_fs_fallocate(struct cmk_handle *h, int mode, off_t off, off_t len)
+int cmk_fs_fallocate(struct fs_ctx *fs, struct cmk_handle *h, int mode,
+		     off_t off, off_t len)
 {
 	struct cmk_open_file *f = h->file;
 	uint64_t size;
@@ -920,7 +1020,10 @@ int cmk_fs_fallocate(struct cmk_handle *h, int mode, off_t off, off_t len)
 	if (off < 0 || len <= 0 || off > INT64_MAX - len)
 		return -EINVAL;
 	pthread_rwlock_wrlock(&f->data_lock);
-	ret = f->xts ? cmk_data_size(h->fd, &size) : -EACCES;
+	ret = f->xts ? shared_begin(fs, f, h->fd, F_WRLCK) : -EACCES;
+	if (ret)
+		goto out;
+	ret = cmk_data_size(h->fd, &size);
 	/* Grow first (re-encoding the old last unit), then reserve blocks
 	 * for the range; reserved zeros read as holes. */
 	if (ret == 0 && !(mode & FALLOC_FL_KEEP_SIZE) &&
@@ -930,6 +1033,8 @@ int cmk_fs_fallocate(struct cmk_handle *h, int mode, off_t off, off_t len)
 	    fallocate(h->fd, mode, (off_t)cmk_backing_off((uint64_t)off),
 		      len) != 0)
 		ret = -errno;
+	ret = shared_end(fs, h->fd, true, ret);
+out:
 	pthread_rwlock_unlock(&f->data_lock);
 	return ret;
 }
@@ -1009,8 +1114,11 @@ static int truncate_node(struct fs_ctx *fs, struct cmk_node *node,
 	}
 	f = h->file;
 	pthread_rwlock_wrlock(&f->data_lock);
-	ret = f->xts ? cmk_data_truncate(h->fd, f->xts, (uint64_t)size)
-		     : -EACCES;
+	ret = f->xts ? shared_begin(fs, f, h->fd, F_WRLCK) : -EACCES;
+	if (ret == 0)
+		ret = shared_end(fs, h->fd, true,
+				 cmk_data_truncate(h->fd, f->xts,
+						   (uint64_t)size));
 	pthread_rwlock_unlock(&f->data_lock);
 	if (own)
 		handle_free(fs, own);

@@ -49,6 +49,12 @@ struct cmk_open_file {
 	/* Its handles, under open_lock: an unlinked file that is still open
 	 * is reached through one of them. */
 	struct cmk_handle *handles;
+	/* -o shared: the backing file's size and times when this mount last
+	 * looked under the store's lock, to tell when another host changed
+	 * it. Under seen_lock. */
+	pthread_mutex_t seen_lock;
+	struct statx_timestamp seen_mtime, seen_ctime;
+	uint64_t seen_size;
 };
 
 /* An open file handle. */
@@ -70,6 +76,9 @@ struct fs_ctx {
 	double timeout; /* entry and attribute cache, seconds */
 	bool chown_new; /* running as root: new objects get the caller's ids */
 	bool writeback; /* the kernel's writeback cache is on */
+	/* -o shared: other hosts mount the volume too. Data operations take
+	 * the store's byte-range lock on the backing file (shared_begin()). */
+	bool shared;
 	bool xattr;	/* -o xattr: extended attributes passed through */
 	bool debug;
 	const char *mountpoint;
@@ -150,7 +159,8 @@ ssize_t cmk_fs_read(struct fs_ctx *fs, struct cmk_handle *h, void *buf,
 ssize_t cmk_fs_write(struct fs_ctx *fs, struct cmk_handle *h, const void *buf,
 		     size_t size, off_t off);
 int cmk_fs_fsync(struct cmk_handle *h, bool datasync);
-int cmk_fs_fallocate(struct cmk_handle *h, int mode, off_t off, off_t len);
+int cmk_fs_fallocate(struct fs_ctx *fs, struct cmk_handle *h, int mode,
+		     off_t off, off_t len);
 void cmk_fs_release(struct fs_ctx *fs, struct cmk_handle *h);
 
 /* Directory listings. */

@@ -37,6 +37,7 @@ struct mount_opts {
 	bool allow_other;     /* asked for explicitly */
 	bool no_allow_other;  /* keep a root mount private */
 	bool no_writeback;    /* no kernel writeback cache */
+	bool shared;	      /* other hosts mount the volume too */
 	bool xattr;	      /* pass extended attributes through */
 	bool suid;	      /* honour set-id bits (default: nosuid) */
 	bool dev;	      /* honour device files (default: nodev) */
@@ -134,6 +135,8 @@ static int parse_o(struct mount_opts *o, char *list, bool fstab_form)
 			o->no_writeback = true;
 		else if (strcmp(opt, "writeback") == 0)
 			o->no_writeback = false;
+		else if (strcmp(opt, "shared") == 0)
+			o->shared = true;
 		else if (strcmp(opt, "xattr") == 0)
 			o->xattr = true;
 		else if (strcmp(opt, "no_xattr") == 0)
@@ -207,6 +210,10 @@ static void mount_usage(FILE *out)
 		"     config=CONF        the configuration\n"
 		"     no_allow_other     keep a mount made by root private\n"
 		"     no_writeback       no kernel writeback cache\n"
+		"     shared             other hosts mount the volume too "
+		"(no writeback\n"
+		"                        cache, no entry or attribute cache, "
+		"byte-range locks)\n"
 		"     readahead=KB       the mount's readahead (default 1024; 0: "
 		"the kernel's)\n"
 		"     xattr              encrypted user.* xattrs\n"
@@ -709,9 +716,12 @@ static int mount_volume(struct mount_opts *o_in)
 		cmk_log_set_daemon_prefix(true);
 	}
 	memset(&fs, 0, sizeof(fs));
-	fs.timeout = 1.0;
+	/* Shared: every open, stat and listing asks the store again (as
+	 * NFS's close-to-open), and writes go through at once. */
+	fs.shared = o.shared;
+	fs.timeout = o.shared ? 0.0 : 1.0;
 	fs.debug = o.debug;
-	fs.writeback = !o.no_writeback;
+	fs.writeback = !o.no_writeback && !o.shared;
 	fs.xattr = o.xattr;
 	fs.mountpoint = o.mountpoint;
 	fs.readahead_kb = o.readahead_kb;

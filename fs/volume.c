@@ -1611,12 +1611,22 @@ int cmk_volume_rewrap_fd(struct cmk_volume *vol, int fd,
 	uint64_t seq;
 	int ret, slot;
 
+	/* The key slots under the store's byte-range lock, from the read to
+	 * the write: a mount with -o shared on another host holds the whole
+	 * file while it changes it, and two rewraps never write one slot
+	 * at once. */
+	ret = cmk_range_lock(fd, F_WRLCK, CMK_SLOT_OFF(0), 2 * CMK_SLOT_SIZE);
+	if (ret)
+		return cmk_err_set(err, ret, "cannot lock the key slots: %s",
+				   strerror(-ret));
 	ret = read_header(vol, fd, hdr, &info, err);
 	if (ret)
-		return ret;
+		goto out;
 	keys = cmk_secure_alloc(2 * CMK_KEY_LEN);
-	if (!keys)
-		return cmk_err_set(err, -ENOMEM, "out of locked memory");
+	if (!keys) {
+		ret = cmk_err_set(err, -ENOMEM, "out of locked memory");
+		goto out;
+	}
 	cmk = keys;
 	dek = keys + CMK_KEY_LEN;
 	if (cmk_keyring_get_newest(vol->keyring, newest, cmk) != 0) {
@@ -1661,6 +1671,7 @@ int cmk_volume_rewrap_fd(struct cmk_volume *vol, int fd,
 	*outcome = CMK_REWRAP_DONE;
 out:
 	cmk_secure_free(keys, 2 * CMK_KEY_LEN);
+	(void)cmk_range_lock(fd, F_UNLCK, CMK_SLOT_OFF(0), 2 * CMK_SLOT_SIZE);
 	return ret;
 }
 

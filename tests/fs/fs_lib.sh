@@ -94,7 +94,8 @@ fs_mount() {
   FS_MOUNTS+=("$mnt")
   # To a file, not a pipe: see t_expect.
   T_RUNS=$((T_RUNS + 1))
-  "$CMKFS" mount -c "$conf" "$cipher" "$mnt" "$@" > "$T_DIR/run.$T_RUNS.out" 2>&1; rc=$?
+  # CMKFS_MOUNT_OPTIONS: options for every mount of a test (-o shared).
+  "$CMKFS" mount -c "$conf" "$cipher" "$mnt" ${CMKFS_MOUNT_OPTIONS:+-o "$CMKFS_MOUNT_OPTIONS"} "$@" > "$T_DIR/run.$T_RUNS.out" 2>&1; rc=$?
   out=$(cat "$T_DIR/run.$T_RUNS.out")
   if [ "$rc" -ne 0 ]; then
     t_fail "mount $cipher on $mnt: exit $rc: $out"; return 1

@@ -179,10 +179,12 @@ static inline int fs_unmount(const struct fs_env *e)
 	return -1;
 }
 
-/* `cmkfs mount`, which must exit 0 with a FUSE file system mounted. */
+/* `cmkfs mount` (with -o CMKFS_MOUNT_OPTIONS when set), which must exit 0
+ * with a FUSE file system mounted. */
 static inline int fs_mount(const struct fs_env *e)
 {
 	char cmd[4096] = "";
+	const char *opts;
 	struct statfs sfs;
 	int rc;
 
@@ -191,6 +193,12 @@ static inline int fs_mount(const struct fs_env *e)
 	fs_quote(cmd, sizeof(cmd), e->conf);
 	fs_quote(cmd, sizeof(cmd), e->cipher);
 	fs_quote(cmd, sizeof(cmd), e->mnt);
+	/* NOLINTNEXTLINE(concurrency-mt-unsafe): one thread mounts */
+	opts = getenv("CMKFS_MOUNT_OPTIONS");
+	if (opts && *opts) {
+		strncat(cmd, "-o ", sizeof(cmd) - strlen(cmd) - 1);
+		fs_quote(cmd, sizeof(cmd), opts);
+	}
 	rc = fs_system(cmd);
 	if (rc != 0) {
 		fprintf(stderr, "mount failed (exit %d): %s\n", rc, cmd);

@@ -8,8 +8,9 @@
 # loopback address: test traffic never leaves the machine.
 #
 # gl_start VOLUME: glusterd and the volume, started; returns 77 (skip) with
-# a message on stderr when GlusterFS cannot run here. gl_mount DIR: one
-# more client of the volume on DIR. gl_cleanup: clients unmounted, volume
+# a message on stderr when GlusterFS cannot run here. gl_mount DIR
+# [OPTIONS]: one more client of the volume on DIR (OPTIONS: mount.glusterfs's
+# -o, comma-separated). gl_cleanup: clients unmounted, volume
 # stopped and deleted, glusterd and the bricks stopped, state removed.
 
 GL_DIR=$T_DIR/gluster
@@ -85,9 +86,9 @@ gl_bricks_online() {
 }
 
 gl_mount() {
-  local dir=$1
+  local dir=$1 opts=${2:+,$2}
   mkdir -p "$dir"
-  mount -t glusterfs -o log-file="$GL_DIR/client-${#GL_CLIENTS[@]}.log" \
+  mount -t glusterfs -o log-file="$GL_DIR/client-${#GL_CLIENTS[@]}.log$opts" \
     "$GL_HOST:/$GL_VOLUME" "$dir" || return 1
   GL_CLIENTS+=("$dir")
   gl_wait 30 mountpoint -q "$dir"
