@@ -498,6 +498,36 @@ static int shared_end(struct fs_ctx *fs, int fd, bool changed, int ret)
 	return ret;
 }
 
+/* A read's share of h's shared lock: the first reader on the descriptor
+ * takes it (and refreshes), later ones find it held, which means no other
+ * host changed the file since. */
+static int shared_read_begin(struct fs_ctx *fs, struct cmk_handle *h)
+{
+	int ret = 0;
+
+	if (!fs->shared)
+		return 0;
+	pthread_mutex_lock(&h->readers_lock);
+	if (h->readers == 0)
+		ret = shared_begin(fs, h->file, h->fd, F_RDLCK);
+	if (ret == 0)
+		h->readers++;
+	pthread_mutex_unlock(&h->readers_lock);
+	return ret;
+}
+
+static ssize_t shared_read_end(struct fs_ctx *fs, struct cmk_handle *h,
+			       ssize_t n)
+{
+	if (!fs->shared)
+		return n;
+	pthread_mutex_lock(&h->readers_lock);
+	if (--h->readers == 0)
+		(void)shared_end(fs, h->fd, false, 0);
+	pthread_mutex_unlock(&h->readers_lock);
+	return n;
+}
+
 /* Reads the header of the backing file fd and sets up its cipher: 0,
  * -EACCES (its version refused: logged once by the volume) or -EIO
  * (anything else: logged here). */
@@ -658,6 +688,7 @@ static int handle_new(struct fs_ctx *fs, struct cmk_node *node, int fd,
 		return ret;
 	}
 	h->fd = fd;
+	pthread_mutex_init(&h->readers_lock, NULL);
 	/* With the writeback cache the kernel puts appends at its own idea
 	 * of the end, and sends cached pages with their offsets: moving them
 	 * would misplace data. */
@@ -683,6 +714,7 @@ static void handle_free(struct fs_ctx *fs, struct cmk_handle *h)
 		h->next->prev = h->prev;
 	pthread_mutex_unlock(&fs->open_lock);
 	close(h->fd);
+	pthread_mutex_destroy(&h->readers_lock);
 	file_detach(fs, h->file);
 	free(h);
 }
@@ -969,11 +1001,11 @@ ssize_t cmk_fs_read(struct fs_ctx *fs, struct cmk_handle *h, void *buf,
 
 	pthread_rwlock_rdlock(&f->data_lock);
 	/* No cipher while open: its CMK version was revoked. */
-	n = f->xts ? shared_begin(fs, f, h->fd, F_RDLCK) : -EACCES;
+	n = f->xts ? shared_read_begin(fs, h) : -EACCES;
 	if (n == 0)
-		n = shared_end(fs, h->fd, false,
-			       cmk_data_read(h->fd, f->xts, buf, size,
-					     (uint64_t)off));
+		n = shared_read_end(fs, h,
+				    cmk_data_read(h->fd, f->xts, buf, size,
+						  (uint64_t)off));
 	pthread_rwlock_unlock(&f->data_lock);
 	if (n == -EBADMSG) {
 		char where[PATH_MAX];

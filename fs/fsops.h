@@ -63,6 +63,11 @@ struct cmk_handle {
 	struct cmk_open_file *file;
 	struct cmk_handle *prev, *next; /* file->handles, under open_lock */
 	bool append;
+	/* -o shared: reads in flight on fd, which hold its shared OFD lock
+	 * together (the lock belongs to the descriptor, not the thread: the
+	 * last reader lets it go). Under readers_lock. */
+	pthread_mutex_t readers_lock;
+	unsigned readers;
 };
 
 struct fs_ctx {
@@ -79,7 +84,7 @@ struct fs_ctx {
 	/* -o shared: other hosts mount the volume too. Data operations take
 	 * the store's byte-range lock on the backing file (shared_begin()). */
 	bool shared;
-	bool xattr;	/* -o xattr: extended attributes passed through */
+	bool xattr; /* -o xattr: extended attributes passed through */
 	bool debug;
 	const char *mountpoint;
 	long readahead_kb;     /* to set once INIT is done; 0: leave it */

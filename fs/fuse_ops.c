@@ -366,8 +366,8 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off,
 			 off_t len, struct fuse_file_info *fi)
 {
 	(void)ino;
-	reply_err(req, cmk_fs_fallocate(fs_of(req), handle_of(fi), mode, off,
-					 len));
+	reply_err(req,
+		  cmk_fs_fallocate(fs_of(req), handle_of(fi), mode, off, len));
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino,

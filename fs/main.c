@@ -845,8 +845,9 @@ static const struct command commands[] = {
 	  "[-c CONF]",
 	  "manage the key's versions (the local keystore)",
 	  "  create     create the local keystore with version 1\n"
-	  "  rotate     add a new version (used for new files from the next "
-	  "mount)\n"
+	  "  rotate     add a new version (used for new files from each "
+	  "mount's\n"
+	  "             next re-check)\n"
 	  "  list       list the key's versions (any key service); --json\n"
 	  "  disable    disable a version: its files become unreadable\n"
 	  "  enable     enable a version again\n"

@@ -16,6 +16,9 @@
 #   cmkfs_xattr     cmkfs mounted with -o xattr (encrypted extended
 #                   attributes): what supporting them costs (not in the
 #                   default SYSTEMS)
+#   cmkfs_shared    cmkfs mounted with -o shared (several hosts on one
+#                   volume): no kernel caches, byte-range locks (not in the
+#                   default SYSTEMS; meant for GLUSTER=1)
 # on these workloads, interleaving the systems at every step (for each
 # round, for each workload, every system in turn, the order rotated each
 # round) and reporting medians:
@@ -50,7 +53,10 @@
 #                      (replica 2 on two bricks in the temp dir, one FUSE
 #                      client, started here as tests/gluster/ does): plain is
 #                      then the GlusterFS mount itself, the ceiling, and
-#                      gocryptfs runs with -sharedstorage
+#                      gocryptfs runs with -sharedstorage. The volume and
+#                      client are set up as docs/DEPLOYMENT.md says for
+#                      -o shared (group db-workload, cluster.eager-lock off;
+#                      the client with entry-timeout=0,attribute-timeout=0)
 set -euo pipefail
 export LC_ALL=C
 
@@ -81,7 +87,7 @@ POOL_MB=64
 SEED=20240601
 read -r -a systems <<<"$SYSTEMS"
 for s in "${systems[@]}"; do
-  case $s in plain | passthrough_ll | passthrough_ll_perm | gocryptfs | cmkfs | cmkfs_plainnames | cmkfs_xattr) ;;
+  case $s in plain | passthrough_ll | passthrough_ll_perm | gocryptfs | cmkfs | cmkfs_plainnames | cmkfs_xattr | cmkfs_shared) ;;
   *) die "unknown system '$s' in SYSTEMS" ;;
   esac
 done
@@ -121,7 +127,7 @@ cleanup() {
   trap - EXIT INT TERM HUP
   set +e
   if [ -n "$WORK" ] && [ -d "$WORK" ]; then
-    for s in passthrough_ll passthrough_ll_perm gocryptfs cmkfs cmkfs_plainnames cmkfs_xattr; do
+    for s in passthrough_ll passthrough_ll_perm gocryptfs cmkfs cmkfs_plainnames cmkfs_xattr cmkfs_shared; do
       m=$WORK/$s/mnt
       [ -d "$m" ] || continue
       if mountpoint -q "$m"; then
@@ -160,8 +166,13 @@ if [ "${GLUSTER:-0}" = 1 ]; then
   # shellcheck source=tests/gluster/gluster_lib.sh
   . "$top/tests/gluster/gluster_lib.sh"
   gl_start cmkfs-bench || die "GlusterFS cannot run here (see above)"
+  for set in "group db-workload" "cluster.eager-lock off"; do
+    # shellcheck disable=SC2086
+    gl_cli volume set "$GL_VOLUME" $set >/dev/null || die "gluster volume set $set"
+  done
   BACKROOT=$WORK/gl-client
-  gl_mount "$BACKROOT" || die "the GlusterFS client does not mount"
+  gl_mount "$BACKROOT" entry-timeout=0,attribute-timeout=0 ||
+    die "the GlusterFS client does not mount"
   gocryptfs_shared=(-sharedstorage)
 fi
 
@@ -198,7 +209,7 @@ sys_vars() {
       BACK=$BACKROOT/plain/dir MNT=$BACK SYNCDIRS=("$BACK") ;;
     passthrough_ll | passthrough_ll_perm)
       BACK=$BACKROOT/$SYS/backing MNT=$WORK/$SYS/mnt SYNCDIRS=("$MNT" "$BACK") ;;
-    gocryptfs | cmkfs | cmkfs_plainnames | cmkfs_xattr)
+    gocryptfs | cmkfs | cmkfs_plainnames | cmkfs_xattr | cmkfs_shared)
       BACK=$BACKROOT/$SYS/cipher MNT=$WORK/$SYS/mnt SYNCDIRS=("$MNT" "$BACK") ;;
   esac
 }
@@ -215,7 +226,8 @@ prepare_sys() {
     gocryptfs)
       mkdir -p "$BACK"
       gocryptfs -q -init -extpass 'echo pw' -scryptn 10 "$BACK" >/dev/null ;;
-    cmkfs | cmkfs_xattr) "$CMKFS" init -c "$cmkfs_conf" "$BACK" >/dev/null ;;
+    cmkfs | cmkfs_xattr | cmkfs_shared)
+      "$CMKFS" init -c "$cmkfs_conf" "$BACK" >/dev/null ;;
     cmkfs_plainnames)
       "$CMKFS" init --plaintext-names -c "$cmkfs_conf" "$BACK" >/dev/null ;;
   esac
@@ -242,8 +254,8 @@ mount_sys() {
     cmkfs | cmkfs_plainnames)
       "$CMKFS" mount "${cmkfs_o[@]}" -c "$cmkfs_conf" "$BACK" "$MNT" ||
         return 1 ;;
-    cmkfs_xattr)
-      "$CMKFS" mount -o "xattr${CMKFS_MOUNT_OPTS:+,$CMKFS_MOUNT_OPTS}" \
+    cmkfs_xattr | cmkfs_shared)
+      "$CMKFS" mount -o "${SYS#cmkfs_}${CMKFS_MOUNT_OPTS:+,$CMKFS_MOUNT_OPTS}" \
         -c "$cmkfs_conf" "$BACK" "$MNT" || return 1 ;;
   esac
   for ((i = 0; ; i++)); do
@@ -423,7 +435,7 @@ case $parent in
   *) where="a temp dir next to the repository" ;;
 esac
 backfs=$(findmnt -n -o FSTYPE,SOURCE,OPTIONS --target "$BACKROOT" | awk '{ print $1 " on " $2 " (" $3 ")" }')
-[ "${GLUSTER:-0}" != 1 ] || backfs="a GlusterFS volume (replica 2, two bricks in the temp dir on this machine, $(gluster --version | head -1)) through its FUSE client: $backfs"
+[ "${GLUSTER:-0}" != 1 ] || backfs="a GlusterFS volume (replica 2, two bricks in the temp dir on this machine, $(gluster --version | head -1); group db-workload, cluster.eager-lock off) through its FUSE client (entry-timeout=0,attribute-timeout=0): $backfs"
 cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 ram=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 
@@ -437,7 +449,7 @@ meta header libfuse "$(pkg-config --modversion fuse3) (passthrough_ll built from
 meta header fio "$(fio --version)"
 meta header "passthrough_ll options" "-o source=DIR only: its defaults, i.e. cache=auto (timeout=1.0 s), no writeback cache, no xattr, no flock, multithreaded; passthrough_ll_perm adds -o allow_other,default_permissions (cmkfs's policy as root)"
 meta header "gocryptfs options" "init -scryptn 10; mount -q -nosyslog ${gocryptfs_shared[*]:+${gocryptfs_shared[*]} }-extpass 'echo pw', otherwise defaults (no syslog here: its background logger only complained)"
-meta header "cmkfs options" "${CMKFS_MOUNT_OPTS:+-o $CMKFS_MOUNT_OPTS, otherwise }defaults (writeback cache on unless -o no_writeback; allow_other, default_permissions as root); local keystore (provider = file); encrypted names, and cmkfs_plainnames is the same on a volume made with init --plaintext-names; cmkfs_xattr is cmkfs mounted with -o xattr"
+meta header "cmkfs options" "${CMKFS_MOUNT_OPTS:+-o $CMKFS_MOUNT_OPTS, otherwise }defaults (writeback cache on unless -o no_writeback; allow_other, default_permissions as root); local keystore (provider = file); encrypted names, and cmkfs_plainnames is the same on a volume made with init --plaintext-names; cmkfs_xattr is cmkfs mounted with -o xattr; cmkfs_shared with -o shared"
 meta header Parameters "WORKLOADS=${WORKLOADS:-seq corpus fio tree} ROUNDS=$ROUNDS SEQ_MB=$SEQ_MB CORPUS_FILES=$CORPUS_FILES ($corpus_mib MiB) FIO_MB=$FIO_MB FIO_RUNTIME=$FIO_RUNTIME${QUICK:+ QUICK=$QUICK}"
 meta header "Tree" "$TREE: $tree_files files, $tree_dirs directories, $tree_links symlinks, $tree_mib MiB (uncompressed tar, read from memory)"
 meta param SEQ_MB "$SEQ_MB"

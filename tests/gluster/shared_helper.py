@@ -34,6 +34,24 @@ def creates(d, tag, n):
         os.close(fd)
 
 
+def race(d, n, who):
+    dirs = files = 0
+    for i in range(int(n)):
+        try:
+            os.mkdir(os.path.join(d, "d-%d" % i))
+            dirs += 1
+        except FileExistsError:
+            pass
+        try:
+            fd = os.open(os.path.join(d, "f-%d" % i), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            os.write(fd, who.encode())
+            os.close(fd)
+            files += 1
+        except FileExistsError:
+            pass
+    print("%d %d" % (dirs, files))
+
+
 def pieces(path, parity, count, size):
     parity, count, size = int(parity), int(count), int(size)
     fd = os.open(path, os.O_RDWR)
@@ -98,7 +116,7 @@ def writeloop(path):
 
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
-    {"creates": creates, "pieces": pieces, "expect-pieces": expect_pieces,
+    {"creates": creates, "race": race, "pieces": pieces, "expect-pieces": expect_pieces,
      "readloop": readloop, "writeloop": writeloop}[cmd](*args)
 
 

@@ -68,13 +68,31 @@ p2=$!
 wait "$p1" && t_pass || t_fail "host 1's creates: $(cat "$T_DIR/creates1.out")"
 wait "$p2" && t_pass || t_fail "host 2's creates: $(cat "$T_DIR/creates2.out")"
 for h in "$h1" "$h2"; do
-  n=$(ls "$h/many" | wc -l)
+  n=$(find "$h/many" -mindepth 1 -maxdepth 1 | wc -l)
   [ "$n" = 600 ] && t_pass || t_fail "$h lists $n entries in many/, not 600"
   bad=$(cd "$h/many" && for f in *; do [ "$(cat "$f")" = "$f" ] || echo "$f"; done)
   [ -z "$bad" ] && t_pass || t_fail "$h: entries that do not read back: $(echo "$bad" | head -5)"
 done
-t_expect 1 "the same name created on both hosts: one O_EXCL create fails" -- sh -c \
-  "'$PY' '$helper' creates '$h1/many' a 1 || '$PY' '$helper' creates '$h2/many' a 1"
+# The same names made on both hosts at once: each directory and each
+# O_EXCL create succeeds on exactly one host, the other gets EEXIST.
+mkdir "$h1/race"
+"$PY" "$helper" race "$h1/race" 40 one >"$T_DIR/race1.out" 2>&1 &
+p1=$!
+"$PY" "$helper" race "$h2/race" 40 two >"$T_DIR/race2.out" 2>&1 &
+p2=$!
+wait "$p1" && wait "$p2" && t_pass || t_fail "the race: $(cat "$T_DIR/race1.out" "$T_DIR/race2.out")"
+read -r d1 f1 <"$T_DIR/race1.out"
+read -r d2 f2 <"$T_DIR/race2.out"
+echo "same names at once: directories made $d1 + $d2, files $f1 + $f2 (of 40 each)" >&2
+[ $((d1 + d2)) = 40 ] && t_pass || t_fail "40 directory names made on both hosts at once: $d1 + $d2 mkdirs succeeded"
+[ $((f1 + f2)) = 40 ] && t_pass || t_fail "40 file names O_EXCL-created on both hosts at once: $f1 + $f2 succeeded"
+t_expect 0 "each raced name is one whole entry on both hosts" -- sh -c "
+  for h in '$h1' '$h2'; do
+    [ \$(ls \$h/race | wc -l) = 80 ] || exit 1
+    for i in \$(seq 0 39); do
+      [ -d \$h/race/d-\$i ] && grep -qxE 'one|two' \$h/race/f-\$i || exit 1
+    done
+  done"
 
 # --- an append on one host, read whole by the other's next open ---
 section "an append on one host, read whole by the other's next open"
@@ -94,7 +112,8 @@ section "both hosts writing one file: alternate blocks, alternate pieces"
 # smaller than a unit make each host read-modify-write units the other
 # just wrote, and grow the file past the other's end.
 for shape in "blocks 24 4096" "pieces 64 64" "tiny 14 1"; do
-  set -- $shape
+  read -r what count size <<<"$shape"
+  set -- "$what" "$count" "$size"
   : >"$h1/dir/$1"
   "$PY" "$helper" pieces "$h1/dir/$1" 0 "$2" "$3" >"$T_DIR/$1.1.out" 2>&1 &
   p1=$!
