@@ -398,10 +398,23 @@ void cmk_fs_forget(struct fs_ctx *fs, struct cmk_node *node, uint64_t n)
 
 static int open_fd_of(struct fs_ctx *fs, struct cmk_node *node);
 
+/* fstat, with the store asked afresh on a shared mount: another host may
+ * have changed the file, and the store's client may cache attributes.
+ * (Stats by name need not: the store's lookup brings fresh ones.) */
+static int backing_fstat(struct fs_ctx *fs, int fd, struct stat *st)
+{
+	struct statx stx;
+
+	if (fs->shared && statx(fd, "", AT_EMPTY_PATH | AT_STATX_FORCE_SYNC,
+				STATX_BASIC_STATS, &stx) != 0)
+		return -errno;
+	return fstat(fd, st) ? -errno : 0;
+}
+
 int cmk_fs_getattr(struct fs_ctx *fs, struct cmk_node *node,
 		   struct cmk_handle *h, struct stat *st)
 {
-	int ret = h ? (fstat(h->fd, st) ? -errno : 0)
+	int ret = h ? backing_fstat(fs, h->fd, st)
 		    : cmk_node_stat(&fs->nodes, node, st);
 
 	if (ret == -ESTALE) {
@@ -409,7 +422,7 @@ int cmk_fs_getattr(struct fs_ctx *fs, struct cmk_node *node,
 		int fd = open_fd_of(fs, node);
 
 		if (fd >= 0) {
-			ret = fstat(fd, st) ? -errno : 0;
+			ret = backing_fstat(fs, fd, st);
 			close(fd);
 		}
 	}

@@ -113,6 +113,11 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
 	else
 		fs->writeback = false;
+	/* Shared: the kernel drops cached pages at each open (close-to-open,
+	 * as NFS). It must not ask for attributes before every read, which
+	 * with no attribute cache would double each read's round trips. */
+	if (fs->shared)
+		conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
 	/* The kernel must not bypass us with splice into the backing file. */
 	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_WRITE;
 	conn->want &= ~(unsigned)FUSE_CAP_SPLICE_MOVE;

@@ -56,7 +56,7 @@
 #                      gocryptfs runs with -sharedstorage. The volume and
 #                      client are set up as docs/DEPLOYMENT.md says for
 #                      -o shared (group db-workload, cluster.eager-lock off;
-#                      the client with entry-timeout=0,attribute-timeout=0)
+#                      the client with entry-timeout=0)
 set -euo pipefail
 export LC_ALL=C
 
@@ -171,7 +171,7 @@ if [ "${GLUSTER:-0}" = 1 ]; then
     gl_cli volume set "$GL_VOLUME" $set >/dev/null || die "gluster volume set $set"
   done
   BACKROOT=$WORK/gl-client
-  gl_mount "$BACKROOT" entry-timeout=0,attribute-timeout=0 ||
+  gl_mount "$BACKROOT" entry-timeout=0 ||
     die "the GlusterFS client does not mount"
   gocryptfs_shared=(-sharedstorage)
 fi
@@ -435,7 +435,7 @@ case $parent in
   *) where="a temp dir next to the repository" ;;
 esac
 backfs=$(findmnt -n -o FSTYPE,SOURCE,OPTIONS --target "$BACKROOT" | awk '{ print $1 " on " $2 " (" $3 ")" }')
-[ "${GLUSTER:-0}" != 1 ] || backfs="a GlusterFS volume (replica 2, two bricks in the temp dir on this machine, $(gluster --version | head -1); group db-workload, cluster.eager-lock off) through its FUSE client (entry-timeout=0,attribute-timeout=0): $backfs"
+[ "${GLUSTER:-0}" != 1 ] || backfs="a GlusterFS volume (replica 2, two bricks in the temp dir on this machine, $(gluster --version | head -1); group db-workload, cluster.eager-lock off) through its FUSE client (entry-timeout=0): $backfs"
 cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 ram=$(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 

@@ -4,12 +4,13 @@
 # volumes on a GlusterFS volume: a long run, not a test (ctest runs the
 # GlusterFS tests of tests/gluster/, which take seconds). Starts glusterd
 # and a replica-2 volume on this machine's loopback address as
-# tests/gluster/gluster_lib.sh does, set up as docs/DEPLOYMENT.md says for
-# -o shared, mounts one client, and runs ctest in BUILD (default build/)
-# with CMKFS_TEST_TMPDIR on it.
+# tests/gluster/gluster_lib.sh does, mounts one client, and runs ctest in
+# BUILD (default build/) with CMKFS_TEST_TMPDIR on it.
 #
 # usage: scripts/gluster_suite.sh [--shared] [BUILD]
-#   --shared   every mount of the suite with -o shared (CMKFS_MOUNT_OPTIONS)
+#   --shared   every mount of the suite with -o shared (CMKFS_MOUNT_OPTIONS),
+#              on a volume and client set up as docs/DEPLOYMENT.md says
+#              for it
 # Environment: SUITE='^test_fs_' (a ctest -R regex).
 set -u
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,12 +32,16 @@ T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/cmkfs-gluster-suite.XXXXXX")
 trap 'gl_cleanup; rm -rf "$T_DIR"' EXIT
 
 gl_start cmkfs-suite || exit 1
-for set in "group db-workload" "cluster.eager-lock off"; do
-  # shellcheck disable=SC2086
-  gl_cli volume set "$GL_VOLUME" $set >/dev/null || exit 1
-done
+client_opts=()
+if [ "$shared" = 1 ]; then
+  for set in "group db-workload" "cluster.eager-lock off"; do
+    # shellcheck disable=SC2086
+    gl_cli volume set "$GL_VOLUME" $set >/dev/null || exit 1
+  done
+  client_opts=(entry-timeout=0)
+fi
 client=$T_DIR/client
-gl_mount "$client" entry-timeout=0,attribute-timeout=0 || {
+gl_mount "$client" "${client_opts[@]}" || {
   echo "gluster_suite: the GlusterFS client does not mount" >&2
   exit 1
 }

@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Two hosts, one volume: a replica-2 GlusterFS volume (gluster_lib.sh) set
 # up for -o shared (group db-workload: no write-behind or client caches; no
-# eager lock), mounted by two GlusterFS clients with no entry or attribute
-# cache, and a cmkfs -o shared mount over each, as two hosts would have. Checked across
+# eager lock), mounted by two GlusterFS clients with no entry cache, and a
+# cmkfs -o shared mount over each, as two hosts would have. Checked across
 # the two: a file written on one reads byte-exact on the other at its next
 # open; 300 creates from each at once into one directory; an append; both
 # writing alternate 4 KiB blocks, and alternate pieces of one unit, with
@@ -34,8 +34,8 @@ for set in "group db-workload" "cluster.eager-lock off"; do
 done
 c1=$T_DIR/client1
 c2=$T_DIR/client2
-gl_mount "$c1" entry-timeout=0,attribute-timeout=0 || fs_abort "GlusterFS client 1 does not mount"
-gl_mount "$c2" entry-timeout=0,attribute-timeout=0 || fs_abort "GlusterFS client 2 does not mount"
+gl_mount "$c1" entry-timeout=0 || fs_abort "GlusterFS client 1 does not mount"
+gl_mount "$c2" entry-timeout=0 || fs_abort "GlusterFS client 2 does not mount"
 
 conf=$T_DIR/cmkfs.conf
 t_conf "$conf" "$T_DIR/keystore.json" "recheck_interval = 2"
