@@ -27,6 +27,8 @@ build=$(realpath -m -- "${1:-$top/build}")
 [ "$(id -u)" -eq 0 ] || { echo "gluster_suite: run as root" >&2; exit 2; }
 
 T_DIR=$(mktemp -d "${TMPDIR:-/tmp}/cmkfs-gluster-suite.XXXXXX")
+# test_fs_users runs helpers as other users from the tests' directories.
+chmod 755 "$T_DIR"
 # shellcheck source=tests/gluster/gluster_lib.sh
 . "$top/tests/gluster/gluster_lib.sh"
 trap 'gl_cleanup; rm -rf "$T_DIR"' EXIT

@@ -240,3 +240,44 @@ fs_backing_sizes() {
   done
   [ "$bad" = 0 ] && t_pass
 }
+
+# fs_store_lacks FEATURE: true, with a line saying so, when the store under
+# $T_DIR (where the test's backing directories are) lacks FEATURE; the
+# checks that need it are then skipped. exchange: renameat2's
+# RENAME_EXCHANGE; unlinked: I/O through a descriptor of an unlinked file.
+# GlusterFS's FUSE client lacks both (tests/gluster/, scripts/gluster_suite.sh).
+fs_store_lacks() {
+  local why
+  why=$("$PY" - "$1" "$T_DIR" <<'PYEOF'
+import ctypes, os, sys
+feature, d = sys.argv[1], sys.argv[2]
+a, b = os.path.join(d, ".probe-a"), os.path.join(d, ".probe-b")
+for p in (a, b):
+    open(p, "w").close()
+try:
+    if feature == "exchange":
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.renameat2(-100, a.encode(), -100, b.encode(), 2) != 0:
+            print(os.strerror(ctypes.get_errno()))
+    elif feature == "unlinked":
+        fd = os.open(a, os.O_RDWR)
+        os.unlink(a)
+        try:
+            os.pwrite(fd, b"x", 0)
+            os.fstat(fd)
+            os.pread(fd, 1, 0)
+        except OSError as e:
+            print(e.strerror)
+        os.close(fd)
+finally:
+    for p in (a, b):
+        try:
+            os.unlink(p)
+        except FileNotFoundError:
+            pass
+PYEOF
+)
+  [ -n "$why" ] || return 1
+  echo "SKIP: the backing store lacks $1 ($why): the checks that need it are skipped" >&2
+  return 0
+}

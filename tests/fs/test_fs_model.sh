@@ -10,7 +10,7 @@ prog=${CMKFS_FS_PROG:?CMKFS_FS_PROG must name test_fs_model}
 conf=$T_DIR/cmkfs.conf
 cipher=$T_DIR/cipher
 m=$T_DIR/mnt
-ref=$T_DIR/ref
+ref=$T_REF_DIR/ref
 mkdir -p "$ref"
 fs_volume "$conf" "$T_DIR/keystore.json" "$cipher"
 fs_mount "$conf" "$cipher" "$m" || fs_abort "no mount, nothing to test"
