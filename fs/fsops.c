@@ -1248,6 +1248,12 @@ int cmk_fs_setattr(struct fs_ctx *fs, struct cmk_node *node,
 					AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)
 			    : utimensat(AT_FDCWD, path, tv, 0))
 			ret = -errno;
+		/* Some stores (GlusterFS) refuse times on a file that is open
+		 * but has no name left; nobody can see them there, and the
+		 * writeback cache's flush of them must not fail a write. */
+		if (ret == -ESTALE && !opath &&
+		    cmk_node_is_gone(&fs->nodes, node))
+			ret = 0;
 	}
 	if (!ret) {
 		ret = fstat(fd, out) ? -errno : 0;

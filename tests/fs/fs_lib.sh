@@ -244,8 +244,10 @@ fs_backing_sizes() {
 # fs_store_lacks FEATURE: true, with a line saying so, when the store under
 # $T_DIR (where the test's backing directories are) lacks FEATURE; the
 # checks that need it are then skipped. exchange: renameat2's
-# RENAME_EXCHANGE; unlinked: I/O through a descriptor of an unlinked file.
-# GlusterFS's FUSE client lacks both (tests/gluster/, scripts/gluster_suite.sh).
+# RENAME_EXCHANGE; unlinked: I/O through a descriptor of an unlinked file;
+# unlinked-xattr: extended attributes through one; long-paths: paths longer
+# than PATH_MAX below it. GlusterFS's FUSE client lacks exchange,
+# unlinked-xattr and long-paths (scripts/gluster_suite.sh).
 fs_store_lacks() {
   local why
   why=$("$PY" - "$1" "$T_DIR" <<'PYEOF'
@@ -259,13 +261,34 @@ try:
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.renameat2(-100, a.encode(), -100, b.encode(), 2) != 0:
             print(os.strerror(ctypes.get_errno()))
-    elif feature == "unlinked":
+    elif feature == "long-paths":
+        # Directories nested past PATH_MAX below the test's directory,
+        # made with *at calls (stores that build whole paths refuse).
+        fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+        made = []
+        try:
+            for i in range(18):
+                name = "%s%d" % ("p" * 250, i)
+                os.mkdir(name, dir_fd=fd)
+                made.append((fd, name))
+                fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        except OSError as e:
+            print(e.strerror)
+        for parent, name in reversed(made):
+            os.rmdir(name, dir_fd=parent)
+            os.close(parent)
+        if not made:
+            os.close(fd)
+    elif feature in ("unlinked", "unlinked-xattr"):
         fd = os.open(a, os.O_RDWR)
         os.unlink(a)
         try:
-            os.pwrite(fd, b"x", 0)
-            os.fstat(fd)
-            os.pread(fd, 1, 0)
+            if feature == "unlinked":
+                os.pwrite(fd, b"x", 0)
+                os.fstat(fd)
+                os.pread(fd, 1, 0)
+            else:
+                os.setxattr(fd, "user.probe", b"x")
         except OSError as e:
             print(e.strerror)
         os.close(fd)

@@ -86,12 +86,14 @@ t_expect 0 "renamed long to short" -- grep -qx one "$m/ld/a/short"
 mv "$m/ld/a/short" "$m/ld/a/$long1"
 t_expect 0 "renamed short to long" -- grep -qx one "$m/ld/a/$long1"
 echo two > "$m/ld/a/other"
-"$PY" -c 'import ctypes, os, sys
+if ! fs_store_lacks exchange; then
+  "$PY" -c 'import ctypes, os, sys
 libc = ctypes.CDLL(None, use_errno=True)
 r = libc.renameat2(-100, sys.argv[1].encode(), -100, sys.argv[2].encode(), 2)
 sys.exit(0 if r == 0 else 1)' "$m/ld/a/$long1" "$m/ld/a/other" &&
-  t_pass || t_fail "RENAME_EXCHANGE of a long and a short name"
-t_expect 0 "after the exchange" -- sh -c "grep -qx two '$m/ld/a/$long1' && grep -qx one '$m/ld/a/other'"
+    t_pass || t_fail "RENAME_EXCHANGE of a long and a short name"
+  t_expect 0 "after the exchange" -- sh -c "grep -qx two '$m/ld/a/$long1' && grep -qx one '$m/ld/a/other'"
+fi
 rm "$m/ld/a/$long1" "$m/ld/b/$long2" "$m/ld/a/other"
 mkdir "$m/ld/b/$long1"
 t_expect 0 "a directory with a long name" -- test -d "$m/ld/b/$long1"

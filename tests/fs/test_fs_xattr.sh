@@ -21,7 +21,7 @@ py() { "$PY" - "$@"; }
 
 # --- through the mount ------------------------------------------------------
 unlinked=yes
-fs_store_lacks unlinked && unlinked=no
+fs_store_lacks unlinked-xattr && unlinked=no
 py "$m" "$FS_NAMES" "$unlinked" <<'EOF' || t_fail "xattr semantics through the mount"
 import ctypes, errno, os, sys
 m = sys.argv[1]
