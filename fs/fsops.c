@@ -1041,13 +1041,16 @@ ssize_t cmk_fs_write(struct fs_ctx *fs, struct cmk_handle *h, const void *buf,
 	pthread_rwlock_wrlock(&f->data_lock);
 	n = f->xts ? shared_begin(fs, f, h->fd, F_WRLCK) : -EACCES;
 	if (n == 0) {
+		int flushed;
+
 		/* O_APPEND: at the true end, under the locks, so appends
 		 * from several handles (and hosts) never overlap. */
 		if (h->append && cmk_data_size(h->fd, &end) == 0)
 			off = (off_t)end;
-		n = shared_end(fs, h->fd, true,
-			       cmk_data_write(h->fd, f->xts, buf, size,
-					      (uint64_t)off));
+		n = cmk_data_write(h->fd, f->xts, buf, size, (uint64_t)off);
+		flushed = shared_end(fs, h->fd, true, n < 0 ? (int)n : 0);
+		if (flushed < 0)
+			n = flushed;
 	}
 	pthread_rwlock_unlock(&f->data_lock);
 	return n == -EBADMSG ? -EIO : n;

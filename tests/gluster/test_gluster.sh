@@ -10,7 +10,9 @@
 # read through the first, and test_fs_model and test_fs_parallel pass with
 # their volumes on GlusterFS. Skipped (77) only where GlusterFS cannot
 # start. Not covered there (the store's own limits): RENAME_EXCHANGE
-# (EINVAL), and an unlinked file still open (GlusterFS says ESTALE).
+# (EINVAL), and extended attributes of an unlinked file still open
+# (GlusterFS says ESTALE). scripts/gluster_suite.sh runs the whole
+# filesystem suite there.
 . "$(dirname "$0")/../fs/fs_lib.sh"
 . "$(dirname "$0")/gluster_lib.sh"
 trap 'fs_done_quiet; gl_cleanup; t_cleanup' EXIT
