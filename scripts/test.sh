@@ -54,7 +54,7 @@ echo "== build and test (ThreadSanitizer) =="
 unset ASAN_OPTIONS UBSAN_OPTIONS
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 run_suite build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMKFS_TSAN=ON -- \
-  -R '^(test_fsops|test_name_cache|test_fs_parallel|test_fs_mmap|test_fs_posix|test_fs_badfiles)$'
+  -R '^(test_fsops|test_name_cache|test_fs_parallel|test_fs_parallel_shared|test_fs_mmap|test_fs_posix|test_fs_badfiles)$'
 unset TSAN_OPTIONS
 
 # The fuzz targets (tests/fuzz/): built with clang and libFuzzer under
