@@ -78,7 +78,7 @@ touch "$mnt/empty/now-usable" && t_pass || t_fail "the directory with a new id t
 fs_umount "$mnt"
 
 # A damaged primary descriptor: the mount uses the copy; --repair restores it.
-printf 'X' | dd of="$cipher/cmkfs.volume" bs=1 seek=40 conv=notrunc status=none
+fs_flip_byte "$cipher/cmkfs.volume" 40
 fs_mount "$conf" "$cipher" "$mnt"
 [ "$(cat "$mnt/notes.txt")" = small ] && t_pass || t_fail "mount with a damaged primary descriptor"
 t_expect 8 "--repair refused while mounted" -- "$CMKFS" fsck --repair -c "$conf" "$cipher"

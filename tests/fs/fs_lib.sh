@@ -60,6 +60,20 @@ fs_volume() {
   FS_CONF_OF[$3]=$1
 }
 
+# fs_flip_byte FILE OFFSET: damages FILE by inverting the byte at OFFSET
+# (writing a fixed value would change nothing in 1 run of 256 where the
+# byte is random), making the file writable by its owner first if need be.
+fs_flip_byte() {
+  "$PY" -c 'import os, stat, sys
+p, off = sys.argv[1], int(sys.argv[2])
+if not os.access(p, os.W_OK):
+    os.chmod(p, os.stat(p).st_mode | stat.S_IWUSR)
+with open(p, "r+b") as f:
+    f.seek(off); b = f.read(1)
+    f.seek(off); f.write(bytes([b[0] ^ 0xff]))' "$1" "$2" ||
+    fs_abort "could not damage $1 at $2"
+}
+
 # fs_bpath CIPHERDIR PLAINPATH: the backing path of a path in the volume
 # (cmkfs path; the last part need not exist yet).
 fs_bpath() {

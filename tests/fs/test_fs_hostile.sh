@@ -66,19 +66,11 @@ fs_umount "$mnt"
 # --- the descriptor ------------------------------------------------------------------------
 cp -a "$cipher/cmkfs.volume" "$T_DIR/desc.saved"
 restore() { cp -a "$T_DIR/desc.saved" "$cipher/cmkfs.volume"; cp -a "$T_DIR/desc.saved" "$cipher/cmkfs.volume.backup"; }
-# flip FILE OFFSET: inverts one byte (writing a fixed value would change
-# nothing where the random volume id already holds it: 1 run in 256).
-flip() {
-  "$PY" -c 'import sys
-with open(sys.argv[1], "r+b") as f:
-    f.seek(int(sys.argv[2])); b = f.read(1)
-    f.seek(int(sys.argv[2])); f.write(bytes([b[0] ^ 0xff]))' "$1" "$2"
-}
 # One copy damaged (a flipped byte in the volume id): the other serves.
-flip "$cipher/cmkfs.volume" 33
+fs_flip_byte "$cipher/cmkfs.volume" 33
 t_expect 0 "one damaged copy: status works" -- "$CMKFS" status -c "$conf" "$cipher"
 t_contains "and says which copy it uses" "using its copy"
-flip "$cipher/cmkfs.volume.backup" 33
+fs_flip_byte "$cipher/cmkfs.volume.backup" 33
 t_expect 5 "both copies damaged" -- "$CMKFS" status -c "$conf" "$cipher"
 t_contains "says both may be damaged" "both descriptor copies are damaged"
 restore

@@ -155,8 +155,7 @@ t_expect 0 "after a remount" -- test "$(readlink "$m/ll3040")" = "$(long_target 
 t_expect 0 "fsck finds it clean" -- "$CMKFS" fsck -c "$conf" "$cipher"
 lt=$(find "$cipher" -maxdepth 1 -name 'cmkfs.lt.*')
 cp "$lt" "$T_DIR/lt.saved"
-printf 'A' | dd of="$lt" bs=1 seek=100 conv=notrunc status=none 2>/dev/null ||
-  { chmod u+w "$lt"; printf 'A' | dd of="$lt" bs=1 seek=100 conv=notrunc status=none; }
+fs_flip_byte "$lt" 100
 fs_umount "$m"; fs_mount_fg "$conf" "$cipher" "$m" "$log"
 T_OUT=$(readlink -v "$m/ll3040" 2>&1)
 t_contains "a damaged side file gives EIO" "Input/output error"
